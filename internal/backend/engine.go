@@ -1,0 +1,145 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Engine names, as written to records' provider field and accepted by the backend attribute.
+const (
+	EngineLocal   = "local"
+	EngineDaytona = "daytona"
+	EngineVercel  = "vercel"
+	EngineSprites = "sprites"
+)
+
+// KnownEngines lists every engine name the provider knows, in documentation order.
+var KnownEngines = []string{EngineLocal, EngineDaytona, EngineVercel, EngineSprites}
+
+// Engine states: what the engine says about an existing sandbox. They are not record statuses.
+const (
+	StateRunning  = "running"
+	StateStopped  = "stopped"
+	StateStarting = "starting"
+	StateStopping = "stopping"
+	StateArchived = "archived"
+	StateSleeping = "sleeping"
+	StateUnknown  = "unknown"
+)
+
+// Capabilities says what an engine can do, so that the provider rejects at plan time what it cannot.
+type Capabilities struct {
+	StopStart       bool     // a sandbox can be stopped and started again in place
+	Exec            bool     // commands can run in a sandbox
+	Files           bool     // files can be written and read
+	Volumes         bool     // named persistent volumes
+	Setups          bool     // shared setup bootstraps
+	Workspaces      bool     // durable workspaces
+	PublicURLs      bool     // a URL per exposed port
+	NetworkPolicies []string // policy modes it enforces: "deny_all", "allow_all", "allow_list"
+	MaxPorts        int      // 0 = no limit
+	MaxVCPUs        int      // 0 = no limit
+}
+
+// VolumeMount mounts a volume into a sandbox.
+type VolumeMount struct {
+	VolumeID   string // the volume's record id
+	ExternalID string // the engine's volume id
+	MountPath  string // absolute path inside the sandbox
+}
+
+// SandboxSpec is everything an engine needs to create a sandbox.
+type SandboxSpec struct {
+	RecordID string // the record id; engines label or name their object with it
+	Runtime  string
+	Timeout  time.Duration // 0 = engine default
+	VCPUs    int           // 0 = engine default
+	Ports    []int
+	Purpose  string
+	// Env is given to every command run in the sandbox. It may hold secrets: engines never write it to disk
+	// outside the sandbox, to labels or to logs, and the lifecycle never writes it to a record.
+	Env map[string]string
+	// Options is the engine-specific block (e.g. local {...}) as a JSON-like map. The lifecycle records it under
+	// params.<engine>; it must not hold secrets.
+	Options map[string]any
+	Volumes []VolumeMount
+}
+
+// Sandbox is an engine's view of one sandbox.
+type Sandbox struct {
+	ExternalID string         // the engine's own id (Daytona id, Vercel name, sprite name, local directory name)
+	RecordID   string         // the record id the engine object is labelled with ("" if none)
+	State      string         // one of the State* values
+	URL        string         // the sandbox's main URL, if any
+	URLs       map[int]string // one URL per exposed port
+	Metadata   map[string]any // merged into params.<engine> of the record; never secrets
+	CreatedAt  time.Time
+}
+
+// ExecRequest is one command run in a sandbox. Argv is never interpreted by a shell.
+type ExecRequest struct {
+	Argv    []string
+	Env     map[string]string // added to the sandbox's env
+	Cwd     string            // relative to the sandbox home, or absolute inside the sandbox; "" = home
+	Timeout time.Duration     // 0 = the sandbox's timeout
+	Stdin   []byte
+}
+
+// ExecResult is the outcome of a command.
+type ExecResult struct {
+	ExitCode int
+	Stdout   []byte
+	Stderr   []byte
+	TimedOut bool // killed at its timeout; ExitCode is then -1 or the signal's code
+	Duration time.Duration
+}
+
+// Engine provisions sandboxes on one backend. Implementations live under backend/engine/<name> and pass the
+// suite in backend/enginetest. Methods that take an external id return an error wrapping ErrNotFound when
+// the object is gone.
+type Engine interface {
+	Name() string
+	Capabilities() Capabilities
+	// ValidateSpec checks what the engine can check without calling out (option names and values). It is
+	// called at plan time where the values are known.
+	ValidateSpec(spec SandboxSpec) error
+	// CreateSandbox makes a sandbox labelled with spec.RecordID and waits until it can run commands.
+	CreateSandbox(ctx context.Context, spec SandboxSpec) (*Sandbox, error)
+	// GetSandbox returns the sandbox's current view.
+	GetSandbox(ctx context.Context, externalID string) (*Sandbox, error)
+	// FindSandbox finds the sandbox labelled with a record id (a half-made one included).
+	FindSandbox(ctx context.Context, recordID string) (*Sandbox, error)
+	// ListSandboxes lists every sandbox this provider made on the engine (for sweep).
+	ListSandboxes(ctx context.Context) ([]*Sandbox, error)
+	// UpdateSandbox applies the in-place changes of spec (timeout, env, options the engine can change).
+	UpdateSandbox(ctx context.Context, externalID string, spec SandboxSpec) (*Sandbox, error)
+	// StartSandbox starts a stopped sandbox and waits until it runs.
+	StartSandbox(ctx context.Context, externalID string) error
+	// StopSandbox stops a sandbox (its processes end, its files stay) and waits until it has stopped.
+	StopSandbox(ctx context.Context, externalID string) error
+	// DeleteSandbox removes a sandbox and waits until it is gone. A missing sandbox is not an error.
+	DeleteSandbox(ctx context.Context, externalID string) error
+	// Exec runs a command in a running sandbox.
+	Exec(ctx context.Context, externalID string, req ExecRequest) (*ExecResult, error)
+	// WriteFile writes a file inside the sandbox; path is relative to its home or absolute inside it.
+	WriteFile(ctx context.Context, externalID, path string, data []byte) error
+	// ReadFile reads a file inside the sandbox.
+	ReadFile(ctx context.Context, externalID, path string) ([]byte, error)
+}
+
+// EngineSource gives the engine for a backend name, creating it on first use from the provider's settings.
+type EngineSource interface {
+	Engine(name string) (Engine, error)
+}
+
+// EngineMap is an EngineSource over fixed engines (tests, sweep).
+type EngineMap map[string]Engine
+
+// Engine implements EngineSource.
+func (m EngineMap) Engine(name string) (Engine, error) {
+	if e, ok := m[name]; ok {
+		return e, nil
+	}
+	return nil, fmt.Errorf("backend %q is not configured", name)
+}

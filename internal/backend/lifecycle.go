@@ -1,0 +1,477 @@
+package backend
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+)
+
+// Reserved top-level keys of a sandbox record's params. The caller's own params sit beside them, as
+// @ekairos/sandbox keeps them; a caller may not use these names.
+const (
+	ParamsError     = "error"     // the provisioning error message
+	ParamsTerraform = "terraform" // this provider's bookkeeping: owner of a creating record, config hash
+)
+
+// ReservedParamKeys are the params keys the caller may not set: the engine names, error and terraform.
+func ReservedParamKeys() []string {
+	return append([]string{ParamsError, ParamsTerraform, "ekairos"}, KnownEngines...)
+}
+
+// Desired states of a sandbox as declared in configuration.
+const (
+	DesiredRunning = "running"
+	DesiredStopped = "stopped"
+)
+
+// SandboxRequest is a sandbox as declared.
+type SandboxRequest struct {
+	Backend      string
+	Spec         SandboxSpec    // RecordID is filled in by the lifecycle
+	Params       map[string]any // the caller's own params; must not use ReservedParamKeys
+	DesiredState string         // DesiredRunning (default) or DesiredStopped
+}
+
+// SandboxResult is a sandbox as the record and the engine see it.
+type SandboxResult struct {
+	Record  *Record
+	Sandbox *Sandbox // nil when the engine object is gone or was never made
+}
+
+// ID is the record id.
+func (r *SandboxResult) ID() string {
+	if r == nil || r.Record == nil {
+		return ""
+	}
+	return r.Record.ID
+}
+
+// Lifecycle is the record-first lifecycle, written once above every engine and store: no engine object exists
+// without a record naming it, and the record id is known (and in Terraform state) before the engine is asked
+// for anything.
+type Lifecycle struct {
+	Store   Store
+	Engines EngineSource
+	Now     func() time.Time
+	// Retries of transient engine errors on reads before giving up (not flipping the record). Default 3.
+	ReadRetries int
+	// DeleteRecords deletes records on destroy instead of keeping them as history with status shutdown.
+	DeleteRecords bool
+	// Host identifies this machine in a creating record's owner; default os.Hostname().
+	Host string
+}
+
+func (l *Lifecycle) now() time.Time {
+	if l.Now != nil {
+		return l.Now()
+	}
+	return time.Now()
+}
+
+func (l *Lifecycle) host() string {
+	if l.Host != "" {
+		return l.Host
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
+// ConfigHash is a stable hash of what a sandbox request asks the engine for, without its env (which may hold
+// secrets and is never hashed into a record).
+func ConfigHash(req SandboxRequest) string {
+	shape := map[string]any{
+		"backend": req.Backend,
+		"runtime": req.Spec.Runtime,
+		"timeout": req.Spec.Timeout.Milliseconds(),
+		"vcpus":   req.Spec.VCPUs,
+		"ports":   req.Spec.Ports,
+		"purpose": req.Spec.Purpose,
+		"options": req.Spec.Options,
+		"volumes": req.Spec.Volumes,
+		"params":  req.Params,
+	}
+	b, _ := json.Marshal(shape) // map keys are sorted by encoding/json
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func (l *Lifecycle) sandboxAttrs(req SandboxRequest) Attrs {
+	params := map[string]any{}
+	for k, v := range req.Params {
+		params[k] = v
+	}
+	if req.Spec.Options != nil {
+		params[req.Backend] = req.Spec.Options
+	} else {
+		params[req.Backend] = map[string]any{}
+	}
+	ports := make([]any, 0, len(req.Spec.Ports))
+	for _, p := range req.Spec.Ports {
+		ports = append(ports, p)
+	}
+	a := Attrs{
+		"provider": req.Backend,
+		"ports":    ports,
+		"params":   params,
+	}
+	if req.Spec.Runtime != "" {
+		a["runtime"] = req.Spec.Runtime
+	}
+	if req.Spec.Timeout > 0 {
+		a["timeout"] = req.Spec.Timeout.Milliseconds()
+	}
+	if req.Spec.VCPUs > 0 {
+		a["vcpus"] = req.Spec.VCPUs
+	}
+	if req.Spec.Purpose != "" {
+		a["purpose"] = req.Spec.Purpose
+	}
+	return a
+}
+
+// CheckParams rejects caller params that use a reserved key.
+func CheckParams(params map[string]any) error {
+	for _, k := range ReservedParamKeys() {
+		if _, ok := params[k]; ok {
+			return fmt.Errorf("params key %q is reserved (reserved keys: %v)", k, ReservedParamKeys())
+		}
+	}
+	return nil
+}
+
+// CreateSandbox runs the record-first create. The returned result carries the record id whenever a record was
+// written, also with an error: the caller must put that id in state so that a half-made sandbox is destroyed
+// through its record on the next apply.
+func (l *Lifecycle) CreateSandbox(ctx context.Context, req SandboxRequest) (*SandboxResult, error) {
+	if err := CheckParams(req.Params); err != nil {
+		return nil, err
+	}
+	eng, err := l.Engines.Engine(req.Backend)
+	if err != nil {
+		return nil, err
+	}
+	if err := eng.ValidateSpec(req.Spec); err != nil {
+		return nil, err
+	}
+	hash := ConfigHash(req)
+
+	// Resume a create that a killed apply on this machine left behind, rather than make a second engine object.
+	rec, err := l.adoptInterrupted(ctx, req.Backend, hash)
+	if err != nil {
+		return nil, err
+	}
+	adopted := rec != nil
+	if !adopted {
+		now := NowMillis(l.now())
+		attrs := l.sandboxAttrs(req)
+		attrs["status"] = StatusCreating
+		attrs["createdAt"] = now
+		attrs["updatedAt"] = now
+		attrs["params"].(map[string]any)[ParamsTerraform] = l.owner(hash)
+		rec, err = l.Store.Create(ctx, EntitySandboxes, NewID(), attrs)
+		if err != nil {
+			return nil, fmt.Errorf("writing the sandbox record: %w", err)
+		}
+	}
+	res := &SandboxResult{Record: rec}
+	spec := req.Spec
+	spec.RecordID = rec.ID
+
+	var sb *Sandbox
+	if adopted {
+		found, ferr := eng.FindSandbox(ctx, rec.ID)
+		switch {
+		case ferr == nil:
+			sb = found
+			if sb.State != StateRunning {
+				if err := eng.StartSandbox(ctx, sb.ExternalID); err != nil {
+					return l.failCreate(ctx, res, req, err)
+				}
+				sb.State = StateRunning
+			}
+		case !errors.Is(ferr, ErrNotFound):
+			return l.failCreate(ctx, res, req, ferr)
+		}
+	}
+	if sb == nil {
+		sb, err = eng.CreateSandbox(ctx, spec)
+		if err != nil {
+			return l.failCreate(ctx, res, req, err)
+		}
+	}
+	res.Sandbox = sb
+	if req.DesiredState == DesiredStopped && sb.State != StateStopped {
+		if err := eng.StopSandbox(ctx, sb.ExternalID); err != nil {
+			return l.failCreate(ctx, res, req, fmt.Errorf("stopping the new sandbox (desired_state = stopped): %w", err))
+		}
+		sb.State = StateStopped
+	}
+
+	attrs := l.sandboxAttrs(req)
+	params := attrs["params"].(map[string]any)
+	params[req.Backend] = mergeMaps(toMap(params[req.Backend]), sb.Metadata)
+	attrs["status"] = StatusActive
+	attrs["externalSandboxId"] = sb.ExternalID
+	attrs["sandboxUrl"] = nilIfEmpty(sb.URL)
+	attrs["updatedAt"] = NowMillis(l.now())
+	rec, err = l.Store.Update(ctx, EntitySandboxes, rec.ID, attrs)
+	if err != nil {
+		return res, fmt.Errorf("sandbox %s was created on %s as %s, but its record could not be updated: %w", res.ID(), req.Backend, sb.ExternalID, err)
+	}
+	res.Record = rec
+	return res, nil
+}
+
+func (l *Lifecycle) failCreate(ctx context.Context, res *SandboxResult, req SandboxRequest, cause error) (*SandboxResult, error) {
+	params := copyMap(res.Record.JSONMap("params"))
+	params[ParamsError] = cause.Error()
+	rec, err := l.Store.Update(context.WithoutCancel(ctx), EntitySandboxes, res.ID(), Attrs{
+		"status":    StatusError,
+		"params":    params,
+		"updatedAt": NowMillis(l.now()),
+	})
+	if err == nil {
+		res.Record = rec
+	}
+	return res, fmt.Errorf("creating sandbox %s on %s: %w", res.ID(), req.Backend, cause)
+}
+
+type owner struct {
+	Host       string `json:"host"`
+	PID        int    `json:"pid"`
+	ConfigHash string `json:"configHash"`
+}
+
+func (l *Lifecycle) owner(hash string) map[string]any {
+	return map[string]any{"owner": map[string]any{"host": l.host(), "pid": os.Getpid()}, "configHash": hash}
+}
+
+// adoptInterrupted finds a creating record with the same configuration whose owner, a provider process on this
+// machine, no longer runs (an apply killed between writing the record and saving state), and takes it over.
+// Records owned by other machines are left to sweep: nothing here can tell whether their owner still runs.
+func (l *Lifecycle) adoptInterrupted(ctx context.Context, backend, hash string) (*Record, error) {
+	recs, err := l.Store.Query(ctx, Query{Entity: EntitySandboxes, Where: []Cond{
+		{Field: "status", Op: OpEq, Value: StatusCreating},
+		{Field: "provider", Op: OpEq, Value: backend},
+	}, OrderBy: "createdAt", Limit: 100})
+	if err != nil {
+		return nil, fmt.Errorf("looking for interrupted creates: %w", err)
+	}
+	for _, r := range recs {
+		tf := toMap(r.JSONMap("params")[ParamsTerraform])
+		if tf["configHash"] != hash {
+			continue
+		}
+		o := toMap(tf["owner"])
+		host, _ := o["host"].(string)
+		pid, _ := AsInt(o["pid"])
+		if host != l.host() || pid <= 0 || processAlive(int(pid)) {
+			continue
+		}
+		params := copyMap(r.JSONMap("params"))
+		params[ParamsTerraform] = l.owner(hash)
+		return l.Store.Update(ctx, EntitySandboxes, r.ID, Attrs{"params": params, "updatedAt": NowMillis(l.now())})
+	}
+	return nil, nil
+}
+
+func processAlive(pid int) bool {
+	if pid == os.Getpid() {
+		return true
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// ReadSandbox loads the record and asks the engine. It returns (nil, nil) when the sandbox is gone: no record,
+// a record that is shutdown, or an engine object that no longer exists (the record is then marked shutdown, as
+// @ekairos/sandbox's reconnect does, but only after transient errors were retried).
+func (l *Lifecycle) ReadSandbox(ctx context.Context, id string) (*SandboxResult, error) {
+	rec, err := l.Store.Get(ctx, EntitySandboxes, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading sandbox record %s: %w", id, err)
+	}
+	res := &SandboxResult{Record: rec}
+	switch rec.String("status") {
+	case StatusShutdown:
+		return nil, nil
+	case StatusCreating, StatusError:
+		// Half-made: keep it in state so that Terraform replaces it (destroying it through its record).
+		return res, nil
+	}
+	eng, err := l.Engines.Engine(rec.String("provider"))
+	if err != nil {
+		return nil, err
+	}
+	ext := rec.String("externalSandboxId")
+	sb, err := l.getWithRetry(ctx, eng, ext)
+	if errors.Is(err, ErrNotFound) {
+		if err := l.markShutdown(ctx, rec.ID); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading sandbox %s (%s on %s): %w", id, ext, eng.Name(), err)
+	}
+	res.Sandbox = sb
+	return res, nil
+}
+
+func (l *Lifecycle) getWithRetry(ctx context.Context, eng Engine, ext string) (*Sandbox, error) {
+	tries := l.ReadRetries
+	if tries <= 0 {
+		tries = 3
+	}
+	var err error
+	for i := 0; i < tries; i++ {
+		var sb *Sandbox
+		sb, err = eng.GetSandbox(ctx, ext)
+		if err == nil || errors.Is(err, ErrNotFound) || ctx.Err() != nil {
+			return sb, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(i+1) * 200 * time.Millisecond):
+		}
+	}
+	return nil, err
+}
+
+func (l *Lifecycle) markShutdown(ctx context.Context, id string) error {
+	now := NowMillis(l.now())
+	_, err := l.Store.Update(ctx, EntitySandboxes, id, Attrs{"status": StatusShutdown, "shutdownAt": now, "updatedAt": now})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("marking sandbox record %s shutdown: %w", id, err)
+	}
+	return nil
+}
+
+// UpdateSandbox applies in-place changes: the engine's updatable settings, the desired state, and the record.
+func (l *Lifecycle) UpdateSandbox(ctx context.Context, id string, req SandboxRequest) (*SandboxResult, error) {
+	if err := CheckParams(req.Params); err != nil {
+		return nil, err
+	}
+	rec, err := l.Store.Get(ctx, EntitySandboxes, id)
+	if err != nil {
+		return nil, fmt.Errorf("reading sandbox record %s: %w", id, err)
+	}
+	if rec.String("status") != StatusActive {
+		return nil, fmt.Errorf("sandbox %s is %s, not active; it cannot be changed in place", id, rec.String("status"))
+	}
+	eng, err := l.Engines.Engine(rec.String("provider"))
+	if err != nil {
+		return nil, err
+	}
+	ext := rec.String("externalSandboxId")
+	spec := req.Spec
+	spec.RecordID = id
+	sb, err := eng.UpdateSandbox(ctx, ext, spec)
+	if err != nil {
+		return nil, fmt.Errorf("updating sandbox %s (%s on %s): %w", id, ext, eng.Name(), err)
+	}
+	switch {
+	case req.DesiredState == DesiredStopped && sb.State != StateStopped:
+		if err := eng.StopSandbox(ctx, ext); err != nil {
+			return nil, fmt.Errorf("stopping sandbox %s: %w", id, err)
+		}
+	case req.DesiredState != DesiredStopped && sb.State != StateRunning:
+		if err := eng.StartSandbox(ctx, ext); err != nil {
+			return nil, fmt.Errorf("starting sandbox %s: %w", id, err)
+		}
+	}
+	if sb, err = eng.GetSandbox(ctx, ext); err != nil {
+		return nil, fmt.Errorf("reading sandbox %s after update: %w", id, err)
+	}
+	attrs := l.sandboxAttrs(req)
+	params := attrs["params"].(map[string]any)
+	params[req.Backend] = mergeMaps(toMap(params[req.Backend]), sb.Metadata)
+	if tf, ok := rec.JSONMap("params")[ParamsTerraform]; ok {
+		params[ParamsTerraform] = tf
+	}
+	attrs["sandboxUrl"] = nilIfEmpty(sb.URL)
+	attrs["updatedAt"] = NowMillis(l.now())
+	rec, err = l.Store.Update(ctx, EntitySandboxes, id, attrs)
+	if err != nil {
+		return nil, fmt.Errorf("updating sandbox record %s: %w", id, err)
+	}
+	return &SandboxResult{Record: rec, Sandbox: sb}, nil
+}
+
+// DeleteSandbox removes the engine object (found by its record's external id, or by its label when the create
+// never finished) and then marks the record shutdown with shutdownAt (or deletes it with DeleteRecords).
+// Engine errors are returned, never swallowed: a record is only closed once its engine object is gone.
+func (l *Lifecycle) DeleteSandbox(ctx context.Context, id string) error {
+	rec, err := l.Store.Get(ctx, EntitySandboxes, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading sandbox record %s: %w", id, err)
+	}
+	eng, err := l.Engines.Engine(rec.String("provider"))
+	if err != nil {
+		return err
+	}
+	exts := []string{}
+	if ext := rec.String("externalSandboxId"); ext != "" {
+		exts = append(exts, ext)
+	}
+	if found, ferr := eng.FindSandbox(ctx, id); ferr == nil {
+		if len(exts) == 0 || exts[0] != found.ExternalID {
+			exts = append(exts, found.ExternalID)
+		}
+	} else if !errors.Is(ferr, ErrNotFound) {
+		return fmt.Errorf("looking for the engine object of sandbox %s on %s: %w", id, eng.Name(), ferr)
+	}
+	for _, ext := range exts {
+		if err := eng.DeleteSandbox(ctx, ext); err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("deleting sandbox %s (%s on %s): %w", id, ext, eng.Name(), err)
+		}
+	}
+	if l.DeleteRecords {
+		return l.Store.Delete(ctx, EntitySandboxes, id)
+	}
+	return l.markShutdown(ctx, id)
+}
+
+func toMap(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
+}
+
+func copyMap(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func mergeMaps(a, b map[string]any) map[string]any {
+	out := copyMap(a)
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
