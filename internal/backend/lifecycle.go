@@ -242,12 +242,6 @@ func (l *Lifecycle) failCreate(ctx context.Context, res *SandboxResult, req Sand
 	return res, fmt.Errorf("creating sandbox %s on %s: %w", res.ID(), req.Backend, cause)
 }
 
-type owner struct {
-	Host       string `json:"host"`
-	PID        int    `json:"pid"`
-	ConfigHash string `json:"configHash"`
-}
-
 func (l *Lifecycle) owner(hash string) map[string]any {
 	return map[string]any{"owner": map[string]any{"host": l.host(), "pid": os.Getpid()}, "configHash": hash}
 }

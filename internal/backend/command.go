@@ -1,0 +1,178 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Process statuses of sandbox_processes, the values @ekairos/sandbox writes.
+const (
+	ProcessRunning = "running"
+	ProcessExited  = "exited" // ran to the end with exit code 0
+	ProcessFailed  = "failed" // ended with a non-zero exit code, or could not run
+	ProcessKilled  = "killed" // killed at its timeout
+)
+
+// DefaultOutputLimit is how many bytes of stdout and of stderr a command result keeps (the last ones).
+const DefaultOutputLimit = 64 * 1024
+
+// CommandRequest is one command run in a sandbox at apply time.
+type CommandRequest struct {
+	SandboxID   string // the sandbox's record id
+	Argv        []string
+	Env         map[string]string // may hold secrets: never recorded
+	Cwd         string
+	Timeout     time.Duration
+	OutputLimit int // bytes kept of each stream; 0 = DefaultOutputLimit
+}
+
+// CommandResult is a finished run.
+type CommandResult struct {
+	Record          *Record // the sandbox_processes record
+	ExitCode        int
+	Stdout, Stderr  string
+	StdoutTruncated bool
+	StderrTruncated bool
+	Status          string
+}
+
+// ErrSandboxNotActive is returned when a command targets a sandbox whose record is not active.
+var ErrSandboxNotActive = errors.New("sandbox not active")
+
+// RunCommand runs a command in a sandbox and records the run in sandbox_processes, as @ekairos/sandbox's
+// runCommandProcess does: a record with status running first, then exited, failed or killed with its exit
+// code. The sandbox record must be active. A stopped sandbox is started for the run and stopped again after.
+// The result is returned with a nil error whatever the exit code; an error means the command could not run
+// (the record, when written, is then failed).
+func (l *Lifecycle) RunCommand(ctx context.Context, req CommandRequest) (*CommandResult, error) {
+	if len(req.Argv) == 0 || req.Argv[0] == "" {
+		return nil, errors.New("command is empty")
+	}
+	sbRec, err := l.Store.Get(ctx, EntitySandboxes, req.SandboxID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("sandbox %s has no record: %w", req.SandboxID, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading sandbox record %s: %w", req.SandboxID, err)
+	}
+	if st := sbRec.String("status"); st != StatusActive {
+		return nil, fmt.Errorf("sandbox %s is %s: %w", req.SandboxID, st, ErrSandboxNotActive)
+	}
+	eng, err := l.Engines.Engine(sbRec.String("provider"))
+	if err != nil {
+		return nil, err
+	}
+	ext := sbRec.String("externalSandboxId")
+	sb, err := eng.GetSandbox(ctx, ext)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox %s (%s on %s): %w", req.SandboxID, ext, eng.Name(), err)
+	}
+	if sb.State != StateRunning && sb.State != StateSleeping {
+		if !eng.Capabilities().StopStart {
+			return nil, fmt.Errorf("sandbox %s is %s on %s and cannot be started", req.SandboxID, sb.State, eng.Name())
+		}
+		if err := eng.StartSandbox(ctx, ext); err != nil {
+			return nil, fmt.Errorf("starting stopped sandbox %s for the command: %w", req.SandboxID, err)
+		}
+		defer func() {
+			// Restore the declared state: the sandbox was stopped before the run.
+			_ = eng.StopSandbox(context.WithoutCancel(ctx), ext)
+		}()
+	}
+
+	now := NowMillis(l.now())
+	args := make([]any, 0, len(req.Argv)-1)
+	for _, a := range req.Argv[1:] {
+		args = append(args, a)
+	}
+	attrs := Attrs{
+		"sandboxId": req.SandboxID,
+		"kind":      "command",
+		"mode":      "foreground",
+		"status":    ProcessRunning,
+		"provider":  eng.Name(),
+		"command":   req.Argv[0],
+		"args":      args,
+		"startedAt": now,
+		"updatedAt": now,
+		"metadata":  map[string]any{"source": "terraform", "timeoutMs": req.Timeout.Milliseconds()},
+	}
+	if req.Cwd != "" {
+		attrs["cwd"] = req.Cwd
+	}
+	rec, err := l.Store.Create(ctx, EntityProcesses, NewID(), attrs)
+	if err != nil {
+		return nil, fmt.Errorf("writing the process record: %w", err)
+	}
+	res := &CommandResult{Record: rec}
+	out, execErr := eng.Exec(ctx, ext, ExecRequest{Argv: req.Argv, Env: req.Env, Cwd: req.Cwd, Timeout: req.Timeout})
+	end := NowMillis(l.now())
+	update := Attrs{"updatedAt": end, "exitedAt": end}
+	switch {
+	case execErr != nil:
+		res.Status = ProcessFailed
+		res.ExitCode = -1
+		md := copyMap(rec.JSONMap("metadata"))
+		md["error"] = execErr.Error()
+		update["metadata"] = md
+	case out.TimedOut:
+		res.Status = ProcessKilled
+		res.ExitCode = out.ExitCode
+		update["signal"] = "SIGKILL"
+	case out.ExitCode == 0:
+		res.Status = ProcessExited
+	default:
+		res.Status = ProcessFailed
+		res.ExitCode = out.ExitCode
+	}
+	update["status"] = res.Status
+	if out != nil {
+		res.ExitCode = out.ExitCode
+		update["exitCode"] = out.ExitCode
+		limit := req.OutputLimit
+		if limit <= 0 {
+			limit = DefaultOutputLimit
+		}
+		res.Stdout, res.StdoutTruncated = tail(out.Stdout, limit)
+		res.Stderr, res.StderrTruncated = tail(out.Stderr, limit)
+	}
+	if rec2, err := l.Store.Update(context.WithoutCancel(ctx), EntityProcesses, rec.ID, update); err == nil {
+		res.Record = rec2
+	} else if execErr == nil {
+		return res, fmt.Errorf("the command ran, but its process record %s could not be updated: %w", rec.ID, err)
+	}
+	if execErr != nil {
+		return res, fmt.Errorf("running %q in sandbox %s: %w", req.Argv[0], req.SandboxID, execErr)
+	}
+	return res, nil
+}
+
+// tail keeps the last limit bytes of b, cut at a UTF-8 boundary.
+func tail(b []byte, limit int) (string, bool) {
+	if len(b) <= limit {
+		return string(b), false
+	}
+	b = b[len(b)-limit:]
+	for i := 0; i < len(b) && i < 4; i++ {
+		if b[i]&0xC0 != 0x80 {
+			return string(b[i:]), true
+		}
+	}
+	return string(b), true
+}
+
+// LastLines returns the last n lines of s, for error messages.
+func LastLines(s string, n int) string {
+	count := 0
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '\n' && i != len(s)-1 {
+			count++
+			if count == n {
+				return s[i+1:]
+			}
+		}
+	}
+	return s
+}

@@ -1,0 +1,672 @@
+//go:build linux
+
+package local
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+)
+
+// sandboxPATH is the PATH of commands.
+const sandboxPATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// outputGrace is how long Exec keeps reading output after the command has ended, for descendants that escaped
+// its process group (possible without isolation only) and still hold its pipes.
+const outputGrace = time.Second
+
+// etcFiles are the parts of the host's /etc that commands see (read-only): what name lookup, TLS, dynamic
+// linking, locales, time zones and shells need, and nothing that holds host secrets (no shadow, ssh, ssl/private).
+var etcFiles = []string{
+	"/etc/alternatives", "/etc/bash.bashrc", "/etc/ca-certificates", "/etc/ca-certificates.conf",
+	"/etc/crypto-policies", "/etc/debian_version", "/etc/fonts", "/etc/gai.conf", "/etc/group",
+	"/etc/host.conf", "/etc/hosts", "/etc/inputrc", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
+	"/etc/locale.alias", "/etc/locale.conf", "/etc/localtime", "/etc/lsb-release", "/etc/magic",
+	"/etc/mime.types", "/etc/nsswitch.conf", "/etc/os-release", "/etc/passwd", "/etc/perl",
+	"/etc/pki/ca-trust", "/etc/pki/tls/cert.pem", "/etc/pki/tls/certs", "/etc/pki/tls/openssl.cnf",
+	"/etc/profile", "/etc/protocols", "/etc/python3", "/etc/redhat-release", "/etc/resolv.conf",
+	"/etc/services", "/etc/shells", "/etc/ssl/certs", "/etc/ssl/openssl.cnf", "/etc/system-release",
+	"/etc/terminfo", "/etc/timezone",
+}
+
+// systemMounts returns the bubblewrap arguments that show the host system read-only: /usr, the top-level
+// library and binary directories (as symlinks where the host merged them into /usr), and etcFiles.
+func systemMounts() []string {
+	args := []string{"--ro-bind", "/usr", "/usr"}
+	for _, d := range []string{"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"} {
+		fi, err := os.Lstat(d)
+		switch {
+		case err != nil:
+		case fi.Mode()&fs.ModeSymlink != 0:
+			if t, err := os.Readlink(d); err == nil {
+				args = append(args, "--symlink", t, d)
+			}
+		case fi.IsDir():
+			args = append(args, "--ro-bind", d, d)
+		}
+	}
+	for _, p := range etcFiles {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			continue
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			// A link into /usr stays a link (readlink(/etc/localtime) names the zone); others are bound.
+			if t, err := os.Readlink(p); err == nil {
+				abs := t
+				if !path.IsAbs(abs) {
+					abs = path.Join(path.Dir(p), t)
+				}
+				if within(path.Clean(abs), "/usr") {
+					args = append(args, "--symlink", t, p)
+					continue
+				}
+			}
+		}
+		args = append(args, "--ro-bind-try", p, p)
+	}
+	return args
+}
+
+// Exec implements backend.Engine. Argv is executed as is (no shell). The command's working directory is
+// req.Cwd: relative to the home, or absolute inside the home or (under bubblewrap) a volume. Its environment
+// is PATH, HOME, LANG=C.UTF-8 and TERM=dumb, then the sandbox env, then req.Env. It is killed with its whole
+// process tree at req.Timeout, else the sandbox's timeout, else DefaultTimeout: the result then has TimedOut
+// set and ExitCode -1. A command killed by a signal otherwise (e.g. by StopSandbox) exits with 128 + the
+// signal. A command that cannot be found exits with 127. Each output stream keeps its first MaxOutputBytes.
+// Cancelling ctx kills the command and returns ctx's error.
+func (e *Engine) Exec(ctx context.Context, externalID string, req backend.ExecRequest) (*backend.ExecResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(req.Argv) == 0 || req.Argv[0] == "" {
+		return nil, errors.New("exec: empty command")
+	}
+	for _, a := range req.Argv {
+		if strings.ContainsRune(a, 0) {
+			return nil, errors.New("exec: an argument contains NUL")
+		}
+	}
+	if err := checkEnv(req.Env); err != nil {
+		return nil, fmt.Errorf("exec: %w", err)
+	}
+	if req.Timeout < 0 {
+		return nil, fmt.Errorf("exec: negative timeout %s", req.Timeout)
+	}
+	dir, err := e.dirOf(externalID)
+	if err != nil {
+		return nil, err
+	}
+	lk, err := lockSandbox(dir, false)
+	if err != nil {
+		return nil, err
+	}
+	defer lk.unlock()
+	m, err := readMeta(dir)
+	if err != nil {
+		return nil, err
+	}
+	switch m.State {
+	case backend.StateRunning:
+	case backend.StateStopped:
+		return nil, fmt.Errorf("sandbox %s is stopped: start it before running commands", externalID)
+	default:
+		return nil, fmt.Errorf("sandbox %s is %s, not running: it cannot run commands", externalID, m.State)
+	}
+	env, err := readEnv(dir)
+	if err != nil {
+		return nil, err
+	}
+	lim, err := parseLimits(m.Options)
+	if err != nil {
+		return nil, err
+	}
+	timeout := req.Timeout
+	if timeout == 0 {
+		timeout = m.timeout()
+	}
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	home := filepath.Join(dir, "home")
+	r := &run{
+		engine:  e,
+		dir:     dir,
+		home:    home,
+		meta:    m,
+		limits:  lim,
+		timeout: timeout,
+		env:     mergeEnv(e.homeFor(home), env, req.Env),
+		req:     req,
+	}
+	if err := r.resolveCwd(); err != nil {
+		return nil, err
+	}
+	if err := r.start(); err != nil {
+		return nil, err
+	}
+	lk.unlock() // the command is recorded under run/: StopSandbox can see and kill it from now on
+	return r.wait(ctx)
+}
+
+// homeFor is the home as commands see it.
+func (e *Engine) homeFor(hostHome string) string {
+	if e.isolation == IsolationNone {
+		return hostHome
+	}
+	return SandboxHome
+}
+
+// mergeEnv returns the command environment: fixed variables, then the sandbox env, then the request env.
+func mergeEnv(home string, layers ...map[string]string) map[string]string {
+	env := map[string]string{"PATH": sandboxPATH, "HOME": home, "LANG": "C.UTF-8", "TERM": "dumb"}
+	for _, l := range layers {
+		for k, v := range l {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// run is one command being run.
+type run struct {
+	engine  *Engine
+	dir     string
+	home    string
+	meta    *meta
+	limits  limits
+	timeout time.Duration
+	env     map[string]string
+	req     backend.ExecRequest
+
+	cwd     string // inside the sandbox
+	hostCwd string // on the host (isolation none)
+
+	cmd       *exec.Cmd
+	group     proc
+	runPath   string
+	began     time.Time
+	stdout    cappedBuffer
+	stderr    cappedBuffer
+	readers   sync.WaitGroup
+	outR      []*os.File
+	setupDone chan error // bubblewrap: the outcome of applying limits
+	notFound  bool       // isolation none: argv[0] was not found
+}
+
+// resolveCwd checks req.Cwd: it must exist and stay inside the home or a volume.
+func (r *run) resolveCwd() error {
+	c := r.req.Cwd
+	if c != "" && path.IsAbs(c) && r.engine.isolation == IsolationBwrap {
+		cc := path.Clean(c)
+		for _, v := range r.meta.Volumes {
+			if within(cc, v.MountPath) {
+				rel := strings.TrimPrefix(strings.TrimPrefix(cc, v.MountPath), "/")
+				if err := checkDir(v.HostPath, rel); err != nil {
+					return fmt.Errorf("exec: working directory %q: %w", c, err)
+				}
+				r.cwd = cc
+				return nil
+			}
+		}
+	}
+	rel := "."
+	if c != "" {
+		var err error
+		rel, err = homeRel(c, r.home)
+		if err != nil {
+			return fmt.Errorf("exec: working directory: %w", err)
+		}
+	}
+	if err := checkDir(r.home, rel); err != nil {
+		return fmt.Errorf("exec: working directory %q: %w", c, err)
+	}
+	r.cwd = path.Join(r.engine.homeFor(r.home), rel)
+	r.hostCwd = filepath.Join(r.home, filepath.FromSlash(rel))
+	return nil
+}
+
+// checkDir checks that rel is a directory beneath root, following symlinks only inside it.
+func checkDir(root, rel string) error {
+	rt, err := os.OpenRoot(root)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	fi, err := rt.Stat(rel)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return errors.New("not a directory")
+	}
+	return nil
+}
+
+// start starts the command and records it under run/.
+func (r *run) start() error {
+	var err error
+	if r.engine.isolation == IsolationNone {
+		err = r.startNone()
+	} else {
+		err = r.startBwrap()
+	}
+	if err != nil || r.cmd == nil {
+		return err
+	}
+	pid := r.cmd.Process.Pid
+	g, ok := procOf(pid)
+	if !ok {
+		g = proc{PID: pid}
+	}
+	r.group = g
+	r.runPath = filepath.Join(r.dir, runDir, strconv.Itoa(pid)+"-"+nonce()+".json")
+	if err := writeRunFile(r.runPath, runFile{Group: g}); err != nil {
+		r.kill()
+		_, _ = r.finish()
+		return fmt.Errorf("exec: recording the command: %w", err)
+	}
+	return nil
+}
+
+// pipes returns a pipe per output stream, read into the capped buffers.
+func (r *run) pipes() (stdoutW, stderrW *os.File, err error) {
+	or, ow, err := os.Pipe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("exec: %w", err)
+	}
+	er, ew, err := os.Pipe()
+	if err != nil {
+		closeAll(or, ow)
+		return nil, nil, fmt.Errorf("exec: %w", err)
+	}
+	r.outR = []*os.File{or, er}
+	return ow, ew, nil
+}
+
+func (r *run) readOutput() {
+	for i, dst := range []*cappedBuffer{&r.stdout, &r.stderr} {
+		src := r.outR[i]
+		r.readers.Add(1)
+		go func() {
+			defer r.readers.Done()
+			_, _ = io.Copy(dst, src)
+		}()
+	}
+}
+
+func (r *run) startNone() error {
+	file, found := lookPath(r.req.Argv[0], r.env["PATH"], r.hostCwd)
+	if !found {
+		r.notFound = true
+		return nil
+	}
+	ow, ew, err := r.pipes()
+	if err != nil {
+		return err
+	}
+	cmd := &exec.Cmd{
+		Path:        file,
+		Args:        r.req.Argv,
+		Env:         envList(r.env),
+		Dir:         r.hostCwd,
+		Stdout:      ow,
+		Stderr:      ew,
+		WaitDelay:   outputGrace,
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
+	}
+	if r.req.Stdin != nil {
+		cmd.Stdin = bytes.NewReader(r.req.Stdin)
+	}
+	r.began = time.Now()
+	err = cmd.Start()
+	closeAll(ow, ew)
+	if err != nil {
+		closeAll(r.outR...)
+		return fmt.Errorf("exec: starting %s: %w", r.req.Argv[0], err)
+	}
+	r.cmd = cmd
+	r.readOutput()
+	return nil
+}
+
+// bwrapArgs returns the bubblewrap options, passed on a pipe (--args) so that env values never appear on a
+// command line (/proc/<pid>/cmdline is world-readable).
+func (r *run) bwrapArgs() []string {
+	a := []string{
+		"--unshare-all", "--unshare-user", "--disable-userns",
+		"--die-with-parent", "--new-session",
+		"--cap-drop", "ALL",
+		"--hostname", "sandbox",
+	}
+	a = append(a, r.engine.system...)
+	a = append(a,
+		"--proc", "/proc",
+		"--ro-bind", "/proc/sys", "/proc/sys",
+		"--dev", "/dev",
+		"--tmpfs", "/tmp",
+		"--bind", r.home, SandboxHome,
+	)
+	for _, v := range r.meta.Volumes {
+		a = append(a, "--bind", v.HostPath, v.MountPath)
+	}
+	a = append(a, "--chdir", r.cwd, "--clearenv")
+	for _, k := range sortedKeys(r.env) {
+		a = append(a, "--setenv", k, r.env[k])
+	}
+	a = append(a, "--info-fd", "4", "--block-fd", "5")
+	return a
+}
+
+func (r *run) startBwrap() error {
+	var b bytes.Buffer
+	for _, s := range r.bwrapArgs() {
+		b.WriteString(s)
+		b.WriteByte(0)
+	}
+	argsR, argsW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
+	infoR, infoW, err := os.Pipe()
+	if err != nil {
+		closeAll(argsR, argsW)
+		return fmt.Errorf("exec: %w", err)
+	}
+	blockR, blockW, err := os.Pipe()
+	if err != nil {
+		closeAll(argsR, argsW, infoR, infoW)
+		return fmt.Errorf("exec: %w", err)
+	}
+	ow, ew, err := r.pipes()
+	if err != nil {
+		closeAll(argsR, argsW, infoR, infoW, blockR, blockW)
+		return err
+	}
+	cmd := &exec.Cmd{
+		Path:       r.engine.bwrap,
+		Args:       append([]string{"bwrap", "--args", "3", "--"}, r.req.Argv...),
+		Env:        []string{},
+		Dir:        "/",
+		Stdout:     ow,
+		Stderr:     ew,
+		ExtraFiles: []*os.File{argsR, infoW, blockR}, // fds 3, 4, 5
+		WaitDelay:  outputGrace,
+		// bwrap --die-with-parent ties the sandbox to this process; its own group lets a kill reach it.
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+	}
+	if r.req.Stdin != nil {
+		cmd.Stdin = bytes.NewReader(r.req.Stdin)
+	}
+	r.began = time.Now()
+	err = cmd.Start()
+	closeAll(argsR, infoW, blockR, ow, ew)
+	if err != nil {
+		closeAll(argsW, infoR, blockW)
+		closeAll(r.outR...)
+		return fmt.Errorf("exec: starting bubblewrap: %w", err)
+	}
+	r.cmd = cmd
+	r.readOutput()
+	go func() {
+		_, _ = argsW.Write(b.Bytes()) // fails only when bwrap died, which Wait reports
+		_ = argsW.Close()
+	}()
+	r.setupDone = make(chan error, 1)
+	go func() {
+		r.setupDone <- r.setupSandbox(infoR, blockW)
+	}()
+	return nil
+}
+
+// setupSandbox reads bubblewrap's init pid from the info pipe, records it, applies the limits to it and then
+// lets the command start (block pipe). If bubblewrap fails before, the info pipe ends and nothing is done.
+func (r *run) setupSandbox(infoR, blockW *os.File) error {
+	defer closeAll(infoR, blockW)
+	var info struct {
+		ChildPID int `json:"child-pid"`
+	}
+	if err := json.NewDecoder(infoR).Decode(&info); err != nil || info.ChildPID <= 1 {
+		return nil // bubblewrap failed; its exit status and stderr tell why
+	}
+	init, ok := procOf(info.ChildPID)
+	if !ok {
+		return nil
+	}
+	if err := writeRunFile(r.runPath, runFile{Group: r.group, Init: &init}); err != nil {
+		return fmt.Errorf("recording the command: %w", err)
+	}
+	if err := setLimits(info.ChildPID, r.limits); err != nil {
+		return fmt.Errorf("applying resource limits: %w", err)
+	}
+	if _, err := blockW.Write([]byte{1}); err != nil {
+		return nil // bubblewrap died meanwhile
+	}
+	return nil
+}
+
+// kill kills the command's process group and, under bubblewrap, its init (which ends the sandbox's pid
+// namespace). The group leader is not reaped yet when this runs, so its ids are not reused.
+func (r *run) kill() {
+	if r.cmd == nil || r.cmd.Process == nil {
+		return
+	}
+	_ = unix.Kill(-r.cmd.Process.Pid, unix.SIGKILL)
+	if rf := r.readRunFile(); rf.Init != nil && rf.Init.same() {
+		_ = unix.Kill(rf.Init.PID, unix.SIGKILL)
+	}
+}
+
+func (r *run) readRunFile() runFile {
+	var rf runFile
+	if b, err := os.ReadFile(r.runPath); err == nil {
+		_ = json.Unmarshal(b, &rf)
+	}
+	return rf
+}
+
+// wait waits for the command, its timeout, or ctx, and builds the result.
+func (r *run) wait(ctx context.Context) (*backend.ExecResult, error) {
+	if r.notFound {
+		return &backend.ExecResult{ExitCode: 127, Stderr: []byte(r.req.Argv[0] + ": command not found\n")}, nil
+	}
+	exited := make(chan struct{})
+	go func() {
+		waitExited(r.cmd.Process.Pid)
+		close(exited)
+	}()
+	timer := time.NewTimer(r.timeout)
+	defer timer.Stop()
+	var timedOut bool
+	var ctxErr, setupErr error
+	setupDone := r.setupDone
+wait:
+	for {
+		select {
+		case <-exited:
+			break wait
+		case err := <-setupDone:
+			setupDone = nil
+			if err != nil {
+				setupErr = err
+				r.kill()
+			}
+		case <-timer.C:
+			timedOut = true
+			r.kill()
+		case <-ctx.Done():
+			ctxErr = ctx.Err()
+			r.kill()
+		}
+	}
+	if setupDone != nil {
+		// bubblewrap has exited, so its info pipe has ended: this returns at once.
+		if err := <-setupDone; err != nil {
+			setupErr = err
+		}
+	}
+	// Whatever remains of the command's group (isolation none) goes with it, as a sandbox's processes do
+	// when its pid namespace ends.
+	r.kill()
+	init := r.readRunFile().Init
+	state, err := r.finish()
+	if init != nil {
+		_ = waitGone(context.WithoutCancel(ctx), []proc{*init})
+	}
+	dur := time.Since(r.began)
+	switch {
+	case ctxErr != nil:
+		return nil, fmt.Errorf("exec %s in sandbox %s: %w", r.req.Argv[0], r.meta.ExternalID, ctxErr)
+	case setupErr != nil:
+		return nil, fmt.Errorf("exec %s in sandbox %s: %w", r.req.Argv[0], r.meta.ExternalID, setupErr)
+	case state == nil:
+		return nil, fmt.Errorf("exec %s in sandbox %s: %w", r.req.Argv[0], r.meta.ExternalID, err)
+	}
+	res := &backend.ExecResult{
+		ExitCode: exitCode(state),
+		Stdout:   r.stdout.Bytes(),
+		Stderr:   r.stderr.Bytes(),
+		TimedOut: timedOut,
+		Duration: dur,
+	}
+	if timedOut {
+		res.ExitCode = -1
+	}
+	if r.engine.isolation == IsolationBwrap && res.ExitCode == 1 && !timedOut {
+		if msg, ok := strings.CutPrefix(string(res.Stderr), "bwrap: "); ok {
+			if strings.HasPrefix(msg, "execvp ") {
+				res.ExitCode = 127 // the command was not found or could not be executed
+			} else if len(res.Stdout) == 0 {
+				return nil, fmt.Errorf("bubblewrap could not start the sandbox %s: %s", r.meta.ExternalID, strings.TrimSpace(msg))
+			}
+		}
+	}
+	return res, nil
+}
+
+// finish reaps the command, stops reading its output and forgets it.
+func (r *run) finish() (*os.ProcessState, error) {
+	err := r.cmd.Wait()
+	done := make(chan struct{})
+	go func() {
+		r.readers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(outputGrace):
+		closeAll(r.outR...) // a descendant outside the group holds the pipes: stop reading
+		<-done
+	}
+	closeAll(r.outR...)
+	_ = os.Remove(r.runPath)
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) && !errors.Is(err, exec.ErrWaitDelay) {
+		return nil, err
+	}
+	return r.cmd.ProcessState, nil
+}
+
+func exitCode(st *os.ProcessState) int {
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return st.ExitCode()
+}
+
+func envList(env map[string]string) []string {
+	out := make([]string, 0, len(env))
+	for _, k := range sortedKeys(env) {
+		out = append(out, k+"="+env[k])
+	}
+	return out
+}
+
+// lookPath finds a command as a shell would with the sandbox's PATH (not the provider's).
+func lookPath(name, pathEnv, cwd string) (string, bool) {
+	if strings.Contains(name, "/") {
+		p := name
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(cwd, p)
+		}
+		return p, isExecutable(p)
+	}
+	for _, d := range filepath.SplitList(pathEnv) {
+		if d == "" {
+			d = "."
+		}
+		p := filepath.Join(d, name)
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(cwd, p)
+		}
+		if isExecutable(p) {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir() && fi.Mode().Perm()&0o111 != 0
+}
+
+func closeAll(fs ...*os.File) {
+	for _, f := range fs {
+		if f != nil {
+			_ = f.Close()
+		}
+	}
+}
+
+// cappedBuffer keeps the first MaxOutputBytes written and discards the rest.
+type cappedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if room := MaxOutputBytes - c.buf.Len(); room > 0 {
+		if len(p) <= room {
+			c.buf.Write(p)
+		} else {
+			c.buf.Write(p[:room])
+		}
+	}
+	return len(p), nil
+}
+
+func (c *cappedBuffer) Bytes() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bytes.Clone(c.buf.Bytes())
+}

@@ -1,0 +1,768 @@
+//go:build linux
+
+package local
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/enginetest"
+)
+
+// newBwrap returns a bubblewrap engine over a fresh root, skipping the test where bubblewrap is missing.
+func newBwrap(t testing.TB) *Engine {
+	t.Helper()
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		t.Skip("bubblewrap is not installed")
+	}
+	e, err := New(Config{Root: t.TempDir()})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return e
+}
+
+func newNone(t testing.TB) *Engine {
+	t.Helper()
+	e, err := New(Config{Root: t.TempDir(), Isolation: IsolationNone})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return e
+}
+
+func create(t testing.TB, e *Engine, spec backend.SandboxSpec) *backend.Sandbox {
+	t.Helper()
+	if spec.RecordID == "" {
+		spec.RecordID = backend.NewID()
+	}
+	sb, err := e.CreateSandbox(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("CreateSandbox: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := e.DeleteSandbox(context.Background(), sb.ExternalID); err != nil {
+			t.Errorf("DeleteSandbox: %v", err)
+		}
+	})
+	return sb
+}
+
+func execIn(t testing.TB, e *Engine, ext string, req backend.ExecRequest) *backend.ExecResult {
+	t.Helper()
+	res, err := e.Exec(context.Background(), ext, req)
+	if err != nil {
+		t.Fatalf("Exec(%q): %v", req.Argv, err)
+	}
+	return res
+}
+
+// sh runs a shell script in the sandbox and returns its result.
+func sh(t testing.TB, e *Engine, ext, script string) *backend.ExecResult {
+	t.Helper()
+	return execIn(t, e, ext, backend.ExecRequest{Argv: []string{"sh", "-c", script}, Timeout: 20 * time.Second})
+}
+
+func TestConformanceBwrap(t *testing.T) {
+	enginetest.Run(t, func(t *testing.T) backend.Engine { return newBwrap(t) }, enginetest.Options{})
+}
+
+func TestConformanceNone(t *testing.T) {
+	enginetest.Run(t, func(t *testing.T) backend.Engine { return newNone(t) }, enginetest.Options{})
+}
+
+func TestNewMissingBwrap(t *testing.T) {
+	_, err := New(Config{Root: t.TempDir(), BwrapPath: filepath.Join(t.TempDir(), "no-such-bwrap")})
+	if !errors.Is(err, ErrBwrapNotInstalled) {
+		t.Fatalf("New with a missing bwrap path = %v, want ErrBwrapNotInstalled", err)
+	}
+	for _, want := range []string{"bubblewrap (bwrap) is not installed", `apt-get install bubblewrap`, `dnf install bubblewrap`, `isolation = "none"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+
+	t.Setenv("PATH", t.TempDir()) // no bwrap in PATH
+	if _, err := New(Config{Root: t.TempDir()}); !errors.Is(err, ErrBwrapNotInstalled) {
+		t.Errorf("New without bwrap in PATH = %v, want ErrBwrapNotInstalled", err)
+	}
+	// Without isolation bubblewrap is not needed.
+	if _, err := New(Config{Root: t.TempDir(), Isolation: IsolationNone}); err != nil {
+		t.Errorf("New with isolation none and no bwrap: %v", err)
+	}
+	if _, err := New(Config{Root: t.TempDir(), Isolation: "chroot"}); err == nil {
+		t.Errorf("New with an unknown isolation = nil error")
+	}
+}
+
+func TestDefaultRoot(t *testing.T) {
+	t.Setenv("XDG_DATA_HOME", "/xdg/data")
+	if got, err := DefaultRoot(); err != nil || got != "/xdg/data/terraform-provider-sandbox/local" {
+		t.Errorf("DefaultRoot with XDG_DATA_HOME = %q, %v", got, err)
+	}
+	t.Setenv("XDG_DATA_HOME", "")
+	t.Setenv("HOME", "/home/someone")
+	if got, err := DefaultRoot(); err != nil || got != "/home/someone/.local/share/terraform-provider-sandbox/local" {
+		t.Errorf("DefaultRoot without XDG_DATA_HOME = %q, %v", got, err)
+	}
+}
+
+// TestSeesOnlyItsHome: a command sees its own home, not another sandbox's, nor the host's /root, /home, /work,
+// nor the sandbox directory that holds env.json.
+func TestSeesOnlyItsHome(t *testing.T) {
+	e := newBwrap(t)
+	a := create(t, e, backend.SandboxSpec{})
+	b := create(t, e, backend.SandboxSpec{Env: map[string]string{"TOKEN": "b-secret"}})
+	ctx := context.Background()
+	if err := e.WriteFile(ctx, a.ExternalID, "mine.txt", []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.WriteFile(ctx, b.ExternalID, "theirs.txt", []byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	bHome := b.Metadata["home"].(string)
+	bDir := b.Metadata["dir"].(string)
+
+	res := sh(t, e, a.ExternalID, `echo "$HOME"; pwd; ls -A /home; ls -A "$HOME"`)
+	if got, want := string(res.Stdout), "/home/sandbox\n/home/sandbox\nsandbox\nmine.txt\n"; got != want {
+		t.Errorf("home listing = %q, want %q (stderr %q)", got, want, res.Stderr)
+	}
+	for _, p := range []string{filepath.Join(bHome, "theirs.txt"), filepath.Join(bDir, envFile), "/root", "/work", "/var", "/etc/shadow", "/etc/ssl/private", "/run", "/sys/class/net", e.root} {
+		res := execIn(t, e, a.ExternalID, backend.ExecRequest{Argv: []string{"ls", "-d", p}})
+		if res.ExitCode == 0 {
+			t.Errorf("the sandbox sees the host's %s: %q", p, res.Stdout)
+		}
+	}
+}
+
+// TestHostFilesInvisible: files the test writes under the host's /tmp and /root cannot be read.
+func TestHostFilesInvisible(t *testing.T) {
+	e := newBwrap(t)
+	sb := create(t, e, backend.SandboxSpec{})
+	var paths []string
+	tmpDir, err := os.MkdirTemp("/tmp", "local-engine-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(tmpDir) })
+	tmpSecret := filepath.Join(tmpDir, "secret")
+	if err := os.WriteFile(tmpSecret, []byte("tmp secret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	paths = append(paths, tmpSecret)
+	if f, err := os.CreateTemp("/root", ".local-engine-test-"); err == nil {
+		rootSecret := f.Name()
+		t.Cleanup(func() { _ = os.Remove(rootSecret) })
+		if _, err := f.WriteString("root secret"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, rootSecret)
+	} else {
+		t.Logf("not checking /root: %v", err)
+	}
+	for _, p := range paths {
+		res := execIn(t, e, sb.ExternalID, backend.ExecRequest{Argv: []string{"cat", p}})
+		if res.ExitCode == 0 || bytes.Contains(res.Stdout, []byte("secret")) {
+			t.Errorf("cat %s in the sandbox: exit %d, stdout %q; want a failure", p, res.ExitCode, res.Stdout)
+		}
+	}
+	// The system is read-only.
+	for _, p := range []string{"/usr/sandbox-test", "/etc/sandbox-test", "/proc/sys/kernel/hostname"} {
+		res := execIn(t, e, sb.ExternalID, backend.ExecRequest{Argv: []string{"sh", "-c", "echo x > " + p}})
+		if res.ExitCode == 0 {
+			t.Errorf("writing %s in the sandbox succeeded", p)
+		}
+	}
+	// /tmp is the sandbox's own, writable and empty.
+	res := sh(t, e, sb.ExternalID, `touch /tmp/x && ls -A /tmp`)
+	if string(res.Stdout) != "x\n" {
+		t.Errorf("/tmp in the sandbox: %q (stderr %q), want only x", res.Stdout, res.Stderr)
+	}
+}
+
+// TestNoNetwork: only a loopback interface, and a server on the host's loopback is unreachable, while the same
+// probe reaches it without isolation.
+func TestNoNetwork(t *testing.T) {
+	e := newBwrap(t)
+	sb := create(t, e, backend.SandboxSpec{})
+	res := sh(t, e, sb.ExternalID, `tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '`)
+	if got := strings.Fields(string(res.Stdout)); len(got) != 1 || got[0] != "lo" {
+		t.Errorf("network interfaces in the sandbox: %q (stderr %q), want only lo", res.Stdout, res.Stderr)
+	}
+	if _, err := exec.LookPath("ip"); err == nil {
+		res := execIn(t, e, sb.ExternalID, backend.ExecRequest{Argv: []string{"ip", "-o", "link"}})
+		if res.ExitCode != 0 || strings.Count(string(res.Stdout), "\n") != 1 || !strings.Contains(string(res.Stdout), "lo:") {
+			t.Errorf("ip -o link in the sandbox: exit %d, %q, want only lo", res.ExitCode, res.Stdout)
+		}
+	}
+
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("reached"))
+	}))
+	t.Cleanup(srv.Close)
+	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var probe []string
+	switch {
+	case lookable("curl"):
+		probe = []string{"curl", "-sS", "--max-time", "3", "http://127.0.0.1:" + port + "/"}
+	case lookable("bash"):
+		probe = []string{"bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/" + port + " && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3"}
+	default:
+		t.Skip("neither curl nor bash to probe the network with")
+	}
+	res = execIn(t, e, sb.ExternalID, backend.ExecRequest{Argv: probe, Timeout: 10 * time.Second})
+	if res.ExitCode == 0 || bytes.Contains(res.Stdout, []byte("reached")) {
+		t.Errorf("%q in the sandbox reached the host: exit %d, %q", probe, res.ExitCode, res.Stdout)
+	}
+	// Control: the same probe works without isolation, so the failure above is the sandbox's doing.
+	n := newNone(t)
+	nsb := create(t, n, backend.SandboxSpec{})
+	res = execIn(t, n, nsb.ExternalID, backend.ExecRequest{Argv: probe, Timeout: 10 * time.Second})
+	if res.ExitCode != 0 || !bytes.Contains(res.Stdout, []byte("reached")) {
+		t.Errorf("control %q without isolation: exit %d, %q, %q", probe, res.ExitCode, res.Stdout, res.Stderr)
+	}
+}
+
+func lookable(name string) bool {
+	_, err := exec.LookPath(name)
+	return err == nil
+}
+
+// TestHostProcessesInvisible: /proc shows only the sandbox's own few processes.
+func TestHostProcessesInvisible(t *testing.T) {
+	e := newBwrap(t)
+	sb := create(t, e, backend.SandboxSpec{})
+	res := execIn(t, e, sb.ExternalID, backend.ExecRequest{Argv: []string{"ls", "/proc"}})
+	var pids []int
+	for _, f := range strings.Fields(string(res.Stdout)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, n)
+		}
+	}
+	if len(pids) == 0 || len(pids) > 3 {
+		t.Errorf("pids in the sandbox: %v, want its own 1 to 3", pids)
+	}
+	for _, p := range pids {
+		if p == os.Getpid() && p > 3 {
+			t.Errorf("the sandbox sees the test's pid %d", p)
+		}
+	}
+	res = execIn(t, e, sb.ExternalID, backend.ExecRequest{Argv: []string{"cat", "/proc/1/comm"}})
+	if strings.TrimSpace(string(res.Stdout)) != "bwrap" {
+		t.Errorf("pid 1 in the sandbox is %q, want bubblewrap's init", res.Stdout)
+	}
+	if lookable("ps") {
+		res = execIn(t, e, sb.ExternalID, backend.ExecRequest{Argv: []string{"ps", "-e", "-o", "pid=,comm="}})
+		if lines := strings.Split(strings.TrimSpace(string(res.Stdout)), "\n"); len(lines) > 3 {
+			t.Errorf("ps -e in the sandbox lists %d processes: %q", len(lines), res.Stdout)
+		}
+	}
+}
+
+// hostProcs returns the pids of host processes whose command line is exactly argv.
+func hostProcs(argv ...string) []int {
+	want := []byte(strings.Join(argv, "\x00") + "\x00")
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, ent := range ents {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + ent.Name() + "/cmdline")
+		if err == nil && bytes.Equal(b, want) {
+			if _, zombie, ok := startTime(pid); ok && !zombie {
+				out = append(out, pid)
+			}
+		}
+	}
+	return out
+}
+
+func waitNoHostProcs(t *testing.T, argv ...string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		left := hostProcs(argv...)
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%q still runs on the host: pids %v", argv, left)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestTimeoutKillsTree: a command and its background children are killed at the timeout, and Exec returns at
+// once.
+func TestTimeoutKillsTree(t *testing.T) {
+	for name, newEngine := range map[string]func(testing.TB) *Engine{"bwrap": newBwrap, "none": newNone} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newEngine(t)
+			sb := create(t, e, backend.SandboxSpec{})
+			secs := strconv.Itoa(3000 + os.Getpid()%1000 + len(name))
+			start := time.Now()
+			res := execIn(t, e, sb.ExternalID, backend.ExecRequest{
+				Argv:    []string{"sh", "-c", "sleep " + secs + " & sleep " + secs + "; wait"},
+				Timeout: time.Second,
+			})
+			took := time.Since(start)
+			if !res.TimedOut || res.ExitCode != -1 {
+				t.Errorf("result %+v, want TimedOut and exit code -1", res)
+			}
+			if took < time.Second || took > 3*time.Second {
+				t.Errorf("Exec took %s with a 1s timeout", took)
+			}
+			waitNoHostProcs(t, "sleep", secs)
+		})
+	}
+}
+
+// TestBackgroundChildDoesNotHang: a command that leaves a child holding its output returns when it exits, and
+// the child is gone.
+func TestBackgroundChildDoesNotHang(t *testing.T) {
+	for name, newEngine := range map[string]func(testing.TB) *Engine{"bwrap": newBwrap, "none": newNone} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newEngine(t)
+			sb := create(t, e, backend.SandboxSpec{})
+			secs := strconv.Itoa(4000 + os.Getpid()%1000 + len(name))
+			start := time.Now()
+			res := execIn(t, e, sb.ExternalID, backend.ExecRequest{Argv: []string{"sh", "-c", "sleep " + secs + " & echo started"}, Timeout: 30 * time.Second})
+			if took := time.Since(start); took > 3*time.Second {
+				t.Errorf("Exec took %s", took)
+			}
+			if res.ExitCode != 0 || res.TimedOut || string(res.Stdout) != "started\n" {
+				t.Errorf("result %+v (stdout %q), want exit 0 and started", res, res.Stdout)
+			}
+			waitNoHostProcs(t, "sleep", secs)
+		})
+	}
+}
+
+// TestStopKillsRunningCommands: StopSandbox kills a running command (from any process, through run/) and
+// Exec refuses new ones until StartSandbox.
+func TestStopKillsRunningCommands(t *testing.T) {
+	e := newBwrap(t)
+	sb := create(t, e, backend.SandboxSpec{})
+	type out struct {
+		res *backend.ExecResult
+		err error
+	}
+	done := make(chan out, 1)
+	go func() {
+		res, err := e.Exec(context.Background(), sb.ExternalID, backend.ExecRequest{Argv: []string{"sleep", "30"}})
+		done <- out{res, err}
+	}()
+	// Wait until the command is recorded with its sandbox init.
+	runDirPath := filepath.Join(sb.Metadata["dir"].(string), runDir)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ents, _ := os.ReadDir(runDirPath)
+		if len(ents) == 1 {
+			if b, err := os.ReadFile(filepath.Join(runDirPath, ents[0].Name())); err == nil && bytes.Contains(b, []byte(`"init"`)) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the command never showed up under run/")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	if err := e.StopSandbox(context.Background(), sb.ExternalID); err != nil {
+		t.Fatalf("StopSandbox: %v", err)
+	}
+	select {
+	case o := <-done:
+		if o.err != nil {
+			t.Fatalf("Exec: %v", o.err)
+		}
+		if o.res.ExitCode != 128+9 || o.res.TimedOut {
+			t.Errorf("killed command: %+v, want exit code 137", o.res)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the command still runs 5s after StopSandbox")
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("StopSandbox and the command's end took %s", took)
+	}
+	waitNoHostProcs(t, "sleep", "30")
+	_, err := e.Exec(context.Background(), sb.ExternalID, backend.ExecRequest{Argv: []string{"true"}})
+	if err == nil || !strings.Contains(err.Error(), "stopped") {
+		t.Errorf("Exec in a stopped sandbox = %v, want an error saying it is stopped", err)
+	}
+	if err := e.StartSandbox(context.Background(), sb.ExternalID); err != nil {
+		t.Fatal(err)
+	}
+	if res := execIn(t, e, sb.ExternalID, backend.ExecRequest{Argv: []string{"true"}}); res.ExitCode != 0 {
+		t.Errorf("true after start: %+v", res)
+	}
+}
+
+// TestPathsRefused: file paths that leave the home, lexically or through symlinks a command made, are refused
+// and nothing is written outside.
+func TestPathsRefused(t *testing.T) {
+	e := newBwrap(t)
+	sb := create(t, e, backend.SandboxSpec{})
+	ctx := context.Background()
+	outside := t.TempDir()
+	target := filepath.Join(outside, "target")
+	if err := os.WriteFile(target, []byte("outside"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	home := sb.Metadata["home"].(string)
+	// Symlinks as a command could make them (made here on the host, pointing at host paths).
+	for name, dest := range map[string]string{"up": "..", "abs": outside, "file": target} {
+		if err := os.Symlink(dest, filepath.Join(home, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{"../x", "a/../../x", "/etc/x", "/home/sandbox/../x", "/home/other/x", "up/x", "abs/x", "file", "abs/target", "/home/sandbox/up/sandbox.json"} {
+		if err := e.WriteFile(ctx, sb.ExternalID, p, []byte("pwned")); err == nil {
+			t.Errorf("WriteFile(%q) = nil, want an error", p)
+		}
+	}
+	for _, p := range []string{"../sandbox.json", "../env.json", "/etc/passwd", "up/sandbox.json", "abs/target", "file"} {
+		if b, err := e.ReadFile(ctx, sb.ExternalID, p); err == nil {
+			t.Errorf("ReadFile(%q) = %q, want an error", p, b)
+		}
+	}
+	if b, err := os.ReadFile(target); err != nil || string(b) != "outside" {
+		t.Errorf("the file outside the home is now %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(home), "x")); err == nil {
+		t.Errorf("a file was written next to the home")
+	}
+	// Absolute paths inside the home work, in either spelling.
+	for _, p := range []string{"/home/sandbox/abs.txt", filepath.Join(home, "host.txt")} {
+		if err := e.WriteFile(ctx, sb.ExternalID, p, []byte("ok")); err != nil {
+			t.Errorf("WriteFile(%q): %v", p, err)
+		}
+	}
+	// Working directories follow the same rules.
+	for _, cwd := range []string{"..", "/etc", "/home", "up", "no-such-dir"} {
+		if _, err := e.Exec(ctx, sb.ExternalID, backend.ExecRequest{Argv: []string{"true"}, Cwd: cwd}); err == nil {
+			t.Errorf("Exec with cwd %q = nil error", cwd)
+		}
+	}
+	res := execIn(t, e, sb.ExternalID, backend.ExecRequest{Argv: []string{"pwd"}, Cwd: "/home/sandbox"})
+	if string(res.Stdout) != "/home/sandbox\n" {
+		t.Errorf("pwd with cwd /home/sandbox: %q", res.Stdout)
+	}
+}
+
+// TestFIFORefused: a FIFO a command made is neither written nor read (either would hang).
+func TestFIFORefused(t *testing.T) {
+	e := newBwrap(t)
+	sb := create(t, e, backend.SandboxSpec{})
+	if res := sh(t, e, sb.ExternalID, "mkfifo fifo"); res.ExitCode != 0 {
+		t.Skipf("mkfifo: %q", res.Stderr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.WriteFile(ctx, sb.ExternalID, "fifo", []byte("x")); err == nil {
+		t.Errorf("WriteFile on a FIFO = nil error")
+	}
+	if _, err := e.ReadFile(ctx, sb.ExternalID, "fifo"); err == nil {
+		t.Errorf("ReadFile on a FIFO = nil error")
+	}
+}
+
+// TestIsolationNone: without bubblewrap commands run on the host, in the sandbox home, and the engine says so.
+func TestIsolationNone(t *testing.T) {
+	e := newNone(t)
+	sb := create(t, e, backend.SandboxSpec{Env: map[string]string{"FOO": "bar"}})
+	if sb.Metadata["isolation"] != IsolationNone || sb.Metadata["network"] != "host" {
+		t.Errorf("Metadata = %v, want isolation none and network host", sb.Metadata)
+	}
+	c := e.Capabilities()
+	if c.Volumes || len(c.NetworkPolicies) != 1 || c.NetworkPolicies[0] != "allow_all" {
+		t.Errorf("Capabilities = %+v, want no volumes and allow_all", c)
+	}
+	home := sb.Metadata["home"].(string)
+	t.Setenv("HOST_ONLY_VAR", "leak")
+	res := sh(t, e, sb.ExternalID, `echo "$HOME|$(pwd)|$FOO|$HOST_ONLY_VAR|$LANG|$TERM"`)
+	if want := home + "|" + home + "|bar||C.UTF-8|dumb\n"; string(res.Stdout) != want {
+		t.Errorf("environment = %q, want %q", res.Stdout, want)
+	}
+	res = execIn(t, e, sb.ExternalID, backend.ExecRequest{Argv: []string{"no-such-command-xyz"}})
+	if res.ExitCode != 127 {
+		t.Errorf("a missing command: %+v, want exit code 127", res)
+	}
+	err := e.ValidateSpec(backend.SandboxSpec{Volumes: []backend.VolumeMount{{VolumeID: "v", ExternalID: t.TempDir(), MountPath: "/data"}}})
+	if err == nil {
+		t.Errorf("ValidateSpec with a volume and isolation none = nil")
+	}
+}
+
+// TestVolumes: a host directory is mounted read-write at its mount path and can be the working directory.
+func TestVolumes(t *testing.T) {
+	e := newBwrap(t)
+	vol := t.TempDir()
+	if err := os.WriteFile(filepath.Join(vol, "in.txt"), []byte("from host"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sb := create(t, e, backend.SandboxSpec{Volumes: []backend.VolumeMount{{VolumeID: "v1", ExternalID: vol, MountPath: "/data"}}})
+	res := execIn(t, e, sb.ExternalID, backend.ExecRequest{Argv: []string{"sh", "-c", "cat in.txt; printf back > out.txt"}, Cwd: "/data"})
+	if res.ExitCode != 0 || string(res.Stdout) != "from host" {
+		t.Errorf("volume: %+v, stdout %q, stderr %q", res, res.Stdout, res.Stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(vol, "out.txt")); err != nil || string(b) != "back" {
+		t.Errorf("file written in the volume: %q, %v", b, err)
+	}
+	if _, err := e.Exec(context.Background(), sb.ExternalID, backend.ExecRequest{Argv: []string{"true"}, Cwd: "/data/../etc"}); err == nil {
+		t.Errorf("cwd /data/../etc = nil error")
+	}
+}
+
+// TestLimits: max_processes and memory_mb reach the command.
+func TestLimits(t *testing.T) {
+	e := newBwrap(t)
+	sb := create(t, e, backend.SandboxSpec{Options: map[string]any{OptionMaxProcesses: 16, OptionMemoryMB: float64(512)}})
+	res := sh(t, e, sb.ExternalID, `ulimit -u; ulimit -v; ulimit -c`)
+	if got, want := string(res.Stdout), "16\n524288\n0\n"; got != want {
+		t.Errorf("limits = %q, want %q (stderr %q)", got, want, res.Stderr)
+	}
+	res = sh(t, e, sb.ExternalID, `i=0; while [ $i -lt 40 ]; do sleep 5 & i=$((i+1)); done; kill $(jobs -p) 2>/dev/null; echo done`)
+	if !bytes.Contains(res.Stderr, []byte("fork")) {
+		t.Errorf("40 processes with max_processes 16: exit %d, stderr %q; want fork failures", res.ExitCode, res.Stderr)
+	}
+	// Defaults.
+	def := create(t, e, backend.SandboxSpec{})
+	res = sh(t, e, def.ExternalID, `ulimit -u; ulimit -v`)
+	if got, want := string(res.Stdout), strconv.Itoa(DefaultMaxProcesses)+"\nunlimited\n"; got != want {
+		t.Errorf("default limits = %q, want %q", got, want)
+	}
+}
+
+func TestValidateSpecLocal(t *testing.T) {
+	e := newBwrap(t)
+	vol := func(mp string) []backend.VolumeMount {
+		return []backend.VolumeMount{{VolumeID: "v", ExternalID: "/srv/vol", MountPath: mp}}
+	}
+	good := []backend.SandboxSpec{
+		{},
+		{Ports: []int{1, 65535}, VCPUs: 2, Options: map[string]any{}},
+		{Options: map[string]any{OptionMemoryMB: int64(256), OptionMaxProcesses: 100.0}},
+		{Options: map[string]any{OptionMemoryMB: nil}},
+		{Volumes: vol("/data")},
+		{Volumes: vol("/home/sandbox/data")},
+	}
+	for _, s := range good {
+		if err := e.ValidateSpec(s); err != nil {
+			t.Errorf("ValidateSpec(%+v) = %v", s, err)
+		}
+	}
+	bad := map[string]backend.SandboxSpec{
+		"unknown option":     {Options: map[string]any{"isolation": "none"}},
+		"negative memory":    {Options: map[string]any{OptionMemoryMB: -1}},
+		"fractional procs":   {Options: map[string]any{OptionMaxProcesses: 1.5}},
+		"string memory":      {Options: map[string]any{OptionMemoryMB: "1G"}},
+		"negative vcpus":     {VCPUs: -1},
+		"port 0":             {Ports: []int{0}},
+		"port 70000":         {Ports: []int{70000}},
+		"duplicate port":     {Ports: []int{80, 80}},
+		"negative timeout":   {Timeout: -time.Second},
+		"env name with =":    {Env: map[string]string{"A=B": "x"}},
+		"relative mount":     {Volumes: vol("data")},
+		"mount on /usr/x":    {Volumes: vol("/usr/x")},
+		"mount on /":         {Volumes: vol("/")},
+		"mount on home":      {Volumes: vol("/home/sandbox")},
+		"unclean mount":      {Volumes: vol("/data/../etc")},
+		"relative host path": {Volumes: []backend.VolumeMount{{VolumeID: "v", ExternalID: "vol", MountPath: "/data"}}},
+		"same mount twice":   {Volumes: append(vol("/data"), vol("/data")...)},
+	}
+	for name, s := range bad {
+		if err := e.ValidateSpec(s); err == nil {
+			t.Errorf("ValidateSpec with %s = nil, want an error", name)
+		}
+	}
+}
+
+// TestEnvStorage: the env is kept in env.json (0600), never in sandbox.json, Metadata or a command line.
+func TestEnvStorage(t *testing.T) {
+	e := newBwrap(t)
+	secret := "value-" + backend.NewID()
+	sb := create(t, e, backend.SandboxSpec{Env: map[string]string{"TOKEN": secret}})
+	dir := sb.Metadata["dir"].(string)
+	fi, err := os.Stat(filepath.Join(dir, envFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("env.json mode %v, want 0600", fi.Mode().Perm())
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, metaFile)); err != nil || bytes.Contains(b, []byte(secret)) {
+		t.Errorf("sandbox.json holds the env value (or cannot be read: %v)", err)
+	}
+	if d, err := os.Stat(dir); err != nil || d.Mode().Perm() != 0o700 {
+		t.Errorf("sandbox directory mode: %v, %v; want 0700", d.Mode().Perm(), err)
+	}
+	// While a command runs, no process on the host has the value on its command line.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		execIn(t, e, sb.ExternalID, backend.ExecRequest{Argv: []string{"sh", "-c", "sleep 1; echo $TOKEN"}})
+	}()
+	time.Sleep(400 * time.Millisecond)
+	ents, _ := os.ReadDir("/proc")
+	for _, ent := range ents {
+		if b, err := os.ReadFile("/proc/" + ent.Name() + "/cmdline"); err == nil && bytes.Contains(b, []byte(secret)) {
+			t.Errorf("process %s has the env value on its command line: %q", ent.Name(), b)
+		}
+	}
+	<-done
+}
+
+// TestHalfMade: a sandbox interrupted after its metadata was written is found by its record id, can be
+// completed by StartSandbox, and deleted.
+func TestHalfMade(t *testing.T) {
+	e := newBwrap(t)
+	id := backend.NewID()
+	ext := externalID(id)
+	dir := e.dir(ext)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	m := &meta{Version: 1, RecordID: id, ExternalID: ext, State: backend.StateStarting, CreatedAt: time.Now()}
+	if err := writeMeta(dir, m); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	sb, err := e.FindSandbox(ctx, id)
+	if err != nil || sb.ExternalID != ext || sb.State != backend.StateStarting {
+		t.Fatalf("FindSandbox of a half-made sandbox = %+v, %v", sb, err)
+	}
+	if err := e.StartSandbox(ctx, ext); err != nil {
+		t.Fatalf("StartSandbox: %v", err)
+	}
+	if res := execIn(t, e, ext, backend.ExecRequest{Argv: []string{"true"}}); res.ExitCode != 0 {
+		t.Errorf("true in a completed sandbox: %+v", res)
+	}
+	if err := e.DeleteSandbox(ctx, ext); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("directory after delete: %v", err)
+	}
+}
+
+func TestCreateTwiceConflicts(t *testing.T) {
+	e := newBwrap(t)
+	sb := create(t, e, backend.SandboxSpec{})
+	_, err := e.CreateSandbox(context.Background(), backend.SandboxSpec{RecordID: sb.RecordID})
+	if !errors.Is(err, backend.ErrConflict) {
+		t.Errorf("second CreateSandbox for record %s = %v, want ErrConflict", sb.RecordID, err)
+	}
+	if _, err := e.CreateSandbox(context.Background(), backend.SandboxSpec{RecordID: "../evil"}); err == nil {
+		t.Errorf("CreateSandbox with record id ../evil = nil error")
+	}
+	if sb.ExternalID == sb.RecordID {
+		t.Errorf("external id equals the record id")
+	}
+}
+
+// TestDeleteRemovesReadOnlyTrees: a command can make directories read-only; delete still removes them.
+func TestDeleteRemovesReadOnlyTrees(t *testing.T) {
+	e := newBwrap(t)
+	sb, err := e.CreateSandbox(context.Background(), backend.SandboxSpec{RecordID: backend.NewID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh(t, e, sb.ExternalID, "mkdir -p a/b && touch a/b/f && chmod 0 a/b a")
+	if err := e.DeleteSandbox(context.Background(), sb.ExternalID); err != nil {
+		t.Fatalf("DeleteSandbox: %v", err)
+	}
+	ents, err := os.ReadDir(e.sandboxesDir())
+	if err != nil || len(ents) != 0 {
+		t.Errorf("left in sandboxes/: %v, %v", ents, err)
+	}
+}
+
+// TestTwoEnginesShareRoot: two engines over one root (as two provider processes) see and stop each other's
+// sandboxes and commands.
+func TestTwoEnginesShareRoot(t *testing.T) {
+	a := newBwrap(t)
+	b, err := New(Config{Root: a.Root()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := create(t, a, backend.SandboxSpec{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var res *backend.ExecResult
+	go func() {
+		defer wg.Done()
+		res, _ = a.Exec(context.Background(), sb.ExternalID, backend.ExecRequest{Argv: []string{"sleep", "20"}})
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if err := b.StopSandbox(context.Background(), sb.ExternalID); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if res == nil || res.ExitCode != 137 {
+		t.Errorf("command stopped by the other engine: %+v", res)
+	}
+	got, err := a.GetSandbox(context.Background(), sb.ExternalID)
+	if err != nil || got.State != backend.StateStopped {
+		t.Errorf("state seen by the first engine: %+v, %v", got, err)
+	}
+}
+
+func BenchmarkExecTrue(b *testing.B) {
+	bench := func(b *testing.B, e *Engine) {
+		sb := create(b, e, backend.SandboxSpec{})
+		ctx := context.Background()
+		b.ResetTimer()
+		for b.Loop() {
+			res, err := e.Exec(ctx, sb.ExternalID, backend.ExecRequest{Argv: []string{"true"}})
+			if err != nil || res.ExitCode != 0 {
+				b.Fatalf("true: %+v, %v", res, err)
+			}
+		}
+	}
+	b.Run("local_bwrap", func(b *testing.B) { bench(b, newBwrap(b)) })
+	b.Run("local_none", func(b *testing.B) { bench(b, newNone(b)) })
+	b.Run("bare_sh", func(b *testing.B) {
+		for b.Loop() {
+			if err := exec.Command("sh", "-c", "true").Run(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func ExampleNew() {
+	e, err := New(Config{Root: os.TempDir() + "/local-engine-example", Isolation: IsolationNone})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(e.Name(), e.Isolation())
+	// Output: local none
+}

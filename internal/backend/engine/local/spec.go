@@ -1,0 +1,203 @@
+package local
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+)
+
+// limits are the resource limits of a sandbox's commands, from its options.
+type limits struct {
+	memoryMB     int64 // 0 = none
+	maxProcesses int64 // 0 = DefaultMaxProcesses
+}
+
+// parseLimits reads the local options; unknown keys and bad values are errors naming them.
+func parseLimits(opts map[string]any) (limits, error) {
+	var l limits
+	keys := make([]string, 0, len(opts))
+	for k := range opts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := opts[k]
+		if v == nil {
+			continue
+		}
+		switch k {
+		case OptionMemoryMB:
+			n, err := nonNegativeInt(k, v)
+			if err != nil {
+				return l, err
+			}
+			if n > math.MaxInt64>>20 {
+				return l, fmt.Errorf("local option %s: %d is too large", k, n)
+			}
+			l.memoryMB = n
+		case OptionMaxProcesses:
+			n, err := nonNegativeInt(k, v)
+			if err != nil {
+				return l, err
+			}
+			l.maxProcesses = n
+		default:
+			return l, fmt.Errorf("unknown local option %q (supported: %s, %s)", k, OptionMemoryMB, OptionMaxProcesses)
+		}
+	}
+	return l, nil
+}
+
+func nonNegativeInt(name string, v any) (int64, error) {
+	if f, ok := v.(float64); ok && math.Trunc(f) != f {
+		return 0, fmt.Errorf("local option %s: want a whole number, got %v", name, v)
+	}
+	n, ok := backend.AsInt(v)
+	if !ok {
+		return 0, fmt.Errorf("local option %s: want a number, got %T", name, v)
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("local option %s: must not be negative, got %d", name, n)
+	}
+	return n, nil
+}
+
+// reservedMounts are the sandbox paths a volume may not be mounted on or under: the read-only system and the
+// kernel file systems.
+var reservedMounts = []string{"/usr", "/etc", "/proc", "/dev", "/sys", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}
+
+// validateSpec checks a spec without touching the disk.
+func validateSpec(spec backend.SandboxSpec, isolation string) error {
+	if spec.VCPUs < 0 {
+		return fmt.Errorf("vcpus must not be negative, got %d", spec.VCPUs)
+	}
+	if spec.Timeout < 0 {
+		return fmt.Errorf("timeout must not be negative, got %s", spec.Timeout)
+	}
+	seen := map[int]bool{}
+	for _, p := range spec.Ports {
+		if p < 1 || p > 65535 {
+			return fmt.Errorf("port %d is outside 1..65535", p)
+		}
+		if seen[p] {
+			return fmt.Errorf("port %d is listed twice", p)
+		}
+		seen[p] = true
+	}
+	if err := checkEnv(spec.Env); err != nil {
+		return err
+	}
+	if _, err := parseLimits(spec.Options); err != nil {
+		return err
+	}
+	if len(spec.Volumes) > 0 && isolation == IsolationNone {
+		return fmt.Errorf(`volumes need isolation = "bwrap": with isolation = "none" nothing can be mounted`)
+	}
+	mounts := map[string]bool{}
+	for _, v := range spec.Volumes {
+		if err := checkVolume(v); err != nil {
+			return err
+		}
+		if mounts[v.MountPath] {
+			return fmt.Errorf("two volumes are mounted on %s", v.MountPath)
+		}
+		mounts[v.MountPath] = true
+	}
+	return nil
+}
+
+func checkVolume(v backend.VolumeMount) error {
+	if !path.IsAbs(v.ExternalID) || path.Clean(v.ExternalID) != v.ExternalID {
+		return fmt.Errorf("volume %s: the local engine's volume id must be a clean absolute host directory, got %q", v.VolumeID, v.ExternalID)
+	}
+	mp := v.MountPath
+	if !path.IsAbs(mp) || path.Clean(mp) != mp || mp == "/" {
+		return fmt.Errorf("volume %s: mount path must be a clean absolute path other than /, got %q", v.VolumeID, mp)
+	}
+	if mp == SandboxHome {
+		return fmt.Errorf("volume %s: cannot be mounted on the sandbox home %s (mount it below)", v.VolumeID, SandboxHome)
+	}
+	for _, r := range reservedMounts {
+		if within(mp, r) {
+			return fmt.Errorf("volume %s: cannot be mounted on %s: %s is the read-only system or a kernel file system", v.VolumeID, mp, r)
+		}
+	}
+	if strings.ContainsRune(v.ExternalID, 0) || strings.ContainsRune(mp, 0) {
+		return fmt.Errorf("volume %s: paths must not contain NUL", v.VolumeID)
+	}
+	return nil
+}
+
+// checkEnv rejects names that no environment can hold. It never prints values.
+func checkEnv(env map[string]string) error {
+	for k, v := range env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return fmt.Errorf("invalid env name %q: it must be non-empty and contain neither '=' nor NUL", k)
+		}
+		if strings.ContainsRune(v, 0) {
+			return fmt.Errorf("env %s: the value contains NUL", k)
+		}
+	}
+	return nil
+}
+
+// within reports whether p is dir or below it (both clean and absolute).
+func within(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, dir+"/")
+}
+
+// validName reports whether s can name a directory: [A-Za-z0-9._-], not starting with a dot, at most 200 bytes.
+func validName(s string) bool {
+	if s == "" || len(s) > 200 || s[0] == '.' {
+		return false
+	}
+	for _, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// externalPrefix starts every local external id, so that it never equals the record id.
+const externalPrefix = "local-"
+
+func externalID(recordID string) string { return externalPrefix + recordID }
+
+// homeRel maps a sandbox path (relative to the home, or absolute under SandboxHome or hostHome) to a clean path
+// relative to the home, refusing any that leaves it.
+func homeRel(p, hostHome string) (string, error) {
+	if p == "" {
+		return "", errors.New("empty path")
+	}
+	if strings.ContainsRune(p, 0) {
+		return "", fmt.Errorf("path %q contains NUL", p)
+	}
+	if path.IsAbs(p) {
+		c := path.Clean(p)
+		for _, h := range []string{SandboxHome, hostHome} {
+			if h == "" {
+				continue
+			}
+			if c == h {
+				return ".", nil
+			}
+			if strings.HasPrefix(c, h+"/") {
+				return c[len(h)+1:], nil
+			}
+		}
+		return "", fmt.Errorf("path %q is outside the sandbox home %s", p, SandboxHome)
+	}
+	c := path.Clean(p)
+	if c == ".." || strings.HasPrefix(c, "../") {
+		return "", fmt.Errorf("path %q escapes the sandbox home %s", p, SandboxHome)
+	}
+	return c, nil
+}

@@ -1,0 +1,423 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/mapplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+)
+
+var (
+	_ resource.ResourceWithConfigure   = (*commandResource)(nil)
+	_ resource.ResourceWithImportState = (*commandResource)(nil)
+)
+
+const defaultCommandTimeout = "5m"
+
+// NewCommandResource makes the sandbox_command resource.
+func NewCommandResource() resource.Resource { return &commandResource{} }
+
+type commandResource struct {
+	data *providerData
+}
+
+type commandModel struct {
+	ID             types.String   `tfsdk:"id"`
+	SandboxID      types.String   `tfsdk:"sandbox_id"`
+	Command        types.List     `tfsdk:"command"`
+	Env            types.Map      `tfsdk:"env"`
+	Cwd            types.String   `tfsdk:"cwd"`
+	Timeout        types.String   `tfsdk:"timeout"`
+	Triggers       types.Map      `tfsdk:"triggers"`
+	AllowFailure   types.Bool     `tfsdk:"allow_failure"`
+	OutputLimitKiB types.Int64    `tfsdk:"output_limit_kib"`
+	DestroyCommand types.List     `tfsdk:"destroy_command"`
+	ExitCode       types.Int64    `tfsdk:"exit_code"`
+	Stdout         types.String   `tfsdk:"stdout"`
+	Stderr         types.String   `tfsdk:"stderr"`
+	Truncated      types.Bool     `tfsdk:"truncated"`
+	Status         types.String   `tfsdk:"status"`
+	StartedAt      types.String   `tfsdk:"started_at"`
+	ExitedAt       types.String   `tfsdk:"exited_at"`
+	Timeouts       timeouts.Value `tfsdk:"timeouts"`
+}
+
+func (r *commandResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_command"
+}
+
+func (r *commandResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	replace := []planmodifier.List{listplanmodifier.RequiresReplace()}
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "Runs one command in a sandbox at apply time and records the run in `sandbox_processes` " +
+			"(`kind = \"command\"`, `mode = \"foreground\"`, status `running`, then `exited`, `failed` or `killed`), as " +
+			"`@ekairos/sandbox` records its processes. The command runs once per resource: change `command`, `env`, `cwd` " +
+			"or `triggers` to run it again (by replacement). A non-zero exit fails the apply (unless `allow_failure`) and " +
+			"leaves the resource tainted, so the next apply runs it again. Destroying the resource runs nothing unless " +
+			"`destroy_command` is set; the run's record stays as history.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{
+				MarkdownDescription: "The run's record id (a UUID) in `sandbox_processes`.",
+				Computed:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"sandbox_id": schema.StringAttribute{
+				MarkdownDescription: "The record id of the sandbox to run in (a `sandbox_sandbox`'s `id`). Its record must be " +
+					"`active`; a stopped sandbox is started for the run and stopped again after. Changing it runs the command again.",
+				Required:      true,
+				Validators:    []validator.String{uuidValidator{}},
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
+			},
+			"command": schema.ListAttribute{
+				MarkdownDescription: "The argv to run, never interpreted by a shell: write `[\"sh\", \"-c\", \"...\"]` when you want one. " +
+					"It starts in the sandbox's home unless `cwd` says otherwise. Changing it runs the command again.",
+				Required:      true,
+				ElementType:   types.StringType,
+				Validators:    []validator.List{listvalidator.SizeAtLeast(1), listvalidator.ValueStringsAre(stringvalidator.LengthAtLeast(0))},
+				PlanModifiers: replace,
+			},
+			"env": schema.MapAttribute{
+				MarkdownDescription: "Environment variables for this command, added to the sandbox's `env`. Sensitive: never written to records or logs. Changing them runs the command again.",
+				Optional:            true,
+				Sensitive:           true,
+				ElementType:         types.StringType,
+				Validators: []validator.Map{
+					mapvalidator.KeysAre(stringvalidator.RegexMatches(envNameRegexp, "must be an environment variable name: a letter or _, then letters, digits or _")),
+				},
+				PlanModifiers: []planmodifier.Map{mapplanmodifier.RequiresReplace()},
+			},
+			"cwd": schema.StringAttribute{
+				MarkdownDescription: "Working directory: relative to the sandbox's home, or absolute inside the sandbox. Default: the home. Changing it runs the command again.",
+				Optional:            true,
+				Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
+			},
+			"timeout": schema.StringAttribute{
+				MarkdownDescription: "How long the command may run before it is killed (recorded as `killed`, and an error). A duration such as `30s` or `10m`. Default `" + defaultCommandTimeout + "`.",
+				Optional:            true,
+				Computed:            true,
+				Default:             stringdefault.StaticString(defaultCommandTimeout),
+				Validators:          []validator.String{durationValidator{min: time.Second, max: 24 * time.Hour}},
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
+			},
+			"triggers": schema.MapAttribute{
+				MarkdownDescription: "Arbitrary strings; when any changes, the command runs again (by replacement). Tie it to a file with `filesha256(...)`.",
+				Optional:            true,
+				ElementType:         types.StringType,
+				PlanModifiers:       []planmodifier.Map{mapplanmodifier.RequiresReplace()},
+			},
+			"allow_failure": schema.BoolAttribute{
+				MarkdownDescription: "When `true`, a non-zero exit code is recorded (`exit_code`, record status `failed`) but does not fail the apply. Default `false`.",
+				Optional:            true,
+				Computed:            true,
+				Default:             booldefault.StaticBool(false),
+			},
+			"output_limit_kib": schema.Int64Attribute{
+				MarkdownDescription: "How much of the end of stdout and of stderr is kept in `stdout` and `stderr`, in KiB each (1 to 1024). Default 64.",
+				Optional:            true,
+				Computed:            true,
+				Default:             int64default.StaticInt64(backend.DefaultOutputLimit / 1024),
+				Validators:          []validator.Int64{int64validator.Between(1, 1024)},
+			},
+			"destroy_command": schema.ListAttribute{
+				MarkdownDescription: "An argv to run in the sandbox when this resource is destroyed (skipped when the sandbox is already gone). Its failure fails the destroy.",
+				Optional:            true,
+				ElementType:         types.StringType,
+				Validators:          []validator.List{listvalidator.SizeAtLeast(1)},
+			},
+			"exit_code": schema.Int64Attribute{
+				MarkdownDescription: "The command's exit code (`-1` when it could not run or was killed).",
+				Computed:            true,
+			},
+			"stdout": schema.StringAttribute{
+				MarkdownDescription: "The end of the command's standard output (see `output_limit_kib`). Kept in state, not in the record.",
+				Computed:            true,
+			},
+			"stderr": schema.StringAttribute{
+				MarkdownDescription: "The end of the command's standard error (see `output_limit_kib`). Kept in state, not in the record.",
+				Computed:            true,
+			},
+			"truncated": schema.BoolAttribute{
+				MarkdownDescription: "Whether `stdout` or `stderr` was cut to `output_limit_kib`.",
+				Computed:            true,
+			},
+			"status": schema.StringAttribute{
+				MarkdownDescription: "The run's record status: `exited` (exit code 0), `failed` (non-zero exit) or `killed` (timeout).",
+				Computed:            true,
+			},
+			"started_at": schema.StringAttribute{
+				MarkdownDescription: "When the command started (RFC 3339, UTC).",
+				Computed:            true,
+			},
+			"exited_at": schema.StringAttribute{
+				MarkdownDescription: "When the command ended (RFC 3339, UTC).",
+				Computed:            true,
+			},
+		},
+		Blocks: map[string]schema.Block{
+			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Delete: true}),
+		},
+	}
+}
+
+func (r *commandResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	d, err := providerDataFrom(req.ProviderData)
+	if err != nil {
+		resp.Diagnostics.AddError("Provider configuration", err.Error())
+		return
+	}
+	r.data = d
+}
+
+func (r *commandResource) lifecycle(diags *diag.Diagnostics) *backend.Lifecycle {
+	return (&sandboxResource{data: r.data}).lifecycle(diags)
+}
+
+func listStrings(ctx context.Context, l types.List, diags *diag.Diagnostics) []string {
+	if l.IsNull() || l.IsUnknown() {
+		return nil
+	}
+	var out []string
+	diags.Append(l.ElementsAs(ctx, &out, false)...)
+	return out
+}
+
+func mapStrings(ctx context.Context, m types.Map, diags *diag.Diagnostics) map[string]string {
+	if m.IsNull() || m.IsUnknown() {
+		return nil
+	}
+	out := map[string]string{}
+	diags.Append(m.ElementsAs(ctx, &out, false)...)
+	return out
+}
+
+func (r *commandResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan commandModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	lc := r.lifecycle(&resp.Diagnostics)
+	if lc == nil {
+		return
+	}
+	runTimeout, _ := time.ParseDuration(plan.Timeout.ValueString())
+	createTimeout, d := plan.Timeouts.Create(ctx, runTimeout+5*time.Minute)
+	resp.Diagnostics.Append(d...)
+	ctx, cancel := context.WithTimeout(ctx, createTimeout)
+	defer cancel()
+	creq := backend.CommandRequest{
+		SandboxID:   plan.SandboxID.ValueString(),
+		Argv:        listStrings(ctx, plan.Command, &resp.Diagnostics),
+		Env:         mapStrings(ctx, plan.Env, &resp.Diagnostics),
+		Cwd:         plan.Cwd.ValueString(),
+		Timeout:     runTimeout,
+		OutputLimit: int(plan.OutputLimitKiB.ValueInt64()) * 1024,
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	res, err := lc.RunCommand(ctx, creq)
+	if res != nil && res.Record != nil {
+		plan.fromResult(res)
+		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+		tflog.Info(ctx, "command ran", map[string]any{"id": res.Record.ID, "status": res.Status, "exit_code": res.ExitCode})
+	}
+	switch {
+	case err != nil:
+		resp.Diagnostics.AddError("Command did not run", err.Error())
+	case res.Status == backend.ProcessKilled:
+		resp.Diagnostics.AddError("Command killed at its timeout",
+			fmt.Sprintf("%q ran longer than %s and was killed (record %s, status killed).\n\nLast lines of stderr:\n%s",
+				creq.Argv[0], plan.Timeout.ValueString(), res.Record.ID, backend.LastLines(res.Stderr, 20)))
+	case res.ExitCode != 0 && !plan.AllowFailure.ValueBool():
+		resp.Diagnostics.AddError("Command failed",
+			fmt.Sprintf("%q exited with code %d (record %s, status failed). The resource is tainted: the next apply runs it again. "+
+				"Set allow_failure = true to accept a non-zero exit.\n\nLast lines of stderr:\n%s",
+				creq.Argv[0], res.ExitCode, res.Record.ID, backend.LastLines(res.Stderr, 20)))
+	}
+}
+
+func (m *commandModel) fromResult(res *backend.CommandResult) {
+	m.ID = types.StringValue(res.Record.ID)
+	m.ExitCode = types.Int64Value(int64(res.ExitCode))
+	m.Stdout = types.StringValue(res.Stdout)
+	m.Stderr = types.StringValue(res.Stderr)
+	m.Truncated = types.BoolValue(res.StdoutTruncated || res.StderrTruncated)
+	m.fromRecord(res.Record)
+}
+
+func (m *commandModel) fromRecord(rec *backend.Record) {
+	m.ID = types.StringValue(rec.ID)
+	m.Status = types.StringValue(rec.String("status"))
+	if ms, ok := rec.Int("startedAt"); ok {
+		m.StartedAt = types.StringValue(formatTime(ms))
+	} else {
+		m.StartedAt = types.StringNull()
+	}
+	if ms, ok := rec.Int("exitedAt"); ok {
+		m.ExitedAt = types.StringValue(formatTime(ms))
+	} else {
+		m.ExitedAt = types.StringNull()
+	}
+	if code, ok := rec.Int("exitCode"); ok {
+		m.ExitCode = types.Int64Value(code)
+	} else if m.ExitCode.IsNull() || m.ExitCode.IsUnknown() {
+		m.ExitCode = types.Int64Value(-1)
+	}
+}
+
+// Read keeps the run in state while its record and its sandbox exist; otherwise the next plan runs it again.
+func (r *commandResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state commandModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	lc := r.lifecycle(&resp.Diagnostics)
+	if lc == nil {
+		return
+	}
+	rec, err := lc.Store.Get(ctx, backend.EntityProcesses, state.ID.ValueString())
+	if errors.Is(err, backend.ErrNotFound) {
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot read the run's record", err.Error())
+		return
+	}
+	sb, err := lc.ReadSandbox(ctx, rec.String("sandboxId"))
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot read the command's sandbox", err.Error())
+		return
+	}
+	if sb == nil {
+		tflog.Info(ctx, "the command's sandbox is gone: the command will run again", map[string]any{"id": rec.ID})
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	state.SandboxID = types.StringValue(rec.String("sandboxId"))
+	if state.Command.IsNull() || state.Command.IsUnknown() {
+		// Import: rebuild the argv from the record.
+		argv := []attr.Value{types.StringValue(rec.String("command"))}
+		if args, ok := rec.Attrs["args"].([]any); ok {
+			for _, a := range args {
+				s, _ := a.(string)
+				argv = append(argv, types.StringValue(s))
+			}
+		}
+		state.Command = types.ListValueMust(types.StringType, argv)
+		state.Cwd = stringOrNull(rec.String("cwd"))
+		ms, _ := backend.AsInt(rec.JSONMap("metadata")["timeoutMs"])
+		if ms > 0 {
+			state.Timeout = types.StringValue(formatMillis(ms))
+		} else {
+			state.Timeout = types.StringValue(defaultCommandTimeout)
+		}
+		state.AllowFailure = types.BoolValue(rec.String("status") == backend.ProcessFailed)
+		state.OutputLimitKiB = types.Int64Value(backend.DefaultOutputLimit / 1024)
+		state.Stdout = types.StringValue("")
+		state.Stderr = types.StringValue("")
+		state.Truncated = types.BoolValue(false)
+		state.Env = types.MapNull(types.StringType)
+		state.Triggers = types.MapNull(types.StringType)
+		state.DestroyCommand = types.ListNull(types.StringType)
+		state.Timeouts = timeouts.Value{Object: types.ObjectNull(state.Timeouts.Object.AttributeTypes(ctx))}
+	}
+	state.fromRecord(rec)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+// Update changes only what needs no new run (allow_failure, output_limit_kib, destroy_command).
+func (r *commandResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state commandModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	plan.ExitCode, plan.Stdout, plan.Stderr, plan.Truncated = state.ExitCode, state.Stdout, state.Stderr, state.Truncated
+	plan.Status, plan.StartedAt, plan.ExitedAt = state.Status, state.StartedAt, state.ExitedAt
+	if state.ExitCode.ValueInt64() != 0 && !plan.AllowFailure.ValueBool() {
+		resp.Diagnostics.AddAttributeError(path.Root("allow_failure"), "The recorded run failed",
+			fmt.Sprintf("The run %s exited with code %d; with allow_failure = false it must run again: taint it (terraform apply -replace=...).",
+				state.ID.ValueString(), state.ExitCode.ValueInt64()))
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func (r *commandResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state commandModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() || state.DestroyCommand.IsNull() {
+		return
+	}
+	lc := r.lifecycle(&resp.Diagnostics)
+	if lc == nil {
+		return
+	}
+	timeout, d := state.Timeouts.Delete(ctx, 10*time.Minute)
+	resp.Diagnostics.Append(d...)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	runTimeout, _ := time.ParseDuration(state.Timeout.ValueString())
+	res, err := lc.RunCommand(ctx, backend.CommandRequest{
+		SandboxID: state.SandboxID.ValueString(),
+		Argv:      listStrings(ctx, state.DestroyCommand, &resp.Diagnostics),
+		Env:       mapStrings(ctx, state.Env, &resp.Diagnostics),
+		Cwd:       state.Cwd.ValueString(),
+		Timeout:   runTimeout,
+	})
+	switch {
+	case errors.Is(err, backend.ErrNotFound) || errors.Is(err, backend.ErrSandboxNotActive):
+		tflog.Info(ctx, "sandbox gone: destroy_command skipped", map[string]any{"id": state.ID.ValueString()})
+	case err != nil:
+		resp.Diagnostics.AddError("destroy_command did not run", err.Error())
+	case res.ExitCode != 0:
+		resp.Diagnostics.AddError("destroy_command failed",
+			fmt.Sprintf("It exited with code %d (record %s).\n\nLast lines of stderr:\n%s", res.ExitCode, res.Record.ID, backend.LastLines(res.Stderr, 20)))
+	}
+}
+
+func (r *commandResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	if !backend.ValidID(req.ID) {
+		resp.Diagnostics.AddAttributeError(path.Root("id"), "Invalid import id",
+			fmt.Sprintf("%q is not a record id: import a command by the UUID of its run's record in sandbox_processes.", req.ID))
+		return
+	}
+	lc := r.lifecycle(&resp.Diagnostics)
+	if lc == nil {
+		return
+	}
+	if _, err := lc.Store.Get(ctx, backend.EntityProcesses, req.ID); err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("id"), "No such run record", fmt.Sprintf("sandbox_processes %s: %v", req.ID, err))
+		return
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("command"), types.ListNull(types.StringType))...)
+}

@@ -1,0 +1,69 @@
+package provider
+
+import (
+	"context"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+)
+
+// The local {} block's attributes, by the option names the local engine takes in SandboxSpec.Options.
+var localOptionTypes = map[string]attr.Type{
+	"max_processes": types.Int64Type,
+	"memory_mb":     types.Int64Type,
+}
+
+func localOptionAttributes() map[string]schema.Attribute {
+	return map[string]schema.Attribute{
+		"max_processes": schema.Int64Attribute{
+			MarkdownDescription: "The most processes a command in the sandbox may run at once (a fork bomb stops there). Default: no extra limit.",
+			Optional:            true,
+			Validators:          []validator.Int64{int64validator.Between(1, 1<<20)},
+		},
+		"memory_mb": schema.Int64Attribute{
+			MarkdownDescription: "The address-space limit of each process in the sandbox, in MiB. Default: no limit.",
+			Optional:            true,
+			Validators:          []validator.Int64{int64validator.Between(16, 1<<22)},
+		},
+	}
+}
+
+// localOptionsFromObject turns the local block into the engine's options map (nil when the block is absent).
+func localOptionsFromObject(_ context.Context, obj types.Object) (map[string]any, diag.Diagnostics) {
+	if obj.IsNull() || obj.IsUnknown() {
+		return nil, nil
+	}
+	out := map[string]any{}
+	for name, v := range obj.Attributes() {
+		if n, ok := v.(types.Int64); ok && !n.IsNull() && !n.IsUnknown() {
+			out[name] = n.ValueInt64()
+		}
+	}
+	return out, nil
+}
+
+// localOptionsToObject reads params.local of a record back into the block. The block is kept absent when the
+// record has no options and the prior value was absent.
+func localOptionsToObject(_ context.Context, raw any, prior types.Object) (types.Object, diag.Diagnostics) {
+	m, _ := raw.(map[string]any)
+	vals := map[string]attr.Value{}
+	set := false
+	for name := range localOptionTypes {
+		if n, ok := backend.AsInt(m[name]); ok {
+			vals[name] = types.Int64Value(n)
+			set = true
+		} else {
+			vals[name] = types.Int64Null()
+		}
+	}
+	if !set && (prior.IsNull() || prior.IsUnknown()) {
+		return types.ObjectNull(localOptionTypes), nil
+	}
+	return types.ObjectValue(localOptionTypes, vals)
+}

@@ -1,0 +1,345 @@
+// Package provider is the Terraform side of terraform-provider-sandbox: the provider configuration, resources,
+// data sources, validators and plan modifiers. It translates Terraform values to and from internal/backend
+// types and holds no engine or store logic of its own.
+package provider
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/provider"
+	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/local"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/sqlite"
+)
+
+// Environment variables read by the provider configuration. Each one is the fallback of an attribute.
+const (
+	EnvBackend        = "SANDBOX_PROVIDER"
+	EnvRecords        = "SANDBOX_RECORDS"
+	EnvSQLitePath     = "SANDBOX_SQLITE_PATH"
+	EnvLocalRoot      = "SANDBOX_LOCAL_ROOT"
+	EnvLocalIsolation = "SANDBOX_LOCAL_ISOLATION"
+)
+
+// Record stores.
+const (
+	RecordsSQLite    = "sqlite"
+	RecordsInstantDB = "instantdb"
+	RecordsPostgres  = "postgres"
+)
+
+// availableEngines are the engines this build can provision on. The backend validators accept only these.
+var availableEngines = []string{backend.EngineLocal}
+
+// availableStores are the record stores this build can use.
+var availableStores = []string{RecordsSQLite}
+
+var _ provider.Provider = (*sandboxProvider)(nil)
+
+type sandboxProvider struct {
+	version string
+}
+
+// New returns a function that makes the provider, as providerserver.Serve wants it.
+func New(version string) func() provider.Provider {
+	return func() provider.Provider { return &sandboxProvider{version: version} }
+}
+
+type providerModel struct {
+	Backend       types.String        `tfsdk:"backend"`
+	Records       types.String        `tfsdk:"records"`
+	SQLitePath    types.String        `tfsdk:"sqlite_path"`
+	DeleteRecords types.Bool          `tfsdk:"delete_records_on_destroy"`
+	Local         *localProviderModel `tfsdk:"local"`
+}
+
+type localProviderModel struct {
+	Root      types.String `tfsdk:"root"`
+	Isolation types.String `tfsdk:"isolation"`
+}
+
+func (p *sandboxProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
+	resp.TypeName = "sandbox"
+	resp.Version = p.version
+}
+
+func (p *sandboxProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "Provisions sandboxes for AI agents and CI and records each one under a durable record id " +
+			"that is also the Terraform resource id. Every setting has an environment fallback, so the environment an " +
+			"application already uses with `@ekairos/sandbox` configures the provider too.",
+		Attributes: map[string]schema.Attribute{
+			"backend": schema.StringAttribute{
+				MarkdownDescription: "The default engine for resources that do not set `backend`. One of " + quoteList(availableEngines) +
+					". Falls back to `" + EnvBackend + "`, then `local`. (`@ekairos/sandbox` defaults to `sprites`; this provider " +
+					"defaults to `local` because it needs no account.)",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.OneOf(availableEngines...)},
+			},
+			"records": schema.StringAttribute{
+				MarkdownDescription: "Where records are kept. One of " + quoteList(availableStores) + ". Falls back to `" + EnvRecords +
+					"`, then `sqlite`.",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.OneOf(availableStores...)},
+			},
+			"sqlite_path": schema.StringAttribute{
+				MarkdownDescription: "Path of the SQLite records file, created on first use. Falls back to `" + EnvSQLitePath +
+					"`, then `$XDG_DATA_HOME/terraform-provider-sandbox/records.db` (`~/.local/share/...` when `XDG_DATA_HOME` " +
+					"is unset). ~> **Note** A SQLite file lives on one machine: a CI runner that plans against remote state " +
+					"needs a shared store.",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+			},
+			"delete_records_on_destroy": schema.BoolAttribute{
+				MarkdownDescription: "When `true`, destroying a resource deletes its record. By default (`false`) records are " +
+					"history: a destroyed sandbox's record stays with status `shutdown` and `shutdownAt` set.",
+				Optional: true,
+			},
+		},
+		Blocks: map[string]schema.Block{
+			"local": schema.SingleNestedBlock{
+				MarkdownDescription: "Settings of the `local` engine, which runs each sandbox as a directory on this machine with " +
+					"commands isolated by bubblewrap.",
+				Attributes: map[string]schema.Attribute{
+					"root": schema.StringAttribute{
+						MarkdownDescription: "Directory that holds the local sandboxes. Falls back to `" + EnvLocalRoot + "`, then " +
+							"`$XDG_DATA_HOME/terraform-provider-sandbox/local`.",
+						Optional:   true,
+						Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+					},
+					"isolation": schema.StringAttribute{
+						MarkdownDescription: "How commands are isolated: `bwrap` (default: bubblewrap, with a read-only host system, a " +
+							"private home, its own pid/ipc/uts/net namespaces and no network) or `none`. Falls back to `" +
+							EnvLocalIsolation + "`. ~> **Note** `none` runs commands as the provider's own user on the host, with " +
+							"the host's network and files: use it only for trusted commands on machines without bubblewrap.",
+						Optional:   true,
+						Validators: []validator.String{stringvalidator.OneOf("bwrap", "none")},
+					},
+				},
+			},
+		},
+	}
+}
+
+// providerData is what resources and data sources receive from Configure.
+type providerData struct {
+	defaultBackend string
+	records        string
+	sqlitePath     string
+	localCfg       local.Config
+	deleteRecords  bool
+
+	mu        sync.Mutex
+	store     backend.Store
+	lifecycle *backend.Lifecycle
+	engines   map[string]backend.Engine
+}
+
+func (p *sandboxProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
+	var cfg providerModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	unknown := func(v types.String, p path.Path) bool {
+		if v.IsUnknown() {
+			resp.Diagnostics.AddAttributeError(p, "Value not known at plan time",
+				"The provider needs this setting when it is configured: set it to a value known before apply, or use the environment variable.")
+			return true
+		}
+		return false
+	}
+	if unknown(cfg.Backend, path.Root("backend")) || unknown(cfg.Records, path.Root("records")) ||
+		unknown(cfg.SQLitePath, path.Root("sqlite_path")) {
+		return
+	}
+	data := &providerData{engines: map[string]backend.Engine{}}
+	data.defaultBackend = firstNonEmpty(cfg.Backend.ValueString(), os.Getenv(EnvBackend), backend.EngineLocal)
+	if !contains(availableEngines, data.defaultBackend) {
+		resp.Diagnostics.AddAttributeError(path.Root("backend"), "Unknown backend",
+			fmt.Sprintf("%s is %q; this provider knows %s.", EnvBackend, data.defaultBackend, quoteList(availableEngines)))
+		return
+	}
+	data.records = firstNonEmpty(cfg.Records.ValueString(), os.Getenv(EnvRecords), RecordsSQLite)
+	if !contains(availableStores, data.records) {
+		resp.Diagnostics.AddAttributeError(path.Root("records"), "Unknown record store",
+			fmt.Sprintf("%s is %q; this provider knows %s.", EnvRecords, data.records, quoteList(availableStores)))
+		return
+	}
+	data.sqlitePath = firstNonEmpty(cfg.SQLitePath.ValueString(), os.Getenv(EnvSQLitePath))
+	if data.sqlitePath == "" {
+		p, err := sqlite.DefaultPath()
+		if err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("sqlite_path"), "No default records path",
+				fmt.Sprintf("%v: set sqlite_path or %s.", err, EnvSQLitePath))
+			return
+		}
+		data.sqlitePath = p
+	}
+	data.deleteRecords = cfg.DeleteRecords.ValueBool()
+
+	var root, isolation string
+	if cfg.Local != nil {
+		if unknown(cfg.Local.Root, path.Root("local").AtName("root")) || unknown(cfg.Local.Isolation, path.Root("local").AtName("isolation")) {
+			return
+		}
+		root, isolation = cfg.Local.Root.ValueString(), cfg.Local.Isolation.ValueString()
+	}
+	data.localCfg = local.Config{
+		Root:      firstNonEmpty(root, os.Getenv(EnvLocalRoot)),
+		Isolation: firstNonEmpty(isolation, os.Getenv(EnvLocalIsolation), "bwrap"),
+	}
+	if data.localCfg.Root == "" {
+		r, err := local.DefaultRoot()
+		if err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("local").AtName("root"), "No default local root",
+				fmt.Sprintf("%v: set local.root or %s.", err, EnvLocalRoot))
+			return
+		}
+		data.localCfg.Root = r
+	}
+	if data.localCfg.Isolation != "bwrap" && data.localCfg.Isolation != "none" {
+		resp.Diagnostics.AddAttributeError(path.Root("local").AtName("isolation"), "Unknown isolation",
+			fmt.Sprintf("%s is %q; use \"bwrap\" or \"none\".", EnvLocalIsolation, data.localCfg.Isolation))
+		return
+	}
+	tflog.Debug(ctx, "sandbox provider configured", map[string]any{
+		"backend": data.defaultBackend, "records": data.records, "sqlite_path": data.sqlitePath,
+		"local_root": data.localCfg.Root, "isolation": data.localCfg.Isolation,
+	})
+	resp.ResourceData = data
+	resp.DataSourceData = data
+	resp.EphemeralResourceData = data
+}
+
+// Lifecycle opens the record store on first use and returns the record-first lifecycle.
+func (d *providerData) Lifecycle() (*backend.Lifecycle, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.lifecycle != nil {
+		return d.lifecycle, nil
+	}
+	st, err := d.openStore()
+	if err != nil {
+		return nil, err
+	}
+	d.store = st
+	d.lifecycle = &backend.Lifecycle{Store: st, Engines: d, DeleteRecords: d.deleteRecords}
+	return d.lifecycle, nil
+}
+
+// Store returns the record store, opening it on first use.
+func (d *providerData) Store() (backend.Store, error) {
+	lc, err := d.Lifecycle()
+	if err != nil {
+		return nil, err
+	}
+	return lc.Store, nil
+}
+
+func (d *providerData) openStore() (backend.Store, error) {
+	switch d.records {
+	case RecordsSQLite:
+		st, err := sqlite.Open(d.sqlitePath)
+		if err != nil {
+			return nil, fmt.Errorf("opening the SQLite records at %s (set sqlite_path or %s to change it): %w", d.sqlitePath, EnvSQLitePath, err)
+		}
+		return st, nil
+	}
+	return nil, fmt.Errorf("record store %q is not available", d.records)
+}
+
+// Engine implements backend.EngineSource, creating each engine on first use.
+func (d *providerData) Engine(name string) (backend.Engine, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e, ok := d.engines[name]; ok {
+		return e, nil
+	}
+	var (
+		e   backend.Engine
+		err error
+	)
+	switch name {
+	case backend.EngineLocal:
+		e, err = local.New(d.localCfg)
+	default:
+		return nil, fmt.Errorf("backend %q is not available in this build of the provider (available: %s)", name, strings.Join(availableEngines, ", "))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if testEngineHook != nil {
+		e = testEngineHook(e)
+	}
+	d.engines[name] = e
+	return e, nil
+}
+
+func (p *sandboxProvider) Resources(context.Context) []func() resource.Resource {
+	return []func() resource.Resource{
+		NewSandboxResource,
+		NewCommandResource,
+	}
+}
+
+func (p *sandboxProvider) DataSources(context.Context) []func() datasource.DataSource {
+	return []func() datasource.DataSource{
+		NewRecordDataSource,
+		NewRecordsDataSource,
+	}
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func quoteList(list []string) string {
+	q := make([]string, len(list))
+	for i, s := range list {
+		q[i] = "`" + s + "`"
+	}
+	return strings.Join(q, ", ")
+}
+
+// providerDataFrom extracts the provider data in a resource's or data source's Configure.
+func providerDataFrom(v any) (*providerData, error) {
+	if v == nil {
+		return nil, nil
+	}
+	d, ok := v.(*providerData)
+	if !ok {
+		return nil, fmt.Errorf("unexpected provider data type %T: this is a bug in the provider", v)
+	}
+	return d, nil
+}
+
+// testEngineHook, when set (by tests only), wraps every engine the provider makes.
+var testEngineHook func(backend.Engine) backend.Engine

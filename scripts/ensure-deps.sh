@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Checks (and, as root with apt-get, installs) what the provider's quick start and tests need on Debian/Ubuntu.
+# Usage: scripts/ensure-deps.sh [--tests]   (--tests also wants the PostgreSQL server binaries)
+set -euo pipefail
+
+want_tests=0
+[ "${1:-}" = "--tests" ] && want_tests=1
+
+missing_pkgs=()
+need() { # need <command-or-path> <debian package> <what for>
+  if ! command -v "$1" >/dev/null 2>&1 && [ ! -x "$1" ]; then missing_pkgs+=("$2"); fi
+}
+
+if ! command -v go >/dev/null 2>&1; then
+  echo "error: Go is not installed or not on PATH: install Go 1.24 or newer from https://go.dev/dl/ and add it to PATH." >&2
+  exit 1
+fi
+if ! command -v terraform >/dev/null 2>&1 && [ -z "${TF_ACC_TERRAFORM_PATH:-}" ]; then
+  echo "error: terraform is not on PATH: install Terraform 1.11 or newer (https://developer.hashicorp.com/terraform/install)." >&2
+  exit 1
+fi
+
+need bwrap bubblewrap "the local engine's isolation"
+if [ "$want_tests" = 1 ]; then
+  pg_found=0
+  for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && pg_found=1; done
+  command -v initdb >/dev/null 2>&1 && pg_found=1
+  [ "$pg_found" = 1 ] || missing_pkgs+=(postgresql)
+fi
+
+if [ "${#missing_pkgs[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing: ${missing_pkgs[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing_pkgs[@]}" >/dev/null
+    # The Debian package starts a cluster of its own; the tests start their own servers and need none.
+    if printf '%s\n' "${missing_pkgs[@]}" | grep -qx postgresql; then
+      (service postgresql stop >/dev/null 2>&1 || true)
+    fi
+  else
+    echo "error: missing packages: ${missing_pkgs[*]}" >&2
+    echo "install them with: sudo apt-get install ${missing_pkgs[*]}" >&2
+    echo "(bubblewrap isolates the local engine's commands; without it set isolation = \"none\" in the provider's local block)" >&2
+    exit 1
+  fi
+fi
