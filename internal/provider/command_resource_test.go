@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"regexp"
@@ -48,7 +49,10 @@ func (e *testEnv) runCount(want int) resource.TestCheckFunc {
 }
 
 func TestAccCommand_sideEffectsTriggersAndImport(t *testing.T) {
-	env := newTestEnv(t)
+	forEachStore(t, testAccCommandSideEffects)
+}
+
+func testAccCommandSideEffects(t *testing.T, env *testEnv) {
 	cfg := func(trigger string) string {
 		return commandConfig(env, fmt.Sprintf(`
 resource "sandbox_command" "write" {
@@ -119,8 +123,20 @@ resource "sandbox_command" "read" {
 	})
 }
 
-// noSecretsInStore scans the SQLite file byte by byte for the secret values.
+// noSecretsInStore scans every record of every entity, and for SQLite the file byte by byte, for the secrets.
 func (e *testEnv) noSecretsInStore(secrets ...string) error {
+	for _, ent := range backend.EntityNames() {
+		recs, err := e.store().Query(context.Background(), backend.Query{Entity: ent})
+		if err != nil {
+			return err
+		}
+		b, _ := json.Marshal(recs)
+		for _, s := range secrets {
+			if strings.Contains(string(b), s) {
+				return fmt.Errorf("secret %q found in a %s record", s, ent)
+			}
+		}
+	}
 	for _, path := range []string{e.dbPath, e.dbPath + "-wal"} {
 		b, err := os.ReadFile(path)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
@@ -22,6 +23,8 @@ import (
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/local"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/instantdb"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/postgres"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/sqlite"
 )
 
@@ -32,6 +35,12 @@ const (
 	EnvSQLitePath     = "SANDBOX_SQLITE_PATH"
 	EnvLocalRoot      = "SANDBOX_LOCAL_ROOT"
 	EnvLocalIsolation = "SANDBOX_LOCAL_ISOLATION"
+	EnvInstantAppID   = "INSTANT_APP_ID"
+	EnvInstantAppIDJS = "NEXT_PUBLIC_INSTANT_APP_ID"
+	EnvInstantToken   = "INSTANT_APP_ADMIN_TOKEN"
+	EnvInstantAPIURL  = "INSTANT_API_URL"
+	EnvPostgresURL    = "SANDBOX_POSTGRES_URL"
+	EnvPostgresSchema = "SANDBOX_POSTGRES_SCHEMA"
 )
 
 // Record stores.
@@ -45,7 +54,7 @@ const (
 var availableEngines = []string{backend.EngineLocal}
 
 // availableStores are the record stores this build can use.
-var availableStores = []string{RecordsSQLite}
+var availableStores = []string{RecordsSQLite, RecordsInstantDB, RecordsPostgres}
 
 var _ provider.Provider = (*sandboxProvider)(nil)
 
@@ -64,6 +73,19 @@ type providerModel struct {
 	SQLitePath    types.String        `tfsdk:"sqlite_path"`
 	DeleteRecords types.Bool          `tfsdk:"delete_records_on_destroy"`
 	Local         *localProviderModel `tfsdk:"local"`
+	InstantDB     *instantDBModel     `tfsdk:"instantdb"`
+	Postgres      *postgresModel      `tfsdk:"postgres"`
+}
+
+type instantDBModel struct {
+	AppID      types.String `tfsdk:"app_id"`
+	AdminToken types.String `tfsdk:"admin_token"`
+	APIURL     types.String `tfsdk:"api_url"`
+}
+
+type postgresModel struct {
+	URL    types.String `tfsdk:"url"`
+	Schema types.String `tfsdk:"schema"`
 }
 
 type localProviderModel struct {
@@ -91,7 +113,9 @@ func (p *sandboxProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 			},
 			"records": schema.StringAttribute{
 				MarkdownDescription: "Where records are kept. One of " + quoteList(availableStores) + ". Falls back to `" + EnvRecords +
-					"`, then `sqlite`.",
+					"`; when neither says, `postgres` if a PostgreSQL URL is configured (block or `" + EnvPostgresURL + "`), else `instantdb` " +
+					"if an InstantDB app id and admin token are configured (block or `" + EnvInstantAppID + "` and `" + EnvInstantToken + "`, " +
+					"as an app using `@ekairos/sandbox` has them), else `sqlite`. Both configured and nothing said is an error.",
 				Optional:   true,
 				Validators: []validator.String{stringvalidator.OneOf(availableStores...)},
 			},
@@ -130,6 +154,47 @@ func (p *sandboxProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 					},
 				},
 			},
+			"instantdb": schema.SingleNestedBlock{
+				MarkdownDescription: "The InstantDB app that keeps the records (`records = \"instantdb\"`): the app an application " +
+					"using `@ekairos/sandbox` reads. Its schema must have the provider's entities (see the InstantDB guide).",
+				Attributes: map[string]schema.Attribute{
+					"app_id": schema.StringAttribute{
+						MarkdownDescription: "The app id (a UUID). Falls back to `" + EnvInstantAppID + "`, then `" + EnvInstantAppIDJS + "`.",
+						Optional:            true,
+						Validators:          []validator.String{uuidValidator{}},
+					},
+					"admin_token": schema.StringAttribute{
+						MarkdownDescription: "The app's admin token. Sensitive; never written to records, state or logs. Falls back to `" + EnvInstantToken + "`.",
+						Optional:            true,
+						Sensitive:           true,
+						Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
+					},
+					"api_url": schema.StringAttribute{
+						MarkdownDescription: "The API base URL, for self-hosted or test servers. Falls back to `" + EnvInstantAPIURL + "`, then `https://api.instantdb.com`.",
+						Optional:            true,
+						Validators:          []validator.String{stringvalidator.RegexMatches(httpURLRegexp, "must be an http:// or https:// URL")},
+					},
+				},
+			},
+			"postgres": schema.SingleNestedBlock{
+				MarkdownDescription: "The PostgreSQL database that keeps the records (`records = \"postgres\"`): shared records for " +
+					"teams without InstantDB, and records that outlive a CI runner.",
+				Attributes: map[string]schema.Attribute{
+					"url": schema.StringAttribute{
+						MarkdownDescription: "A libpq connection string or URL (`postgres://user:pass@host:5432/db?sslmode=require`); `sslmode` " +
+							"and the `PG*` environment variables are honoured as libpq does. Sensitive. Falls back to `" + EnvPostgresURL + "`.",
+						Optional:   true,
+						Sensitive:  true,
+						Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+					},
+					"schema": schema.StringAttribute{
+						MarkdownDescription: "The PostgreSQL schema that holds the tables, created when missing, so that one database can " +
+							"hold several installations. Falls back to `" + EnvPostgresSchema + "`, then `public`.",
+						Optional:   true,
+						Validators: []validator.String{stringvalidator.RegexMatches(sqlIdentRegexp, "must be a plain SQL identifier: a letter or _, then letters, digits or _ (at most 63)")},
+					},
+				},
+			},
 		},
 	}
 }
@@ -141,6 +206,8 @@ type providerData struct {
 	sqlitePath     string
 	localCfg       local.Config
 	deleteRecords  bool
+	instant        instantdb.Config
+	pg             postgres.Config
 
 	mu        sync.Mutex
 	store     backend.Store
@@ -173,7 +240,48 @@ func (p *sandboxProvider) Configure(ctx context.Context, req provider.ConfigureR
 			fmt.Sprintf("%s is %q; this provider knows %s.", EnvBackend, data.defaultBackend, quoteList(availableEngines)))
 		return
 	}
-	data.records = firstNonEmpty(cfg.Records.ValueString(), os.Getenv(EnvRecords), RecordsSQLite)
+	var idb instantDBModel
+	if cfg.InstantDB != nil {
+		idb = *cfg.InstantDB
+	}
+	var pg postgresModel
+	if cfg.Postgres != nil {
+		pg = *cfg.Postgres
+	}
+	for p, v := range map[string]types.String{"instantdb.app_id": idb.AppID, "instantdb.admin_token": idb.AdminToken,
+		"instantdb.api_url": idb.APIURL, "postgres.url": pg.URL, "postgres.schema": pg.Schema} {
+		if v.IsUnknown() {
+			resp.Diagnostics.AddError("Value not known at plan time", p+" must be known when the provider is configured.")
+		}
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	data.instant = instantdb.Config{
+		AppID:      firstNonEmpty(idb.AppID.ValueString(), os.Getenv(EnvInstantAppID), os.Getenv(EnvInstantAppIDJS)),
+		AdminToken: firstNonEmpty(idb.AdminToken.ValueString(), os.Getenv(EnvInstantToken)),
+		APIURL:     firstNonEmpty(idb.APIURL.ValueString(), os.Getenv(EnvInstantAPIURL)),
+	}
+	data.pg = postgres.Config{
+		URL:    firstNonEmpty(pg.URL.ValueString(), os.Getenv(EnvPostgresURL)),
+		Schema: firstNonEmpty(pg.Schema.ValueString(), os.Getenv(EnvPostgresSchema)),
+	}
+	data.records = firstNonEmpty(cfg.Records.ValueString(), os.Getenv(EnvRecords))
+	if data.records == "" {
+		hasInstant := data.instant.AppID != "" && data.instant.AdminToken != ""
+		switch {
+		case data.pg.URL != "" && hasInstant:
+			resp.Diagnostics.AddAttributeError(path.Root("records"), "Two record stores configured",
+				"Both a PostgreSQL URL and InstantDB credentials are configured: set records (or "+EnvRecords+") to \"postgres\" or \"instantdb\" to say which keeps the records.")
+			return
+		case data.pg.URL != "":
+			data.records = RecordsPostgres
+		case hasInstant:
+			data.records = RecordsInstantDB
+		default:
+			data.records = RecordsSQLite
+		}
+	}
 	if !contains(availableStores, data.records) {
 		resp.Diagnostics.AddAttributeError(path.Root("records"), "Unknown record store",
 			fmt.Sprintf("%s is %q; this provider knows %s.", EnvRecords, data.records, quoteList(availableStores)))
@@ -258,6 +366,18 @@ func (d *providerData) openStore() (backend.Store, error) {
 			return nil, fmt.Errorf("opening the SQLite records at %s (set sqlite_path or %s to change it): %w", d.sqlitePath, EnvSQLitePath, err)
 		}
 		return st, nil
+	case RecordsInstantDB:
+		if d.instant.AppID == "" || d.instant.AdminToken == "" {
+			return nil, fmt.Errorf("records = \"instantdb\" needs an app id and an admin token: set the instantdb block or %s and %s", EnvInstantAppID, EnvInstantToken)
+		}
+		return instantdb.New(d.instant)
+	case RecordsPostgres:
+		if d.pg.URL == "" {
+			return nil, fmt.Errorf("records = \"postgres\" needs a connection string: set postgres.url or %s", EnvPostgresURL)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		return postgres.Open(ctx, d.pg)
 	}
 	return nil, fmt.Errorf("record store %q is not available", d.records)
 }

@@ -13,6 +13,10 @@ import (
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/local"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/instantdb"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/instantdb/instantdbfake"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/postgres"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/postgres/pgtest"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/sqlite"
 )
 
@@ -47,6 +51,9 @@ func TestMain(m *testing.M) {
 		}
 		code := m.Run()
 		_ = os.RemoveAll(dir)
+		if err := pgtest.StopShared(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
 		os.Exit(code)
 	}
 	os.Exit(m.Run())
@@ -54,36 +61,87 @@ func TestMain(m *testing.M) {
 
 // testEnv is one acceptance test's private record store and local engine root.
 type testEnv struct {
-	t      *testing.T
-	dir    string
-	dbPath string
-	root   string
+	t       *testing.T
+	kind    string // RecordsSQLite, RecordsInstantDB or RecordsPostgres
+	dir     string
+	dbPath  string
+	root    string
+	instant *instantdbfake.Server
+	pgDSN   string
+	opened  backend.Store
 }
 
-func newTestEnv(t *testing.T) *testEnv {
+const (
+	testInstantAppID = "5d3c7f0e-2b1a-4c9d-8e7f-6a5b4c3d2e1f"
+	testInstantToken = "9b8a7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d" // a fake admin token (real ones are UUIDs)
+)
+
+func newTestEnv(t *testing.T) *testEnv { return newTestEnvFor(t, RecordsSQLite) }
+
+// newTestEnvFor makes a test environment on the given record store: a SQLite file, an InstantDB fake server
+// or a fresh database on the test binary's PostgreSQL server (skipped when PostgreSQL is not installed).
+func newTestEnvFor(t *testing.T, kind string) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
-	return &testEnv{t: t, dir: dir, dbPath: filepath.Join(dir, "records.db"), root: filepath.Join(dir, "local")}
+	e := &testEnv{t: t, kind: kind, dir: dir, dbPath: filepath.Join(dir, "records.db"), root: filepath.Join(dir, "local")}
+	switch kind {
+	case RecordsInstantDB:
+		e.instant = instantdbfake.New(testInstantAppID, testInstantToken)
+		t.Cleanup(e.instant.Close)
+	case RecordsPostgres:
+		e.pgDSN = pgtest.Start(t)
+	}
+	return e
+}
+
+// forEachStore runs f once per record store, as subtests.
+func forEachStore(t *testing.T, f func(t *testing.T, env *testEnv)) {
+	for _, kind := range []string{RecordsSQLite, RecordsInstantDB, RecordsPostgres} {
+		t.Run(kind, func(t *testing.T) { f(t, newTestEnvFor(t, kind)) })
+	}
 }
 
 // providerHCL is the provider block pointing at this test's store and root.
 func (e *testEnv) providerHCL() string {
+	storeHCL := fmt.Sprintf("  sqlite_path = %q\n", e.dbPath)
+	switch e.kind {
+	case RecordsInstantDB:
+		storeHCL = fmt.Sprintf("  records = \"instantdb\"\n  instantdb {\n    app_id      = %q\n    admin_token = %q\n    api_url     = %q\n  }\n",
+			testInstantAppID, testInstantToken, e.instant.URL())
+	case RecordsPostgres:
+		storeHCL = fmt.Sprintf("  records = \"postgres\"\n  postgres {\n    url = %q\n  }\n", e.pgDSN)
+	}
 	return fmt.Sprintf(`
 provider "sandbox" {
-  sqlite_path = %q
-  local {
+%s  local {
     root = %q
   }
 }
-`, e.dbPath, e.root)
+`, storeHCL, e.root)
 }
 
+// store opens (once) the test's record store as the provider sees it.
 func (e *testEnv) store() backend.Store {
 	e.t.Helper()
-	st, err := sqlite.Open(e.dbPath)
+	if e.opened != nil {
+		return e.opened
+	}
+	var (
+		st  backend.Store
+		err error
+	)
+	switch e.kind {
+	case RecordsInstantDB:
+		st, err = instantdb.New(instantdb.Config{AppID: testInstantAppID, AdminToken: testInstantToken, APIURL: e.instant.URL()})
+	case RecordsPostgres:
+		st, err = postgres.Open(context.Background(), postgres.Config{URL: e.pgDSN})
+	default:
+		st, err = sqlite.Open(e.dbPath)
+	}
 	if err != nil {
 		e.t.Fatalf("opening the test store: %v", err)
 	}
+	e.opened = st
 	e.t.Cleanup(func() { _ = st.Close() })
 	return st
 }

@@ -90,7 +90,10 @@ func (e *testEnv) checkDestroyed(*terraform.State) error {
 }
 
 func TestAccSandbox_basic(t *testing.T) {
-	env := newTestEnv(t)
+	forEachStore(t, testAccSandboxBasic)
+}
+
+func testAccSandboxBasic(t *testing.T, env *testEnv) {
 	cfg := sandboxConfig(env, `
   runtime = "node24"
   timeout = "3m"

@@ -12,7 +12,11 @@ import (
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 )
 
-var envNameRegexp = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var (
+	envNameRegexp  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	httpURLRegexp  = regexp.MustCompile(`^https?://[^\s]+$`)
+	sqlIdentRegexp = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+)
 
 // durationValidator accepts a Go duration string within [min, max].
 type durationValidator struct {
