@@ -1,0 +1,140 @@
+package provider
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestAccSecretsNeverLeak builds the provider binary and runs the real terraform out of process, as a user
+// would, with TF_LOG=trace. The InstantDB admin token and the env values must appear in no log line and no
+// record; in the state, env values may only sit in attributes marked sensitive.
+func TestAccSecretsNeverLeak(t *testing.T) {
+	if os.Getenv("TF_ACC") == "" {
+		t.Skip("acceptance test: set TF_ACC=1")
+	}
+	env := newTestEnvFor(t, RecordsInstantDB)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	build := exec.Command("go", "build", "-o", filepath.Join(bin, "terraform-provider-sandbox"), "../..")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cli := filepath.Join(dir, "terraformrc")
+	rc := fmt.Sprintf("provider_installation {\n  dev_overrides {\n    \"registry.terraform.io/ekairos/sandbox\" = %q\n  }\n  direct {}\n}\n", bin)
+	if err := os.WriteFile(cli, []byte(rc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const sandboxSecret, commandSecret = "sbx-secret-0f9e8d7c", "cmd-secret-1a2b3c4d"
+	work := filepath.Join(dir, "work")
+	if err := os.MkdirAll(work, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := `terraform {
+  required_providers {
+    sandbox = { source = "ekairos/sandbox" }
+  }
+}
+` + env.providerHCL() + fmt.Sprintf(`
+resource "sandbox_sandbox" "s" {
+  purpose = "secrets"
+  env     = { TOKEN = %q }
+}
+
+resource "sandbox_command" "c" {
+  sandbox_id = sandbox_sandbox.s.id
+  command    = ["sh", "-c", "test -n \"$TOKEN\" && test -n \"$RUN_TOKEN\" && echo both-set"]
+  env        = { RUN_TOKEN = %q }
+}
+
+output "said" {
+  value = sandbox_command.c.stdout
+}
+`, sandboxSecret, commandSecret)
+	if err := os.WriteFile(filepath.Join(work, "main.tf"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "trace.log")
+	tf := os.Getenv("TF_ACC_TERRAFORM_PATH")
+	run := func(args ...string) string {
+		cmd := exec.Command(tf, args...)
+		cmd.Dir = work
+		cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+cli, "TF_LOG=trace", "TF_LOG_PATH="+logPath, "TF_IN_AUTOMATION=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("terraform %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	out := run("apply", "-auto-approve", "-input=false", "-no-color")
+	if !strings.Contains(out, "both-set") {
+		t.Fatalf("the command did not see its env:\n%s", out)
+	}
+	run("plan", "-input=false", "-no-color", "-detailed-exitcode")
+
+	secrets := []string{testInstantToken, sandboxSecret, commandSecret}
+	logs, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(logs) < 10000 || !strings.Contains(string(logs), "sandbox") {
+		t.Fatalf("the trace log is suspiciously small (%d bytes): is TF_LOG=trace in effect?", len(logs))
+	}
+	for _, s := range secrets {
+		if strings.Contains(string(logs), s) {
+			t.Errorf("secret %q appears in the TF_LOG=trace log", s)
+		}
+		if strings.Contains(out, s) {
+			t.Errorf("secret %q appears in terraform's output", s)
+		}
+	}
+	if err := env.noSecretsInStore(secrets...); err != nil {
+		t.Error(err)
+	}
+	stateRaw, err := os.ReadFile(filepath.Join(work, "terraform.tfstate"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(stateRaw), testInstantToken) {
+		t.Error("the InstantDB admin token is in the state")
+	}
+	var state struct {
+		Resources []struct {
+			Type      string `json:"type"`
+			Instances []struct {
+				Attributes          map[string]any    `json:"attributes"`
+				SensitiveAttributes []json.RawMessage `json:"sensitive_attributes"`
+			} `json:"instances"`
+		} `json:"resources"`
+	}
+	if err := json.Unmarshal(stateRaw, &state); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range state.Resources {
+		for _, inst := range r.Instances {
+			sens := string(mustJSON(t, inst.SensitiveAttributes))
+			for name, v := range inst.Attributes {
+				b := string(mustJSON(t, v))
+				for _, s := range secrets {
+					if strings.Contains(b, s) && (name != "env" || !strings.Contains(sens, `"env"`)) {
+						t.Errorf("secret %q in %s.%s, which is not marked sensitive", s, r.Type, name)
+					}
+				}
+			}
+		}
+	}
+	run("destroy", "-auto-approve", "-input=false", "-no-color")
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
