@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strconv"
 	"time"
@@ -272,6 +273,9 @@ func (r *sandboxResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	if plan.Backend.IsUnknown() {
 		return
 	}
+	if w := ephemeralRecordsWarning(r.data.records, plan.Backend.ValueString(), os.Getenv("CI")); w != "" {
+		resp.Diagnostics.AddWarning("Records on this CI runner will disappear with it", w)
+	}
 	eng, err := r.data.Engine(plan.Backend.ValueString())
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("backend"), "Backend not available", err.Error())
@@ -302,6 +306,21 @@ func (r *sandboxResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 			resp.Diagnostics.AddAttributeError(path.Root(eng.Name()), "Invalid engine options", err.Error())
 		}
 	}
+}
+
+// ephemeralRecordsWarning returns a warning when records are kept in a SQLite file on what looks like a CI
+// runner (CI set) while the sandbox lives on a hosted engine: the next run's fresh runner has no records, so
+// every Read would find its record missing and plan to re-create the whole fleet. A local sandbox lives on the
+// runner too, so it gets no warning.
+func ephemeralRecordsWarning(records, engine, ci string) string {
+	if records != RecordsSQLite || engine == backend.EngineLocal || ci == "" || ci == "false" || ci == "0" {
+		return ""
+	}
+	return fmt.Sprintf("Records are kept in a SQLite file on this machine, CI is set, and this sandbox runs on %s. "+
+		"A CI runner's files vanish with it: on the next run every sandbox's record is missing and Terraform plans to "+
+		"create them all again, while the old ones keep running on %s. Keep the records in a shared store: "+
+		"records = \"instantdb\" (INSTANT_APP_ID, INSTANT_APP_ADMIN_TOKEN) or records = \"postgres\" (SANDBOX_POSTGRES_URL).",
+		engine, engine)
 }
 
 // spec builds the engine spec from the model; known is false when a value is unknown at plan time.
