@@ -103,7 +103,7 @@ func TestAccRecordDataSources_errors(t *testing.T) {
 				ExpectError: regexp.MustCompile(`(?s)No record 6f1c2d3e-8a9b-4c5d-9e0f-1a2b3c4d5e6f`),
 			},
 			{
-				Config:      env.providerHCL() + `data "sandbox_records" "x" {
+				Config: env.providerHCL() + `data "sandbox_records" "x" {
   kind    = "volume"
   purpose = "ci"
 }
