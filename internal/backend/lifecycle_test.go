@@ -1,0 +1,332 @@
+package backend_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/sqlite"
+)
+
+// scriptEngine is an in-memory engine whose calls can be made to fail.
+type scriptEngine struct {
+	mu        sync.Mutex
+	sandboxes map[string]*backend.Sandbox // by external id
+	getErrs   []error                     // returned by GetSandbox, one per call, before the real answer
+	deleteErr error
+	createErr error
+	creates   int
+}
+
+func newScriptEngine() *scriptEngine { return &scriptEngine{sandboxes: map[string]*backend.Sandbox{}} }
+
+func (e *scriptEngine) Name() string { return "local" }
+func (e *scriptEngine) Capabilities() backend.Capabilities {
+	return backend.Capabilities{StopStart: true, Exec: true}
+}
+func (e *scriptEngine) ValidateSpec(backend.SandboxSpec) error { return nil }
+func (e *scriptEngine) CreateSandbox(_ context.Context, spec backend.SandboxSpec) (*backend.Sandbox, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.creates++
+	sb := &backend.Sandbox{ExternalID: "x-" + spec.RecordID, RecordID: spec.RecordID, State: backend.StateRunning}
+	e.sandboxes[sb.ExternalID] = sb
+	if e.createErr != nil {
+		return nil, e.createErr
+	}
+	c := *sb
+	return &c, nil
+}
+func (e *scriptEngine) GetSandbox(_ context.Context, ext string) (*backend.Sandbox, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.getErrs) > 0 {
+		err := e.getErrs[0]
+		e.getErrs = e.getErrs[1:]
+		return nil, err
+	}
+	sb, ok := e.sandboxes[ext]
+	if !ok {
+		return nil, fmt.Errorf("sandbox %s: %w", ext, backend.ErrNotFound)
+	}
+	c := *sb
+	return &c, nil
+}
+func (e *scriptEngine) FindSandbox(ctx context.Context, recordID string) (*backend.Sandbox, error) {
+	return e.GetSandbox(ctx, "x-"+recordID)
+}
+func (e *scriptEngine) ListSandboxes(context.Context) ([]*backend.Sandbox, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []*backend.Sandbox
+	for _, sb := range e.sandboxes {
+		out = append(out, sb)
+	}
+	return out, nil
+}
+func (e *scriptEngine) UpdateSandbox(ctx context.Context, ext string, _ backend.SandboxSpec) (*backend.Sandbox, error) {
+	return e.GetSandbox(ctx, ext)
+}
+func (e *scriptEngine) setState(ext, state string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	sb, ok := e.sandboxes[ext]
+	if !ok {
+		return backend.ErrNotFound
+	}
+	sb.State = state
+	return nil
+}
+func (e *scriptEngine) StartSandbox(_ context.Context, ext string) error {
+	return e.setState(ext, backend.StateRunning)
+}
+func (e *scriptEngine) StopSandbox(_ context.Context, ext string) error {
+	return e.setState(ext, backend.StateStopped)
+}
+func (e *scriptEngine) DeleteSandbox(_ context.Context, ext string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.deleteErr != nil {
+		return e.deleteErr
+	}
+	delete(e.sandboxes, ext)
+	return nil
+}
+func (e *scriptEngine) Exec(context.Context, string, backend.ExecRequest) (*backend.ExecResult, error) {
+	return &backend.ExecResult{Stdout: []byte("ok\n")}, nil
+}
+func (e *scriptEngine) WriteFile(context.Context, string, string, []byte) error { return nil }
+func (e *scriptEngine) ReadFile(context.Context, string, string) ([]byte, error) {
+	return nil, backend.ErrNotFound
+}
+
+func newLifecycle(t *testing.T) (*backend.Lifecycle, *scriptEngine) {
+	t.Helper()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "r.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	eng := newScriptEngine()
+	return &backend.Lifecycle{Store: st, Engines: backend.EngineMap{"local": eng}}, eng
+}
+
+var req = backend.SandboxRequest{Backend: "local", Spec: backend.SandboxSpec{Purpose: "t", Timeout: time.Minute, Env: map[string]string{"S": "secret-value"}}, Params: map[string]any{"team": "x"}}
+
+func TestCreateReadDelete(t *testing.T) {
+	ctx := context.Background()
+	lc, eng := newLifecycle(t)
+	res, err := lc.CreateSandbox(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := res.Record
+	if rec.String("status") != backend.StatusActive || rec.String("externalSandboxId") != "x-"+rec.ID {
+		t.Fatalf("record after create: %+v", rec.Attrs)
+	}
+	if _, ok := rec.JSONMap("params")[backend.ParamsTerraform]; ok {
+		t.Error("the creating record's owner bookkeeping stays in an active record")
+	}
+	if fmt.Sprint(rec.Attrs) == "" || containsValue(rec.Attrs, "secret-value") {
+		t.Error("env reached the record")
+	}
+	got, err := lc.ReadSandbox(ctx, rec.ID)
+	if err != nil || got == nil || got.Sandbox.State != backend.StateRunning {
+		t.Fatalf("read: %v %+v", err, got)
+	}
+	if err := lc.DeleteSandbox(ctx, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	after, err := lc.Store.Get(ctx, backend.EntitySandboxes, rec.ID)
+	if err != nil || after.String("status") != backend.StatusShutdown {
+		t.Fatalf("after delete: %v %+v", err, after)
+	}
+	if _, ok := after.Int("shutdownAt"); !ok {
+		t.Error("no shutdownAt")
+	}
+	if len(eng.sandboxes) != 0 {
+		t.Error("engine object left")
+	}
+	if got, err := lc.ReadSandbox(ctx, rec.ID); err != nil || got != nil {
+		t.Errorf("a shutdown record reads as gone, got %v %v", got, err)
+	}
+}
+
+func containsValue(attrs backend.Attrs, s string) bool {
+	return strings.Contains(fmt.Sprintf("%#v", attrs), s)
+}
+
+func TestReadRetriesTransientErrorsAndNeverFlipsOnThem(t *testing.T) {
+	ctx := context.Background()
+	lc, eng := newLifecycle(t)
+	res, err := lc.CreateSandbox(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	transient := errors.New("502 bad gateway")
+	eng.getErrs = []error{transient, transient}
+	got, err := lc.ReadSandbox(ctx, res.ID())
+	if err != nil || got == nil {
+		t.Fatalf("two transient errors then success should read the sandbox: %v", err)
+	}
+	eng.getErrs = []error{transient, transient, transient}
+	if _, err := lc.ReadSandbox(ctx, res.ID()); !errors.Is(err, transient) {
+		t.Fatalf("want the transient error after the retries, got %v", err)
+	}
+	rec, _ := lc.Store.Get(ctx, backend.EntitySandboxes, res.ID())
+	if rec.String("status") != backend.StatusActive {
+		t.Fatalf("a transient error flipped the record to %q (the seed library's bug)", rec.String("status"))
+	}
+	// Gone for real: the record becomes shutdown.
+	delete(eng.sandboxes, "x-"+res.ID())
+	if got, err := lc.ReadSandbox(ctx, res.ID()); err != nil || got != nil {
+		t.Fatalf("a vanished sandbox reads as gone: %v %v", got, err)
+	}
+	rec, _ = lc.Store.Get(ctx, backend.EntitySandboxes, res.ID())
+	if rec.String("status") != backend.StatusShutdown {
+		t.Fatalf("vanished sandbox record is %q", rec.String("status"))
+	}
+}
+
+func TestDeleteNeverSwallowsEngineErrors(t *testing.T) {
+	ctx := context.Background()
+	lc, eng := newLifecycle(t)
+	res, err := lc.CreateSandbox(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.deleteErr = errors.New("503 engine down")
+	if err := lc.DeleteSandbox(ctx, res.ID()); err == nil {
+		t.Fatal("delete returned nil although the engine failed")
+	}
+	rec, _ := lc.Store.Get(ctx, backend.EntitySandboxes, res.ID())
+	if rec.String("status") != backend.StatusActive {
+		t.Fatalf("the record was closed (%q) while its engine object still exists", rec.String("status"))
+	}
+}
+
+func TestFailedCreateRecordsErrorAndDeleteFindsHalfMadeObject(t *testing.T) {
+	ctx := context.Background()
+	lc, eng := newLifecycle(t)
+	eng.createErr = errors.New("boom after provisioning")
+	res, err := lc.CreateSandbox(ctx, req)
+	if err == nil || res == nil || res.ID() == "" {
+		t.Fatalf("want an error with the record id, got %v %v", res, err)
+	}
+	if res.Record.String("status") != backend.StatusError || res.Record.JSONMap("params")["error"] == nil {
+		t.Fatalf("record after failure: %+v", res.Record.Attrs)
+	}
+	if len(eng.sandboxes) != 1 {
+		t.Fatal("the fake should hold the half-made object")
+	}
+	if err := lc.DeleteSandbox(ctx, res.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if len(eng.sandboxes) != 0 {
+		t.Fatal("delete did not find the half-made object by its record id")
+	}
+}
+
+func TestAdoptionOnlyOfDeadOwnersWithTheSameConfig(t *testing.T) {
+	ctx := context.Background()
+	lc, eng := newLifecycle(t)
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := cmd.Process.Pid
+	id, err := lc.SimulateInterruptedCreate(ctx, req, dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A different configuration does not adopt it.
+	other := req
+	other.Spec.Purpose = "other"
+	res, err := lc.CreateSandbox(ctx, other)
+	if err != nil || res.ID() == id {
+		t.Fatalf("a different config adopted the record: %v", err)
+	}
+	// An owner that still runs (this test's parent) keeps its record.
+	live, err := lc.SimulateInterruptedCreate(ctx, req, os.Getppid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = lc.CreateSandbox(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ID() != id {
+		t.Fatalf("the dead owner's record %s was not adopted (got %s)", id, res.ID())
+	}
+	if res.ID() == live {
+		t.Fatal("a live owner's record was taken over")
+	}
+	if eng.creates != 3 { // two simulations and the other config; the adoption made nothing new
+		t.Fatalf("engine creates = %d, want 3", eng.creates)
+	}
+}
+
+func TestDesiredStoppedAndReservedParams(t *testing.T) {
+	ctx := context.Background()
+	lc, _ := newLifecycle(t)
+	r := req
+	r.DesiredState = backend.DesiredStopped
+	res, err := lc.CreateSandbox(ctx, r)
+	if err != nil || res.Sandbox.State != backend.StateStopped {
+		t.Fatalf("desired stopped: %v %+v", err, res)
+	}
+	bad := req
+	bad.Params = map[string]any{"error": "x"}
+	if _, err := lc.CreateSandbox(ctx, bad); err == nil {
+		t.Fatal("reserved params key accepted")
+	}
+}
+
+func TestRunCommandRecordsTheRun(t *testing.T) {
+	ctx := context.Background()
+	lc, eng := newLifecycle(t)
+	res, err := lc.CreateSandbox(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.StopSandbox(ctx, "x-"+res.ID()); err != nil {
+		t.Fatal(err)
+	}
+	run, err := lc.RunCommand(ctx, backend.CommandRequest{SandboxID: res.ID(), Argv: []string{"echo", "ok"}, Env: map[string]string{"K": "run-secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Status != backend.ProcessExited || run.Stdout != "ok\n" || run.Record.String("sandboxId") != res.ID() {
+		t.Fatalf("run: %+v", run)
+	}
+	if containsValue(run.Record.Attrs, "run-secret") {
+		t.Fatal("env reached the process record")
+	}
+	sb, _ := eng.GetSandbox(ctx, "x-"+res.ID())
+	if sb.State != backend.StateStopped {
+		t.Fatalf("a stopped sandbox was left %s after the run", sb.State)
+	}
+	if err := lc.DeleteSandbox(ctx, res.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.RunCommand(ctx, backend.CommandRequest{SandboxID: res.ID(), Argv: []string{"true"}}); !errors.Is(err, backend.ErrSandboxNotActive) {
+		t.Fatalf("a command in a shutdown sandbox: %v", err)
+	}
+}
+
+func TestLastLinesAndTail(t *testing.T) {
+	if got := backend.LastLines("a\nb\nc\n", 2); got != "b\nc\n" {
+		t.Errorf("LastLines = %q", got)
+	}
+	if got := backend.LastLines("one", 5); got != "one" {
+		t.Errorf("LastLines = %q", got)
+	}
+}
