@@ -26,6 +26,9 @@ type Engine struct {
 
 	probeMu sync.Mutex
 	probed  bool
+
+	viewMu sync.Mutex
+	etcDir string // the /etc view, made on first use
 }
 
 var _ backend.Engine = (*Engine)(nil)
@@ -257,7 +260,7 @@ func (e *Engine) FindSandbox(ctx context.Context, recordID string) (*backend.San
 }
 
 // ListSandboxes implements backend.Engine. A sandbox whose metadata cannot be read is listed with state
-// unknown, so that sweep still sees it. Leftovers of interrupted deletes are removed on the way.
+// unknown, so that sweep still sees it. Leftovers of interrupted creates and deletes are removed on the way.
 func (e *Engine) ListSandboxes(ctx context.Context) ([]*backend.Sandbox, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -272,7 +275,9 @@ func (e *Engine) ListSandboxes(ctx context.Context) ([]*backend.Sandbox, error) 
 	var out []*backend.Sandbox
 	for _, ent := range entries {
 		name := ent.Name()
-		if strings.HasPrefix(name, ".del-") {
+		if strings.HasPrefix(name, ".del-") || strings.HasPrefix(name, ".new-") && olderThan(ent, time.Hour) {
+			// Left by a delete or a create that was killed midway (a create renames its .new- directory
+			// into place within milliseconds).
 			_ = removeAll(filepath.Join(e.sandboxesDir(), name))
 			continue
 		}
@@ -432,6 +437,11 @@ func (e *Engine) DeleteSandbox(ctx context.Context, externalID string) error {
 		return fmt.Errorf("deleting sandbox %s: removing %s: %w", externalID, trash, err)
 	}
 	return nil
+}
+
+func olderThan(ent os.DirEntry, d time.Duration) bool {
+	fi, err := ent.Info()
+	return err == nil && time.Since(fi.ModTime()) > d
 }
 
 func (e *Engine) sandboxesDir() string { return filepath.Join(e.root, "sandboxes") }

@@ -33,22 +33,8 @@ const sandboxPATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 // its process group (possible without isolation only) and still hold its pipes.
 const outputGrace = time.Second
 
-// etcFiles are the parts of the host's /etc that commands see (read-only): what name lookup, TLS, dynamic
-// linking, locales, time zones and shells need, and nothing that holds host secrets (no shadow, ssh, ssl/private).
-var etcFiles = []string{
-	"/etc/alternatives", "/etc/bash.bashrc", "/etc/ca-certificates", "/etc/ca-certificates.conf",
-	"/etc/crypto-policies", "/etc/debian_version", "/etc/fonts", "/etc/gai.conf", "/etc/group",
-	"/etc/host.conf", "/etc/hosts", "/etc/inputrc", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
-	"/etc/locale.alias", "/etc/locale.conf", "/etc/localtime", "/etc/lsb-release", "/etc/magic",
-	"/etc/mime.types", "/etc/nsswitch.conf", "/etc/os-release", "/etc/passwd", "/etc/perl",
-	"/etc/pki/ca-trust", "/etc/pki/tls/cert.pem", "/etc/pki/tls/certs", "/etc/pki/tls/openssl.cnf",
-	"/etc/profile", "/etc/protocols", "/etc/python3", "/etc/redhat-release", "/etc/resolv.conf",
-	"/etc/services", "/etc/shells", "/etc/ssl/certs", "/etc/ssl/openssl.cnf", "/etc/system-release",
-	"/etc/terminfo", "/etc/timezone",
-}
-
-// systemMounts returns the bubblewrap arguments that show the host system read-only: /usr, the top-level
-// library and binary directories (as symlinks where the host merged them into /usr), and etcFiles.
+// systemMounts returns the bubblewrap arguments that show the host's /usr read-only, with the top-level binary
+// and library directories (symlinks where the host merged them into /usr). /etc comes from etcView.
 func systemMounts() []string {
 	args := []string{"--ro-bind", "/usr", "/usr"}
 	for _, d := range []string{"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"} {
@@ -62,26 +48,6 @@ func systemMounts() []string {
 		case fi.IsDir():
 			args = append(args, "--ro-bind", d, d)
 		}
-	}
-	for _, p := range etcFiles {
-		fi, err := os.Lstat(p)
-		if err != nil {
-			continue
-		}
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			// A link into /usr stays a link (readlink(/etc/localtime) names the zone); others are bound.
-			if t, err := os.Readlink(p); err == nil {
-				abs := t
-				if !path.IsAbs(abs) {
-					abs = path.Join(path.Dir(p), t)
-				}
-				if within(path.Clean(abs), "/usr") {
-					args = append(args, "--symlink", t, p)
-					continue
-				}
-			}
-		}
-		args = append(args, "--ro-bind-try", p, p)
 	}
 	return args
 }
@@ -206,6 +172,7 @@ type run struct {
 	env     map[string]string
 	req     backend.ExecRequest
 
+	etc     string // the /etc view (bubblewrap)
 	cwd     string // inside the sandbox
 	hostCwd string // on the host (isolation none)
 
@@ -217,7 +184,9 @@ type run struct {
 	stderr    cappedBuffer
 	readers   sync.WaitGroup
 	outR      []*os.File
-	setupDone chan error // bubblewrap: the outcome of applying limits
+	infoR     *os.File   // bubblewrap --info-fd, read end
+	blockW    *os.File   // bubblewrap --block-fd, write end
+	setupDone chan error // bubblewrap: the outcome of setupSandbox
 	notFound  bool       // isolation none: argv[0] was not found
 }
 
@@ -229,6 +198,9 @@ func (r *run) resolveCwd() error {
 		for _, v := range r.meta.Volumes {
 			if within(cc, v.MountPath) {
 				rel := strings.TrimPrefix(strings.TrimPrefix(cc, v.MountPath), "/")
+				if rel == "" {
+					rel = "."
+				}
 				if err := checkDir(v.HostPath, rel); err != nil {
 					return fmt.Errorf("exec: working directory %q: %w", c, err)
 				}
@@ -290,8 +262,15 @@ func (r *run) start() error {
 	r.runPath = filepath.Join(r.dir, runDir, strconv.Itoa(pid)+"-"+nonce()+".json")
 	if err := writeRunFile(r.runPath, runFile{Group: g}); err != nil {
 		r.kill()
+		closeAll(r.infoR, r.blockW)
 		_, _ = r.finish()
 		return fmt.Errorf("exec: recording the command: %w", err)
+	}
+	if r.infoR != nil {
+		r.setupDone = make(chan error, 1)
+		go func() {
+			r.setupDone <- r.setupSandbox()
+		}()
 	}
 	return nil
 }
@@ -368,16 +347,19 @@ func (r *run) bwrapArgs() []string {
 	}
 	a = append(a, r.engine.system...)
 	a = append(a,
+		"--ro-bind", r.etc, "/etc",
 		"--proc", "/proc",
 		"--ro-bind", "/proc/sys", "/proc/sys",
 		"--dev", "/dev",
 		"--tmpfs", "/tmp",
+		"--perms", "0755", "--dir", "/home",
 		"--bind", r.home, SandboxHome,
 	)
 	for _, v := range r.meta.Volumes {
 		a = append(a, "--bind", v.HostPath, v.MountPath)
 	}
-	a = append(a, "--chdir", r.cwd, "--clearenv")
+	// The root (a tmpfs holding the mount points) becomes read-only; /tmp, the home and volumes stay writable.
+	a = append(a, "--remount-ro", "/", "--chdir", r.cwd, "--clearenv")
 	for _, k := range sortedKeys(r.env) {
 		a = append(a, "--setenv", k, r.env[k])
 	}
@@ -386,6 +368,11 @@ func (r *run) bwrapArgs() []string {
 }
 
 func (r *run) startBwrap() error {
+	etc, err := r.engine.etcView()
+	if err != nil {
+		return err
+	}
+	r.etc = etc
 	var b bytes.Buffer
 	for _, s := range r.bwrapArgs() {
 		b.WriteString(s)
@@ -439,26 +426,32 @@ func (r *run) startBwrap() error {
 		_, _ = argsW.Write(b.Bytes()) // fails only when bwrap died, which Wait reports
 		_ = argsW.Close()
 	}()
-	r.setupDone = make(chan error, 1)
-	go func() {
-		r.setupDone <- r.setupSandbox(infoR, blockW)
-	}()
+	r.infoR, r.blockW = infoR, blockW
 	return nil
 }
 
-// setupSandbox reads bubblewrap's init pid from the info pipe, records it, applies the limits to it and then
-// lets the command start (block pipe). If bubblewrap fails before, the info pipe ends and nothing is done.
-func (r *run) setupSandbox(infoR, blockW *os.File) error {
-	defer closeAll(infoR, blockW)
+// setupSandbox reads bubblewrap's init pid from the info pipe, records it, applies the limits to it and only
+// then lets the command start (block pipe). If bubblewrap fails before writing its info, the info pipe ends and
+// there is nothing to do. If a step fails, the sandbox is killed before the block pipe is closed (closing it
+// releases bubblewrap too), so a command never runs unrecorded or without its limits.
+func (r *run) setupSandbox() (err error) {
+	defer closeAll(r.infoR, r.blockW)
 	var info struct {
 		ChildPID int `json:"child-pid"`
 	}
-	if err := json.NewDecoder(infoR).Decode(&info); err != nil || info.ChildPID <= 1 {
+	if derr := json.NewDecoder(r.infoR).Decode(&info); derr != nil || info.ChildPID <= 1 {
+		r.kill()
 		return nil // bubblewrap failed; its exit status and stderr tell why
 	}
+	defer func() {
+		if err != nil {
+			_ = unix.Kill(info.ChildPID, unix.SIGKILL)
+			r.kill()
+		}
+	}()
 	init, ok := procOf(info.ChildPID)
 	if !ok {
-		return nil
+		return fmt.Errorf("bubblewrap's init %d is gone", info.ChildPID)
 	}
 	if err := writeRunFile(r.runPath, runFile{Group: r.group, Init: &init}); err != nil {
 		return fmt.Errorf("recording the command: %w", err)
@@ -466,8 +459,8 @@ func (r *run) setupSandbox(infoR, blockW *os.File) error {
 	if err := setLimits(info.ChildPID, r.limits); err != nil {
 		return fmt.Errorf("applying resource limits: %w", err)
 	}
-	if _, err := blockW.Write([]byte{1}); err != nil {
-		return nil // bubblewrap died meanwhile
+	if _, err := r.blockW.Write([]byte{1}); err != nil {
+		return nil // bubblewrap died meanwhile; Wait reports it
 	}
 	return nil
 }

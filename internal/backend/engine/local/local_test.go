@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -373,23 +374,35 @@ func TestStopKillsRunningCommands(t *testing.T) {
 		res *backend.ExecResult
 		err error
 	}
+	secs := strconv.Itoa(5000 + os.Getpid()%1000)
 	done := make(chan out, 1)
 	go func() {
-		res, err := e.Exec(context.Background(), sb.ExternalID, backend.ExecRequest{Argv: []string{"sleep", "30"}})
+		res, err := e.Exec(context.Background(), sb.ExternalID, backend.ExecRequest{Argv: []string{"sleep", secs}})
 		done <- out{res, err}
 	}()
 	// Wait until the command is recorded with its sandbox init.
 	runDirPath := filepath.Join(sb.Metadata["dir"].(string), runDir)
 	deadline := time.Now().Add(5 * time.Second)
-	for {
+	for recorded := false; !recorded; {
 		ents, _ := os.ReadDir(runDirPath)
-		if len(ents) == 1 {
-			if b, err := os.ReadFile(filepath.Join(runDirPath, ents[0].Name())); err == nil && bytes.Contains(b, []byte(`"init"`)) {
-				break
+		for _, ent := range ents {
+			if strings.HasSuffix(ent.Name(), ".json") && !strings.HasPrefix(ent.Name(), ".") {
+				b, err := os.ReadFile(filepath.Join(runDirPath, ent.Name()))
+				recorded = err == nil && bytes.Contains(b, []byte(`"init"`))
 			}
 		}
+		select {
+		case o := <-done:
+			t.Fatalf("the command ended before StopSandbox: %+v, %v", o.res, o.err)
+		default:
+		}
 		if time.Now().After(deadline) {
-			t.Fatal("the command never showed up under run/")
+			var seen []string
+			for _, ent := range ents {
+				b, _ := os.ReadFile(filepath.Join(runDirPath, ent.Name()))
+				seen = append(seen, ent.Name()+": "+string(b))
+			}
+			t.Fatalf("the command never showed up under run/ with its init: %q", seen)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -411,7 +424,7 @@ func TestStopKillsRunningCommands(t *testing.T) {
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("StopSandbox and the command's end took %s", took)
 	}
-	waitNoHostProcs(t, "sleep", "30")
+	waitNoHostProcs(t, "sleep", secs)
 	_, err := e.Exec(context.Background(), sb.ExternalID, backend.ExecRequest{Argv: []string{"true"}})
 	if err == nil || !strings.Contains(err.Error(), "stopped") {
 		t.Errorf("Exec in a stopped sandbox = %v, want an error saying it is stopped", err)
@@ -544,19 +557,44 @@ func TestVolumes(t *testing.T) {
 func TestLimits(t *testing.T) {
 	e := newBwrap(t)
 	sb := create(t, e, backend.SandboxSpec{Options: map[string]any{OptionMaxProcesses: 16, OptionMemoryMB: float64(512)}})
-	res := sh(t, e, sb.ExternalID, `ulimit -u; ulimit -v; ulimit -c`)
-	if got, want := string(res.Stdout), "16\n524288\n0\n"; got != want {
-		t.Errorf("limits = %q, want %q (stderr %q)", got, want, res.Stderr)
+	want := map[string]string{"Max processes": "16", "Max address space": strconv.Itoa(512 << 20), "Max core file size": "0"}
+	checkLimits(t, e, sb.ExternalID, want)
+	if os.Geteuid() == 0 {
+		// The kernel exempts uid 0 of the initial user namespace from RLIMIT_NPROC, and bubblewrap run by root
+		// maps the sandbox to it: TestUnprivileged runs this test again as an unprivileged user.
+		t.Log("running as root: the kernel does not enforce max_processes; not checking fork failures")
+	} else {
+		res := sh(t, e, sb.ExternalID, `i=0; while [ $i -lt 40 ]; do sleep 1 & i=$((i+1)); done; echo done`)
+		if !bytes.Contains(res.Stderr, []byte("fork")) {
+			t.Errorf("40 processes with max_processes 16: exit %d, stderr %q; want fork failures", res.ExitCode, res.Stderr)
+		}
 	}
-	res = sh(t, e, sb.ExternalID, `i=0; while [ $i -lt 40 ]; do sleep 5 & i=$((i+1)); done; kill $(jobs -p) 2>/dev/null; echo done`)
-	if !bytes.Contains(res.Stderr, []byte("fork")) {
-		t.Errorf("40 processes with max_processes 16: exit %d, stderr %q; want fork failures", res.ExitCode, res.Stderr)
+	res := sh(t, e, sb.ExternalID, `head -c 600000000 /dev/zero | sort > /dev/null`)
+	if res.ExitCode == 0 {
+		t.Errorf("sorting 600 MB with memory_mb 512 succeeded")
 	}
-	// Defaults.
 	def := create(t, e, backend.SandboxSpec{})
-	res = sh(t, e, def.ExternalID, `ulimit -u; ulimit -v`)
-	if got, want := string(res.Stdout), strconv.Itoa(DefaultMaxProcesses)+"\nunlimited\n"; got != want {
-		t.Errorf("default limits = %q, want %q", got, want)
+	checkLimits(t, e, def.ExternalID, map[string]string{"Max processes": strconv.Itoa(DefaultMaxProcesses), "Max address space": "unlimited", "Max core file size": "0"})
+}
+
+// checkLimits compares soft limits from /proc/self/limits in the sandbox.
+func checkLimits(t *testing.T, e *Engine, ext string, want map[string]string) {
+	t.Helper()
+	res := execIn(t, e, ext, backend.ExecRequest{Argv: []string{"cat", "/proc/self/limits"}})
+	got := map[string]string{}
+	for _, line := range strings.Split(string(res.Stdout), "\n") {
+		for name := range want {
+			if rest, ok := strings.CutPrefix(line, name); ok && len(rest) > 0 && rest[0] == ' ' {
+				if f := strings.Fields(rest); len(f) > 0 {
+					got[name] = f[0]
+				}
+			}
+		}
+	}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("%s = %q, want %q (/proc/self/limits: %s)", name, got[name], w, res.Stdout)
+		}
 	}
 }
 
@@ -765,4 +803,71 @@ func ExampleNew() {
 	}
 	fmt.Println(e.Name(), e.Isolation())
 	// Output: local none
+}
+
+// unprivilegedTests are the tests TestUnprivileged runs again as an unprivileged user.
+const unprivilegedTests = "^(TestConformanceBwrap|TestLimits|TestSeesOnlyItsHome|TestHostFilesInvisible|TestNoNetwork|TestHostProcessesInvisible|TestTimeoutKillsTree|TestStopKillsRunningCommands|TestPathsRefused|TestVolumes|TestDeleteRemovesReadOnlyTrees)$"
+
+// TestUnprivileged runs the isolation tests again as user nobody (65534) when the tests run as root, since a
+// provider usually runs as an ordinary user: bubblewrap then works unprivileged, and max_processes is enforced.
+func TestUnprivileged(t *testing.T) {
+	if os.Getenv("LOCAL_ENGINE_TEST_UNPRIVILEGED") != "" {
+		t.Skip("already the unprivileged run")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("not root: the other tests already run unprivileged")
+	}
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	newBwrap(t) // skips without bubblewrap
+	const nobody = 65534
+	dir := t.TempDir()
+	// The test's temporary directories are made traversable; the directories above them must already be.
+	for _, p := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(p, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for p := filepath.Dir(filepath.Dir(dir)); ; p = filepath.Dir(p) {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm()&0o001 == 0 {
+			t.Skipf("%s is not traversable by other users: cannot run the tests unprivileged", p)
+		}
+		if p == "/" {
+			break
+		}
+	}
+	bin := filepath.Join(dir, "local.test")
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(tmp, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-test.run", unprivilegedTests, "-test.count=1", "-test.v")
+	cmd.Dir = tmp
+	cmd.Env = []string{"PATH=" + sandboxPATH, "HOME=" + tmp, "TMPDIR=" + tmp, "LOCAL_ENGINE_TEST_UNPRIVILEGED=1"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	out, err := cmd.CombinedOutput()
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "--- ") || strings.HasPrefix(line, "ok") || strings.HasPrefix(line, "FAIL") {
+			t.Log(line)
+		}
+	}
+	if err != nil {
+		t.Fatalf("the unprivileged run failed (%v):\n%s", err, out)
+	}
+	if !bytes.Contains(out, []byte("--- PASS: TestLimits")) {
+		t.Errorf("the unprivileged run did not pass TestLimits:\n%s", out)
+	}
 }

@@ -42,9 +42,9 @@ type meta struct {
 }
 
 type volume struct {
-	VolumeID   string `json:"volume_id"`
-	HostPath   string `json:"host_path"`
-	MountPath  string `json:"mount_path"`
+	VolumeID  string `json:"volume_id"`
+	HostPath  string `json:"host_path"`
+	MountPath string `json:"mount_path"`
 }
 
 // apply copies the spec's settings (not its env) into m.

@@ -80,4 +80,6 @@ func (e *Engine) Exec(context.Context, string, backend.ExecRequest) (*backend.Ex
 func (e *Engine) WriteFile(context.Context, string, string, []byte) error { return errUnsupported }
 
 // ReadFile implements backend.Engine.
-func (e *Engine) ReadFile(context.Context, string, string) ([]byte, error) { return nil, errUnsupported }
+func (e *Engine) ReadFile(context.Context, string, string) ([]byte, error) {
+	return nil, errUnsupported
+}

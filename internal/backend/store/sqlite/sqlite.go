@@ -6,22 +6,25 @@
 //
 //   - one table per entity, named exactly as the entity (sandbox_sandboxes, sandbox_processes, ...);
 //   - a primary key "id" TEXT (the record's UUID) and one column per schema field, named exactly as the field
-//     (camelCase, so quote it in SQL: select "createdAt" from sandbox_sandboxes);
+//     (camelCase; SQLite's identifiers are case-insensitive, so select createdAt from sandbox_sandboxes works);
 //   - string fields as TEXT, json fields as JSON text in TEXT columns, number fields in NUMERIC columns (integral
 //     numbers are stored as SQLite integers, so epoch milliseconds read as 1763912345678), booleans as INTEGER 0
 //     or 1, and an unset field as NULL;
-//   - an index named idx_<entity>_<field> on every field marked Indexed in the schema;
+//   - an index named idx_<entity>_<field> on every field marked Indexed in the schema, on the columns (field,
+//     createdAt, id) so that a filtered query ordered by creation time reads its rows in order and stops at its
+//     limit (see indexColumns; on (field, id) for an entity without createdAt);
 //   - a schema_migrations(version, applied_at) table listing the migrations applied to the file (see
 //     migrate.go).
 //
 // Concurrency: Terraform runs up to -parallelism operations at once in one provider process, and two
 // terraform processes may use the same file at the same time. The file is in WAL mode, so readers never block
 // the writer nor each other. Within a process every write goes through one connection (a *sql.DB of one
-// connection, whose transactions start with BEGIN IMMEDIATE), so the process's goroutines queue in Go rather
-// than fight for SQLite's lock; between processes SQLite's busy timeout (10 s) makes a writer wait for the
-// other's transaction instead of failing with "database is locked". Every write is one SQL statement
-// (INSERT ... RETURNING, UPDATE ... RETURNING, DELETE), atomic on its own. Reads use a separate pool of
-// read-only connections.
+// connection), so the process's goroutines queue in Go rather than fight for SQLite's lock; between processes
+// SQLite's busy timeout (10 s) makes a writer wait for the other's transaction instead of failing with
+// "database is locked". Every write is one SQL statement (INSERT ... RETURNING, UPDATE ... RETURNING,
+// DELETE), atomic on its own, so an Update never loses another's change to a different field; the only
+// multi-statement transaction, the migration at Open, starts with BEGIN IMMEDIATE so that it takes the write
+// lock before it reads. Reads use a separate pool of read-only connections.
 package sqlite
 
 import (
@@ -92,15 +95,16 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: database path %q: %w", path, err)
 	}
+	// The errors of os name the path.
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
-		return nil, fmt.Errorf("sqlite: create the directory of %s: %w", abs, err)
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
@@ -317,7 +321,8 @@ func (s *Store) Delete(ctx context.Context, entity, id string) error {
 }
 
 // Query returns the matching records. The query is compiled to one SELECT statement: the conditions are its
-// WHERE clause on the indexed columns, then ORDER BY and LIMIT; nothing is filtered in Go.
+// WHERE clause on the indexed columns, then ORDER BY and LIMIT; nothing is filtered in Go. Records with equal
+// order values come in id order, so that the same query always gives the same answer.
 func (s *Store) Query(ctx context.Context, q backend.Query) ([]*backend.Record, error) {
 	t, stmt, args, err := compile(q)
 	if err != nil {
@@ -345,11 +350,12 @@ func (s *Store) Query(ctx context.Context, q backend.Query) ([]*backend.Record, 
 }
 
 // ExplainQuery returns SQLite's EXPLAIN QUERY PLAN for the statement that Query runs for q, as the sqlite3
-// command line tool prints it, for example:
+// command line tool prints it. For status = ? AND provider = ? ordered by createdAt it is:
 //
 //	QUERY PLAN
-//	|--SEARCH sandbox_sandboxes USING INDEX idx_sandbox_sandboxes_status (status=?)
-//	`--USE TEMP B-TREE FOR ORDER BY
+//	`--SEARCH sandbox_sandboxes USING INDEX idx_sandbox_sandboxes_status (status=?)
+//
+// (no "USE TEMP B-TREE FOR ORDER BY": the index returns the rows in createdAt order).
 func (s *Store) ExplainQuery(ctx context.Context, q backend.Query) (string, error) {
 	_, stmt, args, err := compile(q)
 	if err != nil {
