@@ -85,10 +85,10 @@ func AsInt(v any) (int64, bool) {
 	case int64:
 		return n, true
 	case float64:
-		if math.Trunc(n) == n && !math.IsInf(n, 0) {
+		if math.Trunc(n) == n && !math.IsInf(n, 0) && math.Abs(n) <= math.MaxInt64 {
 			return int64(n), true
 		}
-		return int64(n), true
+		return 0, false
 	case json.Number:
 		if i, err := n.Int64(); err == nil {
 			return i, true
@@ -112,6 +112,9 @@ func NormalizeNumber(v any) (any, error) {
 	case float32:
 		return NormalizeNumber(float64(n))
 	case float64:
+		if math.IsNaN(n) || math.IsInf(n, 0) {
+			return nil, fmt.Errorf("%v is not a number a record can hold", n)
+		}
 		if math.Trunc(n) == n && math.Abs(n) < 1<<53 {
 			return int64(n), nil
 		}
