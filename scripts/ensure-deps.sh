@@ -32,6 +32,10 @@ if [ "${#missing_pkgs[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing: ${missing_pkgs[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # The tests start their own throwaway PostgreSQL servers: the package's default cluster is not needed.
+    mkdir -p /etc/postgresql-common/createcluster.d
+    [ -e /etc/postgresql-common/createcluster.d/00-sandbox-tests.conf ] ||
+      echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.d/00-sandbox-tests.conf
     apt-get update -qq >/dev/null
     apt-get install -y -qq --no-install-recommends "${missing_pkgs[@]}" >/dev/null
     # The Debian package starts a cluster of its own; the tests start their own servers and need none.
