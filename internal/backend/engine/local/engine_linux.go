@@ -34,7 +34,7 @@ type Engine struct {
 var _ backend.Engine = (*Engine)(nil)
 
 // New returns a local engine. With Isolation "bwrap" (the default) it fails with an error wrapping
-// ErrBwrapNotInstalled when bubblewrap cannot be found. It does not touch the disk.
+// ErrBwrapNotInstalled when bubblewrap cannot be found. It creates nothing on disk.
 func New(cfg Config) (*Engine, error) {
 	root := cfg.Root
 	if root == "" {
@@ -75,11 +75,11 @@ func findBwrap(p string) (string, error) {
 	}
 	abs, err := filepath.Abs(p)
 	if err != nil {
-		return "", fmt.Errorf("%w (bwrap path %q: %v)", ErrBwrapNotInstalled, p, err)
+		return "", fmt.Errorf("%w (bwrap path %q: %w)", ErrBwrapNotInstalled, p, err)
 	}
 	fi, err := os.Stat(abs)
 	if err != nil {
-		return "", fmt.Errorf("%w (bwrap path %q: %v)", ErrBwrapNotInstalled, p, err)
+		return "", fmt.Errorf("%w (bwrap path %q: %w)", ErrBwrapNotInstalled, p, err)
 	}
 	if fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
 		return "", fmt.Errorf("%w (bwrap path %q is not an executable file)", ErrBwrapNotInstalled, p)
@@ -191,7 +191,7 @@ func (e *Engine) CreateSandbox(ctx context.Context, spec backend.SandboxSpec) (*
 		// Best effort: a sandbox that could not be finished is removed; if that fails too, FindSandbox still
 		// finds it by its record id.
 		if derr := e.DeleteSandbox(context.WithoutCancel(ctx), ext); derr != nil {
-			return nil, fmt.Errorf("%w (and removing the half-made sandbox %s failed: %v)", err, ext, derr)
+			return nil, fmt.Errorf("%w (and removing the half-made sandbox %s failed: %w)", err, ext, derr)
 		}
 		return nil, err
 	}

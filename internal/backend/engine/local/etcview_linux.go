@@ -35,9 +35,10 @@ var etcFiles = []string{
 const etcViewMaxAge = 7 * 24 * time.Hour
 
 // etcView returns a directory holding a copy of etcFiles, to be mounted read-only as the sandbox's /etc in one
-// bind mount: a bind mount per file would cost bubblewrap a millisecond or more each. The copy is made once
-// per engine (so it follows the host's /etc from one provider run to the next), named by the hash of its
-// content so that engines with the same view share it, and old views are removed.
+// bind mount: a bind mount per file would cost bubblewrap a millisecond or more each. The view is named by the
+// hash of its content and checked once per engine, so that it follows the host's /etc from one provider run to
+// the next, engines with the same view share it, and an unchanged /etc is only read, not copied again. Views
+// no engine has used for etcViewMaxAge are removed.
 func (e *Engine) etcView() (string, error) {
 	e.viewMu.Lock()
 	defer e.viewMu.Unlock()
@@ -48,30 +49,18 @@ func (e *Engine) etcView() (string, error) {
 	if err := os.MkdirAll(sys, 0o700); err != nil {
 		return "", fmt.Errorf("creating %s: %w", sys, err)
 	}
-	tmp, err := os.MkdirTemp(sys, ".etc-")
+	sum, err := etcSum("")
 	if err != nil {
-		return "", fmt.Errorf("making the sandbox /etc: %w", err)
+		return "", fmt.Errorf("reading the host's /etc: %w", err)
 	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		_ = os.RemoveAll(tmp)
-		return "", fmt.Errorf("making the sandbox /etc: %w", err)
-	}
-	h := sha256.New()
-	for _, name := range etcFiles {
-		if err := copyEtc(h, "/etc", tmp, name); err != nil {
-			_ = os.RemoveAll(tmp)
-			return "", fmt.Errorf("making the sandbox /etc: %w", err)
-		}
-	}
-	view := filepath.Join(sys, "etc-"+hex.EncodeToString(h.Sum(nil))[:32])
-	if err := os.Rename(tmp, view); err != nil {
-		_ = os.RemoveAll(tmp)
-		if _, serr := os.Stat(view); serr != nil {
-			return "", fmt.Errorf("making the sandbox /etc: %w", err)
-		}
-		// Another engine made the same view: use it, and mark it as in use.
+	view := filepath.Join(sys, "etc-"+sum)
+	if _, err := os.Stat(view); err == nil {
 		now := time.Now()
-		_ = os.Chtimes(view, now, now)
+		_ = os.Chtimes(view, now, now) // in use
+	} else {
+		if view, err = makeEtcView(sys); err != nil {
+			return "", fmt.Errorf("making the sandbox /etc: %w", err)
+		}
 	}
 	if ents, err := os.ReadDir(sys); err == nil {
 		for _, ent := range ents {
@@ -85,20 +74,56 @@ func (e *Engine) etcView() (string, error) {
 	return view, nil
 }
 
+// etcSum hashes etcFiles as copyEtc reads them; with dst != "" it copies them there too.
+func etcSum(dst string) (string, error) {
+	h := sha256.New()
+	for _, name := range etcFiles {
+		if err := copyEtc(h, "/etc", dst, name); err != nil {
+			return "", err
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32], nil
+}
+
+// makeEtcView copies etcFiles into sys/etc-<hash> through a temporary directory.
+func makeEtcView(sys string) (string, error) {
+	tmp, err := os.MkdirTemp(sys, ".etc-")
+	if err != nil {
+		return "", err
+	}
+	sum, err := etcSum(tmp)
+	if err == nil {
+		err = os.Chmod(tmp, 0o755)
+	}
+	if err != nil {
+		_ = os.RemoveAll(tmp)
+		return "", err
+	}
+	view := filepath.Join(sys, "etc-"+sum)
+	if err := os.Rename(tmp, view); err != nil {
+		_ = os.RemoveAll(tmp)
+		if _, serr := os.Stat(view); serr != nil {
+			return "", err
+		}
+		// Another engine made the same view meanwhile.
+	}
+	return view, nil
+}
+
 // copyEtc copies srcRoot/name to dstRoot/name: directories recursively, symlinks as symlinks, except that a
-// symlink at the top that points outside /usr is replaced by what it points to (e.g. /etc/resolv.conf ->
-// /run/...), since only /usr and /etc exist in the sandbox. Missing or unreadable entries are skipped. What is
-// copied is fed to h.
+// symlink at the top that points outside /usr and /etc is replaced by what it points to (e.g. /etc/resolv.conf
+// -> /run/...), since only /usr and /etc exist in the sandbox. Missing or unreadable entries are skipped. What
+// is copied is fed to h; with dstRoot "" nothing is written.
 func copyEtc(h hash.Hash, srcRoot, dstRoot, name string) error {
 	src := filepath.Join(srcRoot, name)
 	fi, err := os.Lstat(src)
 	if err != nil {
-		return nil
+		return skippable(err)
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
 		t, err := os.Readlink(src)
 		if err != nil {
-			return nil
+			return skippable(err)
 		}
 		abs := t
 		if !path.IsAbs(abs) {
@@ -106,65 +131,88 @@ func copyEtc(h hash.Hash, srcRoot, dstRoot, name string) error {
 		}
 		if !within(path.Clean(abs), "/usr") && !within(path.Clean(abs), "/etc") {
 			if fi, err = os.Stat(src); err != nil {
-				return nil // dangling
+				return skippable(err) // dangling
 			}
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(filepath.Join(dstRoot, name)), 0o755); err != nil {
-		return err
+	if dstRoot != "" {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dstRoot, name)), 0o755); err != nil {
+			return err
+		}
 	}
-	if fi.IsDir() && fi.Mode()&fs.ModeSymlink == 0 {
-		return filepath.WalkDir(src, func(p string, d fs.DirEntry, werr error) error {
-			if werr != nil {
-				if p == src {
-					return nil
-				}
-				if d != nil && d.IsDir() {
-					return fs.SkipDir
-				}
-				return nil
-			}
-			rel, err := filepath.Rel(srcRoot, p)
-			if err != nil {
+	if !fi.IsDir() || fi.Mode()&fs.ModeSymlink != 0 {
+		return copyEntry(h, src, dstRoot, name, fi)
+	}
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, werr error) error {
+		if werr != nil {
+			if err := skippable(werr); err != nil {
 				return err
 			}
-			info, err := d.Info()
-			if err != nil {
-				return nil
+			if d != nil && d.IsDir() && p != src {
+				return fs.SkipDir
 			}
-			return copyEntry(h, p, filepath.Join(dstRoot, rel), rel, info)
-		})
-	}
-	return copyEntry(h, src, filepath.Join(dstRoot, name), name, fi)
+			return nil
+		}
+		rel, err := filepath.Rel(srcRoot, p)
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return skippable(err)
+		}
+		return copyEntry(h, p, dstRoot, rel, info)
+	})
 }
 
-// copyEntry copies one directory (empty), symlink or regular file.
-func copyEntry(h hash.Hash, src, dst, rel string, fi fs.FileInfo) error {
+// skippable returns nil for the errors of an entry that is missing or unreadable (left out of the view), and
+// err otherwise.
+func skippable(err error) error {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+		return nil
+	}
+	return err
+}
+
+// copyEntry hashes one directory (empty), symlink or regular file as rel, and copies it to dstRoot/rel unless
+// dstRoot is "".
+func copyEntry(h hash.Hash, src, dstRoot, rel string, fi fs.FileInfo) error {
+	dst := filepath.Join(dstRoot, rel)
 	mode := fi.Mode()
 	switch {
 	case mode.IsDir():
 		fmt.Fprintf(h, "d %s %o\n", rel, mode.Perm())
+		if dstRoot == "" {
+			return nil
+		}
 		if err := os.Mkdir(dst, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return err
 		}
 	case mode&fs.ModeSymlink != 0:
 		t, err := os.Readlink(src)
 		if err != nil {
-			return nil
+			return skippable(err)
 		}
 		fmt.Fprintf(h, "l %s %s\n", rel, t)
+		if dstRoot == "" {
+			return nil
+		}
 		return os.Symlink(t, dst)
 	case mode.IsRegular():
 		in, err := os.Open(src)
 		if err != nil {
-			return nil // unreadable by the provider's user: not for the sandbox either
+			return skippable(err) // unreadable by the provider's user: not for the sandbox either
 		}
 		defer in.Close()
+		fmt.Fprintf(h, "f %s %o\n", rel, mode.Perm())
+		if dstRoot == "" {
+			_, err = io.Copy(h, in)
+			return err
+		}
 		out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode.Perm())
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(h, "f %s %o\n", rel, mode.Perm())
 		_, err = io.Copy(io.MultiWriter(out, h), in)
 		if cerr := out.Close(); err == nil {
 			err = cerr

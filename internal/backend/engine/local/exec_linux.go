@@ -184,10 +184,11 @@ type run struct {
 	stderr    cappedBuffer
 	readers   sync.WaitGroup
 	outR      []*os.File
-	infoR     *os.File   // bubblewrap --info-fd, read end
-	blockW    *os.File   // bubblewrap --block-fd, write end
-	setupDone chan error // bubblewrap: the outcome of setupSandbox
-	notFound  bool       // isolation none: argv[0] was not found
+	infoR     *os.File      // bubblewrap --info-fd, read end
+	blockW    *os.File      // bubblewrap --block-fd, write end
+	setupDone chan error    // bubblewrap: the outcome of setupSandbox
+	exited    chan struct{} // closed when the started process has exited (not reaped yet)
+	notFound  bool          // isolation none: argv[0] was not found
 }
 
 // resolveCwd checks req.Cwd: it must exist and stay inside the home or a volume.
@@ -266,6 +267,11 @@ func (r *run) start() error {
 		_, _ = r.finish()
 		return fmt.Errorf("exec: recording the command: %w", err)
 	}
+	r.exited = make(chan struct{})
+	go func() {
+		waitExited(pid)
+		close(r.exited)
+	}()
 	if r.infoR != nil {
 		r.setupDone = make(chan error, 1)
 		go func() {
@@ -465,16 +471,23 @@ func (r *run) setupSandbox() (err error) {
 	return nil
 }
 
-// kill kills the command's process group and, under bubblewrap, its init (which ends the sandbox's pid
-// namespace). The group leader is not reaped yet when this runs, so its ids are not reused.
+// kill kills, under bubblewrap, the sandbox's init first (which ends the sandbox's pid namespace; bubblewrap
+// then reaps it and exits), and then the command's process group. The group leader is not reaped yet when this
+// runs, so its ids are not reused.
 func (r *run) kill() {
 	if r.cmd == nil || r.cmd.Process == nil {
 		return
 	}
-	_ = unix.Kill(-r.cmd.Process.Pid, unix.SIGKILL)
 	if rf := r.readRunFile(); rf.Init != nil && rf.Init.same() {
 		_ = unix.Kill(rf.Init.PID, unix.SIGKILL)
+		if r.exited != nil {
+			select {
+			case <-r.exited: // bubblewrap reaped its init and exited
+			case <-time.After(killGrace):
+			}
+		}
 	}
+	_ = unix.Kill(-r.cmd.Process.Pid, unix.SIGKILL)
 }
 
 func (r *run) readRunFile() runFile {
@@ -490,11 +503,7 @@ func (r *run) wait(ctx context.Context) (*backend.ExecResult, error) {
 	if r.notFound {
 		return &backend.ExecResult{ExitCode: 127, Stderr: []byte(r.req.Argv[0] + ": command not found\n")}, nil
 	}
-	exited := make(chan struct{})
-	go func() {
-		waitExited(r.cmd.Process.Pid)
-		close(exited)
-	}()
+	exited := r.exited
 	timer := time.NewTimer(r.timeout)
 	defer timer.Stop()
 	var timedOut bool
@@ -519,6 +528,7 @@ wait:
 			r.kill()
 		}
 	}
+	dur := time.Since(r.began)
 	if setupDone != nil {
 		// bubblewrap has exited, so its info pipe has ended: this returns at once.
 		if err := <-setupDone; err != nil {
@@ -533,7 +543,6 @@ wait:
 	if init != nil {
 		_ = waitGone(context.WithoutCancel(ctx), []proc{*init})
 	}
-	dur := time.Since(r.began)
 	switch {
 	case ctxErr != nil:
 		return nil, fmt.Errorf("exec %s in sandbox %s: %w", r.req.Argv[0], r.meta.ExternalID, ctxErr)

@@ -13,6 +13,12 @@
 //	    lock                       flock: shared while a command starts, exclusive to stop, start, update, delete
 //	    run/<pid>-<nonce>.json     one file per running command: the processes to kill on stop or delete
 //	    home/                      the sandbox's private home, mounted at /home/sandbox inside the sandbox
+//	system/etc-<hash>/             the allow-listed part of the host's /etc, copied, mounted read-only as /etc
+//
+// A command runs as the provider's user, which is also the owner of the files in its home. When the provider
+// runs as root, bubblewrap maps the sandbox's uid 0 to root without any capability: the sandbox sees no more
+// than what is mounted (read-only system, its home, /tmp, volumes) and /proc/sys is read-only, but the kernel
+// does not apply RLIMIT_NPROC (max_processes) to root.
 //
 // The directory with its metadata is made under a temporary name and renamed into place, so every visible
 // sandbox directory names its record id: FindSandbox finds a half-made sandbox too.
@@ -53,8 +59,9 @@ const MaxOutputBytes = 32 << 20
 const (
 	// OptionMemoryMB limits each process's address space (RLIMIT_AS) in MiB; unset or 0 = no limit.
 	OptionMemoryMB = "memory_mb"
-	// OptionMaxProcesses limits the processes and threads of a command (RLIMIT_NPROC); unset or 0 =
-	// DefaultMaxProcesses.
+	// OptionMaxProcesses limits the processes and threads of a command (RLIMIT_NPROC, counted in the command's
+	// own user namespace); unset or 0 = DefaultMaxProcesses. The kernel does not enforce it when the provider
+	// runs as root.
 	OptionMaxProcesses = "max_processes"
 )
 

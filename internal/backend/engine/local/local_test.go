@@ -79,6 +79,16 @@ func sh(t testing.TB, e *Engine, ext, script string) *backend.ExecResult {
 	return execIn(t, e, ext, backend.ExecRequest{Argv: []string{"sh", "-c", script}, Timeout: 20 * time.Second})
 }
 
+// metaString returns a string from a sandbox's Metadata.
+func metaString(t testing.TB, sb *backend.Sandbox, key string) string {
+	t.Helper()
+	s, ok := sb.Metadata[key].(string)
+	if !ok {
+		t.Fatalf("Metadata[%q] = %#v, want a string", key, sb.Metadata[key])
+	}
+	return s
+}
+
 func TestConformanceBwrap(t *testing.T) {
 	enginetest.Run(t, func(t *testing.T) backend.Engine { return newBwrap(t) }, enginetest.Options{})
 }
@@ -136,8 +146,8 @@ func TestSeesOnlyItsHome(t *testing.T) {
 	if err := e.WriteFile(ctx, b.ExternalID, "theirs.txt", []byte("b")); err != nil {
 		t.Fatal(err)
 	}
-	bHome := b.Metadata["home"].(string)
-	bDir := b.Metadata["dir"].(string)
+	bHome := metaString(t, b, "home")
+	bDir := metaString(t, b, "dir")
 
 	res := sh(t, e, a.ExternalID, `echo "$HOME"; pwd; ls -A /home; ls -A "$HOME"`)
 	if got, want := string(res.Stdout), "/home/sandbox\n/home/sandbox\nsandbox\nmine.txt\n"; got != want {
@@ -156,12 +166,7 @@ func TestHostFilesInvisible(t *testing.T) {
 	e := newBwrap(t)
 	sb := create(t, e, backend.SandboxSpec{})
 	var paths []string
-	tmpDir, err := os.MkdirTemp("/tmp", "local-engine-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(tmpDir) })
-	tmpSecret := filepath.Join(tmpDir, "secret")
+	tmpSecret := filepath.Join(t.TempDir(), "secret") // under the host's /tmp (or $TMPDIR)
 	if err := os.WriteFile(tmpSecret, []byte("tmp secret"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +386,7 @@ func TestStopKillsRunningCommands(t *testing.T) {
 		done <- out{res, err}
 	}()
 	// Wait until the command is recorded with its sandbox init.
-	runDirPath := filepath.Join(sb.Metadata["dir"].(string), runDir)
+	runDirPath := filepath.Join(metaString(t, sb, "dir"), runDir)
 	deadline := time.Now().Add(5 * time.Second)
 	for recorded := false; !recorded; {
 		ents, _ := os.ReadDir(runDirPath)
@@ -448,7 +453,7 @@ func TestPathsRefused(t *testing.T) {
 	if err := os.WriteFile(target, []byte("outside"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	home := sb.Metadata["home"].(string)
+	home := metaString(t, sb, "home")
 	// Symlinks as a command could make them (made here on the host, pointing at host paths).
 	for name, dest := range map[string]string{"up": "..", "abs": outside, "file": target} {
 		if err := os.Symlink(dest, filepath.Join(home, name)); err != nil {
@@ -517,7 +522,7 @@ func TestIsolationNone(t *testing.T) {
 	if c.Volumes || len(c.NetworkPolicies) != 1 || c.NetworkPolicies[0] != "allow_all" {
 		t.Errorf("Capabilities = %+v, want no volumes and allow_all", c)
 	}
-	home := sb.Metadata["home"].(string)
+	home := metaString(t, sb, "home")
 	t.Setenv("HOST_ONLY_VAR", "leak")
 	res := sh(t, e, sb.ExternalID, `echo "$HOME|$(pwd)|$FOO|$HOST_ONLY_VAR|$LANG|$TERM"`)
 	if want := home + "|" + home + "|bar||C.UTF-8|dumb\n"; string(res.Stdout) != want {
@@ -647,7 +652,7 @@ func TestEnvStorage(t *testing.T) {
 	e := newBwrap(t)
 	secret := "value-" + backend.NewID()
 	sb := create(t, e, backend.SandboxSpec{Env: map[string]string{"TOKEN": secret}})
-	dir := sb.Metadata["dir"].(string)
+	dir := metaString(t, sb, "dir")
 	fi, err := os.Stat(filepath.Join(dir, envFile))
 	if err != nil {
 		t.Fatal(err)
@@ -776,7 +781,6 @@ func BenchmarkExecTrue(b *testing.B) {
 	bench := func(b *testing.B, e *Engine) {
 		sb := create(b, e, backend.SandboxSpec{})
 		ctx := context.Background()
-		b.ResetTimer()
 		for b.Loop() {
 			res, err := e.Exec(ctx, sb.ExternalID, backend.ExecRequest{Argv: []string{"true"}})
 			if err != nil || res.ExitCode != 0 {
@@ -869,5 +873,36 @@ func TestUnprivileged(t *testing.T) {
 	}
 	if !bytes.Contains(out, []byte("--- PASS: TestLimits")) {
 		t.Errorf("the unprivileged run did not pass TestLimits:\n%s", out)
+	}
+}
+
+// TestEtcView: the sandbox's /etc is the allow-listed copy of the host's, shared by engines on one root.
+func TestEtcView(t *testing.T) {
+	a := newBwrap(t)
+	sb := create(t, a, backend.SandboxSpec{})
+	res := sh(t, a, sb.ExternalID, `test -r /etc/passwd && test -r /etc/hosts && test -r /etc/nsswitch.conf && ! test -e /etc/shadow && ! test -e /etc/ssh && echo ok`)
+	if string(res.Stdout) != "ok\n" {
+		t.Errorf("/etc in the sandbox: %q, stderr %q", res.Stdout, res.Stderr)
+	}
+	host, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = execIn(t, a, sb.ExternalID, backend.ExecRequest{Argv: []string{"cat", "/etc/passwd"}})
+	if !bytes.Equal(res.Stdout, host) {
+		t.Errorf("/etc/passwd in the sandbox differs from the host's")
+	}
+	b, err := New(Config{Root: a.Root()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb2 := create(t, b, backend.SandboxSpec{})
+	execIn(t, b, sb2.ExternalID, backend.ExecRequest{Argv: []string{"true"}})
+	if a.etcDir == "" || a.etcDir != b.etcDir {
+		t.Errorf("two engines on one root use /etc views %q and %q, want one", a.etcDir, b.etcDir)
+	}
+	views, err := filepath.Glob(filepath.Join(a.Root(), "system", "*etc-*"))
+	if err != nil || len(views) != 1 {
+		t.Errorf("views under system/: %v, %v; want one", views, err)
 	}
 }

@@ -76,18 +76,25 @@ func writeRunFile(path string, rf runFile) error {
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", filepath.Base(path), err)
 	}
-	return writeFileAtomic(filepath.Dir(path), filepath.Base(path), b)
+	// Not synced: after a crash of the machine the processes it names are gone anyway.
+	return writeFileAtomic(filepath.Dir(path), filepath.Base(path), b, false)
 }
 
-// killRunning kills every command recorded under dir/run and returns the processes to wait for. Stale files
-// (processes gone or pids reused) are removed.
+// killGrace is how long a kill waits for bubblewrap to reap its killed init before killing bubblewrap too.
+// Killing both at once would leave the init a zombie of whatever process adopts it (in a container, an init
+// that may never reap it).
+const killGrace = time.Second
+
+// killRunning kills every command recorded under dir/run and returns the processes to wait for: first each
+// sandbox's init (which ends its pid namespace, and lets bubblewrap exit), then, after up to killGrace, the
+// process groups. Stale files (processes gone or pids reused) are removed.
 func killRunning(dir string) []proc {
 	rd := filepath.Join(dir, runDir)
 	entries, err := os.ReadDir(rd)
 	if err != nil {
 		return nil
 	}
-	var out []proc
+	var inits, groups []proc
 	for _, ent := range entries {
 		name := ent.Name()
 		if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".json") {
@@ -104,21 +111,30 @@ func killRunning(dir string) []proc {
 			continue
 		}
 		live := false
-		if rf.Group.same() {
-			_ = unix.Kill(-rf.Group.PID, unix.SIGKILL)
-			out = append(out, rf.Group)
-			live = true
-		}
 		if rf.Init != nil && rf.Init.PID > 1 && rf.Init.same() {
 			_ = unix.Kill(rf.Init.PID, unix.SIGKILL)
-			out = append(out, *rf.Init)
+			inits = append(inits, *rf.Init)
+			live = true
+		}
+		if rf.Group.same() {
+			groups = append(groups, rf.Group)
 			live = true
 		}
 		if !live {
 			_ = os.Remove(p)
 		}
 	}
-	return out
+	if len(inits) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), killGrace)
+		_ = waitGone(ctx, groups)
+		cancel()
+	}
+	for _, g := range groups {
+		if g.same() {
+			_ = unix.Kill(-g.PID, unix.SIGKILL)
+		}
+	}
+	return append(inits, groups...)
 }
 
 // waitGone waits until none of procs runs any more (zombies count as gone: their parent reaps them).

@@ -84,7 +84,7 @@ func writeMeta(dir string, m *meta) error {
 	if err != nil {
 		return fmt.Errorf("encoding sandbox metadata: %w", err)
 	}
-	return writeFileAtomic(dir, metaFile, b)
+	return writeFileAtomic(dir, metaFile, b, true)
 }
 
 // writeEnv stores the sandbox env in env.json, mode 0600, outside the home.
@@ -96,7 +96,7 @@ func writeEnv(dir string, env map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("encoding sandbox env: %w", err)
 	}
-	if err := writeFileAtomic(dir, envFile, b); err != nil {
+	if err := writeFileAtomic(dir, envFile, b, true); err != nil {
 		return fmt.Errorf("writing sandbox env: %w", err)
 	}
 	return nil
@@ -119,15 +119,16 @@ func readEnv(dir string) (map[string]string, error) {
 	return env, nil
 }
 
-// writeFileAtomic writes dir/name through a 0600 temporary file renamed into place.
-func writeFileAtomic(dir, name string, data []byte) error {
+// writeFileAtomic writes dir/name through a 0600 temporary file renamed into place, synced to disk first when
+// durable is set.
+func writeFileAtomic(dir, name string, data []byte, durable bool) error {
 	f, err := os.CreateTemp(dir, "."+name+".tmp-")
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", name, err)
 	}
 	tmp := f.Name()
 	_, werr := f.Write(data)
-	if werr == nil {
+	if werr == nil && durable {
 		werr = f.Sync()
 	}
 	if cerr := f.Close(); werr == nil {
