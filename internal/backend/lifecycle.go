@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
 	"time"
 )
 
@@ -188,12 +187,15 @@ func (l *Lifecycle) CreateSandbox(ctx context.Context, req SandboxRequest) (*San
 		found, ferr := eng.FindSandbox(ctx, rec.ID)
 		switch {
 		case ferr == nil:
-			sb = found
-			if sb.State != StateRunning {
-				if err := eng.StartSandbox(ctx, sb.ExternalID); err != nil {
+			if found.State != StateRunning {
+				if err := eng.StartSandbox(ctx, found.ExternalID); err != nil {
 					return l.failCreate(ctx, res, req, err)
 				}
-				sb.State = StateRunning
+			}
+			// The interrupted create may not have written everything (env, options): apply the spec again.
+			sb, err = eng.UpdateSandbox(ctx, found.ExternalID, spec)
+			if err != nil {
+				return l.failCreate(ctx, res, req, err)
 			}
 		case !errors.Is(ferr, ErrNotFound):
 			return l.failCreate(ctx, res, req, ferr)
@@ -273,14 +275,6 @@ func (l *Lifecycle) adoptInterrupted(ctx context.Context, backend, hash string) 
 		return l.Store.Update(ctx, EntitySandboxes, r.ID, Attrs{"params": params, "updatedAt": NowMillis(l.now())})
 	}
 	return nil, nil
-}
-
-func processAlive(pid int) bool {
-	if pid == os.Getpid() {
-		return true
-	}
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // ReadSandbox loads the record and asks the engine. It returns (nil, nil) when the sandbox is gone: no record,

@@ -14,6 +14,8 @@
 // Debian and Ubuntu layout; the newest version wins). When they are missing, Start skips the test with a message
 // that says what to install. PostgreSQL refuses to run as root, so when the tests run as root the server runs
 // as the "postgres" system user (which the Debian package creates), else as "nobody".
+//go:build linux
+
 package pgtest
 
 import (
