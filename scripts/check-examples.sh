@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Checks that the examples (which are also the docs' examples) are right:
+#   1. every .tf and .tftest.hcl under examples/ and tests/ is `terraform fmt` clean;
+#   2. every directory of examples/ that holds .tf files passes `terraform validate` against the provider built
+#      from this tree;
+#   3. unless EXAMPLES_APPLY=0, every such directory is applied on the local engine, planned again (the plan must
+#      be empty: no perpetual diff) and destroyed. import*.tf files are left out of the apply (they name a record
+#      id that does not exist here), and a directory holding a `.no-apply` file (saying why: an example for an
+#      engine or store that needs an account or a server) is only validated.
+#
+# Terraform uses a CLI configuration of its own (TF_CLI_CONFIG_FILE) with a dev_overrides entry for
+# registry.terraform.io/ekairos/sandbox pointing at the fresh build, so neither ~/.terraformrc nor the Registry is
+# used. With dev_overrides, validate/plan/apply need no `terraform init` for this provider; `init` runs only in
+# directories that call modules or other providers, and those need the network.
+# Records and local sandboxes go to a temporary directory (SANDBOX_SQLITE_PATH, SANDBOX_LOCAL_ROOT), never to
+# the user's data directory, and the engine and store are pinned to local and SQLite so that a PostgreSQL URL or
+# InstantDB credentials in the environment are never written to.
+#
+# Examples show only what a user writes in their own configuration. A directory without a required_providers
+# block gets a generated one (in the temporary copy) so that `sandbox_*` resolves to ekairos/sandbox, not to
+# hashicorp/sandbox.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+
+if [ -n "${TF_ACC_TERRAFORM_PATH:-}" ]; then
+  PATH="$(dirname "$TF_ACC_TERRAFORM_PATH"):$PATH"
+fi
+command -v terraform >/dev/null 2>&1 || { echo "error: terraform is not on PATH" >&2; exit 1; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/check-examples.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+# The CLI configuration is written before anything else so that even `terraform fmt` never reads ~/.terraformrc.
+mkdir -p "$tmp/bin"
+cat >"$tmp/terraformrc" <<CLI
+provider_installation {
+  dev_overrides {
+    "registry.terraform.io/ekairos/sandbox" = "$tmp/bin"
+  }
+  direct {}
+}
+CLI
+export TF_CLI_CONFIG_FILE="$tmp/terraformrc" CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1 TF_INPUT=0
+export SANDBOX_SQLITE_PATH="$tmp/data/records.db" SANDBOX_LOCAL_ROOT="$tmp/data/local"
+export SANDBOX_PROVIDER=local SANDBOX_RECORDS=sqlite
+unset SANDBOX_LOCAL_ISOLATION
+
+fail=0
+fmt_dirs=(examples)
+[ -d tests ] && fmt_dirs+=(tests)
+echo "terraform fmt -check: ${fmt_dirs[*]}"
+if ! terraform fmt -check -recursive -diff "${fmt_dirs[@]}"; then
+  echo "error: run \`terraform fmt -recursive ${fmt_dirs[*]}\`" >&2
+  fail=1
+fi
+
+echo "building the provider"
+go build -o "$tmp/bin/terraform-provider-sandbox" .
+
+# run <what> <terraform args...>: terraform in the example's temporary copy, quiet on success, its output on failure.
+run() {
+  if ! terraform -chdir="$work" "${@:2}" >"$tmp/log" 2>&1; then
+    echo "FAIL  $dir: $1" >&2
+    sed 's/^/      /' "$tmp/log" >&2
+    return 1
+  fi
+}
+
+apply=${EXAMPLES_APPLY:-1}
+mapfile -t dirs < <(find examples -name '*.tf' -not -path '*/.terraform/*' -printf '%h\n' | sort -u)
+for dir in "${dirs[@]}"; do
+  work="$tmp/work/$dir"
+  mkdir -p "$work"
+  find "$dir" -maxdepth 1 -type f \( -name '*.tf' -o -name '*.tfvars' -o -name '*.json' -o -name '*.tpl' \) \
+    -exec cp {} "$work/" \;
+  if ! grep -qs 'required_providers' "$work"/*.tf; then
+    cat >"$work/zz_check_examples_providers.tf" <<'TF'
+terraform {
+  required_providers {
+    sandbox = {
+      source = "ekairos/sandbox"
+    }
+  }
+}
+TF
+  fi
+  # init only where something besides this provider must be installed: modules or other providers.
+  needs_init=0
+  if grep -qsE '^[[:space:]]*module[[:space:]]+"' "$work"/*.tf ||
+    grep -hsoE 'source[[:space:]]*=[[:space:]]*"[^"]+"' "$work"/*.tf | grep -qv 'ekairos/sandbox'; then
+    needs_init=1
+  fi
+  if [ "$needs_init" = 1 ] && ! run "init" init -backend=false -input=false -no-color; then
+    fail=1
+    continue
+  fi
+  if ! run "validate" validate -no-color; then
+    fail=1
+    continue
+  fi
+  if [ "$apply" = 0 ] || [ -f "$dir/.no-apply" ]; then
+    echo "ok    $dir (validate$([ -f "$dir/.no-apply" ] && echo "; not applied: $(head -n1 "$dir/.no-apply")"))"
+    continue
+  fi
+  rm -f "$work"/import*.tf
+  if ! run "apply" apply -auto-approve -input=false -no-color; then
+    run "destroy after failed apply" destroy -auto-approve -input=false -no-color || true
+    fail=1
+    continue
+  fi
+  if ! run "plan after apply is not empty" plan -detailed-exitcode -input=false -no-color; then
+    fail=1
+  fi
+  if ! run "destroy" destroy -auto-approve -input=false -no-color; then
+    fail=1
+    continue
+  fi
+  echo "ok    $dir (validate, apply, empty plan, destroy)"
+done
+
+if [ "$fail" != 0 ]; then
+  echo "examples check failed" >&2
+  exit 1
+fi
+echo "examples are fmt clean, valid$([ "$apply" = 0 ] || echo ", and apply cleanly on the local engine")"
