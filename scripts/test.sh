@@ -14,3 +14,12 @@ echo "== go vet"
 go vet ./...
 echo "== go test (unit, store and engine suites, acceptance)"
 go test -count=1 -timeout 25m ./... 2>&1 | tee .test-output.txt
+
+echo "== docs are generated from the schema (scripts/check-docs.sh)"
+scripts/check-docs.sh
+echo "== examples are fmt clean, validate and apply (scripts/check-examples.sh)"
+scripts/check-examples.sh
+echo "== terraform test suite (scripts/tftest.sh)"
+scripts/tftest.sh
+echo "== golangci-lint (scripts/lint.sh)"
+scripts/lint.sh

@@ -100,7 +100,7 @@ func ConfigHash(req SandboxRequest) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func (l *Lifecycle) sandboxAttrs(req SandboxRequest) Attrs {
+func (l *Lifecycle) sandboxAttrs(req SandboxRequest) (Attrs, map[string]any) {
 	params := map[string]any{}
 	for k, v := range req.Params {
 		params[k] = v
@@ -131,7 +131,7 @@ func (l *Lifecycle) sandboxAttrs(req SandboxRequest) Attrs {
 	if req.Spec.Purpose != "" {
 		a["purpose"] = req.Spec.Purpose
 	}
-	return a
+	return a, params
 }
 
 // CheckParams rejects caller params that use a reserved key.
@@ -168,11 +168,11 @@ func (l *Lifecycle) CreateSandbox(ctx context.Context, req SandboxRequest) (*San
 	adopted := rec != nil
 	if !adopted {
 		now := NowMillis(l.now())
-		attrs := l.sandboxAttrs(req)
+		attrs, params := l.sandboxAttrs(req)
 		attrs["status"] = StatusCreating
 		attrs["createdAt"] = now
 		attrs["updatedAt"] = now
-		attrs["params"].(map[string]any)[ParamsTerraform] = l.owner(hash)
+		params[ParamsTerraform] = l.owner(hash, os.Getpid())
 		rec, err = l.Store.Create(ctx, EntitySandboxes, NewID(), attrs)
 		if err != nil {
 			return nil, fmt.Errorf("writing the sandbox record: %w", err)
@@ -215,8 +215,7 @@ func (l *Lifecycle) CreateSandbox(ctx context.Context, req SandboxRequest) (*San
 		sb.State = StateStopped
 	}
 
-	attrs := l.sandboxAttrs(req)
-	params := attrs["params"].(map[string]any)
+	attrs, params := l.sandboxAttrs(req)
 	params[req.Backend] = mergeMaps(toMap(params[req.Backend]), sb.Metadata)
 	attrs["status"] = StatusActive
 	attrs["externalSandboxId"] = sb.ExternalID
@@ -244,8 +243,8 @@ func (l *Lifecycle) failCreate(ctx context.Context, res *SandboxResult, req Sand
 	return res, fmt.Errorf("creating sandbox %s on %s: %w", res.ID(), req.Backend, cause)
 }
 
-func (l *Lifecycle) owner(hash string) map[string]any {
-	return map[string]any{"owner": map[string]any{"host": l.host(), "pid": os.Getpid()}, "configHash": hash}
+func (l *Lifecycle) owner(hash string, pid int) map[string]any {
+	return map[string]any{"owner": map[string]any{"host": l.host(), "pid": pid}, "configHash": hash}
 }
 
 // adoptInterrupted finds a creating record with the same configuration whose owner, a provider process on this
@@ -271,7 +270,7 @@ func (l *Lifecycle) adoptInterrupted(ctx context.Context, backend, hash string) 
 			continue
 		}
 		params := copyMap(r.JSONMap("params"))
-		params[ParamsTerraform] = l.owner(hash)
+		params[ParamsTerraform] = l.owner(hash, os.Getpid())
 		return l.Store.Update(ctx, EntitySandboxes, r.ID, Attrs{"params": params, "updatedAt": NowMillis(l.now())})
 	}
 	return nil, nil
@@ -381,8 +380,7 @@ func (l *Lifecycle) UpdateSandbox(ctx context.Context, id string, req SandboxReq
 	if sb, err = eng.GetSandbox(ctx, ext); err != nil {
 		return nil, fmt.Errorf("reading sandbox %s after update: %w", id, err)
 	}
-	attrs := l.sandboxAttrs(req)
-	params := attrs["params"].(map[string]any)
+	attrs, params := l.sandboxAttrs(req)
 	params[req.Backend] = mergeMaps(toMap(params[req.Backend]), sb.Metadata)
 	if tf, ok := rec.JSONMap("params")[ParamsTerraform]; ok {
 		params[ParamsTerraform] = tf

@@ -15,13 +15,11 @@ func (l *Lifecycle) SimulateInterruptedCreate(ctx context.Context, req SandboxRe
 		return "", err
 	}
 	now := NowMillis(l.now())
-	attrs := l.sandboxAttrs(req)
+	attrs, params := l.sandboxAttrs(req)
 	attrs["status"] = StatusCreating
 	attrs["createdAt"] = now
 	attrs["updatedAt"] = now
-	owner := l.owner(ConfigHash(req))
-	owner["owner"].(map[string]any)["pid"] = ownerPID
-	attrs["params"].(map[string]any)[ParamsTerraform] = owner
+	params[ParamsTerraform] = l.owner(ConfigHash(req), ownerPID)
 	rec, err := l.Store.Create(ctx, EntitySandboxes, NewID(), attrs)
 	if err != nil {
 		return "", err

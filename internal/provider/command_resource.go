@@ -346,7 +346,7 @@ func (r *commandResource) Read(ctx context.Context, req resource.ReadRequest, re
 		state.Env = types.MapNull(types.StringType)
 		state.Triggers = types.MapNull(types.StringType)
 		state.DestroyCommand = types.ListNull(types.StringType)
-		state.Timeouts = timeouts.Value{Object: types.ObjectNull(state.Timeouts.Object.AttributeTypes(ctx))}
+		state.Timeouts = timeouts.Value{Object: types.ObjectNull(state.Timeouts.AttributeTypes(ctx))}
 	}
 	state.fromRecord(rec)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)

@@ -35,9 +35,9 @@ func localOptionAttributes() map[string]schema.Attribute {
 }
 
 // localOptionsFromObject turns the local block into the engine's options map (nil when the block is absent).
-func localOptionsFromObject(_ context.Context, obj types.Object) (map[string]any, diag.Diagnostics) {
+func localOptionsFromObject(obj types.Object) map[string]any {
 	if obj.IsNull() || obj.IsUnknown() {
-		return nil, nil
+		return nil
 	}
 	out := map[string]any{}
 	for name, v := range obj.Attributes() {
@@ -45,7 +45,7 @@ func localOptionsFromObject(_ context.Context, obj types.Object) (map[string]any
 			out[name] = n.ValueInt64()
 		}
 	}
-	return out, nil
+	return out
 }
 
 // localOptionsToObject reads params.local of a record back into the block. The block is kept absent when the

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sort"
 	"strconv"
 	"time"
 
@@ -352,9 +351,7 @@ func (m *sandboxModel) spec(ctx context.Context) (spec backend.SandboxSpec, know
 		diags.Append(m.Env.ElementsAs(ctx, &env, false)...)
 		spec.Env = env
 	}
-	opts, d := localOptionsFromObject(ctx, m.Local)
-	diags.Append(d...)
-	spec.Options = opts
+	spec.Options = localOptionsFromObject(m.Local)
 	return spec, true, diags
 }
 
@@ -577,8 +574,8 @@ func (m *sandboxModel) fromResult(ctx context.Context, res *backend.SandboxResul
 		}
 	}
 	m.URLs = types.MapValueMust(types.StringType, urls)
-	if m.Timeouts.Object.IsNull() || m.Timeouts.Object.IsUnknown() {
-		m.Timeouts = timeouts.Value{Object: types.ObjectNull(m.Timeouts.Object.AttributeTypes(ctx))}
+	if m.Timeouts.IsNull() || m.Timeouts.IsUnknown() {
+		m.Timeouts = timeouts.Value{Object: types.ObjectNull(m.Timeouts.AttributeTypes(ctx))}
 	}
 }
 
@@ -651,13 +648,4 @@ func formatMillis(ms int64) string {
 		s = s[:len(s)-2]
 	}
 	return s
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -29,9 +29,9 @@ resource "sandbox_sandbox" "test" {
 `, body)
 }
 
-// checkRecord asserts the record behind the resource's id: it exists, has the status, and its engine object
-// is (or is not) there.
-func (e *testEnv) checkRecord(status string, engineObject bool) resource.TestCheckFunc {
+// checkRecord asserts the record behind the resource's id: it exists, is active, and its engine object is there.
+func (e *testEnv) checkRecord() resource.TestCheckFunc {
+	const status = backend.StatusActive
 	return func(s *terraform.State) error {
 		rs, ok := s.RootModule().Resources[sandboxAddr]
 		if !ok {
@@ -50,12 +50,8 @@ func (e *testEnv) checkRecord(status string, engineObject bool) resource.TestChe
 		if got := rec.String("externalSandboxId"); got != rs.Primary.Attributes["external_sandbox_id"] {
 			return fmt.Errorf("record externalSandboxId %q != state external_sandbox_id %q", got, rs.Primary.Attributes["external_sandbox_id"])
 		}
-		_, err = e.engine().GetSandbox(context.Background(), rec.String("externalSandboxId"))
-		if engineObject && err != nil {
+		if _, err = e.engine().GetSandbox(context.Background(), rec.String("externalSandboxId")); err != nil {
 			return fmt.Errorf("engine object %s: %w", rec.String("externalSandboxId"), err)
-		}
-		if !engineObject && !errors.Is(err, backend.ErrNotFound) {
-			return fmt.Errorf("engine object %s should be gone, got %v", rec.String("externalSandboxId"), err)
 		}
 		return nil
 	}
@@ -119,7 +115,7 @@ func testAccSandboxBasic(t *testing.T, env *testEnv) {
 					statecheck.ExpectKnownValue(sandboxAddr, tfjsonpath.New("id"), knownvalue.StringRegexp(regexp.MustCompile(`^[0-9a-f-]{36}$`))),
 				},
 				Check: resource.ComposeAggregateTestCheckFunc(
-					env.checkRecord(backend.StatusActive, true),
+					env.checkRecord(),
 					func(s *terraform.State) error {
 						rec, err := env.record(s.RootModule().Resources[sandboxAddr].Primary.ID)
 						if err != nil {
@@ -259,7 +255,7 @@ func TestAccSandbox_runtimeReplaces(t *testing.T) {
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(sandboxAddr, plancheck.ResourceActionDestroyBeforeCreate)},
 				},
 				Check: resource.ComposeAggregateTestCheckFunc(
-					env.checkRecord(backend.StatusActive, true),
+					env.checkRecord(),
 					func(s *terraform.State) error {
 						if s.RootModule().Resources[sandboxAddr].Primary.ID == first {
 							return errors.New("the id did not change on replacement")
@@ -356,7 +352,7 @@ func TestAccSandbox_disappears(t *testing.T) {
 			{
 				Config: cfg,
 				Check: resource.ComposeAggregateTestCheckFunc(
-					env.checkRecord(backend.StatusActive, true),
+					env.checkRecord(),
 					func(s *terraform.State) error {
 						if s.RootModule().Resources[sandboxAddr].Primary.ID == id {
 							return errors.New("the sandbox was not re-created under a new record")
@@ -428,7 +424,7 @@ func TestAccSandbox_failedCreateIsTaintedAndConverges(t *testing.T) {
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(sandboxAddr, plancheck.ResourceActionDestroyBeforeCreate)},
 				},
 				Check: resource.ComposeAggregateTestCheckFunc(
-					env.checkRecord(backend.StatusActive, true),
+					env.checkRecord(),
 					env.engineObjects(1),
 					func(*terraform.State) error {
 						old, err := env.record(firstID)
@@ -482,7 +478,7 @@ func TestAccSandbox_interruptedCreateAdopted(t *testing.T) {
 				Config: sandboxConfig(env, `  purpose = "interrupted"`),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttr(sandboxAddr, "id", id),
-					env.checkRecord(backend.StatusActive, true),
+					env.checkRecord(),
 					env.engineObjects(1),
 				),
 			},
