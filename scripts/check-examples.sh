@@ -21,7 +21,6 @@
 # hashicorp/sandbox.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-top=$(pwd)
 
 if [ -n "${TF_ACC_TERRAFORM_PATH:-}" ]; then
   PATH="$(dirname "$TF_ACC_TERRAFORM_PATH"):$PATH"
@@ -109,10 +108,10 @@ TF
     fail=1
     continue
   fi
-  if ! run "plan after apply is not empty" plan -detailed-exitcode -input=false -no-color; then
-    fail=1
-  fi
-  if ! run "destroy" destroy -auto-approve -input=false -no-color; then
+  ok=1
+  run "plan after apply is not empty" plan -detailed-exitcode -input=false -no-color || ok=0
+  run "destroy" destroy -auto-approve -input=false -no-color || ok=0
+  if [ "$ok" = 0 ]; then
     fail=1
     continue
   fi

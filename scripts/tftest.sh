@@ -13,7 +13,6 @@
 # Usage: scripts/tftest.sh [terraform test flags, e.g. -filter=tests/agent_sandbox.tftest.hcl -verbose]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-top=$(pwd)
 
 if [ -n "${TF_ACC_TERRAFORM_PATH:-}" ]; then
   PATH="$(dirname "$TF_ACC_TERRAFORM_PATH"):$PATH"
