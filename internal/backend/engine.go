@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -64,6 +65,12 @@ type SandboxSpec struct {
 	// params.<engine>; it must not hold secrets.
 	Options map[string]any
 	Volumes []VolumeMount
+	// Setup is the external id of a setup artifact to start from ("" = a fresh sandbox).
+	Setup string
+	// Policy is the sandbox's network policy; nil means deny_all.
+	Policy *NetworkPolicy
+	// Workspace is the external id of a workspace whose durable files the sandbox works on ("" = none).
+	Workspace string
 }
 
 // Sandbox is an engine's view of one sandbox.
@@ -142,4 +149,106 @@ func (m EngineMap) Engine(name string) (Engine, error) {
 		return e, nil
 	}
 	return nil, fmt.Errorf("backend %q is not configured", name)
+}
+
+// ErrInUse is returned (wrapped) when an object cannot be removed because another still uses it (a volume
+// mounted by a sandbox).
+var ErrInUse = errors.New("in use")
+
+// ErrSetupFailed is returned (wrapped) by BuildSetup when the setup command exits non-zero.
+var ErrSetupFailed = errors.New("setup command failed")
+
+// VolumeSpec is a named persistent volume.
+type VolumeSpec struct {
+	RecordID string
+	Name     string
+	Options  map[string]any
+}
+
+// Volume is an engine's view of a volume.
+type Volume struct {
+	ExternalID string
+	RecordID   string
+	Name       string
+	State      string // "ready", or an engine's transitional state
+	Metadata   map[string]any
+}
+
+// VolumeEngine is implemented by engines whose Capabilities say Volumes.
+type VolumeEngine interface {
+	// CreateVolume makes a volume labelled with spec.RecordID and waits until it is ready.
+	CreateVolume(ctx context.Context, spec VolumeSpec) (*Volume, error)
+	GetVolume(ctx context.Context, externalID string) (*Volume, error)
+	FindVolume(ctx context.Context, recordID string) (*Volume, error)
+	ListVolumes(ctx context.Context) ([]*Volume, error)
+	// DeleteVolume removes a volume; ErrInUse when a sandbox still mounts it, nil when it is already gone.
+	DeleteVolume(ctx context.Context, externalID string) error
+}
+
+// SetupSpec is a shared setup bootstrap: a command run once in a fresh sandbox whose result is kept as an
+// artifact that sandboxes and workspaces start from.
+type SetupSpec struct {
+	RecordID    string
+	Fingerprint string // stable hash of the definition and the engine identity; artifacts are found by it
+	Argv        []string
+	Env         map[string]string // secret: never recorded
+	Runtime     string
+	Policy      *NetworkPolicy
+	Timeout     time.Duration
+	Options     map[string]any
+}
+
+// SetupArtifact is the kept result of a setup (a snapshot, a checkpoint, a read-only directory).
+type SetupArtifact struct {
+	ExternalID  string
+	Fingerprint string
+	State       string // "ready" or transitional
+	Metadata    map[string]any
+}
+
+// SetupEngine is implemented by engines whose Capabilities say Setups.
+type SetupEngine interface {
+	// FindSetup returns the artifact built for a fingerprint, ErrNotFound when there is none.
+	FindSetup(ctx context.Context, fingerprint string) (*SetupArtifact, error)
+	// BuildSetup runs the setup in a fresh builder sandbox and keeps the result. On a non-zero exit it keeps
+	// nothing and returns the command's result with an error wrapping ErrSetupFailed.
+	BuildSetup(ctx context.Context, spec SetupSpec) (*SetupArtifact, *ExecResult, error)
+	GetSetup(ctx context.Context, externalID string) (*SetupArtifact, error)
+	DeleteSetup(ctx context.Context, externalID string) error
+}
+
+// WorkspaceSpec is a durable workspace (sandkit): files that outlive any single sandbox, first filled from a
+// setup artifact, with a default network policy, exposed ports and command timeout.
+type WorkspaceSpec struct {
+	RecordID string
+	Name     string
+	Setup    string // external id of the setup artifact to start from ("" = empty)
+	Policy   *NetworkPolicy
+	Ports    []int
+	Timeout  time.Duration
+	Env      map[string]string // secret: never recorded
+	Options  map[string]any
+}
+
+// Workspace is an engine's view of a workspace.
+type Workspace struct {
+	ExternalID string
+	RecordID   string
+	Name       string
+	State      string // "active", "inactive" or "archived" (sandkit's values)
+	Metadata   map[string]any
+}
+
+// WorkspaceEngine is implemented by engines whose Capabilities say Workspaces.
+type WorkspaceEngine interface {
+	CreateWorkspace(ctx context.Context, spec WorkspaceSpec) (*Workspace, error)
+	GetWorkspace(ctx context.Context, externalID string) (*Workspace, error)
+	FindWorkspace(ctx context.Context, recordID string) (*Workspace, error)
+	ListWorkspaces(ctx context.Context) ([]*Workspace, error)
+	// UpdateWorkspace applies in-place changes (policy, ports, timeout, env).
+	UpdateWorkspace(ctx context.Context, externalID string, spec WorkspaceSpec) (*Workspace, error)
+	DeleteWorkspace(ctx context.Context, externalID string) error
+	// ExecWorkspace runs a command in a sandbox of the workspace (starting one if needed); what it writes to
+	// the workspace's files persists.
+	ExecWorkspace(ctx context.Context, externalID string, req ExecRequest) (*ExecResult, error)
 }
