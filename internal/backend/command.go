@@ -20,7 +20,8 @@ const DefaultOutputLimit = 64 * 1024
 
 // CommandRequest is one command run in a sandbox at apply time.
 type CommandRequest struct {
-	SandboxID   string // the sandbox's record id
+	SandboxID   string // the sandbox's record id (exactly one of SandboxID and WorkspaceID)
+	WorkspaceID string // the workspace's record id
 	Argv        []string
 	Env         map[string]string // may hold secrets: never recorded
 	Cwd         string
@@ -50,49 +51,21 @@ func (l *Lifecycle) RunCommand(ctx context.Context, req CommandRequest) (*Comman
 	if len(req.Argv) == 0 || req.Argv[0] == "" {
 		return nil, errors.New("command is empty")
 	}
-	sbRec, err := l.Store.Get(ctx, EntitySandboxes, req.SandboxID)
-	if errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("sandbox %s has no record: %w", req.SandboxID, err)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading sandbox record %s: %w", req.SandboxID, err)
-	}
-	if st := sbRec.String("status"); st != StatusActive {
-		return nil, fmt.Errorf("sandbox %s is %s: %w", req.SandboxID, st, ErrSandboxNotActive)
-	}
-	eng, err := l.Engines.Engine(sbRec.String("provider"))
+	engName, exec, done, err := l.commandTarget(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	ext := sbRec.String("externalSandboxId")
-	sb, err := eng.GetSandbox(ctx, ext)
-	if err != nil {
-		return nil, fmt.Errorf("sandbox %s (%s on %s): %w", req.SandboxID, ext, eng.Name(), err)
-	}
-	if sb.State != StateRunning && sb.State != StateSleeping {
-		if !eng.Capabilities().StopStart {
-			return nil, fmt.Errorf("sandbox %s is %s on %s and cannot be started", req.SandboxID, sb.State, eng.Name())
-		}
-		if err := eng.StartSandbox(ctx, ext); err != nil {
-			return nil, fmt.Errorf("starting stopped sandbox %s for the command: %w", req.SandboxID, err)
-		}
-		defer func() {
-			// Restore the declared state: the sandbox was stopped before the run.
-			_ = eng.StopSandbox(context.WithoutCancel(ctx), ext)
-		}()
-	}
-
+	defer done()
 	now := NowMillis(l.now())
 	args := make([]any, 0, len(req.Argv)-1)
 	for _, a := range req.Argv[1:] {
 		args = append(args, a)
 	}
 	attrs := Attrs{
-		"sandboxId": req.SandboxID,
 		"kind":      "command",
 		"mode":      "foreground",
 		"status":    ProcessRunning,
-		"provider":  eng.Name(),
+		"provider":  engName,
 		"command":   req.Argv[0],
 		"args":      args,
 		"startedAt": now,
@@ -102,12 +75,17 @@ func (l *Lifecycle) RunCommand(ctx context.Context, req CommandRequest) (*Comman
 	if req.Cwd != "" {
 		attrs["cwd"] = req.Cwd
 	}
+	if req.SandboxID != "" {
+		attrs["sandboxId"] = req.SandboxID
+	} else {
+		attrs["workspaceId"] = req.WorkspaceID
+	}
 	rec, err := l.Store.Create(ctx, EntityProcesses, NewID(), attrs)
 	if err != nil {
 		return nil, fmt.Errorf("writing the process record: %w", err)
 	}
 	res := &CommandResult{Record: rec}
-	out, execErr := eng.Exec(ctx, ext, ExecRequest{Argv: req.Argv, Env: req.Env, Cwd: req.Cwd, Timeout: req.Timeout})
+	out, execErr := exec(ExecRequest{Argv: req.Argv, Env: req.Env, Cwd: req.Cwd, Timeout: req.Timeout})
 	end := NowMillis(l.now())
 	update := Attrs{"updatedAt": end, "exitedAt": end}
 	switch {
@@ -144,9 +122,64 @@ func (l *Lifecycle) RunCommand(ctx context.Context, req CommandRequest) (*Comman
 		return res, fmt.Errorf("the command ran, but its process record %s could not be updated: %w", rec.ID, err)
 	}
 	if execErr != nil {
-		return res, fmt.Errorf("running %q in sandbox %s: %w", req.Argv[0], req.SandboxID, execErr)
+		return res, fmt.Errorf("running %q in %s%s: %w", req.Argv[0], req.SandboxID, req.WorkspaceID, execErr)
 	}
 	return res, nil
+}
+
+// commandTarget resolves where a command runs: an active sandbox (started for the run when stopped, and
+// stopped again by done) or an active workspace.
+func (l *Lifecycle) commandTarget(ctx context.Context, req CommandRequest) (engine string, exec func(ExecRequest) (*ExecResult, error), done func(), err error) {
+	done = func() {}
+	if (req.SandboxID == "") == (req.WorkspaceID == "") {
+		return "", nil, done, errors.New("a command needs exactly one of a sandbox id and a workspace id")
+	}
+	if req.WorkspaceID != "" {
+		ws, err := l.Store.Get(ctx, EntityWorkspaces, req.WorkspaceID)
+		if err != nil {
+			return "", nil, done, fmt.Errorf("workspace %s: %w", req.WorkspaceID, err)
+		}
+		if st := ws.String("status"); st != WorkspaceActive {
+			return "", nil, done, fmt.Errorf("workspace %s is %s: %w", req.WorkspaceID, st, ErrSandboxNotActive)
+		}
+		eng, err := l.engine(ws.String("provider"))
+		if err != nil {
+			return "", nil, done, err
+		}
+		we, err := workspaceEngine(eng)
+		if err != nil {
+			return "", nil, done, err
+		}
+		ext := ws.String("sandboxId")
+		return eng.Name(), func(r ExecRequest) (*ExecResult, error) { return we.ExecWorkspace(ctx, ext, r) }, done, nil
+	}
+	sbRec, err := l.Store.Get(ctx, EntitySandboxes, req.SandboxID)
+	if err != nil {
+		return "", nil, done, fmt.Errorf("sandbox %s: %w", req.SandboxID, err)
+	}
+	if st := sbRec.String("status"); st != StatusActive {
+		return "", nil, done, fmt.Errorf("sandbox %s is %s: %w", req.SandboxID, st, ErrSandboxNotActive)
+	}
+	eng, err := l.engine(sbRec.String("provider"))
+	if err != nil {
+		return "", nil, done, err
+	}
+	ext := sbRec.String("externalSandboxId")
+	sb, err := eng.GetSandbox(ctx, ext)
+	if err != nil {
+		return "", nil, done, fmt.Errorf("sandbox %s (%s on %s): %w", req.SandboxID, ext, eng.Name(), err)
+	}
+	if sb.State != StateRunning && sb.State != StateSleeping {
+		if !eng.Capabilities().StopStart {
+			return "", nil, done, fmt.Errorf("sandbox %s is %s on %s and cannot be started", req.SandboxID, sb.State, eng.Name())
+		}
+		if err := eng.StartSandbox(ctx, ext); err != nil {
+			return "", nil, done, fmt.Errorf("starting stopped sandbox %s for the command: %w", req.SandboxID, err)
+		}
+		// Restore the declared state: the sandbox was stopped before the run.
+		done = func() { _ = eng.StopSandbox(context.WithoutCancel(ctx), ext) }
+	}
+	return eng.Name(), func(r ExecRequest) (*ExecResult, error) { return eng.Exec(ctx, ext, r) }, done, nil
 }
 
 // tail keeps the last limit bytes of b, cut at a UTF-8 boundary.

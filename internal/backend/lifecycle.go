@@ -20,8 +20,11 @@ const (
 
 // ReservedParamKeys are the params keys the caller may not set: the engine names, error and terraform.
 func ReservedParamKeys() []string {
-	return append([]string{ParamsError, ParamsTerraform, "ekairos"}, KnownEngines...)
+	return append([]string{ParamsError, ParamsTerraform, ParamsVolumes, ParamsPolicy, "ekairos"}, KnownEngines...)
 }
+
+// ParamsPolicy is the params key of a sandbox record holding its redacted network policy.
+const ParamsPolicy = "policy"
 
 // Desired states of a sandbox as declared in configuration.
 const (
@@ -35,6 +38,9 @@ type SandboxRequest struct {
 	Spec         SandboxSpec    // RecordID is filled in by the lifecycle
 	Params       map[string]any // the caller's own params; must not use ReservedParamKeys
 	DesiredState string         // DesiredRunning (default) or DesiredStopped
+	// SetupID is the record id of a setup to start from ("" = none). Spec.Volumes name volume record ids in
+	// VolumeID; the lifecycle resolves both to the engine's ids.
+	SetupID string
 }
 
 // SandboxResult is a sandbox as the record and the engine see it.
@@ -93,6 +99,8 @@ func ConfigHash(req SandboxRequest) string {
 		"purpose": req.Spec.Purpose,
 		"options": req.Spec.Options,
 		"volumes": req.Spec.Volumes,
+		"setup":   req.SetupID,
+		"policy":  req.Spec.Policy.Redacted(),
 		"params":  req.Params,
 	}
 	b, _ := json.Marshal(shape) // map keys are sorted by encoding/json
@@ -113,6 +121,19 @@ func (l *Lifecycle) sandboxAttrs(req SandboxRequest) (Attrs, map[string]any) {
 	ports := make([]any, 0, len(req.Spec.Ports))
 	for _, p := range req.Spec.Ports {
 		ports = append(ports, p)
+	}
+	if len(req.Spec.Volumes) > 0 {
+		mounts := make([]any, 0, len(req.Spec.Volumes))
+		for _, m := range req.Spec.Volumes {
+			mounts = append(mounts, map[string]any{"volumeId": m.VolumeID, "mountPath": m.MountPath})
+		}
+		params[ParamsVolumes] = mounts
+	}
+	if req.Spec.Policy != nil {
+		params[ParamsPolicy] = req.Spec.Policy.Redacted()
+	}
+	if req.SetupID != "" {
+		params[ParamsTerraform] = map[string]any{"setupId": req.SetupID}
 	}
 	a := Attrs{
 		"provider": req.Backend,
@@ -172,7 +193,7 @@ func (l *Lifecycle) CreateSandbox(ctx context.Context, req SandboxRequest) (*San
 		attrs["status"] = StatusCreating
 		attrs["createdAt"] = now
 		attrs["updatedAt"] = now
-		params[ParamsTerraform] = l.owner(hash, os.Getpid())
+		params[ParamsTerraform] = mergeMaps(toMap(params[ParamsTerraform]), l.owner(hash, os.Getpid()))
 		rec, err = l.Store.Create(ctx, EntitySandboxes, NewID(), attrs)
 		if err != nil {
 			return nil, fmt.Errorf("writing the sandbox record: %w", err)
@@ -181,6 +202,16 @@ func (l *Lifecycle) CreateSandbox(ctx context.Context, req SandboxRequest) (*San
 	res := &SandboxResult{Record: rec}
 	spec := req.Spec
 	spec.RecordID = rec.ID
+	if req.SetupID != "" {
+		if spec.Setup, err = l.ResolveSetup(ctx, req.Backend, req.SetupID); err != nil {
+			return l.failCreate(ctx, res, req, err)
+		}
+	}
+	if len(spec.Volumes) > 0 {
+		if spec.Volumes, err = l.ResolveVolumes(ctx, req.Backend, spec.Volumes); err != nil {
+			return l.failCreate(ctx, res, req, err)
+		}
+	}
 
 	var sb *Sandbox
 	if adopted {
@@ -230,16 +261,7 @@ func (l *Lifecycle) CreateSandbox(ctx context.Context, req SandboxRequest) (*San
 }
 
 func (l *Lifecycle) failCreate(ctx context.Context, res *SandboxResult, req SandboxRequest, cause error) (*SandboxResult, error) {
-	params := copyMap(res.Record.JSONMap("params"))
-	params[ParamsError] = cause.Error()
-	rec, err := l.Store.Update(context.WithoutCancel(ctx), EntitySandboxes, res.ID(), Attrs{
-		"status":    StatusError,
-		"params":    params,
-		"updatedAt": NowMillis(l.now()),
-	})
-	if err == nil {
-		res.Record = rec
-	}
+	res.Record = l.failRecord(ctx, EntitySandboxes, res.Record, StatusError, cause)
 	return res, fmt.Errorf("creating sandbox %s on %s: %w", res.ID(), req.Backend, cause)
 }
 
@@ -363,6 +385,11 @@ func (l *Lifecycle) UpdateSandbox(ctx context.Context, id string, req SandboxReq
 	ext := rec.String("externalSandboxId")
 	spec := req.Spec
 	spec.RecordID = id
+	if len(spec.Volumes) > 0 {
+		if spec.Volumes, err = l.ResolveVolumes(ctx, req.Backend, spec.Volumes); err != nil {
+			return nil, err
+		}
+	}
 	sb, err := eng.UpdateSandbox(ctx, ext, spec)
 	if err != nil {
 		return nil, fmt.Errorf("updating sandbox %s (%s on %s): %w", id, ext, eng.Name(), err)
