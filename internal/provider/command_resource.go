@@ -47,6 +47,7 @@ type commandResource struct {
 type commandModel struct {
 	ID             types.String   `tfsdk:"id"`
 	SandboxID      types.String   `tfsdk:"sandbox_id"`
+	WorkspaceID    types.String   `tfsdk:"workspace_id"`
 	Command        types.List     `tfsdk:"command"`
 	Env            types.Map      `tfsdk:"env"`
 	Cwd            types.String   `tfsdk:"cwd"`
@@ -86,8 +87,16 @@ func (r *commandResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 			},
 			"sandbox_id": schema.StringAttribute{
 				MarkdownDescription: "The record id of the sandbox to run in (a `sandbox_sandbox`'s `id`). Its record must be " +
-					"`active`; a stopped sandbox is started for the run and stopped again after. Changing it runs the command again.",
-				Required:      true,
+					"`active`; a stopped sandbox is started for the run and stopped again after. Exactly one of `sandbox_id` and " +
+					"`workspace_id`. Changing it runs the command again.",
+				Optional:      true,
+				Validators:    []validator.String{uuidValidator{}, stringvalidator.ExactlyOneOf(path.MatchRoot("sandbox_id"), path.MatchRoot("workspace_id"))},
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
+			},
+			"workspace_id": schema.StringAttribute{
+				MarkdownDescription: "The record id of a `sandbox_workspace` to run in: the command runs in a sandbox of the workspace " +
+					"and what it writes to the workspace's files stays. Exactly one of `sandbox_id` and `workspace_id`. Changing it runs the command again.",
+				Optional:      true,
 				Validators:    []validator.String{uuidValidator{}},
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
 			},
@@ -231,6 +240,7 @@ func (r *commandResource) Create(ctx context.Context, req resource.CreateRequest
 	defer cancel()
 	creq := backend.CommandRequest{
 		SandboxID:   plan.SandboxID.ValueString(),
+		WorkspaceID: plan.WorkspaceID.ValueString(),
 		Argv:        listStrings(ctx, plan.Command, &resp.Diagnostics),
 		Env:         mapStrings(ctx, plan.Env, &resp.Diagnostics),
 		Cwd:         plan.Cwd.ValueString(),
@@ -310,17 +320,25 @@ func (r *commandResource) Read(ctx context.Context, req resource.ReadRequest, re
 		resp.Diagnostics.AddError("Cannot read the run's record", err.Error())
 		return
 	}
-	sb, err := lc.ReadSandbox(ctx, rec.String("sandboxId"))
+	var gone bool
+	if wsID := rec.String("workspaceId"); wsID != "" {
+		wrec, _, werr := lc.ReadWorkspace(ctx, wsID)
+		err, gone = werr, wrec == nil
+	} else {
+		sb, serr := lc.ReadSandbox(ctx, rec.String("sandboxId"))
+		err, gone = serr, sb == nil
+	}
 	if err != nil {
-		resp.Diagnostics.AddError("Cannot read the command's sandbox", err.Error())
+		resp.Diagnostics.AddError("Cannot read the command's sandbox or workspace", err.Error())
 		return
 	}
-	if sb == nil {
+	if gone {
 		tflog.Info(ctx, "the command's sandbox is gone: the command will run again", map[string]any{"id": rec.ID})
 		resp.State.RemoveResource(ctx)
 		return
 	}
-	state.SandboxID = types.StringValue(rec.String("sandboxId"))
+	state.SandboxID = stringOrNull(rec.String("sandboxId"))
+	state.WorkspaceID = stringOrNull(rec.String("workspaceId"))
 	if state.Command.IsNull() || state.Command.IsUnknown() {
 		// Import: rebuild the argv from the record.
 		argv := []attr.Value{types.StringValue(rec.String("command"))}
@@ -387,11 +405,12 @@ func (r *commandResource) Delete(ctx context.Context, req resource.DeleteRequest
 	defer cancel()
 	runTimeout, _ := time.ParseDuration(state.Timeout.ValueString())
 	res, err := lc.RunCommand(ctx, backend.CommandRequest{
-		SandboxID: state.SandboxID.ValueString(),
-		Argv:      listStrings(ctx, state.DestroyCommand, &resp.Diagnostics),
-		Env:       mapStrings(ctx, state.Env, &resp.Diagnostics),
-		Cwd:       state.Cwd.ValueString(),
-		Timeout:   runTimeout,
+		SandboxID:   state.SandboxID.ValueString(),
+		WorkspaceID: state.WorkspaceID.ValueString(),
+		Argv:        listStrings(ctx, state.DestroyCommand, &resp.Diagnostics),
+		Env:         mapStrings(ctx, state.Env, &resp.Diagnostics),
+		Cwd:         state.Cwd.ValueString(),
+		Timeout:     runTimeout,
 	})
 	switch {
 	case errors.Is(err, backend.ErrNotFound) || errors.Is(err, backend.ErrSandboxNotActive):

@@ -413,6 +413,9 @@ func (p *sandboxProvider) Resources(context.Context) []func() resource.Resource 
 	return []func() resource.Resource{
 		NewSandboxResource,
 		NewCommandResource,
+		NewVolumeResource,
+		NewSetupResource,
+		NewWorkspaceResource,
 	}
 }
 

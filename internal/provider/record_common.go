@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 )
@@ -129,3 +130,6 @@ func recordToModel(rec *backend.Record) (recordModel, error) {
 		Attributes: jsontypes.NewNormalizedValue(string(b)),
 	}, nil
 }
+
+// objectAsOptions lets a block be read into a struct even when some attributes are unknown.
+var objectAsOptions = basetypes.ObjectAsOptions{UnhandledNullAsEmpty: true, UnhandledUnknownAsEmpty: true}

@@ -28,6 +28,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
@@ -76,8 +77,14 @@ type sandboxModel struct {
 	CreatedAt         types.String         `tfsdk:"created_at"`
 	UpdatedAt         types.String         `tfsdk:"updated_at"`
 	Local             types.Object         `tfsdk:"local"`
+	SetupID           types.String         `tfsdk:"setup_id"`
+	SetupCopy         types.String         `tfsdk:"setup_copy"`
+	Volumes           types.List           `tfsdk:"volume"`
+	Policy            types.Object         `tfsdk:"policy"`
 	Timeouts          timeouts.Value       `tfsdk:"timeouts"`
 }
+
+var volumeMountAttrTypes = map[string]attr.Type{"volume_id": types.StringType, "mount_path": types.StringType}
 
 func (r *sandboxResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_sandbox"
@@ -201,6 +208,19 @@ func (r *sandboxResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				MarkdownDescription: "When the record was last updated (RFC 3339, UTC).",
 				Computed:            true,
 			},
+			"setup_id": schema.StringAttribute{
+				MarkdownDescription: "The record id of a `sandbox_setup` on the same engine to start from: the sandbox starts with the " +
+					"setup's result without running it again. Changing it replaces the sandbox.",
+				Optional:      true,
+				Validators:    []validator.String{uuidValidator{}},
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
+			},
+			"setup_copy": schema.StringAttribute{
+				MarkdownDescription: "How the setup's artifact was given to the sandbox on `local`: `overlayfs` (copy-on-write, no copy), " +
+					"`reflink` (copy-on-write clone) or `copy` (a plain copy, the last resort); null without a setup.",
+				Computed:      true,
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
 		},
 		Blocks: map[string]schema.Block{
 			"local": schema.SingleNestedBlock{
@@ -209,6 +229,23 @@ func (r *sandboxResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				Attributes:    localOptionAttributes(),
 				PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
 			},
+			"volume": schema.ListNestedBlock{
+				MarkdownDescription: "A `sandbox_volume` to mount. What the sandbox writes there outlives it. Changing the mounts replaces the sandbox.",
+				PlanModifiers:       []planmodifier.List{listplanmodifier.RequiresReplace()},
+				NestedObject: schema.NestedBlockObject{Attributes: map[string]schema.Attribute{
+					"volume_id": schema.StringAttribute{
+						MarkdownDescription: "The volume's record id (`sandbox_volume.<name>.id`), on the same engine.",
+						Required:            true,
+						Validators:          []validator.String{uuidValidator{}},
+					},
+					"mount_path": schema.StringAttribute{
+						MarkdownDescription: "Where it appears in the sandbox: an absolute path, at most one volume per path.",
+						Required:            true,
+						Validators:          []validator.String{stringvalidator.RegexMatches(absPathRegexp, "must be an absolute path such as /data, without '..'")},
+					},
+				}},
+			},
+			"policy":   policyBlock("sandbox"),
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Read: true, Update: true, Delete: true}),
 		},
 	}
@@ -229,6 +266,25 @@ func (r *sandboxResource) ValidateConfig(ctx context.Context, req resource.Valid
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
+	}
+	policyValidate(ctx, m.Policy, &resp.Diagnostics)
+	if !m.Volumes.IsNull() && !m.Volumes.IsUnknown() {
+		seen := map[string]bool{}
+		for i, v := range m.Volumes.Elements() {
+			obj, ok := v.(types.Object)
+			if !ok || obj.IsUnknown() {
+				continue
+			}
+			mp, ok := obj.Attributes()["mount_path"].(types.String)
+			if !ok || mp.IsUnknown() || mp.IsNull() {
+				continue
+			}
+			if seen[mp.ValueString()] {
+				resp.Diagnostics.AddAttributeError(path.Root("volume").AtListIndex(i).AtName("mount_path"), "Two volumes at one path",
+					fmt.Sprintf("%s is already the mount path of another volume block; give each volume its own path.", mp.ValueString()))
+			}
+			seen[mp.ValueString()] = true
+		}
 	}
 	if !m.Backend.IsNull() && !m.Backend.IsUnknown() && m.Backend.ValueString() != backend.EngineLocal && !m.Local.IsNull() {
 		resp.Diagnostics.AddAttributeError(path.Root("local"), "Block for another engine",
@@ -293,6 +349,19 @@ func (r *sandboxResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 		resp.Diagnostics.AddAttributeError(path.Root("ports"), "Too many ports",
 			fmt.Sprintf("The %s engine exposes at most %d ports; %d are listed.", eng.Name(), caps.MaxPorts, len(plan.Ports.Elements())))
 	}
+	if !caps.Volumes && !plan.Volumes.IsNull() && len(plan.Volumes.Elements()) > 0 {
+		resp.Diagnostics.AddAttributeError(path.Root("volume"), "Engine has no volumes",
+			fmt.Sprintf("The %s engine cannot mount volumes; remove the volume blocks or use an engine with volumes.", eng.Name()))
+	}
+	if !caps.Setups && !plan.SetupID.IsNull() {
+		resp.Diagnostics.AddAttributeError(path.Root("setup_id"), "Engine has no setups", fmt.Sprintf("The %s engine cannot start from a setup.", eng.Name()))
+	}
+	if !plan.Policy.IsNull() && !plan.Policy.IsUnknown() {
+		if mode, ok := plan.Policy.Attributes()["mode"].(types.String); ok && !mode.IsUnknown() && !contains(caps.NetworkPolicies, mode.ValueString()) {
+			resp.Diagnostics.AddAttributeError(path.Root("policy").AtName("mode"), "Policy not supported by the engine",
+				fmt.Sprintf("The %s engine enforces %s, not %q.", eng.Name(), quoteList(caps.NetworkPolicies), mode.ValueString()))
+		}
+	}
 	if caps.MaxVCPUs > 0 && plan.VCPUs.ValueInt64() > int64(caps.MaxVCPUs) {
 		resp.Diagnostics.AddAttributeError(path.Root("vcpus"), "Too many vCPUs",
 			fmt.Sprintf("The %s engine gives at most %d vCPUs.", eng.Name(), caps.MaxVCPUs))
@@ -325,7 +394,7 @@ func ephemeralRecordsWarning(records, engine, ci string) string {
 // spec builds the engine spec from the model; known is false when a value is unknown at plan time.
 func (m *sandboxModel) spec(ctx context.Context) (spec backend.SandboxSpec, known bool, diags diag.Diagnostics) {
 	known = true
-	for _, v := range []attr.Value{m.Runtime, m.Timeout, m.VCPUs, m.Ports, m.Purpose, m.Env, m.Local} {
+	for _, v := range []attr.Value{m.Runtime, m.Timeout, m.VCPUs, m.Ports, m.Purpose, m.Env, m.Local, m.Volumes, m.SetupID} {
 		if v.IsUnknown() {
 			known = false
 		}
@@ -352,12 +421,25 @@ func (m *sandboxModel) spec(ctx context.Context) (spec backend.SandboxSpec, know
 		spec.Env = env
 	}
 	spec.Options = localOptionsFromObject(m.Local)
+	for _, v := range m.Volumes.Elements() {
+		obj, ok := v.(types.Object)
+		if !ok {
+			continue
+		}
+		var vm struct {
+			VolumeID  types.String `tfsdk:"volume_id"`
+			MountPath types.String `tfsdk:"mount_path"`
+		}
+		diags.Append(obj.As(ctx, &vm, objectAsOptions)...)
+		spec.Volumes = append(spec.Volumes, backend.VolumeMount{VolumeID: vm.VolumeID.ValueString(), MountPath: vm.MountPath.ValueString()})
+	}
 	return spec, true, diags
 }
 
-func (m *sandboxModel) request(ctx context.Context) (backend.SandboxRequest, diag.Diagnostics) {
+func (m *sandboxModel) request(ctx context.Context, config *tfsdk.Config) (backend.SandboxRequest, diag.Diagnostics) {
 	spec, _, diags := m.spec(ctx)
-	req := backend.SandboxRequest{Backend: m.Backend.ValueString(), Spec: spec, DesiredState: m.DesiredState.ValueString()}
+	spec.Policy = policyFrom(ctx, m.Policy, config, &diags)
+	req := backend.SandboxRequest{Backend: m.Backend.ValueString(), Spec: spec, DesiredState: m.DesiredState.ValueString(), SetupID: m.SetupID.ValueString()}
 	if !m.Params.IsNull() && !m.Params.IsUnknown() {
 		var p map[string]any
 		if err := json.Unmarshal([]byte(m.Params.ValueString()), &p); err != nil {
@@ -395,7 +477,7 @@ func (r *sandboxResource) Create(ctx context.Context, req resource.CreateRequest
 	if lc == nil {
 		return
 	}
-	sreq, d := plan.request(ctx)
+	sreq, d := plan.request(ctx, &req.Config)
 	resp.Diagnostics.Append(d...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -454,7 +536,7 @@ func (r *sandboxResource) Update(ctx context.Context, req resource.UpdateRequest
 	if lc == nil {
 		return
 	}
-	sreq, d := plan.request(ctx)
+	sreq, d := plan.request(ctx, &req.Config)
 	resp.Diagnostics.Append(d...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -543,6 +625,17 @@ func (m *sandboxModel) fromResult(ctx context.Context, res *backend.SandboxResul
 	local, d := localOptionsToObject(ctx, rec.JSONMap("params")[backend.EngineLocal], m.Local)
 	diags.Append(d...)
 	m.Local = local
+	params := rec.JSONMap("params")
+	setupID, _ := toMapAny(params[backend.ParamsTerraform])["setupId"].(string)
+	m.SetupID = stringOrNull(setupID)
+	copyMethod, _ := toMapAny(params[rec.String("provider")])["setup_copy"].(string)
+	m.SetupCopy = stringOrNull(copyMethod)
+	m.Volumes = volumesFromRecord(params, m.Volumes)
+	if m.Policy.IsUnknown() || m.Policy.IsNull() {
+		pol, _ := params[backend.ParamsPolicy].(map[string]any)
+		m.Policy = policyFromRecord(pol)
+	}
+	m.Policy = policyForState(m.Policy)
 	m.Status = types.StringValue(rec.String("status"))
 	m.ExternalSandboxID = stringOrNull(rec.String("externalSandboxId"))
 	m.SandboxURL = stringOrNull(rec.String("sandboxUrl"))
@@ -577,6 +670,33 @@ func (m *sandboxModel) fromResult(ctx context.Context, res *backend.SandboxResul
 	if m.Timeouts.IsNull() || m.Timeouts.IsUnknown() {
 		m.Timeouts = timeouts.Value{Object: types.ObjectNull(m.Timeouts.AttributeTypes(ctx))}
 	}
+}
+
+func toMapAny(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}
+
+// volumesFromRecord reads params.volumes back into volume blocks.
+func volumesFromRecord(params map[string]any, prior types.List) types.List {
+	raw, _ := params[backend.ParamsVolumes].([]any)
+	objType := types.ObjectType{AttrTypes: volumeMountAttrTypes}
+	if len(raw) == 0 {
+		if !prior.IsNull() && !prior.IsUnknown() && len(prior.Elements()) == 0 {
+			return prior
+		}
+		return types.ListNull(objType)
+	}
+	vals := make([]attr.Value, 0, len(raw))
+	for _, v := range raw {
+		m := toMapAny(v)
+		id, _ := m["volumeId"].(string)
+		mp, _ := m["mountPath"].(string)
+		vals = append(vals, types.ObjectValueMust(volumeMountAttrTypes, map[string]attr.Value{
+			"volume_id": types.StringValue(id), "mount_path": types.StringValue(mp),
+		}))
+	}
+	return types.ListValueMust(objType, vals)
 }
 
 func portsFromRecord(rec *backend.Record, prior types.List) types.List {

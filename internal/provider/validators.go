@@ -98,3 +98,7 @@ func (uuidValidator) ValidateString(_ context.Context, req validator.StringReque
 			fmt.Sprintf("%q is not a record id: want a UUID such as 6f1c2d3e-8a9b-4c5d-9e0f-1a2b3c4d5e6f.", req.ConfigValue.ValueString()))
 	}
 }
+
+var absPathRegexp = regexp.MustCompile(`^/([^/.][^/]*|\.[^/.][^/]*)?(/([^/.][^/]*|\.[^/.][^/]*))*$`)
+
+var hostPatternRegexp = regexp.MustCompile(`^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.)*[A-Za-z0-9-]{1,63}$`)

@@ -1,0 +1,274 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/mapplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/objectplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+)
+
+var (
+	_ resource.ResourceWithImportState    = (*setupResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*setupResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*setupResource)(nil)
+)
+
+const defaultSetupTimeout = "10m"
+
+// NewSetupResource makes the sandbox_setup resource.
+func NewSetupResource() resource.Resource { return &setupResource{} }
+
+type setupResource struct{ data *providerData }
+
+type setupModel struct {
+	ID          types.String   `tfsdk:"id"`
+	Backend     types.String   `tfsdk:"backend"`
+	Command     types.List     `tfsdk:"command"`
+	Env         types.Map      `tfsdk:"env"`
+	Runtime     types.String   `tfsdk:"runtime"`
+	Timeout     types.String   `tfsdk:"timeout"`
+	Policy      types.Object   `tfsdk:"policy"`
+	Fingerprint types.String   `tfsdk:"fingerprint"`
+	SnapshotID  types.String   `tfsdk:"snapshot_id"`
+	Status      types.String   `tfsdk:"status"`
+	Reused      types.Bool     `tfsdk:"reused"`
+	CreatedAt   types.String   `tfsdk:"created_at"`
+	Timeouts    timeouts.Value `tfsdk:"timeouts"`
+}
+
+func (r *setupResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_setup"
+}
+
+func (r *setupResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	keep := []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
+	replace := []planmodifier.String{stringplanmodifier.RequiresReplace()}
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "A shared setup bootstrap, as sandkit's: the `command` runs once in a fresh sandbox and its result is " +
+			"kept as an artifact (on `local`, the sandbox's home as a read-only directory) that sandboxes and workspaces start from " +
+			"with `setup_id`, without running it again. The artifact is keyed by `fingerprint`: a second `sandbox_setup` with the " +
+			"same definition on the same engine reuses it (one run, not two), and destroying one of them leaves the artifact to the " +
+			"other. A failing command leaves no artifact and an `error` record. When the artifact vanishes, the next plan rebuilds it. " +
+			"Every argument replaces the setup.",
+		Attributes: map[string]schema.Attribute{
+			"id":      schema.StringAttribute{Computed: true, PlanModifiers: keep, MarkdownDescription: "The record id (a UUID) in `sandbox_setups`."},
+			"backend": backendAttribute("setup"),
+			"command": schema.ListAttribute{
+				MarkdownDescription: "The setup's argv (no shell: use `[\"sh\", \"-c\", \"...\"]` for one). It runs in the builder sandbox's home.",
+				Required:            true, ElementType: types.StringType,
+				Validators:    []validator.List{listvalidator.SizeAtLeast(1)},
+				PlanModifiers: []planmodifier.List{listplanmodifier.RequiresReplace()},
+			},
+			"env": schema.MapAttribute{
+				MarkdownDescription: "Environment variables for the setup command. Sensitive: never recorded; only their names enter the fingerprint.",
+				Optional:            true, Sensitive: true, ElementType: types.StringType,
+				Validators:    []validator.Map{mapvalidator.KeysAre(stringvalidator.RegexMatches(envNameRegexp, "must be an environment variable name"))},
+				PlanModifiers: []planmodifier.Map{mapplanmodifier.RequiresReplace()},
+			},
+			"runtime": schema.StringAttribute{Optional: true, PlanModifiers: replace,
+				Validators:          []validator.String{stringvalidator.LengthBetween(1, 128)},
+				MarkdownDescription: "The runtime the setup is for (engine-specific; recorded only on `local`)."},
+			"timeout": schema.StringAttribute{
+				MarkdownDescription: "How long the setup command may run. Default `" + defaultSetupTimeout + "`.",
+				Optional:            true, Computed: true, Default: stringdefault.StaticString(defaultSetupTimeout),
+				Validators:    []validator.String{durationValidator{min: time.Second, max: 24 * time.Hour}},
+				PlanModifiers: replace,
+			},
+			"fingerprint": schema.StringAttribute{Computed: true, PlanModifiers: keep,
+				MarkdownDescription: "SHA-256 of the canonical JSON of the engine's identity (its name, and on `local` its root), the argv, " +
+					"the runtime, the redacted policy and the env names: the key under which the artifact is shared."},
+			"snapshot_id": schema.StringAttribute{Computed: true, PlanModifiers: keep,
+				MarkdownDescription: "The engine's id of the artifact (a snapshot, or on `local` the artifact directory's name)."},
+			"status": schema.StringAttribute{Computed: true, PlanModifiers: keep,
+				MarkdownDescription: "The record status: `active`, or `error` after a failed run (the resource is then tainted)."},
+			"reused": schema.BoolAttribute{Computed: true,
+				MarkdownDescription: "Whether an artifact with the same fingerprint existed, so the command did not run."},
+			"created_at": schema.StringAttribute{Computed: true, PlanModifiers: keep, MarkdownDescription: "When the record was created (RFC 3339, UTC)."},
+		},
+		Blocks: map[string]schema.Block{
+			"policy":   policyBlock("setup", objectplanmodifier.RequiresReplace()),
+			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Delete: true}),
+		},
+	}
+}
+
+func (r *setupResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	d, err := providerDataFrom(req.ProviderData)
+	if err != nil {
+		resp.Diagnostics.AddError("Provider configuration", err.Error())
+	}
+	r.data = d
+}
+
+func (r *setupResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var p types.Object
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("policy"), &p)...)
+	policyValidate(ctx, p, &resp.Diagnostics)
+}
+
+func (r *setupResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	eng := resolveBackendPlan(ctx, r.data, req, resp)
+	if eng != nil && !eng.Capabilities().Setups {
+		resp.Diagnostics.AddAttributeError(path.Root("backend"), "Engine has no setups", fmt.Sprintf("The %s engine has no setup bootstraps.", eng.Name()))
+	}
+}
+
+func (m *setupModel) fromRecord(rec *backend.Record) {
+	m.ID = types.StringValue(rec.ID)
+	m.Backend = types.StringValue(rec.String("provider"))
+	m.Fingerprint = types.StringValue(rec.String("fingerprint"))
+	m.SnapshotID = stringOrNull(rec.String("snapshotId"))
+	m.Status = types.StringValue(rec.String("status"))
+	reused, _ := rec.JSONMap("params")["reused"].(bool)
+	if m.Reused.IsNull() || m.Reused.IsUnknown() {
+		m.Reused = types.BoolValue(reused)
+	}
+	m.CreatedAt = timeOrNull(rec, "createdAt")
+	if m.Runtime.IsUnknown() {
+		m.Runtime = stringOrNull(rec.String("runtime"))
+	}
+	if m.Command.IsNull() || m.Command.IsUnknown() {
+		argv := []attr.Value{types.StringValue(rec.String("command"))}
+		args, _ := rec.Attrs["args"].([]any)
+		for _, a := range args {
+			s, _ := a.(string)
+			argv = append(argv, types.StringValue(s))
+		}
+		m.Command = types.ListValueMust(types.StringType, argv)
+		m.Runtime = stringOrNull(rec.String("runtime"))
+		m.Timeout = types.StringValue(defaultSetupTimeout)
+		m.Env = types.MapNull(types.StringType)
+		m.Policy = policyFromRecord(rec.JSONMap("policy"))
+	}
+	m.Policy = policyForState(m.Policy)
+}
+
+// policyFromRecord rebuilds a policy block from a record's redacted policy (on import).
+func policyFromRecord(red map[string]any) types.Object {
+	mode, _ := red["mode"].(string)
+	if mode == "" || (mode == backend.PolicyDenyAll && len(red) == 1) {
+		return types.ObjectNull(policyAttrTypes)
+	}
+	strs := func(v any) types.List {
+		raw, _ := v.([]any)
+		if len(raw) == 0 {
+			return types.ListNull(types.StringType)
+		}
+		out := make([]attr.Value, 0, len(raw))
+		for _, e := range raw {
+			s, _ := e.(string)
+			out = append(out, types.StringValue(s))
+		}
+		return types.ListValueMust(types.StringType, out)
+	}
+	return types.ObjectValueMust(policyAttrTypes, map[string]attr.Value{
+		"mode": types.StringValue(mode), "hosts": strs(red["hosts"]), "presets": strs(red["presets"]),
+		"credentials_wo": types.MapNull(types.StringType), "credentials_wo_version": types.Int64Null(),
+	})
+}
+
+func (r *setupResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan setupModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	lc := lifecycleOf(r.data, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() || lc == nil {
+		return
+	}
+	ctx, cancel := withTimeout(ctx, plan.Timeouts.Create, 30*time.Minute, &resp.Diagnostics)
+	defer cancel()
+	runTimeout, _ := time.ParseDuration(plan.Timeout.ValueString())
+	sreq := backend.SetupRequest{
+		Backend: plan.Backend.ValueString(),
+		Argv:    listStrings(ctx, plan.Command, &resp.Diagnostics),
+		Env:     mapStrings(ctx, plan.Env, &resp.Diagnostics),
+		Runtime: plan.Runtime.ValueString(),
+		Policy:  policyFrom(ctx, plan.Policy, &req.Config, &resp.Diagnostics),
+		Timeout: runTimeout,
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	rec, _, reused, failed, err := lc.CreateSetup(ctx, sreq)
+	plan.Reused = types.BoolValue(reused)
+	if rec != nil {
+		plan.fromRecord(rec)
+		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	}
+	switch {
+	case err != nil && errors.Is(err, backend.ErrSetupFailed) && failed != nil:
+		resp.Diagnostics.AddError("Setup command failed", fmt.Sprintf(
+			"%q exited with code %d; no artifact was kept (record %s is error). The resource is tainted: fix the command and apply again.\n\nLast lines of output:\n%s%s",
+			sreq.Argv[0], failed.ExitCode, plan.ID.ValueString(), backend.LastLines(string(failed.Stdout), 10), backend.LastLines(string(failed.Stderr), 20)))
+	case err != nil:
+		resp.Diagnostics.AddError("Setup not created", err.Error())
+	}
+}
+
+func (r *setupResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state setupModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	lc := lifecycleOf(r.data, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() || lc == nil {
+		return
+	}
+	rec, _, err := lc.ReadSetup(ctx, state.ID.ValueString())
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot read setup", err.Error())
+		return
+	}
+	if rec == nil {
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	state.fromRecord(rec)
+	if state.Timeouts.IsNull() || state.Timeouts.IsUnknown() {
+		state.Timeouts = timeouts.Value{Object: types.ObjectNull(state.Timeouts.AttributeTypes(ctx))}
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+// Update only stores changes that need no rebuild (none today: every argument replaces).
+func (r *setupResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan setupModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	plan.Policy = policyForState(plan.Policy)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func (r *setupResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state setupModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	lc := lifecycleOf(r.data, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() || lc == nil {
+		return
+	}
+	ctx, cancel := withTimeout(ctx, state.Timeouts.Delete, defaultDeleteTimeout, &resp.Diagnostics)
+	defer cancel()
+	if err := lc.DeleteSetup(ctx, state.ID.ValueString()); err != nil {
+		resp.Diagnostics.AddError("Setup not destroyed", err.Error())
+	}
+}
+
+func (r *setupResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	importByRecordID(ctx, r.data, backend.EntitySetups, req, resp)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("command"), types.ListNull(types.StringType))...)
+}
