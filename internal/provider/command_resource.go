@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/mapplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
@@ -50,6 +51,8 @@ type commandModel struct {
 	WorkspaceID    types.String   `tfsdk:"workspace_id"`
 	Command        types.List     `tfsdk:"command"`
 	Env            types.Map      `tfsdk:"env"`
+	EnvWO          types.Map      `tfsdk:"env_wo"`
+	EnvWOVersion   types.Int64    `tfsdk:"env_wo_version"`
 	Cwd            types.String   `tfsdk:"cwd"`
 	Timeout        types.String   `tfsdk:"timeout"`
 	Triggers       types.Map      `tfsdk:"triggers"`
@@ -117,6 +120,23 @@ func (r *commandResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 					mapvalidator.KeysAre(stringvalidator.RegexMatches(envNameRegexp, "must be an environment variable name: a letter or _, then letters, digits or _")),
 				},
 				PlanModifiers: []planmodifier.Map{mapplanmodifier.RequiresReplace()},
+			},
+			"env_wo": schema.MapAttribute{
+				MarkdownDescription: "Environment variables for this command that never reach state (write-only, Terraform 1.11+): " +
+					"secrets, or values from an ephemeral resource such as `sandbox_exec`. Added after `env`. Bump `env_wo_version` to run " +
+					"the command again with new values.",
+				Optional:    true,
+				WriteOnly:   true,
+				Sensitive:   true,
+				ElementType: types.StringType,
+				Validators: []validator.Map{
+					mapvalidator.KeysAre(stringvalidator.RegexMatches(envNameRegexp, "must be an environment variable name: a letter or _, then letters, digits or _")),
+				},
+			},
+			"env_wo_version": schema.Int64Attribute{
+				MarkdownDescription: "Change it to run the command again with changed `env_wo` values (Terraform cannot see them change).",
+				Optional:            true,
+				PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()},
 			},
 			"cwd": schema.StringAttribute{
 				MarkdownDescription: "Working directory: relative to the sandbox's home, or absolute inside the sandbox. Default: the home. Changing it runs the command again.",
@@ -247,6 +267,16 @@ func (r *commandResource) Create(ctx context.Context, req resource.CreateRequest
 		Timeout:     runTimeout,
 		OutputLimit: int(plan.OutputLimitKiB.ValueInt64()) * 1024,
 	}
+	var wo types.Map
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("env_wo"), &wo)...)
+	if extra := mapStrings(ctx, wo, &resp.Diagnostics); len(extra) > 0 {
+		if creq.Env == nil {
+			creq.Env = map[string]string{}
+		}
+		for k, v := range extra {
+			creq.Env[k] = v
+		}
+	}
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -362,6 +392,8 @@ func (r *commandResource) Read(ctx context.Context, req resource.ReadRequest, re
 		state.Stderr = types.StringValue("")
 		state.Truncated = types.BoolValue(false)
 		state.Env = types.MapNull(types.StringType)
+		state.EnvWO = types.MapNull(types.StringType)
+		state.EnvWOVersion = types.Int64Null()
 		state.Triggers = types.MapNull(types.StringType)
 		state.DestroyCommand = types.ListNull(types.StringType)
 		state.Timeouts = timeouts.Value{Object: types.ObjectNull(state.Timeouts.AttributeTypes(ctx))}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
@@ -56,7 +57,7 @@ var availableEngines = []string{backend.EngineLocal}
 // availableStores are the record stores this build can use.
 var availableStores = []string{RecordsSQLite, RecordsInstantDB, RecordsPostgres}
 
-var _ provider.Provider = (*sandboxProvider)(nil)
+var _ provider.ProviderWithEphemeralResources = (*sandboxProvider)(nil)
 
 type sandboxProvider struct {
 	version string
@@ -417,6 +418,11 @@ func (p *sandboxProvider) Resources(context.Context) []func() resource.Resource 
 		NewSetupResource,
 		NewWorkspaceResource,
 	}
+}
+
+// EphemeralResources lists the ephemeral resources (Terraform 1.10+).
+func (p *sandboxProvider) EphemeralResources(context.Context) []func() ephemeral.EphemeralResource {
+	return []func() ephemeral.EphemeralResource{NewExecEphemeralResource}
 }
 
 func (p *sandboxProvider) DataSources(context.Context) []func() datasource.DataSource {
