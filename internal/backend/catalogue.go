@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -252,6 +253,9 @@ func (l *Lifecycle) CreateSetup(ctx context.Context, req SetupRequest) (rec *Rec
 	if err != nil {
 		return nil, nil, false, nil, fmt.Errorf("writing the setup record: %w", err)
 	}
+	// Two setups with one definition in one apply run in parallel: the second waits for the first's artifact.
+	unlock := lockKey(req.Backend + ":" + fp)
+	defer unlock()
 	art, err = se.FindSetup(ctx, fp)
 	switch {
 	case err == nil:
@@ -599,6 +603,16 @@ func (l *Lifecycle) sandboxesUsing(ctx context.Context, backend string, match fu
 		}
 	}
 	return ids, nil
+}
+
+var keyLocks sync.Map // key -> *sync.Mutex
+
+// lockKey serializes work on one key within this process.
+func lockKey(key string) (unlock func()) {
+	v, _ := keyLocks.LoadOrStore(key, &sync.Mutex{})
+	mu, _ := v.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
 }
 
 func orEmpty(m map[string]any) map[string]any {

@@ -176,9 +176,6 @@ func (l *Lifecycle) CreateSandbox(ctx context.Context, req SandboxRequest) (*San
 	if err != nil {
 		return nil, err
 	}
-	if err := eng.ValidateSpec(req.Spec); err != nil {
-		return nil, err
-	}
 	hash := ConfigHash(req)
 
 	// Resume a create that a killed apply on this machine left behind, rather than make a second engine object.
@@ -211,6 +208,9 @@ func (l *Lifecycle) CreateSandbox(ctx context.Context, req SandboxRequest) (*San
 		if spec.Volumes, err = l.ResolveVolumes(ctx, req.Backend, spec.Volumes); err != nil {
 			return l.failCreate(ctx, res, req, err)
 		}
+	}
+	if err := eng.ValidateSpec(spec); err != nil {
+		return l.failCreate(ctx, res, req, err)
 	}
 
 	var sb *Sandbox

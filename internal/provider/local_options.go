@@ -9,8 +9,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
-
-	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 )
 
 // The local {} block's attributes, by the option names the local engine takes in SandboxSpec.Options.
@@ -35,35 +33,9 @@ func localOptionAttributes() map[string]schema.Attribute {
 }
 
 // localOptionsFromObject turns the local block into the engine's options map (nil when the block is absent).
-func localOptionsFromObject(obj types.Object) map[string]any {
-	if obj.IsNull() || obj.IsUnknown() {
-		return nil
-	}
-	out := map[string]any{}
-	for name, v := range obj.Attributes() {
-		if n, ok := v.(types.Int64); ok && !n.IsNull() && !n.IsUnknown() {
-			out[name] = n.ValueInt64()
-		}
-	}
-	return out
-}
+func localOptionsFromObject(obj types.Object) map[string]any { return optionsFromObject(obj) }
 
-// localOptionsToObject reads params.local of a record back into the block. The block is kept absent when the
-// record has no options and the prior value was absent.
+// localOptionsToObject reads params.local of a record back into the block.
 func localOptionsToObject(_ context.Context, raw any, prior types.Object) (types.Object, diag.Diagnostics) {
-	m, _ := raw.(map[string]any)
-	vals := map[string]attr.Value{}
-	set := false
-	for name := range localOptionTypes {
-		if n, ok := backend.AsInt(m[name]); ok {
-			vals[name] = types.Int64Value(n)
-			set = true
-		} else {
-			vals[name] = types.Int64Null()
-		}
-	}
-	if !set && (prior.IsNull() || prior.IsUnknown()) {
-		return types.ObjectNull(localOptionTypes), nil
-	}
-	return types.ObjectValue(localOptionTypes, vals)
+	return optionsToObject(raw, localOptionTypes, prior), nil
 }

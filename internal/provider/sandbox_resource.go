@@ -370,6 +370,7 @@ func (r *sandboxResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 		return
 	}
 	if spec, known, diags := plan.spec(ctx); !diags.HasError() && known {
+		spec.Volumes = nil // their engine ids are resolved at apply time; mount paths are validated by the schema
 		if err := eng.ValidateSpec(spec); err != nil {
 			resp.Diagnostics.AddAttributeError(path.Root(eng.Name()), "Invalid engine options", err.Error())
 		}
