@@ -1,0 +1,546 @@
+package sprites
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+)
+
+// DefaultAPIURL is the Sprites API base URL used when neither Config.APIURL nor the environment sets one.
+const DefaultAPIURL = "https://api.sprites.dev"
+
+// Environment variables read by New when Config leaves a value empty.
+const (
+	// EnvToken is the first variable the token is read from (the one @ekairos/sandbox reads).
+	EnvToken = "SPRITES_API_TOKEN"
+	// EnvTokenAlt and EnvTokenAlt2 are read next, in this order (names used by the Sprites docs and CLI).
+	EnvTokenAlt  = "SPRITE_TOKEN"
+	EnvTokenAlt2 = "SPRITES_TOKEN"
+	// EnvAPIURL and EnvAPIURLAlt override the API URL, in this order (CLI and @ekairos/sandbox names).
+	EnvAPIURL    = "SPRITES_API_URL"
+	EnvAPIURLAlt = "SPRITES_API_BASE_URL"
+)
+
+// Retry defaults; see Config.
+const (
+	DefaultMaxRetries     = 5
+	DefaultMinBackoff     = 250 * time.Millisecond
+	DefaultMaxBackoff     = 10 * time.Second
+	DefaultMaxRetryAfter  = 2 * time.Minute
+	DefaultRequestTimeout = 60 * time.Second
+	// createTimeout bounds one sprite-create attempt: with wait_for_capacity the API holds the request until a
+	// VM is free (the official SDKs allow 120 s).
+	createTimeout = 150 * time.Second
+)
+
+// maxErrorBody bounds how much of an error body is read; maxJSONBody bounds a JSON answer.
+const (
+	maxErrorBody = 64 << 10
+	maxJSONBody  = 32 << 20
+)
+
+// tokenHint is appended to authentication errors. It names the variables, never the token.
+const tokenHint = "check the Sprites API token (provider setting, or " + EnvToken + ", " + EnvTokenAlt + " or " + EnvTokenAlt2 + ")"
+
+// Errors wrapped by APIError (see APIError.Unwrap) and by the client.
+var (
+	// ErrUnauthorized is wrapped by 401 and 403 answers.
+	ErrUnauthorized = errors.New("sprites: token rejected")
+	// ErrConflict is wrapped by 409 answers (a name already taken).
+	ErrConflict = errors.New("sprites: conflict")
+	// ErrRateLimited is wrapped by 429 answers that retries could not get past.
+	ErrRateLimited = errors.New("sprites: rate limited")
+	// ErrMissingToken is returned by New when no token is configured.
+	ErrMissingToken = errors.New("sprites: no API token: set the provider's sprites token, or " + EnvToken + " (also read: " + EnvTokenAlt + ", " + EnvTokenAlt2 + ")")
+	// ErrOperationFailed is wrapped when a streamed operation (checkpoint, restore) reports an error inside its
+	// 200 answer, or ends without saying it completed.
+	ErrOperationFailed = errors.New("sprites: operation failed")
+)
+
+// Config configures the client and the engine.
+type Config struct {
+	// Token is the Sprites API token; "" = SPRITES_API_TOKEN, then SPRITE_TOKEN, then SPRITES_TOKEN. It is sent
+	// only as a bearer header and never appears in errors.
+	Token string
+	// APIURL is the API base URL; "" = SPRITES_API_URL, then SPRITES_API_BASE_URL, then DefaultAPIURL.
+	APIURL string
+	// HTTPClient sends the REST calls; nil = a client with no overall timeout (every attempt has its own).
+	// When its Transport is an *http.Transport, WebSocket dials reuse its TLS settings and proxy.
+	HTTPClient *http.Client
+	// MaxRetries is how many times a failed call is retried (429, 5xx, connection errors); 0 =
+	// DefaultMaxRetries, negative = never. Retries never run past the context's deadline.
+	MaxRetries int
+	// MinBackoff and MaxBackoff bound the jittered exponential backoff; 0 = the defaults.
+	MinBackoff, MaxBackoff time.Duration
+	// MaxRetryAfter is the longest rate-limit delay waited for; a longer one ends the call at once. 0 =
+	// DefaultMaxRetryAfter.
+	MaxRetryAfter time.Duration
+	// RequestTimeout bounds one attempt of a non-streaming call; 0 = DefaultRequestTimeout.
+	RequestTimeout time.Duration
+	// BaseEnv is the environment every command starts from (the exec API replaces the sprite's environment when
+	// any variable is sent, so PATH and HOME must be sent too); nil = DefaultBaseEnv.
+	BaseEnv map[string]string
+	// DefaultTimeout is a command's timeout when neither the request nor the sandbox sets one; 0 =
+	// DefaultCommandTimeout.
+	DefaultTimeout time.Duration
+	// SetupTimeout is a setup command's timeout when its spec sets none; 0 = DefaultSetupTimeout.
+	SetupTimeout time.Duration
+	// KillGrace is how long a timed-out command may take to report its exit code after it was sent SIGKILL;
+	// 0 = 3s.
+	KillGrace time.Duration
+}
+
+// Client is a small typed client of the Sprites REST and WebSocket API.
+type Client struct {
+	token      string
+	base       *url.URL
+	http       *http.Client
+	maxRetries int
+	minBackoff time.Duration
+	maxBackoff time.Duration
+	maxAfter   time.Duration
+	reqTimeout time.Duration
+	killGrace  time.Duration
+}
+
+// resolveToken returns the configured token or the first one set in the environment.
+func resolveToken(token string) string {
+	if token != "" {
+		return token
+	}
+	for _, k := range []string{EnvToken, EnvTokenAlt, EnvTokenAlt2} {
+		if v := strings.TrimSpace(os.Getenv(k)); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func resolveAPIURL(u string) string {
+	if u != "" {
+		return u
+	}
+	for _, k := range []string{EnvAPIURL, EnvAPIURLAlt} {
+		if v := strings.TrimSpace(os.Getenv(k)); v != "" {
+			return v
+		}
+	}
+	return DefaultAPIURL
+}
+
+// NewClient makes a client from cfg (with the environment fallbacks documented on Config).
+func NewClient(cfg Config) (*Client, error) {
+	token := resolveToken(cfg.Token)
+	if token == "" {
+		return nil, ErrMissingToken
+	}
+	if strings.ContainsAny(token, "\r\n") {
+		return nil, errors.New("sprites: the API token contains a line break")
+	}
+	raw := resolveAPIURL(cfg.APIURL)
+	base, err := url.Parse(strings.TrimRight(raw, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("sprites: API URL %q is not an http(s) URL", raw)
+	}
+	if base.RawQuery != "" || base.Fragment != "" || base.User != nil {
+		return nil, fmt.Errorf("sprites: API URL %q must not carry a query, fragment or user info", raw)
+	}
+	c := &Client{
+		token:      token,
+		base:       base,
+		http:       cfg.HTTPClient,
+		maxRetries: cfg.MaxRetries,
+		minBackoff: cfg.MinBackoff,
+		maxBackoff: cfg.MaxBackoff,
+		maxAfter:   cfg.MaxRetryAfter,
+		reqTimeout: cfg.RequestTimeout,
+		killGrace:  cfg.KillGrace,
+	}
+	if c.http == nil {
+		c.http = &http.Client{}
+	}
+	switch {
+	case c.maxRetries == 0:
+		c.maxRetries = DefaultMaxRetries
+	case c.maxRetries < 0:
+		c.maxRetries = 0
+	}
+	if c.minBackoff <= 0 {
+		c.minBackoff = DefaultMinBackoff
+	}
+	if c.maxBackoff <= 0 {
+		c.maxBackoff = DefaultMaxBackoff
+	}
+	if c.maxBackoff < c.minBackoff {
+		c.maxBackoff = c.minBackoff
+	}
+	if c.maxAfter <= 0 {
+		c.maxAfter = DefaultMaxRetryAfter
+	}
+	if c.reqTimeout <= 0 {
+		c.reqTimeout = DefaultRequestTimeout
+	}
+	if c.killGrace <= 0 {
+		c.killGrace = 3 * time.Second
+	}
+	return c, nil
+}
+
+// APIURL returns the base URL the client talks to.
+func (c *Client) APIURL() string { return c.base.String() }
+
+// APIError is an error answer of the Sprites API: its HTTP status and what its body says, in either of the
+// API's shapes ({"error", "message"} or {"errors": [...]}), or the raw body when it is not JSON. The token is
+// redacted from every text it holds.
+type APIError struct {
+	Method string // HTTP method
+	Path   string // request path, without the query (which may hold env values)
+	Status int    // HTTP status
+	// Code is the body's "error" field (a machine code such as "sprite_creation_rate_limited", or a text).
+	Code string
+	// Message is the body's "message" field, the joined "errors" list, or the raw body.
+	Message string
+	// FSCode is the filesystem API's errno-like "code" (ENOENT, EISDIR, ...), "" elsewhere.
+	FSCode string
+	// RetryAfter is the delay the API asked for (retry_after_seconds, else the Retry-After header).
+	RetryAfter time.Duration
+	// Attempts is how many times the call was sent.
+	Attempts int
+}
+
+// Error reports the call, the HTTP status and the API's message.
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "sprites API %s %s: HTTP %d", e.Method, e.Path, e.Status)
+	switch {
+	case e.Code != "" && e.Message != "" && e.Code != e.Message:
+		fmt.Fprintf(&b, ": %s: %s", e.Code, e.Message)
+	case e.Code != "":
+		b.WriteString(": " + e.Code)
+	case e.Message != "":
+		b.WriteString(": " + e.Message)
+	default:
+		b.WriteString(" " + http.StatusText(e.Status))
+	}
+	if e.FSCode != "" {
+		fmt.Fprintf(&b, " (%s)", e.FSCode)
+	}
+	if e.Status == http.StatusTooManyRequests && e.RetryAfter > 0 {
+		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
+	}
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, " (after %d attempts)", e.Attempts)
+	}
+	if e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden {
+		b.WriteString("; " + tokenHint)
+	}
+	return b.String()
+}
+
+// Unwrap maps the status to the errors callers test with errors.Is: backend.ErrNotFound for a 404 about an API
+// object (a sprite, a checkpoint), fs.ErrNotExist for a 404 of the filesystem API (a missing file, which is not
+// a missing sprite), ErrUnauthorized, ErrConflict and ErrRateLimited.
+func (e *APIError) Unwrap() []error {
+	switch {
+	case e.FSCode == "ENOENT":
+		return []error{fs.ErrNotExist}
+	case e.Status == http.StatusNotFound && e.FSCode == "":
+		return []error{backend.ErrNotFound}
+	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden:
+		return []error{ErrUnauthorized}
+	case e.Status == http.StatusConflict:
+		return []error{ErrConflict}
+	case e.Status == http.StatusTooManyRequests:
+		return []error{ErrRateLimited}
+	}
+	return nil
+}
+
+// retryable reports whether the call may be sent again.
+func (e *APIError) retryable() bool {
+	return e.Status == http.StatusTooManyRequests || e.Status >= 500
+}
+
+// transportError is a connection-level failure (no HTTP answer): retried.
+type transportError struct {
+	op  string
+	err error
+}
+
+func (e *transportError) Error() string { return e.op + ": " + e.err.Error() }
+func (e *transportError) Unwrap() error { return e.err }
+
+// parseAPIError reads an error answer. The body's shapes: {"error", "message", "retry_after_seconds", ...},
+// {"errors": ["..."]}, the filesystem API's {"error", "code", "path"}, or plain text.
+func (c *Client) parseAPIError(method, path string, resp *http.Response) *APIError {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	e := &APIError{Method: method, Path: path, Status: resp.StatusCode}
+	var doc struct {
+		Error             json.RawMessage `json:"error"`
+		Message           string          `json:"message"`
+		Errors            []any           `json:"errors"`
+		Code              string          `json:"code"`
+		RetryAfterSeconds float64         `json:"retry_after_seconds"`
+	}
+	text := strings.TrimSpace(string(body))
+	if err := json.Unmarshal(body, &doc); err == nil && strings.HasPrefix(text, "{") {
+		if len(doc.Error) > 0 {
+			var s string
+			if json.Unmarshal(doc.Error, &s) == nil {
+				e.Code = s
+			} else {
+				e.Code = string(doc.Error)
+			}
+		}
+		e.Message = doc.Message
+		if len(doc.Errors) > 0 {
+			parts := make([]string, 0, len(doc.Errors))
+			for _, x := range doc.Errors {
+				if s, ok := x.(string); ok {
+					parts = append(parts, s)
+				} else {
+					b, _ := json.Marshal(x)
+					parts = append(parts, string(b))
+				}
+			}
+			if e.Message != "" {
+				parts = append([]string{e.Message}, parts...)
+			}
+			e.Message = strings.Join(parts, "; ")
+		}
+		e.FSCode = doc.Code
+		if doc.RetryAfterSeconds > 0 {
+			e.RetryAfter = time.Duration(doc.RetryAfterSeconds * float64(time.Second))
+		}
+	} else if text != "" {
+		if len(text) > 512 {
+			text = text[:512] + "..."
+		}
+		e.Message = text
+	}
+	if e.RetryAfter <= 0 {
+		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"))
+	}
+	e.Code = c.redact(e.Code)
+	e.Message = c.redact(e.Message)
+	return e
+}
+
+// parseRetryAfter reads a Retry-After header: seconds or an HTTP date.
+func parseRetryAfter(v string) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseFloat(v, 64); err == nil && n > 0 {
+		return time.Duration(n * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// redact removes the token from a text that came from the network or from an error.
+func (c *Client) redact(s string) string {
+	if c.token == "" || s == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, c.token, "[redacted]")
+}
+
+// backoff is the jittered exponential delay before retry number attempt (0-based).
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.minBackoff << min(attempt, 20)
+	if d <= 0 || d > c.maxBackoff {
+		d = c.maxBackoff
+	}
+	// Full jitter in [d/2, d].
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// withRetry runs attempt under the single retry policy of the client: 429 answers (after the delay the API
+// asks for), 5xx answers and connection errors are retried up to MaxRetries times with jittered exponential
+// backoff; anything else is returned at once. A retry that would start after the context's deadline is not
+// made: the last error is returned, saying so.
+func (c *Client) withRetry(ctx context.Context, attempt func(ctx context.Context) error) error {
+	for n := 0; ; n++ {
+		err := attempt(ctx)
+		if err == nil {
+			return nil
+		}
+		var apiErr *APIError
+		isAPI := errors.As(err, &apiErr)
+		if isAPI {
+			apiErr.Attempts = n + 1
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			if isAPI {
+				return err
+			}
+			return fmt.Errorf("%w (%w)", ctxErr, err)
+		}
+		var tErr *transportError
+		retry := (isAPI && apiErr.retryable()) || errors.As(err, &tErr)
+		if !retry || n >= c.maxRetries {
+			if retry && !isAPI && n > 0 {
+				return fmt.Errorf("%w (gave up after %d attempts)", err, n+1)
+			}
+			return err
+		}
+		delay := c.backoff(n)
+		if isAPI && apiErr.RetryAfter > 0 {
+			if apiErr.RetryAfter > c.maxAfter {
+				return fmt.Errorf("%w (not retried: the API asks to wait %s, more than the %s this client waits)", err, apiErr.RetryAfter, c.maxAfter)
+			}
+			delay = apiErr.RetryAfter
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Now().Add(delay).After(dl) {
+			return fmt.Errorf("%w (not retried: the next attempt, in %s, would start after the deadline)", err, delay.Round(time.Millisecond))
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (%w)", ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+// call is one REST call.
+type call struct {
+	method string
+	path   string // already escaped
+	query  url.Values
+	body   []byte
+	ctype  string
+	accept string
+	// timeout bounds each attempt; 0 = the client's RequestTimeout; negative = only the context (streams).
+	timeout time.Duration
+}
+
+// cancelOnClose cancels an attempt's context once its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+// do sends a call with the retry policy and returns a 2xx answer, whose body the caller closes.
+func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
+	var out *http.Response
+	err := c.withRetry(ctx, func(ctx context.Context) error {
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		switch {
+		case cl.timeout == 0:
+			actx, cancel = context.WithTimeout(ctx, c.reqTimeout)
+		case cl.timeout > 0:
+			actx, cancel = context.WithTimeout(ctx, cl.timeout)
+		}
+		u := *c.base
+		unescaped, err := url.PathUnescape(cl.path)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("sprites API %s %s: %w", cl.method, cl.path, err)
+		}
+		u.Path = c.base.Path + unescaped
+		u.RawPath = c.base.EscapedPath() + cl.path
+		u.RawQuery = cl.query.Encode()
+		var body io.Reader
+		if cl.body != nil {
+			body = bytes.NewReader(cl.body)
+		}
+		req, err := http.NewRequestWithContext(actx, cl.method, u.String(), body)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("sprites API %s %s: %w", cl.method, cl.path, err)
+		}
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		if cl.ctype != "" {
+			req.Header.Set("Content-Type", cl.ctype)
+		}
+		if cl.accept != "" {
+			req.Header.Set("Accept", cl.accept)
+		} else {
+			req.Header.Set("Accept", "application/json")
+		}
+		req.Header.Set("User-Agent", "terraform-provider-sandbox")
+		resp, err := c.http.Do(req)
+		if err != nil {
+			cancel()
+			return &transportError{op: "sprites API " + cl.method + " " + cl.path, err: c.scrubURLError(err)}
+		}
+		if resp.StatusCode >= 300 {
+			apiErr := c.parseAPIError(cl.method, cl.path, resp)
+			_ = resp.Body.Close()
+			cancel()
+			return apiErr
+		}
+		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+		out = resp
+		return nil
+	})
+	return out, err
+}
+
+// scrubURLError drops the URL (whose query may hold file paths or env values) from a transport error.
+func (c *Client) scrubURLError(err error) error {
+	var uErr *url.Error
+	if errors.As(err, &uErr) {
+		return uErr.Err
+	}
+	return err
+}
+
+// doJSON sends a call and decodes a JSON answer into out (nil = discard the body).
+func (c *Client) doJSON(ctx context.Context, cl call, in, out any) error {
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("sprites API %s %s: encoding the request: %w", cl.method, cl.path, err)
+		}
+		cl.body, cl.ctype = b, "application/json"
+	}
+	resp, err := c.do(ctx, cl)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxJSONBody))
+	if err != nil {
+		return fmt.Errorf("sprites API %s %s: reading the answer: %w", cl.method, cl.path, c.scrubURLError(err))
+	}
+	if out == nil || len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("sprites API %s %s: decoding the answer: %w", cl.method, cl.path, err)
+	}
+	return nil
+}
+
+// spritePath returns /v1/sprites/<escaped name><rest>.
+func spritePath(name, rest string) string {
+	return "/v1/sprites/" + url.PathEscape(name) + rest
+}
