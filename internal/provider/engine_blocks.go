@@ -1,8 +1,6 @@
 package provider
 
 import (
-	"sort"
-
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
@@ -49,27 +47,27 @@ func optionsFromObject(obj types.Object) map[string]any {
 	return out
 }
 
-// optionsToObject reads an engine's recorded options (params.<engine>) back into its block. Keys outside the
-// block's attributes (engine metadata) are ignored. The block stays absent when none of its attributes is
-// recorded and it was absent before.
+// optionsToObject reads an engine's recorded options (params.<engine>) back into its block. Only attributes
+// set in the prior value are refreshed: engine metadata shares the map (a sprite's generated name, say) and must
+// not appear as a change of an attribute the configuration leaves unset. An absent block stays absent.
 func optionsToObject(raw any, attrTypes map[string]attr.Type, prior types.Object) types.Object {
+	if prior.IsNull() || prior.IsUnknown() {
+		return types.ObjectNull(attrTypes)
+	}
 	m, _ := raw.(map[string]any)
 	vals := map[string]attr.Value{}
-	set := false
-	names := make([]string, 0, len(attrTypes))
-	for n := range attrTypes {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		v, present := m[name]
-		vals[name] = attrValue(attrTypes[name], v, present)
-		if present && v != nil {
-			set = true
+	for name, t := range attrTypes {
+		p := prior.Attributes()[name]
+		if p == nil || p.IsNull() || p.IsUnknown() {
+			vals[name] = attrValue(t, nil, false)
+			continue
 		}
-	}
-	if !set && (prior.IsNull() || prior.IsUnknown()) {
-		return types.ObjectNull(attrTypes)
+		v, present := m[name]
+		if !present {
+			vals[name] = p
+			continue
+		}
+		vals[name] = attrValue(t, v, true)
 	}
 	return types.ObjectValueMust(attrTypes, vals)
 }

@@ -1,11 +1,8 @@
 package provider
 
 import (
-	"context"
-
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
-	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -30,12 +27,4 @@ func localOptionAttributes() map[string]schema.Attribute {
 			Validators:          []validator.Int64{int64validator.Between(16, 1<<22)},
 		},
 	}
-}
-
-// localOptionsFromObject turns the local block into the engine's options map (nil when the block is absent).
-func localOptionsFromObject(obj types.Object) map[string]any { return optionsFromObject(obj) }
-
-// localOptionsToObject reads params.local of a record back into the block.
-func localOptionsToObject(_ context.Context, raw any, prior types.Object) (types.Object, diag.Diagnostics) {
-	return optionsToObject(raw, localOptionTypes, prior), nil
 }

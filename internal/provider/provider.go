@@ -52,7 +52,7 @@ const (
 )
 
 // availableEngines are the engines this build can provision on. The backend validators accept only these.
-var availableEngines = []string{backend.EngineLocal}
+var availableEngines = []string{backend.EngineLocal, backend.EngineSprites}
 
 // availableStores are the record stores this build can use.
 var availableStores = []string{RecordsSQLite, RecordsInstantDB, RecordsPostgres}
@@ -76,6 +76,16 @@ type providerModel struct {
 	Local         *localProviderModel `tfsdk:"local"`
 	InstantDB     *instantDBModel     `tfsdk:"instantdb"`
 	Postgres      *postgresModel      `tfsdk:"postgres"`
+	Daytona       types.Object        `tfsdk:"daytona"`
+	Vercel        types.Object        `tfsdk:"vercel"`
+	Sprites       types.Object        `tfsdk:"sprites"`
+}
+
+func mergeBlocks(a, b map[string]schema.Block) map[string]schema.Block {
+	for k, v := range b {
+		a[k] = v
+	}
+	return a
 }
 
 type instantDBModel struct {
@@ -134,7 +144,7 @@ func (p *sandboxProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 				Optional: true,
 			},
 		},
-		Blocks: map[string]schema.Block{
+		Blocks: mergeBlocks(hostedEngineBlocks(), map[string]schema.Block{
 			"local": schema.SingleNestedBlock{
 				MarkdownDescription: "Settings of the `local` engine, which runs each sandbox as a directory on this machine with " +
 					"commands isolated by bubblewrap.",
@@ -196,7 +206,7 @@ func (p *sandboxProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 					},
 				},
 			},
-		},
+		}),
 	}
 }
 
@@ -209,6 +219,7 @@ type providerData struct {
 	deleteRecords  bool
 	instant        instantdb.Config
 	pg             postgres.Config
+	hosted         map[string]map[string]string // hosted engine settings (secrets included: never logged)
 
 	mu        sync.Mutex
 	store     backend.Store
@@ -266,6 +277,10 @@ func (p *sandboxProvider) Configure(ctx context.Context, req provider.ConfigureR
 	data.pg = postgres.Config{
 		URL:    firstNonEmpty(pg.URL.ValueString(), os.Getenv(EnvPostgresURL)),
 		Schema: firstNonEmpty(pg.Schema.ValueString(), os.Getenv(EnvPostgresSchema)),
+	}
+	data.hosted = readHostedEngineSettings(ctx, req.Config, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
 	}
 	data.records = firstNonEmpty(cfg.Records.ValueString(), os.Getenv(EnvRecords))
 	if data.records == "" {
@@ -397,6 +412,8 @@ func (d *providerData) Engine(name string) (backend.Engine, error) {
 	switch name {
 	case backend.EngineLocal:
 		e, err = local.New(d.localCfg)
+	case backend.EngineSprites:
+		e, err = newSpritesEngine(d.hosted[name])
 	default:
 		return nil, fmt.Errorf("backend %q is not available in this build of the provider (available: %s)", name, strings.Join(availableEngines, ", "))
 	}

@@ -77,6 +77,7 @@ type sandboxModel struct {
 	CreatedAt         types.String         `tfsdk:"created_at"`
 	UpdatedAt         types.String         `tfsdk:"updated_at"`
 	Local             types.Object         `tfsdk:"local"`
+	Sprites           types.Object         `tfsdk:"sprites"`
 	SetupID           types.String         `tfsdk:"setup_id"`
 	SetupCopy         types.String         `tfsdk:"setup_copy"`
 	Volumes           types.List           `tfsdk:"volume"`
@@ -229,6 +230,13 @@ func (r *sandboxResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				Attributes:    localOptionAttributes(),
 				PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
 			},
+			"sprites": schema.SingleNestedBlock{
+				MarkdownDescription: "Options of the `sprites` engine; only allowed with `backend = \"sprites\"`. Recorded under " +
+					"`params.sprites` with the library's sprite metadata. Changing them replaces the sandbox. ~> **Note** Sprites have no " +
+					"stop: they sleep by themselves when idle and wake on use, so `desired_state = \"stopped\"` is refused at plan time.",
+				Attributes:    spritesOptionAttributes(),
+				PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
+			},
 			"volume": schema.ListNestedBlock{
 				MarkdownDescription: "A `sandbox_volume` to mount. What the sandbox writes there outlives it. Changing the mounts replaces the sandbox.",
 				PlanModifiers:       []planmodifier.List{listplanmodifier.RequiresReplace()},
@@ -286,9 +294,8 @@ func (r *sandboxResource) ValidateConfig(ctx context.Context, req resource.Valid
 			seen[mp.ValueString()] = true
 		}
 	}
-	if !m.Backend.IsNull() && !m.Backend.IsUnknown() && m.Backend.ValueString() != backend.EngineLocal && !m.Local.IsNull() {
-		resp.Diagnostics.AddAttributeError(path.Root("local"), "Block for another engine",
-			fmt.Sprintf("The local block only applies to backend = \"local\"; this sandbox uses backend = %q.", m.Backend.ValueString()))
+	if !m.Backend.IsNull() && !m.Backend.IsUnknown() {
+		m.checkEngineBlocks(m.Backend.ValueString(), &resp.Diagnostics)
 	}
 }
 
@@ -336,10 +343,7 @@ func (r *sandboxResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 		resp.Diagnostics.AddAttributeError(path.Root("backend"), "Backend not available", err.Error())
 		return
 	}
-	if !plan.Local.IsNull() && !plan.Local.IsUnknown() && plan.Backend.ValueString() != backend.EngineLocal {
-		resp.Diagnostics.AddAttributeError(path.Root("local"), "Block for another engine",
-			fmt.Sprintf("The local block only applies to backend = \"local\"; this sandbox uses backend = %q.", plan.Backend.ValueString()))
-	}
+	plan.checkEngineBlocks(plan.Backend.ValueString(), &resp.Diagnostics)
 	caps := eng.Capabilities()
 	if plan.DesiredState.ValueString() == backend.DesiredStopped && !caps.StopStart {
 		resp.Diagnostics.AddAttributeError(path.Root("desired_state"), "Engine cannot stop sandboxes",
@@ -392,10 +396,25 @@ func ephemeralRecordsWarning(records, engine, ci string) string {
 		engine, engine)
 }
 
+// engineBlocks are the engine-specific blocks of the model, by engine name.
+func (m *sandboxModel) engineBlocks() map[string]types.Object {
+	return map[string]types.Object{backend.EngineLocal: m.Local, backend.EngineSprites: m.Sprites}
+}
+
+// checkEngineBlocks refuses a block for an engine other than the sandbox's.
+func (m *sandboxModel) checkEngineBlocks(engine string, diags *diag.Diagnostics) {
+	for name, block := range m.engineBlocks() {
+		if name != engine && !block.IsNull() && !block.IsUnknown() {
+			diags.AddAttributeError(path.Root(name), "Block for another engine",
+				fmt.Sprintf("The %s block only applies to backend = %q; this sandbox uses backend = %q.", name, name, engine))
+		}
+	}
+}
+
 // spec builds the engine spec from the model; known is false when a value is unknown at plan time.
 func (m *sandboxModel) spec(ctx context.Context) (spec backend.SandboxSpec, known bool, diags diag.Diagnostics) {
 	known = true
-	for _, v := range []attr.Value{m.Runtime, m.Timeout, m.VCPUs, m.Ports, m.Purpose, m.Env, m.Local, m.Volumes, m.SetupID} {
+	for _, v := range []attr.Value{m.Runtime, m.Timeout, m.VCPUs, m.Ports, m.Purpose, m.Env, m.Local, m.Sprites, m.Volumes, m.SetupID, m.Backend} {
 		if v.IsUnknown() {
 			known = false
 		}
@@ -421,7 +440,7 @@ func (m *sandboxModel) spec(ctx context.Context) (spec backend.SandboxSpec, know
 		diags.Append(m.Env.ElementsAs(ctx, &env, false)...)
 		spec.Env = env
 	}
-	spec.Options = localOptionsFromObject(m.Local)
+	spec.Options = optionsFromObject(m.engineBlocks()[m.Backend.ValueString()])
 	for _, v := range m.Volumes.Elements() {
 		obj, ok := v.(types.Object)
 		if !ok {
@@ -623,9 +642,8 @@ func (m *sandboxModel) fromResult(ctx context.Context, res *backend.SandboxResul
 	if m.Env.IsUnknown() {
 		m.Env = types.MapNull(types.StringType)
 	}
-	local, d := localOptionsToObject(ctx, rec.JSONMap("params")[backend.EngineLocal], m.Local)
-	diags.Append(d...)
-	m.Local = local
+	m.Local = optionsToObject(rec.JSONMap("params")[backend.EngineLocal], localOptionTypes, m.Local)
+	m.Sprites = optionsToObject(rec.JSONMap("params")[backend.EngineSprites], spritesOptionTypes, m.Sprites)
 	params := rec.JSONMap("params")
 	setupID, _ := toMapAny(params[backend.ParamsTerraform])["setupId"].(string)
 	m.SetupID = stringOrNull(setupID)
