@@ -1,0 +1,154 @@
+package vercel
+
+import (
+	"errors"
+	"io/fs"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/vercel/vercelfake"
+)
+
+func TestRunCommandStream(t *testing.T) {
+	f := startFake(t, vercelfake.Config{})
+	e := newTestEngine(t, f)
+	sb := createSandbox(t, e, backend.SandboxSpec{})
+	ctx := ctxFor(t, 10*time.Second)
+	r, err := e.Client().GetSandbox(ctx, sb.ExternalID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Client().RunCommand(ctx, r.Session.ID, CommandRequest{
+		Command: "sh", Args: []string{"-c", `printf 'o1 '; printf 'e1 ' >&2; printf 'o2'; printf "$X" >&2; exit 5`},
+		Env: map[string]string{"X": "e2"}, Logs: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 5 || string(res.Stdout) != "o1 o2" || string(res.Stderr) != "e1 e2" {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 5, %q, %q", res.ExitCode, res.Stdout, res.Stderr, "o1 o2", "e1 e2")
+	}
+	if res.Command.ID == "" || res.Command.SessionID != r.Session.ID || res.Command.Name != "sh" {
+		t.Errorf("command = %+v", res.Command)
+	}
+	// Without logs only the exit code comes back.
+	res, err = e.Client().RunCommand(ctx, r.Session.ID, CommandRequest{Command: "echo", Args: []string{"quiet"}})
+	if err != nil || res.ExitCode != 0 || len(res.Stdout) != 0 {
+		t.Errorf("without logs: %+v, %v", res, err)
+	}
+	// Output beyond MaxOutput is dropped and said so.
+	res, err = e.Client().RunCommand(ctx, r.Session.ID, CommandRequest{Command: "sh", Args: []string{"-c", "printf 0123456789"}, Logs: true, MaxOutput: 4})
+	if err != nil || string(res.Stdout) != "0123" || !res.Truncated {
+		t.Errorf("MaxOutput 4: %q, truncated %v, %v", res.Stdout, res.Truncated, err)
+	}
+}
+
+func TestRunCommandSessionStops(t *testing.T) {
+	f := startFake(t, vercelfake.Config{})
+	e := newTestEngine(t, f)
+	sb := createSandbox(t, e, backend.SandboxSpec{})
+	ctx := ctxFor(t, 10*time.Second)
+	r, err := e.Client().GetSandbox(ctx, sb.ExternalID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		f.StopSession(sb.ExternalID)
+	}()
+	_, err = e.Client().RunCommand(ctx, r.Session.ID, CommandRequest{Command: "sleep", Args: []string{"10"}, Logs: true})
+	var se *StreamError
+	if !errors.As(err, &se) || se.Code != "sandbox_stopped" {
+		t.Fatalf("RunCommand while the session stops = %v, want a StreamError sandbox_stopped", err)
+	}
+	// Later calls on the old session: 410.
+	_, err = e.Client().RunCommand(ctx, r.Session.ID, CommandRequest{Command: "true"})
+	if StatusOf(err) != http.StatusGone && StatusOf(err) != http.StatusUnprocessableEntity {
+		t.Errorf("RunCommand on a stopped session = %v, want 410 (or 422 while stopping)", err)
+	}
+}
+
+func TestRunCommandCancelKills(t *testing.T) {
+	f := startFake(t, vercelfake.Config{})
+	e := newTestEngine(t, f)
+	sb := createSandbox(t, e, backend.SandboxSpec{})
+	r, err := e.Client().GetSandbox(ctxFor(t, 5*time.Second), sb.ExternalID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = e.Client().RunCommand(ctxFor(t, 300*time.Millisecond), r.Session.ID, CommandRequest{Command: "sleep", Args: []string{"30"}})
+	if err == nil || time.Since(start) > 3*time.Second {
+		t.Fatalf("RunCommand past its context = %v after %s", err, time.Since(start))
+	}
+	if n := f.Requests("POST /v2/sandboxes/sessions/{sessionId}/cmd/{cmdId}/kill"); n != 1 {
+		t.Errorf("kill sent %d times, want 1", n)
+	}
+}
+
+func TestFilesRaw(t *testing.T) {
+	f := startFake(t, vercelfake.Config{})
+	e := newTestEngine(t, f)
+	sb := createSandbox(t, e, backend.SandboxSpec{})
+	ctx := ctxFor(t, 10*time.Second)
+	r, err := e.Client().GetSandbox(ctx, sb.ExternalID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := r.Session.ID
+	data := []byte{0, 1, 2, 0xff, 0xfe, '\n'}
+	if err := e.Client().WriteFiles(ctx, sid, []File{{Path: "/vercel/sandbox/deep/er/bin.dat", Content: data, Mode: 0o755}, {Path: "/vercel/sandbox/two.txt", Content: []byte("2")}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.Client().ReadFile(ctx, sid, "/vercel/sandbox/deep/er/bin.dat")
+	if err != nil || string(got) != string(data) {
+		t.Errorf("ReadFile = %v, %v", got, err)
+	}
+	res, err := e.Client().RunCommand(ctx, sid, CommandRequest{Command: "sh", Args: []string{"-c", "test -x deep/er/bin.dat && cat two.txt"}, Logs: true})
+	if err != nil || res.ExitCode != 0 || string(res.Stdout) != "2" {
+		t.Errorf("mode and second file: %+v, %v", res, err)
+	}
+	_, err = e.Client().ReadFile(ctx, sid, "/vercel/sandbox/nope")
+	if !errors.Is(err, ErrFileNotFound) || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadFile(missing) = %v, want ErrFileNotFound", err)
+	}
+	if err := e.Client().Mkdir(ctx, sid, "/vercel/sandbox/m/n", true); err != nil {
+		t.Errorf("Mkdir recursive: %v", err)
+	}
+	if err := e.Client().Mkdir(ctx, sid, "/vercel/sandbox/p/q", false); StatusOf(err) != http.StatusBadRequest {
+		t.Errorf("Mkdir without recursive and no parent = %v, want 400", err)
+	}
+}
+
+func TestAPIErrorWording(t *testing.T) {
+	e := &APIError{Method: "GET", Path: "/v2/sandboxes/x", Status: 404, Code: "not_found", Message: "Vercel Sandbox not found.", Attempts: 1}
+	if got, want := e.Error(), "vercel: GET /v2/sandboxes/x: 404 Not Found (not_found): Vercel Sandbox not found."; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	if !strings.Contains((&APIError{Status: 403}).Error(), EnvToken) {
+		t.Errorf("a 403 does not point at the token")
+	}
+}
+
+func TestBackoffBounded(t *testing.T) {
+	c := &Client{baseDelay: 100 * time.Millisecond, maxDelay: time.Second}
+	for attempt := 1; attempt < 70; attempt++ {
+		d := c.backoff(attempt)
+		lo := min(100*time.Millisecond<<(attempt-1), time.Second) / 2
+		if attempt > 20 {
+			lo = time.Second / 2
+		}
+		if d < lo || d > time.Second {
+			t.Fatalf("backoff(%d) = %s, want within [%s, 1s]", attempt, d, lo)
+		}
+	}
+	if retryAfter("2") != 2*time.Second || retryAfter("") != 0 || retryAfter("soon") != 0 {
+		t.Errorf("retryAfter parses wrongly")
+	}
+	if d := retryAfter(time.Now().Add(3 * time.Second).UTC().Format(http.TimeFormat)); d < time.Second || d > 3*time.Second {
+		t.Errorf("retryAfter(date) = %s", d)
+	}
+}
