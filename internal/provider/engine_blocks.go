@@ -42,6 +42,8 @@ func optionsFromObject(obj types.Object) map[string]any {
 				}
 			}
 			out[name] = m
+		case types.Object:
+			out[name] = optionsFromObject(x)
 		}
 	}
 	return out
@@ -101,6 +103,18 @@ func attrValue(t attr.Type, v any, present bool) attr.Value {
 			out = append(out, types.StringValue(s))
 		}
 		return types.ListValueMust(lt.ElemType, out)
+	}
+	if ot, ok := t.(types.ObjectType); ok {
+		raw, _ := v.(map[string]any)
+		if !present || raw == nil {
+			return types.ObjectNull(ot.AttrTypes)
+		}
+		vals := map[string]attr.Value{}
+		for name, et := range ot.AttrTypes {
+			ev, ok := raw[name]
+			vals[name] = attrValue(et, ev, ok)
+		}
+		return types.ObjectValueMust(ot.AttrTypes, vals)
 	}
 	if mt, ok := t.(types.MapType); ok {
 		raw, _ := v.(map[string]any)

@@ -128,8 +128,8 @@ func TestAccSprites_planTimeRefusals(t *testing.T) {
 	env := newTestEnv(t)
 	fake := spritesfake.Start(t, spritesfake.Options{})
 	cases := map[string]string{
-		`(?s)cannot stop a sandbox`: `desired_state = "stopped"`,
-		`(?s)cannot mount volumes`:  "volume {\n    volume_id  = \"6f1c2d3e-8a9b-4c5d-9e0f-1a2b3c4d5e6f\"\n    mount_path = \"/data\"\n  }",
+		`(?s)cannot stop a sandbox`:             `desired_state = "stopped"`,
+		`(?s)cannot mount volumes`:              "volume {\n    volume_id  = \"6f1c2d3e-8a9b-4c5d-9e0f-1a2b3c4d5e6f\"\n    mount_path = \"/data\"\n  }",
 		`(?s)only applies to backend = "local"`: "local {\n    memory_mb = 64\n  }",
 	}
 	for want, body := range cases {

@@ -78,6 +78,7 @@ type sandboxModel struct {
 	UpdatedAt         types.String         `tfsdk:"updated_at"`
 	Local             types.Object         `tfsdk:"local"`
 	Sprites           types.Object         `tfsdk:"sprites"`
+	Vercel            types.Object         `tfsdk:"vercel"`
 	SetupID           types.String         `tfsdk:"setup_id"`
 	SetupCopy         types.String         `tfsdk:"setup_copy"`
 	Volumes           types.List           `tfsdk:"volume"`
@@ -235,6 +236,14 @@ func (r *sandboxResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 					"`params.sprites` with the library's sprite metadata. Changing them replaces the sandbox. ~> **Note** Sprites have no " +
 					"stop: they sleep by themselves when idle and wake on use, so `desired_state = \"stopped\"` is refused at plan time.",
 				Attributes:    spritesOptionAttributes(),
+				PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
+			},
+			"vercel": schema.SingleNestedBlock{
+				MarkdownDescription: "Options of the `vercel` engine; only allowed with `backend = \"vercel\"`. Recorded under `params.vercel` " +
+					"with the library's safe Vercel config (never the token). Changing them replaces the sandbox. On Vercel the sandbox " +
+					"name carries the record id, `desired_state = \"stopped\"` ends the session (a persistent sandbox snapshots its files " +
+					"and resumes from them on start), and volumes are refused at plan time.",
+				Attributes:    vercelOptionAttributes(),
 				PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
 			},
 			"volume": schema.ListNestedBlock{
@@ -398,7 +407,7 @@ func ephemeralRecordsWarning(records, engine, ci string) string {
 
 // engineBlocks are the engine-specific blocks of the model, by engine name.
 func (m *sandboxModel) engineBlocks() map[string]types.Object {
-	return map[string]types.Object{backend.EngineLocal: m.Local, backend.EngineSprites: m.Sprites}
+	return map[string]types.Object{backend.EngineLocal: m.Local, backend.EngineSprites: m.Sprites, backend.EngineVercel: m.Vercel}
 }
 
 // checkEngineBlocks refuses a block for an engine other than the sandbox's.
@@ -414,7 +423,7 @@ func (m *sandboxModel) checkEngineBlocks(engine string, diags *diag.Diagnostics)
 // spec builds the engine spec from the model; known is false when a value is unknown at plan time.
 func (m *sandboxModel) spec(ctx context.Context) (spec backend.SandboxSpec, known bool, diags diag.Diagnostics) {
 	known = true
-	for _, v := range []attr.Value{m.Runtime, m.Timeout, m.VCPUs, m.Ports, m.Purpose, m.Env, m.Local, m.Sprites, m.Volumes, m.SetupID, m.Backend} {
+	for _, v := range []attr.Value{m.Runtime, m.Timeout, m.VCPUs, m.Ports, m.Purpose, m.Env, m.Local, m.Sprites, m.Vercel, m.Volumes, m.SetupID, m.Backend} {
 		if v.IsUnknown() {
 			known = false
 		}
@@ -644,6 +653,7 @@ func (m *sandboxModel) fromResult(ctx context.Context, res *backend.SandboxResul
 	}
 	m.Local = optionsToObject(rec.JSONMap("params")[backend.EngineLocal], localOptionTypes, m.Local)
 	m.Sprites = optionsToObject(rec.JSONMap("params")[backend.EngineSprites], spritesOptionTypes, m.Sprites)
+	m.Vercel = optionsToObject(rec.JSONMap("params")[backend.EngineVercel], vercelOptionTypes, m.Vercel)
 	params := rec.JSONMap("params")
 	setupID, _ := toMapAny(params[backend.ParamsTerraform])["setupId"].(string)
 	m.SetupID = stringOrNull(setupID)
