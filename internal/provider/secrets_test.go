@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,32 +13,9 @@ import (
 // would, with TF_LOG=trace. The InstantDB admin token and the env values must appear in no log line and no
 // record; in the state, env values may only sit in attributes marked sensitive.
 func TestAccSecretsNeverLeak(t *testing.T) {
-	if os.Getenv("TF_ACC") == "" {
-		t.Skip("acceptance test: set TF_ACC=1")
-	}
 	env := newTestEnvFor(t, RecordsInstantDB)
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "bin")
-	build := exec.Command("go", "build", "-o", filepath.Join(bin, "terraform-provider-sandbox"), "../..")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	cli := filepath.Join(dir, "terraformrc")
-	rc := fmt.Sprintf("provider_installation {\n  dev_overrides {\n    \"registry.terraform.io/ekairos/sandbox\" = %q\n  }\n  direct {}\n}\n", bin)
-	if err := os.WriteFile(cli, []byte(rc), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	const sandboxSecret, commandSecret = "sbx-secret-0f9e8d7c", "cmd-secret-1a2b3c4d"
-	work := filepath.Join(dir, "work")
-	if err := os.MkdirAll(work, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	cfg := `terraform {
-  required_providers {
-    sandbox = { source = "ekairos/sandbox" }
-  }
-}
-` + env.providerHCL() + fmt.Sprintf(`
+	w := newTFWorkdir(t, env.providerHCL()+fmt.Sprintf(`
 resource "sandbox_sandbox" "s" {
   purpose = "secrets"
   env     = { TOKEN = %q }
@@ -54,27 +30,14 @@ resource "sandbox_command" "c" {
 output "said" {
   value = sandbox_command.c.stdout
 }
-`, sandboxSecret, commandSecret)
-	if err := os.WriteFile(filepath.Join(work, "main.tf"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logPath := filepath.Join(dir, "trace.log")
-	tf := os.Getenv("TF_ACC_TERRAFORM_PATH")
-	run := func(args ...string) string {
-		cmd := exec.Command(tf, args...)
-		cmd.Dir = work
-		cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+cli, "TF_LOG=trace", "TF_LOG_PATH="+logPath, "TF_IN_AUTOMATION=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("terraform %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
-	out := run("apply", "-auto-approve", "-input=false", "-no-color")
+`, sandboxSecret, commandSecret))
+	logPath := filepath.Join(t.TempDir(), "trace.log")
+	trace := []string{"TF_LOG=trace", "TF_LOG_PATH=" + logPath}
+	out := w.mustRun(trace, "apply", "-auto-approve", "-input=false", "-no-color")
 	if !strings.Contains(out, "both-set") {
 		t.Fatalf("the command did not see its env:\n%s", out)
 	}
-	run("plan", "-input=false", "-no-color", "-detailed-exitcode")
+	w.mustRun(trace, "plan", "-input=false", "-no-color", "-detailed-exitcode")
 
 	secrets := []string{testInstantToken, sandboxSecret, commandSecret}
 	logs, err := os.ReadFile(logPath)
@@ -95,7 +58,7 @@ output "said" {
 	if err := env.noSecretsInStore(secrets...); err != nil {
 		t.Error(err)
 	}
-	stateRaw, err := os.ReadFile(filepath.Join(work, "terraform.tfstate"))
+	stateRaw, err := os.ReadFile(filepath.Join(w.dir, "terraform.tfstate"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +90,7 @@ output "said" {
 			}
 		}
 	}
-	run("destroy", "-auto-approve", "-input=false", "-no-color")
+	w.mustRun(nil, "destroy", "-auto-approve", "-input=false", "-no-color")
 }
 
 func mustJSON(t *testing.T, v any) []byte {
