@@ -52,7 +52,7 @@ const (
 )
 
 // availableEngines are the engines this build can provision on. The backend validators accept only these.
-var availableEngines = []string{backend.EngineLocal, backend.EngineVercel, backend.EngineSprites}
+var availableEngines = []string{backend.EngineLocal, backend.EngineDaytona, backend.EngineVercel, backend.EngineSprites}
 
 // availableStores are the record stores this build can use.
 var availableStores = []string{RecordsSQLite, RecordsInstantDB, RecordsPostgres}
@@ -412,6 +412,8 @@ func (d *providerData) Engine(name string) (backend.Engine, error) {
 	switch name {
 	case backend.EngineLocal:
 		e, err = local.New(d.localCfg)
+	case backend.EngineDaytona:
+		e, err = newDaytonaEngine(d.hosted[name])
 	case backend.EngineVercel:
 		e, err = newVercelEngine(d.hosted[name])
 	case backend.EngineSprites:

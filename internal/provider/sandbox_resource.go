@@ -79,6 +79,7 @@ type sandboxModel struct {
 	Local             types.Object         `tfsdk:"local"`
 	Sprites           types.Object         `tfsdk:"sprites"`
 	Vercel            types.Object         `tfsdk:"vercel"`
+	Daytona           types.Object         `tfsdk:"daytona"`
 	SetupID           types.String         `tfsdk:"setup_id"`
 	SetupCopy         types.String         `tfsdk:"setup_copy"`
 	Volumes           types.List           `tfsdk:"volume"`
@@ -236,6 +237,13 @@ func (r *sandboxResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 					"`params.sprites` with the library's sprite metadata. Changing them replaces the sandbox. ~> **Note** Sprites have no " +
 					"stop: they sleep by themselves when idle and wake on use, so `desired_state = \"stopped\"` is refused at plan time.",
 				Attributes:    spritesOptionAttributes(),
+				PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
+			},
+			"daytona": schema.SingleNestedBlock{
+				MarkdownDescription: "Options of the `daytona` engine; only allowed with `backend = \"daytona\"`. Recorded under " +
+					"`params.daytona` as the library writes it. The record id goes into the sandbox's labels, so a half-made sandbox is " +
+					"found and removed, never duplicated. Changing them replaces the sandbox.",
+				Attributes:    daytonaOptionAttributes(),
 				PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
 			},
 			"vercel": schema.SingleNestedBlock{
@@ -407,7 +415,7 @@ func ephemeralRecordsWarning(records, engine, ci string) string {
 
 // engineBlocks are the engine-specific blocks of the model, by engine name.
 func (m *sandboxModel) engineBlocks() map[string]types.Object {
-	return map[string]types.Object{backend.EngineLocal: m.Local, backend.EngineSprites: m.Sprites, backend.EngineVercel: m.Vercel}
+	return map[string]types.Object{backend.EngineLocal: m.Local, backend.EngineSprites: m.Sprites, backend.EngineVercel: m.Vercel, backend.EngineDaytona: m.Daytona}
 }
 
 // checkEngineBlocks refuses a block for an engine other than the sandbox's.
@@ -423,7 +431,7 @@ func (m *sandboxModel) checkEngineBlocks(engine string, diags *diag.Diagnostics)
 // spec builds the engine spec from the model; known is false when a value is unknown at plan time.
 func (m *sandboxModel) spec(ctx context.Context) (spec backend.SandboxSpec, known bool, diags diag.Diagnostics) {
 	known = true
-	for _, v := range []attr.Value{m.Runtime, m.Timeout, m.VCPUs, m.Ports, m.Purpose, m.Env, m.Local, m.Sprites, m.Vercel, m.Volumes, m.SetupID, m.Backend} {
+	for _, v := range []attr.Value{m.Runtime, m.Timeout, m.VCPUs, m.Ports, m.Purpose, m.Env, m.Local, m.Sprites, m.Vercel, m.Daytona, m.Volumes, m.SetupID, m.Backend} {
 		if v.IsUnknown() {
 			known = false
 		}
@@ -654,6 +662,7 @@ func (m *sandboxModel) fromResult(ctx context.Context, res *backend.SandboxResul
 	m.Local = optionsToObject(rec.JSONMap("params")[backend.EngineLocal], localOptionTypes, m.Local)
 	m.Sprites = optionsToObject(rec.JSONMap("params")[backend.EngineSprites], spritesOptionTypes, m.Sprites)
 	m.Vercel = optionsToObject(rec.JSONMap("params")[backend.EngineVercel], vercelOptionTypes, m.Vercel)
+	m.Daytona = optionsToObject(rec.JSONMap("params")[backend.EngineDaytona], daytonaOptionTypes, m.Daytona)
 	params := rec.JSONMap("params")
 	setupID, _ := toMapAny(params[backend.ParamsTerraform])["setupId"].(string)
 	m.SetupID = stringOrNull(setupID)
