@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,9 +30,22 @@ type Engine struct {
 
 	viewMu sync.Mutex
 	etcDir string // the /etc view, made on first use
+
+	copyOrder     []string // setup copy methods to try, best first
+	cowMu         sync.Mutex
+	reflinkProbed bool
+	reflinkErr    error // why files under the root cannot be cloned; nil when they can
+
+	resolve func(ctx context.Context, host, port string) (string, error) // the egress proxy's resolver
 }
 
-var _ backend.Engine = (*Engine)(nil)
+var (
+	_ backend.Engine          = (*Engine)(nil)
+	_ backend.VolumeEngine    = (*Engine)(nil)
+	_ backend.SetupEngine     = (*Engine)(nil)
+	_ backend.WorkspaceEngine = (*Engine)(nil)
+	_ backend.Identifier      = (*Engine)(nil)
+)
 
 // New returns a local engine. With Isolation "bwrap" (the default) it fails with an error wrapping
 // ErrBwrapNotInstalled when bubblewrap cannot be found. It creates nothing on disk.
@@ -48,7 +62,14 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local engine root %q: %w", root, err)
 	}
-	e := &Engine{root: abs, isolation: cfg.Isolation}
+	order, err := copyMethods(cfg.SetupCopy)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{root: abs, isolation: cfg.Isolation, copyOrder: order, resolve: cfg.Resolve}
+	if e.resolve == nil {
+		e.resolve = defaultResolve
+	}
 	switch cfg.Isolation {
 	case "", IsolationBwrap:
 		e.isolation = IsolationBwrap
@@ -96,6 +117,9 @@ func (e *Engine) Isolation() string { return e.isolation }
 // Name implements backend.Engine.
 func (e *Engine) Name() string { return backend.EngineLocal }
 
+// Identity implements backend.Identifier: setups are shared within one root and isolation mode only.
+func (e *Engine) Identity() string { return e.isolation + ":" + e.root }
+
 // Capabilities implements backend.Engine. Without isolation there are no volumes and the network is the host's.
 func (e *Engine) Capabilities() backend.Capabilities {
 	c := backend.Capabilities{
@@ -106,17 +130,18 @@ func (e *Engine) Capabilities() backend.Capabilities {
 		Setups:          true,
 		Workspaces:      true,
 		PublicURLs:      false,
-		NetworkPolicies: []string{"deny_all"},
+		NetworkPolicies: []string{backend.PolicyDenyAll, backend.PolicyAllowAll, backend.PolicyAllowList},
 	}
 	if e.isolation == IsolationNone {
 		c.Volumes = false
-		c.NetworkPolicies = []string{"allow_all"}
+		c.NetworkPolicies = []string{backend.PolicyAllowAll}
 	}
 	return c
 }
 
 // ValidateSpec implements backend.Engine: vcpus >= 0 (informational: no CPU limit is applied), ports in
-// 1..65535, env names, the local options (memory_mb, max_processes) and volume mount paths.
+// 1..65535, env names, the local options (memory_mb, max_processes), the network policy (and that the
+// isolation can enforce it), volume ids and mount paths, and the setup and workspace ids.
 func (e *Engine) ValidateSpec(spec backend.SandboxSpec) error {
 	return validateSpec(spec, e.isolation)
 }
@@ -142,7 +167,9 @@ func (e *Engine) probe(ctx context.Context) error {
 	return nil
 }
 
-// CreateSandbox implements backend.Engine.
+// CreateSandbox implements backend.Engine. A sandbox with spec.Setup starts with a copy-on-write view of the
+// setup's artifact as its home (see the package documentation); one with spec.Workspace works on the
+// workspace's home instead of its own.
 func (e *Engine) CreateSandbox(ctx context.Context, spec backend.SandboxSpec) (*backend.Sandbox, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -158,70 +185,173 @@ func (e *Engine) CreateSandbox(ctx context.Context, spec backend.SandboxSpec) (*
 			return nil, err
 		}
 	}
-	if err := checkVolumeDirs(spec.Volumes); err != nil {
-		return nil, err
-	}
-	parent := e.sandboxesDir()
-	if err := os.MkdirAll(parent, 0o700); err != nil {
-		return nil, fmt.Errorf("creating %s: %w", parent, err)
-	}
 	ext := externalID(spec.RecordID)
-	dir := e.dir(ext)
 	now := time.Now().UTC()
 	m := &meta{Version: 1, RecordID: spec.RecordID, ExternalID: ext, State: backend.StateStarting, CreatedAt: now, UpdatedAt: now}
 	m.apply(spec)
-
-	// The directory appears with its metadata in one rename, so it is never seen without its record id.
-	tmp, err := os.MkdirTemp(parent, ".new-"+ext+"-")
+	m.Policy = policyMode(spec.Policy, e.isolation)
+	m.Setup, m.Workspace = spec.Setup, spec.Workspace
+	dir, err := e.createBox(ctx, e.sandboxesDir(), ext, m, spec.Env, spec.Policy)
 	if err != nil {
-		return nil, fmt.Errorf("creating sandbox directory: %w", err)
-	}
-	if err := writeMeta(tmp, m); err != nil {
-		_ = os.RemoveAll(tmp)
-		return nil, err
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		_ = os.RemoveAll(tmp)
-		if _, serr := os.Stat(dir); serr == nil {
-			return nil, fmt.Errorf("a local sandbox for record %s already exists (%s): %w", spec.RecordID, ext, backend.ErrConflict)
-		}
-		return nil, fmt.Errorf("creating sandbox directory %s: %w", dir, err)
-	}
-	if err := e.finishCreate(dir, m, spec.Env); err != nil {
-		// Best effort: a sandbox that could not be finished is removed; if that fails too, FindSandbox still
-		// finds it by its record id.
-		if derr := e.DeleteSandbox(context.WithoutCancel(ctx), ext); derr != nil {
-			return nil, fmt.Errorf("%w (and removing the half-made sandbox %s failed: %w)", err, ext, derr)
-		}
 		return nil, err
 	}
 	return e.view(dir, m), nil
 }
 
-func (e *Engine) finishCreate(dir string, m *meta, env map[string]string) error {
-	for _, d := range []string{filepath.Join(dir, "home"), filepath.Join(dir, "run")} {
-		if err := os.Mkdir(d, 0o700); err != nil {
-			return fmt.Errorf("creating %s: %w", d, err)
+// createBox makes the directory of a sandbox or workspace: it checks and records its references (volumes,
+// setup, workspace) under the shared refs lock, makes the directory with its metadata in one rename (so it is
+// never seen without its record id), makes its home (from the setup, if any) and stores env and policy. A box
+// that cannot be finished is removed.
+func (e *Engine) createBox(ctx context.Context, parent, ext string, m *meta, env map[string]string, policy *backend.NetworkPolicy) (string, error) {
+	refs, err := e.lockRefs(false)
+	if err != nil {
+		return "", err
+	}
+	defer refs.unlock()
+	if err := e.resolveRefs(m); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return "", fmt.Errorf("creating %s: %w", parent, err)
+	}
+	dir := filepath.Join(parent, ext)
+	tmp, err := os.MkdirTemp(parent, ".new-"+ext+"-")
+	if err != nil {
+		return "", fmt.Errorf("creating %s directory: %w", m.noun(), err)
+	}
+	if err := writeMeta(tmp, m); err != nil {
+		_ = os.RemoveAll(tmp)
+		return "", err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		_ = os.RemoveAll(tmp)
+		if _, serr := os.Stat(dir); serr == nil {
+			return "", fmt.Errorf("a local %s for record %s already exists (%s): %w", m.noun(), m.RecordID, ext, backend.ErrConflict)
 		}
+		return "", fmt.Errorf("creating %s directory %s: %w", m.noun(), dir, err)
 	}
-	if err := writeEnv(dir, env); err != nil {
-		return err
+	if err := e.finishCreate(dir, m, env, policy); err != nil {
+		refs.unlock() // deleting may take the refs lock exclusively
+		// Best effort: a box that could not be finished is removed; if that fails too, Find still finds it by
+		// its record id.
+		var derr error
+		if m.Kind == kindWorkspace {
+			derr = e.DeleteWorkspace(context.WithoutCancel(ctx), ext)
+		} else {
+			derr = e.DeleteSandbox(context.WithoutCancel(ctx), ext)
+		}
+		if derr != nil {
+			return "", fmt.Errorf("%w (and removing the half-made %s %s failed: %w)", err, m.noun(), ext, derr)
+		}
+		return "", err
 	}
-	m.State = backend.StateRunning
-	return writeMeta(dir, m)
+	return dir, nil
 }
 
-func checkVolumeDirs(vols []backend.VolumeMount) error {
-	for _, v := range vols {
-		fi, err := os.Stat(v.ExternalID)
+// resolveRefs checks that the volumes, setup artifact and workspace m refers to exist, fills in the host paths
+// of its volumes and the artifact build it starts from. The caller holds the refs lock.
+func (e *Engine) resolveRefs(m *meta) error {
+	for i, v := range m.Volumes {
+		if v.ExternalID != "" {
+			if _, err := e.readVolume(v.ExternalID); err != nil {
+				return fmt.Errorf("volume %s (%s): %w", v.VolumeID, v.ExternalID, err)
+			}
+			m.Volumes[i].HostPath = filepath.Join(e.volumeDir(v.ExternalID), volumeDataDir)
+		}
+		fi, err := os.Stat(m.Volumes[i].HostPath)
 		if err != nil {
 			return fmt.Errorf("volume %s: %w", v.VolumeID, err)
 		}
 		if !fi.IsDir() {
-			return fmt.Errorf("volume %s: %s is not a directory", v.VolumeID, v.ExternalID)
+			return fmt.Errorf("volume %s: %s is not a directory", v.VolumeID, m.Volumes[i].HostPath)
+		}
+	}
+	if m.Setup != "" && m.SetupBuild == "" && m.SetupCopy == "" {
+		build, _, err := e.readSetup(m.Setup)
+		if err != nil {
+			return fmt.Errorf("setup artifact %s: %w", m.Setup, err)
+		}
+		m.SetupBuild = build // kept from now on, until the home is made
+	}
+	if m.Workspace != "" {
+		if _, err := readMetaFile(e.workspaceDir(m.Workspace), workspaceFile, "workspace"); err != nil {
+			return fmt.Errorf("workspace %s: %w", m.Workspace, err)
 		}
 	}
 	return nil
+}
+
+// finishCreate makes the home and run directories, stores env and policy and marks the box running (a
+// sandbox) or active (a workspace).
+func (e *Engine) finishCreate(dir string, m *meta, env map[string]string, policy *backend.NetworkPolicy) error {
+	if err := os.Mkdir(filepath.Join(dir, runDir), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("creating %s: %w", filepath.Join(dir, runDir), err)
+	}
+	if err := e.makeHome(dir, m); err != nil {
+		return err
+	}
+	if err := writeEnv(dir, env); err != nil {
+		return err
+	}
+	if err := writePolicy(dir, policy); err != nil {
+		return err
+	}
+	m.State = backend.StateRunning
+	if m.Kind == kindWorkspace {
+		m.State = backend.WorkspaceActive
+	}
+	return writeMeta(dir, m)
+}
+
+// makeHome makes the home of a box: from its setup artifact, empty, or none at all for a sandbox on a
+// workspace. A half-made home (an interrupted copy) is made again; an overlay home is mounted again.
+func (e *Engine) makeHome(dir string, m *meta) error {
+	home := filepath.Join(dir, homeDir)
+	switch {
+	case m.Workspace != "":
+		return nil
+	case m.Setup != "" && m.SetupCopy == "":
+		if err := unmountHome(dir); err != nil {
+			return err
+		}
+		for _, d := range []string{upperDir, workDir, homeDir} {
+			if err := removeAll(filepath.Join(dir, d)); err != nil {
+				return fmt.Errorf("removing a half-made home: %w", err)
+			}
+		}
+		method, err := e.materialize(e.buildHome(m.SetupBuild), dir)
+		if err != nil {
+			return fmt.Errorf("%s %s from setup %s: %w", m.noun(), m.ExternalID, m.Setup, err)
+		}
+		m.SetupCopy = method
+		if method != CopyOverlay {
+			m.SetupBuild = "" // the home is its own: the artifact may go
+		}
+		return writeMeta(dir, m)
+	case m.Setup != "":
+		_, err := e.ensureHome(dir, m)
+		return err
+	}
+	if err := os.Mkdir(home, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("creating %s: %w", home, err)
+	}
+	return nil
+}
+
+// completeHome makes the home of an existing box again where it is missing or half-made (an interrupted
+// create) and mounts an overlay home.
+func (e *Engine) completeHome(dir string, m *meta) error {
+	if m.Setup != "" && m.SetupCopy == "" {
+		refs, err := e.lockRefs(false)
+		if err != nil {
+			return err
+		}
+		defer refs.unlock()
+		if err := e.resolveRefs(m); err != nil {
+			return err
+		}
+	}
+	return e.makeHome(dir, m)
 }
 
 // GetSandbox implements backend.Engine.
@@ -278,7 +408,7 @@ func (e *Engine) ListSandboxes(ctx context.Context) ([]*backend.Sandbox, error) 
 		if strings.HasPrefix(name, ".del-") || strings.HasPrefix(name, ".new-") && olderThan(ent, time.Hour) {
 			// Left by a delete or a create that was killed midway (a create renames its .new- directory
 			// into place within milliseconds).
-			_ = removeAll(filepath.Join(e.sandboxesDir(), name))
+			_ = removeBox(filepath.Join(e.sandboxesDir(), name))
 			continue
 		}
 		if !ent.IsDir() || !strings.HasPrefix(name, externalPrefix) || !validName(name) {
@@ -290,7 +420,7 @@ func (e *Engine) ListSandboxes(ctx context.Context) ([]*backend.Sandbox, error) 
 		case errors.Is(err, backend.ErrNotFound):
 			continue // deleted meanwhile
 		case err != nil:
-			out = append(out, &backend.Sandbox{ExternalID: name, RecordID: strings.TrimPrefix(name, externalPrefix), State: backend.StateUnknown, Metadata: e.metadata(dir)})
+			out = append(out, &backend.Sandbox{ExternalID: name, RecordID: strings.TrimPrefix(name, externalPrefix), State: backend.StateUnknown, Metadata: e.metadata(dir, nil)})
 		default:
 			out = append(out, e.view(dir, m))
 		}
@@ -298,8 +428,8 @@ func (e *Engine) ListSandboxes(ctx context.Context) ([]*backend.Sandbox, error) 
 	return out, nil
 }
 
-// UpdateSandbox implements backend.Engine: runtime, timeout, vcpus, ports, purpose, options, volumes and env
-// change in place and apply to the next command.
+// UpdateSandbox implements backend.Engine: runtime, timeout, vcpus, ports, purpose, options, volumes, network
+// policy and env change in place and apply to the next command. Setup and workspace are kept as they were made.
 func (e *Engine) UpdateSandbox(ctx context.Context, externalID string, spec backend.SandboxSpec) (*backend.Sandbox, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -307,14 +437,11 @@ func (e *Engine) UpdateSandbox(ctx context.Context, externalID string, spec back
 	if err := e.ValidateSpec(spec); err != nil {
 		return nil, err
 	}
-	if err := checkVolumeDirs(spec.Volumes); err != nil {
-		return nil, err
-	}
 	dir, err := e.dirOf(externalID)
 	if err != nil {
 		return nil, err
 	}
-	lk, err := lockSandbox(dir, true)
+	lk, err := lockSandbox(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -327,8 +454,20 @@ func (e *Engine) UpdateSandbox(ctx context.Context, externalID string, spec back
 		return nil, fmt.Errorf("local sandbox %s belongs to record %s, not %s", externalID, m.RecordID, spec.RecordID)
 	}
 	m.apply(spec)
+	m.Policy = policyMode(spec.Policy, e.isolation)
 	m.UpdatedAt = time.Now().UTC()
+	refs, err := e.lockRefs(false)
+	if err != nil {
+		return nil, err
+	}
+	defer refs.unlock()
+	if err := e.resolveRefs(m); err != nil {
+		return nil, err
+	}
 	if err := writeEnv(dir, spec.Env); err != nil {
+		return nil, err
+	}
+	if err := writePolicy(dir, spec.Policy); err != nil {
 		return nil, err
 	}
 	if err := writeMeta(dir, m); err != nil {
@@ -337,8 +476,9 @@ func (e *Engine) UpdateSandbox(ctx context.Context, externalID string, spec back
 	return e.view(dir, m), nil
 }
 
-// StartSandbox implements backend.Engine. It also completes a half-made sandbox (missing home or run
-// directory); the env of such a sandbox is empty until UpdateSandbox sets it.
+// StartSandbox implements backend.Engine. It mounts an overlay home again, and completes a half-made sandbox
+// (missing home or run directory, an interrupted copy of its setup); the env of such a sandbox is empty until
+// UpdateSandbox sets it.
 func (e *Engine) StartSandbox(ctx context.Context, externalID string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -347,7 +487,7 @@ func (e *Engine) StartSandbox(ctx context.Context, externalID string) error {
 	if err != nil {
 		return err
 	}
-	lk, err := lockSandbox(dir, true)
+	lk, err := lockSandbox(dir)
 	if err != nil {
 		return err
 	}
@@ -356,10 +496,11 @@ func (e *Engine) StartSandbox(ctx context.Context, externalID string) error {
 	if err != nil {
 		return err
 	}
-	for _, d := range []string{filepath.Join(dir, "home"), filepath.Join(dir, "run")} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return fmt.Errorf("starting sandbox %s: %w", externalID, err)
-		}
+	if err := os.MkdirAll(filepath.Join(dir, runDir), 0o700); err != nil {
+		return fmt.Errorf("starting sandbox %s: %w", externalID, err)
+	}
+	if err := e.completeHome(dir, m); err != nil {
+		return fmt.Errorf("starting sandbox %s: %w", externalID, err)
 	}
 	if m.State == backend.StateRunning {
 		return nil
@@ -379,7 +520,7 @@ func (e *Engine) StopSandbox(ctx context.Context, externalID string) error {
 	if err != nil {
 		return err
 	}
-	lk, err := lockSandbox(dir, true)
+	lk, err := lockSandbox(dir)
 	if err != nil {
 		return err
 	}
@@ -397,8 +538,18 @@ func (e *Engine) StopSandbox(ctx context.Context, externalID string) error {
 		}
 	}
 	procs := killRunning(dir)
-	lk.unlock()
-	return waitGone(ctx, procs)
+	if err := waitGone(ctx, procs); err != nil {
+		lk.unlock()
+		return err
+	}
+	defer lk.unlock()
+	if m.SetupCopy == CopyOverlay {
+		// Files stay in the upper directory; the next start, command or file access mounts the home again.
+		if err := unmountHome(dir); err != nil {
+			return fmt.Errorf("stopping sandbox %s: %w", externalID, err)
+		}
+	}
+	return nil
 }
 
 // DeleteSandbox implements backend.Engine: it kills every running command and removes the directory. A
@@ -414,29 +565,47 @@ func (e *Engine) DeleteSandbox(ctx context.Context, externalID string) error {
 	if err != nil {
 		return err
 	}
-	lk, err := lockSandbox(dir, true)
+	lk, err := lockSandbox(dir)
 	if errors.Is(err, backend.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	defer lk.unlock()
-	if err := waitGone(ctx, killRunning(dir)); err != nil {
-		return err
-	}
-	// Rename first so that the sandbox disappears at once; the removal of its files may then take its time.
-	trash := filepath.Join(e.sandboxesDir(), ".del-"+externalID+"-"+nonce())
-	if err := os.Rename(dir, trash); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
+	m, err := deleteBox(ctx, dir, e.sandboxesDir(), externalID, "sandbox", metaFile, lk)
+	if err != nil {
 		return fmt.Errorf("deleting sandbox %s: %w", externalID, err)
 	}
-	if err := removeAll(trash); err != nil {
-		return fmt.Errorf("deleting sandbox %s: removing %s: %w", externalID, trash, err)
+	if m != nil && m.SetupBuild != "" {
+		// The setup artifact it started from goes too if DeleteSetup removed it meanwhile.
+		return e.collectBuilds()
 	}
 	return nil
+}
+
+// deleteBox kills the running commands of a sandbox or workspace locked by lk, unmounts its home, removes its
+// directory and unlocks lk. It returns the box's metadata (nil for a half-made box without any).
+func deleteBox(ctx context.Context, dir, parent, ext, noun, file string, lk *sandboxLock) (*meta, error) {
+	defer lk.unlock()
+	if err := waitGone(ctx, killRunning(dir)); err != nil {
+		return nil, err
+	}
+	m, _ := readMetaFile(dir, file, noun)
+	if err := unmountHome(dir); err != nil {
+		return nil, err
+	}
+	// Rename first so that the box disappears at once; the removal of its files may then take its time.
+	trash := filepath.Join(parent, ".del-"+ext+"-"+nonce())
+	if err := os.Rename(dir, trash); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if err := removeAll(trash); err != nil {
+		return nil, fmt.Errorf("removing %s: %w", trash, err)
+	}
+	return m, nil
 }
 
 func olderThan(ent os.DirEntry, d time.Duration) bool {
@@ -463,14 +632,14 @@ func (e *Engine) view(dir string, m *meta) *backend.Sandbox {
 		RecordID:   m.RecordID,
 		State:      m.State,
 		URLs:       map[int]string{},
-		Metadata:   e.metadata(dir),
+		Metadata:   e.metadata(dir, m),
 		CreatedAt:  m.CreatedAt,
 	}
 	if sb.State == "" {
 		sb.State = backend.StateUnknown
 	}
-	// Loopback URLs are informational: under bubblewrap a sandbox has its own network namespace, so a port
-	// it listens on is not reachable from the host.
+	// Loopback URLs are informational: under bubblewrap a sandbox has its own network namespace (but with
+	// allow_all), so a port it listens on is not reachable from the host.
 	for i, p := range m.Ports {
 		u := fmt.Sprintf("http://127.0.0.1:%d", p)
 		sb.URLs[p] = u
@@ -481,16 +650,36 @@ func (e *Engine) view(dir string, m *meta) *backend.Sandbox {
 	return sb
 }
 
-// metadata is what the record keeps under params.local. Never env values.
-func (e *Engine) metadata(dir string) map[string]any {
+// metadata is what the record keeps under params.local (m may be nil). Never env values or credentials.
+func (e *Engine) metadata(dir string, m *meta) map[string]any {
 	md := map[string]any{
 		"isolation": e.isolation,
-		"home":      filepath.Join(dir, "home"),
+		"home":      filepath.Join(dir, homeDir),
 		"dir":       dir,
 	}
-	if e.isolation == IsolationNone {
+	mode := policyMode(nil, e.isolation)
+	if m != nil {
+		if m.Policy != "" {
+			mode = m.Policy
+		}
+		if m.Setup != "" {
+			md["setup"] = m.Setup
+		}
+		if m.SetupCopy != "" {
+			md["setup_copy"] = m.SetupCopy
+		}
+		if m.Workspace != "" {
+			md["workspace"] = m.Workspace
+			md["home"] = filepath.Join(e.workspaceDir(m.Workspace), homeDir)
+		}
+	}
+	md["policy"] = mode
+	switch mode {
+	case backend.PolicyAllowAll:
 		md["network"] = "host"
-	} else {
+	case backend.PolicyAllowList:
+		md["network"] = "proxy"
+	default:
 		md["network"] = "none"
 	}
 	return md

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -58,46 +59,64 @@ func systemMounts() []string {
 // process tree at req.Timeout, else the sandbox's timeout, else DefaultTimeout: the result then has TimedOut
 // set and ExitCode -1. A command killed by a signal otherwise (e.g. by StopSandbox) exits with 128 + the
 // signal. A command that cannot be found exits with 127. Each output stream keeps its first MaxOutputBytes.
-// Cancelling ctx kills the command and returns ctx's error.
+// Cancelling ctx kills the command and returns ctx's error. The sandbox's network policy applies (see the
+// package documentation); under allow_list, HTTP_PROXY, HTTPS_PROXY, http_proxy and https_proxy lead to the
+// egress proxy and NO_PROXY, no_proxy name the sandbox's own loopback.
 func (e *Engine) Exec(ctx context.Context, externalID string, req backend.ExecRequest) (*backend.ExecResult, error) {
-	if err := ctx.Err(); err != nil {
+	if err := checkExecRequest(ctx, req); err != nil {
 		return nil, err
-	}
-	if len(req.Argv) == 0 || req.Argv[0] == "" {
-		return nil, errors.New("exec: empty command")
-	}
-	for _, a := range req.Argv {
-		if strings.ContainsRune(a, 0) {
-			return nil, errors.New("exec: an argument contains NUL")
-		}
-	}
-	if err := checkEnv(req.Env); err != nil {
-		return nil, fmt.Errorf("exec: %w", err)
-	}
-	if req.Timeout < 0 {
-		return nil, fmt.Errorf("exec: negative timeout %s", req.Timeout)
 	}
 	dir, err := e.dirOf(externalID)
 	if err != nil {
 		return nil, err
 	}
-	lk, err := lockSandbox(dir, false)
+	return e.execIn(ctx, dir, metaFile, "sandbox", req)
+}
+
+func checkExecRequest(ctx context.Context, req backend.ExecRequest) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(req.Argv) == 0 || req.Argv[0] == "" {
+		return errors.New("exec: empty command")
+	}
+	for _, a := range req.Argv {
+		if strings.ContainsRune(a, 0) {
+			return errors.New("exec: an argument contains NUL")
+		}
+	}
+	if err := checkEnv(req.Env); err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
+	if req.Timeout < 0 {
+		return fmt.Errorf("exec: negative timeout %s", req.Timeout)
+	}
+	return nil
+}
+
+// execIn runs a command in the sandbox, workspace or setup builder of dir, whose metadata is file.
+func (e *Engine) execIn(ctx context.Context, dir, file, noun string, req backend.ExecRequest) (*backend.ExecResult, error) {
+	lk, err := lockFileAt(filepath.Join(dir, lockFile), noun, false)
 	if err != nil {
 		return nil, err
 	}
 	defer lk.unlock()
-	m, err := readMeta(dir)
+	m, err := readMetaFile(dir, file, noun)
 	if err != nil {
 		return nil, err
 	}
 	switch m.State {
-	case backend.StateRunning:
+	case backend.StateRunning, backend.WorkspaceActive:
 	case backend.StateStopped:
-		return nil, fmt.Errorf("sandbox %s is stopped: start it before running commands", externalID)
+		return nil, fmt.Errorf("%s %s is stopped: start it before running commands", noun, m.ExternalID)
 	default:
-		return nil, fmt.Errorf("sandbox %s is %s, not running: it cannot run commands", externalID, m.State)
+		return nil, fmt.Errorf("%s %s is %s, not running: it cannot run commands", noun, m.ExternalID, m.State)
 	}
 	env, err := readEnv(dir)
+	if err != nil {
+		return nil, err
+	}
+	policy, err := readPolicy(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +131,10 @@ func (e *Engine) Exec(ctx context.Context, externalID string, req backend.ExecRe
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	home := filepath.Join(dir, "home")
+	home, err := e.ensureHome(dir, m)
+	if err != nil {
+		return nil, err
+	}
 	r := &run{
 		engine:  e,
 		dir:     dir,
@@ -122,7 +144,9 @@ func (e *Engine) Exec(ctx context.Context, externalID string, req backend.ExecRe
 		timeout: timeout,
 		env:     mergeEnv(e.homeFor(home), env, req.Env),
 		req:     req,
+		policy:  policy,
 	}
+	defer r.closeEgress()
 	if err := r.resolveCwd(); err != nil {
 		return nil, err
 	}
@@ -171,6 +195,8 @@ type run struct {
 	timeout time.Duration
 	env     map[string]string
 	req     backend.ExecRequest
+	policy  *backend.NetworkPolicy
+	egress  *egress // the egress proxy of an allow_list command
 
 	etc     string // the /etc view (bubblewrap)
 	cwd     string // inside the sandbox
@@ -345,12 +371,17 @@ func (r *run) startNone() error {
 // bwrapArgs returns the bubblewrap options, passed on a pipe (--args) so that env values never appear on a
 // command line (/proc/<pid>/cmdline is world-readable).
 func (r *run) bwrapArgs() []string {
-	a := []string{
-		"--unshare-all", "--unshare-user", "--disable-userns",
+	// Every namespace of its own; allow_all keeps the host's network namespace.
+	a := []string{"--unshare-all", "--unshare-user"}
+	if policyMode(r.policy, IsolationBwrap) == backend.PolicyAllowAll {
+		a = []string{"--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"}
+	}
+	a = append(a,
+		"--disable-userns",
 		"--die-with-parent", "--new-session",
 		"--cap-drop", "ALL",
 		"--hostname", "sandbox",
-	}
+	)
 	a = append(a, r.engine.system...)
 	a = append(a,
 		"--ro-bind", r.etc, "/etc",
@@ -364,10 +395,20 @@ func (r *run) bwrapArgs() []string {
 	for _, v := range r.meta.Volumes {
 		a = append(a, "--bind", v.HostPath, v.MountPath)
 	}
+	env := r.env
+	if r.egress != nil {
+		a = append(a, "--ro-bind", r.egress.exe, egressHelper)
+		env = maps.Clone(env)
+		// For the forwarder only: it removes them from the command's env.
+		env[egressEnv] = strconv.Itoa(egressFD)
+		if r.limits.memoryMB > 0 {
+			env[egressASEnv] = strconv.FormatInt(r.limits.memoryMB<<20, 10)
+		}
+	}
 	// The root (a tmpfs holding the mount points) becomes read-only; /tmp, the home and volumes stay writable.
 	a = append(a, "--remount-ro", "/", "--chdir", r.cwd, "--clearenv")
-	for _, k := range sortedKeys(r.env) {
-		a = append(a, "--setenv", k, r.env[k])
+	for _, k := range sortedKeys(env) {
+		a = append(a, "--setenv", k, env[k])
 	}
 	a = append(a, "--info-fd", "4", "--block-fd", "5")
 	return a
@@ -379,6 +420,15 @@ func (r *run) startBwrap() error {
 		return err
 	}
 	r.etc = etc
+	argv := r.req.Argv
+	extra := []*os.File{}
+	if policyMode(r.policy, IsolationBwrap) == backend.PolicyAllowList {
+		if r.egress, err = r.engine.startEgress(r.policy); err != nil {
+			return fmt.Errorf("exec: starting the egress proxy: %w", err)
+		}
+		argv = append([]string{egressHelper}, argv...)
+		extra = append(extra, r.egress.sandboxEnd) // fd 6 = egressFD
+	}
 	var b bytes.Buffer
 	for _, s := range r.bwrapArgs() {
 		b.WriteString(s)
@@ -405,12 +455,12 @@ func (r *run) startBwrap() error {
 	}
 	cmd := &exec.Cmd{
 		Path:       r.engine.bwrap,
-		Args:       append([]string{"bwrap", "--args", "3", "--"}, r.req.Argv...),
+		Args:       append([]string{"bwrap", "--args", "3", "--"}, argv...),
 		Env:        []string{},
 		Dir:        "/",
 		Stdout:     ow,
 		Stderr:     ew,
-		ExtraFiles: []*os.File{argsR, infoW, blockR}, // fds 3, 4, 5
+		ExtraFiles: append([]*os.File{argsR, infoW, blockR}, extra...), // fds 3, 4, 5 (and 6)
 		WaitDelay:  outputGrace,
 		// bwrap --die-with-parent ties the sandbox to this process; its own group lets a kill reach it.
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
@@ -421,6 +471,9 @@ func (r *run) startBwrap() error {
 	r.began = time.Now()
 	err = cmd.Start()
 	closeAll(argsR, infoW, blockR, ow, ew)
+	if r.egress != nil {
+		r.egress.closeSandboxEnd() // the sandbox holds it now
+	}
 	if err != nil {
 		closeAll(argsW, infoR, blockW)
 		closeAll(r.outR...)
@@ -462,13 +515,26 @@ func (r *run) setupSandbox() (err error) {
 	if err := writeRunFile(r.runPath, runFile{Group: r.group, Init: &init}); err != nil {
 		return fmt.Errorf("recording the command: %w", err)
 	}
-	if err := setLimits(info.ChildPID, r.limits); err != nil {
+	lim := r.limits
+	if r.egress != nil {
+		// The forwarder is a Go program, which cannot start under a small address-space limit: it applies
+		// memory_mb to the command itself (egressASEnv).
+		lim.memoryMB = 0
+	}
+	if err := setLimits(info.ChildPID, lim); err != nil {
 		return fmt.Errorf("applying resource limits: %w", err)
 	}
 	if _, err := r.blockW.Write([]byte{1}); err != nil {
 		return nil // bubblewrap died meanwhile; Wait reports it
 	}
 	return nil
+}
+
+// closeEgress stops the egress proxy of the command, if any.
+func (r *run) closeEgress() {
+	if r.egress != nil {
+		r.egress.close()
+	}
 }
 
 // kill kills, under bubblewrap, the sandbox's init first (which ends the sandbox's pid namespace; bubblewrap

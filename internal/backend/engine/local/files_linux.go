@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"path/filepath"
 	"syscall"
 )
 
@@ -94,7 +93,8 @@ func (e *Engine) ReadFile(ctx context.Context, externalID, p string) ([]byte, er
 	return b, nil
 }
 
-// openHome checks that the sandbox exists and returns its home as an os.Root with p made relative to it.
+// openHome checks that the sandbox exists and returns its home (its workspace's for a sandbox on a workspace;
+// an overlay home mounted again if need be) as an os.Root with p made relative to it.
 func (e *Engine) openHome(ctx context.Context, externalID, p string) (*os.Root, string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, "", err
@@ -103,10 +103,14 @@ func (e *Engine) openHome(ctx context.Context, externalID, p string) (*os.Root, 
 	if err != nil {
 		return nil, "", err
 	}
-	if _, err := readMeta(dir); err != nil {
+	m, err := readMeta(dir)
+	if err != nil {
 		return nil, "", err
 	}
-	home := filepath.Join(dir, "home")
+	home, err := e.ensureHome(dir, m)
+	if err != nil {
+		return nil, "", err
+	}
 	rel, err := homeRel(p, home)
 	if err != nil {
 		return nil, "", fmt.Errorf("sandbox %s: %w", externalID, err)

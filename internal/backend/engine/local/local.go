@@ -6,13 +6,27 @@
 // On-disk layout under Config.Root:
 //
 //	sandboxes/<external id>/       0700; the external id is "local-" + the record id
-//	    sandbox.json               metadata: record id, state, runtime, timeout, ports, options, volumes
+//	    sandbox.json               metadata: record id, state, runtime, timeout, ports, options, volumes, setup
 //	    env.json                   0600: the sandbox's env. It may hold secrets: it is the one place the local
 //	                               engine keeps them, on local disk, outside the home (invisible to bubblewrapped
 //	                               commands), never in sandbox.json, Metadata or logs
+//	    policy.json                0600: the network policy with its credentials (secrets, like env.json); absent
+//	                               means deny_all
 //	    lock                       flock: shared while a command starts, exclusive to stop, start, update, delete
 //	    run/<pid>-<nonce>.json     one file per running command: the processes to kill on stop or delete
-//	    home/                      the sandbox's private home, mounted at /home/sandbox inside the sandbox
+//	    home/                      the sandbox's private home, mounted at /home/sandbox inside the sandbox; with
+//	                               a setup started by overlayfs, the overlay mount point of:
+//	    upper/, work/              the overlay's upper (the sandbox's own changes) and work directories
+//	workspaces/ws-<record id>/     a workspace: the same files as a sandbox (workspace.json for sandbox.json);
+//	                               its home (or overlay upper) holds the workspace's durable files
+//	volumes/vol-<record id>/       a volume: volume.json and data/, bind-mounted where sandboxes mount it
+//	setups/setup-<16 hex>          a symlink naming the artifact of a setup fingerprint: builds/<id>-<nonce>
+//	setups/builds/<id>-<nonce>/    an artifact: setup.json and home/, the builder's home after the setup command
+//	                               ran. Never written again: sandboxes start from it by copy-on-write. It stays
+//	                               while a sandbox or workspace uses it as its overlay lower layer, even after
+//	                               DeleteSetup removed its name
+//	refs.lock                      flock: shared while a sandbox or workspace takes a volume, setup or workspace
+//	                               reference, exclusive while one of those is removed
 //	system/etc-<hash>/             the allow-listed part of the host's /etc, copied, mounted read-only as /etc
 //
 // A command runs as the provider's user, which is also the owner of the files in its home. When the provider
@@ -23,12 +37,46 @@
 // The directory with its metadata is made under a temporary name and renamed into place, so every visible
 // sandbox directory names its record id: FindSandbox finds a half-made sandbox too.
 //
+// # Setups and copy-on-write
+//
+// BuildSetup runs the setup command once in a builder sandbox (with the setup's env, policy and timeout) and
+// keeps the builder's home as the artifact. A sandbox or workspace that starts from it gets its home by the
+// first method that works here, recorded in Metadata["setup_copy"]:
+//
+//   - "overlayfs": an overlay mount on the host with the artifact as the read-only lower layer and the
+//     sandbox's own upper directory: creating it copies nothing. It needs the right to mount (the provider runs
+//     as root). The mount is made at creation, made again when needed (after a reboot, after stop), and
+//     removed on stop and delete.
+//   - "reflink": a copy whose files share their blocks with the artifact (FICLONE: btrfs, XFS, bcachefs).
+//   - "copy": a plain copy (ownership as root, modes, times, symlinks, hard links and FIFOs are kept).
+//
+// # Network policy
+//
+// deny_all (the default) gives commands their own network namespace with only a loopback interface.
+// allow_all shares the host's network namespace. allow_list keeps the empty network namespace: the only way
+// out is an HTTP proxy that the engine runs on the host for the time of each command. It filters by host
+// name (CONNECT for TLS, absolute-form requests for plain HTTP), answers 403 to any other host, dials the
+// allowed ones itself (never a loopback, link-local or multicast address unless Config.Resolve says so), and
+// adds the headers of the policy's preset credentials to plain-HTTP requests. It cannot see inside TLS, so
+// over https:// no header is injected: credentials reach only http:// targets.
+//
+// The sandbox reaches the proxy through a unix socket pair inherited by its first process, a small forwarder
+// that is the running executable itself (the provider binary, or a test binary) bind-mounted read-only into
+// the sandbox and started with an environment variable that makes this package's init hand control to it. The
+// forwarder listens on 127.0.0.1 in the sandbox's own network namespace, sets HTTP_PROXY, HTTPS_PROXY,
+// http_proxy and https_proxy to it, and runs the command. For every connection it asks the host, over the
+// socket pair, for a new connection to the proxy, which the host makes (a socket pair per connection) and
+// passes back. Nothing else leads out: the sandbox has no interface but its loopback, no file system path to
+// a host socket, and no credential (they stay in the host process and in policy.json, outside the sandbox).
+//
 // With Isolation "none" commands run directly on the host, as the provider's user, with HOME set to the sandbox
 // home and a cleared environment, and nothing else: no filesystem, process or network isolation, no resource
-// limits and no volumes. Sandbox.Metadata["isolation"] says which mode a sandbox runs in.
+// limits, no volumes and no network policy but allow_all. Sandbox.Metadata["isolation"] says which mode a
+// sandbox runs in.
 package local
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -76,7 +124,26 @@ type Config struct {
 	Isolation string
 	// BwrapPath is the bubblewrap binary; "" = "bwrap" looked up in PATH.
 	BwrapPath string
+	// SetupCopy is the first copy-on-write method to try when a sandbox or workspace starts from a setup:
+	// CopyOverlay (default when ""), CopyReflink or CopyPlain. The engine falls back to the next ones (overlayfs,
+	// then reflink, then a plain copy) where a method does not work on this machine.
+	SetupCopy string
+	// Resolve gives the address ("ip:port") that the egress proxy of allow_list sandboxes dials for an allowed
+	// host and port. nil = the system resolver, refusing loopback, link-local, unspecified and multicast
+	// addresses, so that a sandbox never reaches a service that listens on the host's loopback. Tests map host
+	// names to local test servers with it.
+	Resolve func(ctx context.Context, host, port string) (string, error)
 }
+
+// Setup copy methods, as Sandbox.Metadata["setup_copy"] and Workspace.Metadata["setup_copy"] name them.
+const (
+	CopyOverlay = "overlayfs" // an overlay mount over the read-only artifact: nothing copied
+	CopyReflink = "reflink"   // a copy sharing the artifact's blocks (FICLONE)
+	CopyPlain   = "copy"      // a plain copy
+)
+
+// DefaultSetupTimeout is the timeout of a setup command when SetupSpec.Timeout is 0.
+const DefaultSetupTimeout = 30 * time.Minute
 
 // DefaultRoot returns $XDG_DATA_HOME/terraform-provider-sandbox/local, or
 // ~/.local/share/terraform-provider-sandbox/local when XDG_DATA_HOME is unset or not absolute.

@@ -810,7 +810,7 @@ func ExampleNew() {
 }
 
 // unprivilegedTests are the tests TestUnprivileged runs again as an unprivileged user.
-const unprivilegedTests = "^(TestConformanceBwrap|TestLimits|TestSeesOnlyItsHome|TestHostFilesInvisible|TestNoNetwork|TestHostProcessesInvisible|TestTimeoutKillsTree|TestStopKillsRunningCommands|TestPathsRefused|TestVolumes|TestDeleteRemovesReadOnlyTrees)$"
+const unprivilegedTests = "^(TestConformanceBwrap|TestLimits|TestSeesOnlyItsHome|TestHostFilesInvisible|TestNoNetwork|TestHostProcessesInvisible|TestTimeoutKillsTree|TestStopKillsRunningCommands|TestPathsRefused|TestVolumes|TestDeleteRemovesReadOnlyTrees|TestVolumeLifecycle|TestSandboxFromSetup|TestWorkspace|TestPolicyAllowList)$"
 
 // TestUnprivileged runs the isolation tests again as user nobody (65534) when the tests run as root, since a
 // provider usually runs as an ordinary user: bubblewrap then works unprivileged, and max_processes is enforced.
@@ -818,6 +818,7 @@ func TestUnprivileged(t *testing.T) {
 	if os.Getenv("LOCAL_ENGINE_TEST_UNPRIVILEGED") != "" {
 		t.Skip("already the unprivileged run")
 	}
+	t.Parallel() // a process of its own: it may run beside the other parallel tests
 	if os.Geteuid() != 0 {
 		t.Skip("not root: the other tests already run unprivileged")
 	}
@@ -871,8 +872,10 @@ func TestUnprivileged(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the unprivileged run failed (%v):\n%s", err, out)
 	}
-	if !bytes.Contains(out, []byte("--- PASS: TestLimits")) {
-		t.Errorf("the unprivileged run did not pass TestLimits:\n%s", out)
+	for _, name := range []string{"TestLimits", "TestSandboxFromSetup", "TestWorkspace", "TestPolicyAllowList"} {
+		if !bytes.Contains(out, []byte("--- PASS: "+name)) {
+			t.Errorf("the unprivileged run did not pass %s:\n%s", name, out)
+		}
 	}
 }
 

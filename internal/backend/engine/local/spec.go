@@ -1,12 +1,15 @@
 package local
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
 	"path"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 )
@@ -71,28 +74,15 @@ func nonNegativeInt(name string, v any) (int64, error) {
 // kernel file systems.
 var reservedMounts = []string{"/usr", "/etc", "/proc", "/dev", "/sys", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}
 
+// egressDir is where an allow_list sandbox sees the egress forwarder (the running executable, read-only).
+const egressDir = "/.sandbox-egress"
+
 // validateSpec checks a spec without touching the disk.
 func validateSpec(spec backend.SandboxSpec, isolation string) error {
 	if spec.VCPUs < 0 {
 		return fmt.Errorf("vcpus must not be negative, got %d", spec.VCPUs)
 	}
-	if spec.Timeout < 0 {
-		return fmt.Errorf("timeout must not be negative, got %s", spec.Timeout)
-	}
-	seen := map[int]bool{}
-	for _, p := range spec.Ports {
-		if p < 1 || p > 65535 {
-			return fmt.Errorf("port %d is outside 1..65535", p)
-		}
-		if seen[p] {
-			return fmt.Errorf("port %d is listed twice", p)
-		}
-		seen[p] = true
-	}
-	if err := checkEnv(spec.Env); err != nil {
-		return err
-	}
-	if _, err := parseLimits(spec.Options); err != nil {
+	if err := checkCommon(spec.Timeout, spec.Ports, spec.Env, spec.Options, spec.Policy, isolation); err != nil {
 		return err
 	}
 	if len(spec.Volumes) > 0 && isolation == IsolationNone {
@@ -108,12 +98,78 @@ func validateSpec(spec backend.SandboxSpec, isolation string) error {
 		}
 		mounts[v.MountPath] = true
 	}
+	if spec.Setup != "" && !isSetupID(spec.Setup) {
+		return fmt.Errorf("%q is not a local setup artifact id (setup-<16 hex digits>)", spec.Setup)
+	}
+	if spec.Workspace != "" && !isWorkspaceID(spec.Workspace) {
+		return fmt.Errorf("%q is not a local workspace id (ws-<record id>)", spec.Workspace)
+	}
+	if spec.Setup != "" && spec.Workspace != "" {
+		return errors.New("a sandbox starts either from a setup or on a workspace's files, not both (the workspace already started from its setup)")
+	}
+	return nil
+}
+
+// validateWorkspaceSpec checks a workspace spec without touching the disk.
+func validateWorkspaceSpec(spec backend.WorkspaceSpec, isolation string) error {
+	if err := checkCommon(spec.Timeout, spec.Ports, spec.Env, spec.Options, spec.Policy, isolation); err != nil {
+		return err
+	}
+	if spec.Setup != "" && !isSetupID(spec.Setup) {
+		return fmt.Errorf("%q is not a local setup artifact id (setup-<16 hex digits>)", spec.Setup)
+	}
+	return nil
+}
+
+// validateSetupSpec checks a setup spec without touching the disk.
+func validateSetupSpec(spec backend.SetupSpec, isolation string) error {
+	if spec.Fingerprint == "" {
+		return errors.New("setup: empty fingerprint")
+	}
+	if len(spec.Argv) == 0 || spec.Argv[0] == "" {
+		return errors.New("setup: empty command")
+	}
+	for _, a := range spec.Argv {
+		if strings.ContainsRune(a, 0) {
+			return errors.New("setup: an argument contains NUL")
+		}
+	}
+	return checkCommon(spec.Timeout, nil, spec.Env, spec.Options, spec.Policy, isolation)
+}
+
+// checkCommon checks what sandboxes, workspaces and setups share: timeout, ports, env, options and policy.
+func checkCommon(timeout time.Duration, ports []int, env map[string]string, opts map[string]any, policy *backend.NetworkPolicy, isolation string) error {
+	if timeout < 0 {
+		return fmt.Errorf("timeout must not be negative, got %s", timeout)
+	}
+	seen := map[int]bool{}
+	for _, p := range ports {
+		if p < 1 || p > 65535 {
+			return fmt.Errorf("port %d is outside 1..65535", p)
+		}
+		if seen[p] {
+			return fmt.Errorf("port %d is listed twice", p)
+		}
+		seen[p] = true
+	}
+	if err := checkEnv(env); err != nil {
+		return err
+	}
+	if _, err := parseLimits(opts); err != nil {
+		return err
+	}
+	if err := policy.Validate(); err != nil {
+		return fmt.Errorf("network policy: %w", err)
+	}
+	if isolation == IsolationNone && policy != nil && policy.Mode != backend.PolicyAllowAll {
+		return fmt.Errorf(`network policy %s needs isolation = "bwrap": with isolation = "none" commands use the host's network (allow_all)`, policy.Mode)
+	}
 	return nil
 }
 
 func checkVolume(v backend.VolumeMount) error {
-	if !path.IsAbs(v.ExternalID) || path.Clean(v.ExternalID) != v.ExternalID {
-		return fmt.Errorf("volume %s: the local engine's volume id must be a clean absolute host directory, got %q", v.VolumeID, v.ExternalID)
+	if !isVolumeID(v.ExternalID) && (!path.IsAbs(v.ExternalID) || path.Clean(v.ExternalID) != v.ExternalID) {
+		return fmt.Errorf("volume %s: the local engine's volume id must be a volume's id (vol-<record id>) or a clean absolute host directory, got %q", v.VolumeID, v.ExternalID)
 	}
 	mp := v.MountPath
 	if !path.IsAbs(mp) || path.Clean(mp) != mp || mp == "/" {
@@ -126,6 +182,9 @@ func checkVolume(v backend.VolumeMount) error {
 		if within(mp, r) {
 			return fmt.Errorf("volume %s: cannot be mounted on %s: %s is the read-only system or a kernel file system", v.VolumeID, mp, r)
 		}
+	}
+	if within(mp, egressDir) {
+		return fmt.Errorf("volume %s: cannot be mounted on %s: %s is reserved for the egress forwarder", v.VolumeID, mp, egressDir)
 	}
 	if strings.ContainsRune(v.ExternalID, 0) || strings.ContainsRune(mp, 0) {
 		return fmt.Errorf("volume %s: paths must not contain NUL", v.VolumeID)
@@ -170,6 +229,40 @@ func validName(s string) bool {
 const externalPrefix = "local-"
 
 func externalID(recordID string) string { return externalPrefix + recordID }
+
+// External id prefixes of volumes, workspaces and setup artifacts.
+const (
+	volumePrefix    = "vol-"
+	workspacePrefix = "ws-"
+	setupPrefix     = "setup-"
+)
+
+func isVolumeID(s string) bool    { return strings.HasPrefix(s, volumePrefix) && validName(s) }
+func isWorkspaceID(s string) bool { return strings.HasPrefix(s, workspacePrefix) && validName(s) }
+
+// isSetupID reports whether s is "setup-" followed by 16 lower-case hex digits.
+func isSetupID(s string) bool {
+	h, ok := strings.CutPrefix(s, setupPrefix)
+	if !ok || len(h) != 16 {
+		return false
+	}
+	for _, c := range h {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// setupID derives a setup artifact's external id from its fingerprint: its first 16 hex digits, or those of its
+// SHA-256 when it is not a lower-case hex string of at least 16 digits.
+func setupID(fingerprint string) string {
+	if id := setupPrefix + fingerprint[:min(16, len(fingerprint))]; isSetupID(id) {
+		return id
+	}
+	sum := sha256.Sum256([]byte(fingerprint))
+	return setupPrefix + hex.EncodeToString(sum[:8])
+}
 
 // homeRel maps a sandbox path (relative to the home, or absolute under SandboxHome or hostHome) to a clean path
 // relative to the home, refusing any that leaves it.

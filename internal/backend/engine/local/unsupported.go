@@ -17,7 +17,12 @@ var errUnsupported = errors.New("the local engine runs on Linux only (" + runtim
 // Engine is the local engine; on this system every method fails.
 type Engine struct{}
 
-var _ backend.Engine = (*Engine)(nil)
+var (
+	_ backend.Engine          = (*Engine)(nil)
+	_ backend.VolumeEngine    = (*Engine)(nil)
+	_ backend.SetupEngine     = (*Engine)(nil)
+	_ backend.WorkspaceEngine = (*Engine)(nil)
+)
 
 // New fails: the local engine runs on Linux only.
 func New(Config) (*Engine, error) { return nil, errUnsupported }
@@ -81,5 +86,80 @@ func (e *Engine) WriteFile(context.Context, string, string, []byte) error { retu
 
 // ReadFile implements backend.Engine.
 func (e *Engine) ReadFile(context.Context, string, string) ([]byte, error) {
+	return nil, errUnsupported
+}
+
+// Identity implements backend.Identifier.
+func (e *Engine) Identity() string { return "" }
+
+// CreateVolume implements backend.VolumeEngine.
+func (e *Engine) CreateVolume(context.Context, backend.VolumeSpec) (*backend.Volume, error) {
+	return nil, errUnsupported
+}
+
+// GetVolume implements backend.VolumeEngine.
+func (e *Engine) GetVolume(context.Context, string) (*backend.Volume, error) {
+	return nil, errUnsupported
+}
+
+// FindVolume implements backend.VolumeEngine.
+func (e *Engine) FindVolume(context.Context, string) (*backend.Volume, error) {
+	return nil, errUnsupported
+}
+
+// ListVolumes implements backend.VolumeEngine.
+func (e *Engine) ListVolumes(context.Context) ([]*backend.Volume, error) { return nil, errUnsupported }
+
+// DeleteVolume implements backend.VolumeEngine.
+func (e *Engine) DeleteVolume(context.Context, string) error { return errUnsupported }
+
+// FindSetup implements backend.SetupEngine.
+func (e *Engine) FindSetup(context.Context, string) (*backend.SetupArtifact, error) {
+	return nil, errUnsupported
+}
+
+// BuildSetup implements backend.SetupEngine.
+func (e *Engine) BuildSetup(context.Context, backend.SetupSpec) (*backend.SetupArtifact, *backend.ExecResult, error) {
+	return nil, nil, errUnsupported
+}
+
+// GetSetup implements backend.SetupEngine.
+func (e *Engine) GetSetup(context.Context, string) (*backend.SetupArtifact, error) {
+	return nil, errUnsupported
+}
+
+// DeleteSetup implements backend.SetupEngine.
+func (e *Engine) DeleteSetup(context.Context, string) error { return errUnsupported }
+
+// CreateWorkspace implements backend.WorkspaceEngine.
+func (e *Engine) CreateWorkspace(context.Context, backend.WorkspaceSpec) (*backend.Workspace, error) {
+	return nil, errUnsupported
+}
+
+// GetWorkspace implements backend.WorkspaceEngine.
+func (e *Engine) GetWorkspace(context.Context, string) (*backend.Workspace, error) {
+	return nil, errUnsupported
+}
+
+// FindWorkspace implements backend.WorkspaceEngine.
+func (e *Engine) FindWorkspace(context.Context, string) (*backend.Workspace, error) {
+	return nil, errUnsupported
+}
+
+// ListWorkspaces implements backend.WorkspaceEngine.
+func (e *Engine) ListWorkspaces(context.Context) ([]*backend.Workspace, error) {
+	return nil, errUnsupported
+}
+
+// UpdateWorkspace implements backend.WorkspaceEngine.
+func (e *Engine) UpdateWorkspace(context.Context, string, backend.WorkspaceSpec) (*backend.Workspace, error) {
+	return nil, errUnsupported
+}
+
+// DeleteWorkspace implements backend.WorkspaceEngine.
+func (e *Engine) DeleteWorkspace(context.Context, string) error { return errUnsupported }
+
+// ExecWorkspace implements backend.WorkspaceEngine.
+func (e *Engine) ExecWorkspace(context.Context, string, backend.ExecRequest) (*backend.ExecResult, error) {
 	return nil, errUnsupported
 }
