@@ -23,3 +23,5 @@ echo "== terraform test suite (scripts/tftest.sh)"
 scripts/tftest.sh
 echo "== golangci-lint (scripts/lint.sh)"
 scripts/lint.sh
+echo "== kill test (scripts/killtest.sh): SIGKILLed and interrupted applies, then sweep, apply, destroy"
+scripts/killtest.sh

@@ -1,0 +1,406 @@
+#!/usr/bin/env bash
+# `make bench`: measures the provider against baselines measured in the same run and prints ONE table, every row
+# a ratio (measured / baseline), then writes it to BENCHMARKS.md with the machine it ran on.
+#
+# Rows:
+#   1. terraform apply of N sandbox_sandbox (local engine, SQLite, -parallelism=10) vs N terraform_data
+#   2. terraform plan -refresh-only of M sandboxes vs M terraform_data (created once, untimed)
+#   3. local exec of `true` (bubblewrap, and isolation none) vs a bare `sh -c true` (BenchmarkExecTrue)
+#   4. sandbox_records' filtered query over 10^5 records: SQLite store vs bare indexed SELECT (+ EXPLAIN QUERY PLAN)
+#   5. the same on PostgreSQL (+ EXPLAIN)
+#   6. the same on the InstantDB fake vs one bare admin query request, with requests per page and the where filter
+#   7. a sandbox from a 1 GiB setup vs cp -a (BenchmarkSandboxFromSetup1GiB, when it exists)
+#
+# Environment:
+#   BENCH_QUICK=1      20 / 100 resources and one repetition (for development); default 200 / 1000, 3 repetitions
+#   BENCH_REPS=n       repetitions of each terraform timing (the median is used)
+#   BENCH_OUT=path     where to write the report (default BENCHMARKS.md; BENCH_QUICK writes .cache/BENCHMARKS.quick.md)
+#   BENCH_SKIP="tf go" skip row groups: tf (rows 1-2), exec, sqlite, postgres, instantdb, setup
+#   BENCH_KEEP=1       keep the work directory (terraform dirs, records, logs)
+#
+# Terraform runs with a CLI configuration of its own (dev_overrides to the provider built from this tree; never
+# ~/.terraformrc), and every record file and local root is in a temporary directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+
+quick=${BENCH_QUICK:-0}
+if [ "$quick" = 1 ]; then
+  n_apply=20 n_refresh=100 reps=${BENCH_REPS:-1}
+  out=${BENCH_OUT:-$top/.cache/BENCHMARKS.quick.md}
+else
+  n_apply=200 n_refresh=1000 reps=${BENCH_REPS:-3}
+  out=${BENCH_OUT:-$top/BENCHMARKS.md}
+fi
+skip=" ${BENCH_SKIP:-} "
+skipped() { [[ "$skip" == *" $1 "* ]]; }
+
+for tool in go terraform awk; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is not on PATH" >&2; exit 1; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/sandbox-bench.XXXXXX")
+cleanup() {
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: work directory kept: $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+rows="$work/rows.tsv"     # name, measured ns, baseline ns, goal (x or -), note
+extras="$work/extras.md"  # EXPLAIN plans and other sections under the table
+: >"$rows"
+: >"$extras"
+started=$(date +%s)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+now_ns() { date +%s%N; }
+
+# row NAME MEASURED_NS BASELINE_NS GOAL NOTE  (MEASURED_NS empty = not measured; NOTE then says why)
+row() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$rows"; }
+
+# median of the numbers given as arguments
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.0f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+
+# ---------------------------------------------------------------------------------------------------------
+# terraform rows
+# ---------------------------------------------------------------------------------------------------------
+bin="$work/bin"
+cli="$work/terraformrc"
+setup_terraform() {
+  mkdir -p "$bin"
+  log "building the provider from this tree"
+  go build -o "$bin/terraform-provider-sandbox" .
+  cat >"$cli" <<CLI
+provider_installation {
+  dev_overrides {
+    "registry.terraform.io/ekairos/sandbox" = "$bin"
+  }
+  direct {}
+}
+CLI
+  export TF_CLI_CONFIG_FILE="$cli" CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1
+  unset TF_LOG TF_LOG_PATH TF_LOG_PROVIDER TF_LOG_CORE
+}
+
+# tfdir KIND N DIR: a configuration of N sandbox_sandbox or terraform_data resources, with its own records and root
+tfdir() {
+  local kind=$1 n=$2 dir=$3
+  mkdir -p "$dir"
+  if [ "$kind" = sandbox ]; then
+    cat >"$dir/main.tf" <<TF
+terraform {
+  required_providers {
+    sandbox = { source = "ekairos/sandbox" }
+  }
+}
+
+provider "sandbox" {
+  sqlite_path = "$dir/records.db"
+  local {
+    root = "$dir/local"
+  }
+}
+
+resource "sandbox_sandbox" "s" {
+  count   = $n
+  purpose = "bench"
+  timeout = "5m"
+}
+TF
+  else
+    cat >"$dir/main.tf" <<TF
+resource "terraform_data" "s" {
+  count = $n
+  input = { purpose = "bench", timeout = "5m" }
+}
+TF
+  fi
+}
+
+# tftime DIR ARGS...: run terraform in DIR, print the wall time in ns; the output goes to DIR/tf.log
+tftime() {
+  local dir=$1
+  shift
+  local t0 t1
+  t0=$(now_ns)
+  if ! terraform -chdir="$dir" "$@" -input=false -no-color >>"$dir/tf.log" 2>&1; then
+    log "terraform $* failed in $dir:"
+    tail -30 "$dir/tf.log" >&2
+    return 1
+  fi
+  t1=$(now_ns)
+  echo $((t1 - t0))
+}
+
+bench_terraform() {
+  setup_terraform
+  local i sb td ts=() tt=()
+  # Row 1: apply of N resources, each repetition in fresh directories (fresh state, records and root).
+  for i in $(seq 1 "$reps"); do
+    tfdir data "$n_apply" "$work/apply-td-$i"
+    tfdir sandbox "$n_apply" "$work/apply-sb-$i"
+    log "apply $n_apply terraform_data (repetition $i/$reps)"
+    tt+=("$(tftime "$work/apply-td-$i" apply -auto-approve -parallelism=10)")
+    log "apply $n_apply sandbox_sandbox (repetition $i/$reps)"
+    ts+=("$(tftime "$work/apply-sb-$i" apply -auto-approve -parallelism=10 -compact-warnings)")
+  done
+  sb=$(median "${ts[@]}")
+  td=$(median "${tt[@]}")
+  row "terraform apply: $n_apply sandbox_sandbox vs $n_apply terraform_data (local engine, SQLite, -parallelism=10)" "$sb" "$td" 1.25 \
+    "median of $reps; runs (s): sandbox $(secs "${ts[@]}"), terraform_data $(secs "${tt[@]}")"
+
+  # Row 2: refresh-only plan of M resources, created once (untimed).
+  tfdir data "$n_refresh" "$work/refresh-td"
+  tfdir sandbox "$n_refresh" "$work/refresh-sb"
+  log "creating $n_refresh terraform_data and $n_refresh sandbox_sandbox (untimed)"
+  tftime "$work/refresh-td" apply -auto-approve -parallelism=10 >/dev/null
+  tftime "$work/refresh-sb" apply -auto-approve -parallelism=10 -compact-warnings >/dev/null
+  ts=() tt=()
+  for i in $(seq 1 "$reps"); do
+    log "plan -refresh-only of $n_refresh (repetition $i/$reps)"
+    tt+=("$(tftime "$work/refresh-td" plan -refresh-only)")
+    ts+=("$(tftime "$work/refresh-sb" plan -refresh-only -compact-warnings)")
+  done
+  sb=$(median "${ts[@]}")
+  td=$(median "${tt[@]}")
+  row "terraform plan -refresh-only: $n_refresh sandboxes vs $n_refresh terraform_data" "$sb" "$td" 1.5 \
+    "median of $reps; runs (s): sandbox $(secs "${ts[@]}"), terraform_data $(secs "${tt[@]}")"
+  if ! grep -q "No changes" "$work/refresh-sb/tf.log"; then
+    log "warning: the refresh-only plan of the sandboxes was not empty (see $work/refresh-sb/tf.log)"
+  fi
+}
+
+# secs NS...: the numbers as seconds with two decimals, comma-separated
+secs() { printf '%s\n' "$@" | awk '{printf "%s%.2f", (NR>1?", ":""), $1/1e9}'; }
+
+# ---------------------------------------------------------------------------------------------------------
+# Go benchmark rows
+# ---------------------------------------------------------------------------------------------------------
+
+# gobench OUTFILE PKG BENCHREGEX [extra go test args...]: runs the benchmarks (tests off unless -run is given)
+gobench() {
+  local outf=$1 pkg=$2 re=$3
+  shift 3
+  local run='^$'
+  local args=()
+  for a in "$@"; do
+    case $a in -run=*) run=${a#-run=} ;; *) args+=("$a") ;; esac
+  done
+  go test -count=1 -run "$run" -bench "$re" -benchtime=1s -v "${args[@]}" "$pkg" >"$outf" 2>&1
+}
+
+# nsop FILE NAME: ns/op of the benchmark line whose name (without the -N suffix) is NAME
+nsop() {
+  awk -v want="$2" '$1 ~ /^Benchmark/ && $4 == "ns/op" { n = $1; sub(/-[0-9]+$/, "", n); if (n == want) { print $3; exit } }' "$1"
+}
+
+# why FILE: a one-line reason a benchmark produced no number
+why() {
+  if grep -q -- '--- SKIP' "$1"; then
+    grep -A1 -- '--- SKIP' "$1" | tail -1 | sed 's/^ *//; s/.*_test.go:[0-9]*: //' | cut -c1-120
+  elif grep -q -e '^FAIL' -e 'build failed' -e 'cannot' "$1"; then
+    echo "failed: $(grep -m1 -e 'error' -e 'undefined' -e 'FAIL' "$1" | cut -c1-120)"
+  else
+    echo "no result"
+  fi
+}
+
+bench_exec() {
+  local f="$work/exec.txt" m b n
+  log "local exec of true vs sh -c true (BenchmarkExecTrue)"
+  # A fixed count: the first command on a fresh local root builds the sandbox /etc view (hundreds of files and
+  # symlinks, up to a second here), and with -benchtime=1s that one-time cost can be most of the measurement.
+  gobench "$f" ./internal/backend/engine/local '^BenchmarkExecTrue$' -benchtime=300x || true
+  b=$(nsop "$f" BenchmarkExecTrue/bare_sh)
+  m=$(nsop "$f" BenchmarkExecTrue/local_bwrap)
+  n=$(nsop "$f" BenchmarkExecTrue/local_none)
+  if [ -n "$m" ] && [ -n "$b" ]; then
+    row 'local exec of `true` (bubblewrap) vs bare `sh -c true`' "$m" "$b" 5 "BenchmarkExecTrue/local_bwrap vs /bare_sh, 300 runs each (the first includes building the /etc view)"
+  else
+    row 'local exec of `true` (bubblewrap) vs bare `sh -c true`' "" "$b" 5 "not measured: $(why "$f")"
+  fi
+  if [ -n "$n" ] && [ -n "$b" ]; then
+    row 'local exec of `true` (isolation none) vs bare `sh -c true`' "$n" "$b" - "BenchmarkExecTrue/local_none vs /bare_sh"
+  fi
+}
+
+bench_sqlite() {
+  local f="$work/sqlite.txt" m b
+  log "SQLite: Store.Query over 10^5 records vs a bare indexed SELECT (BenchmarkQuery100k)"
+  gobench "$f" ./internal/backend/store/sqlite '^BenchmarkQuery100k$' || true
+  m=$(nsop "$f" BenchmarkQuery100k/store)
+  b=$(nsop "$f" BenchmarkQuery100k/bare_select)
+  if [ -n "$m" ] && [ -n "$b" ]; then
+    row "sandbox_records filter over 10^5 records, SQLite: Store.Query vs bare indexed SELECT" "$m" "$b" - \
+      "status=active AND provider=local ORDER BY createdAt LIMIT 100; plan below"
+  else
+    row "sandbox_records filter over 10^5 records, SQLite: Store.Query vs bare indexed SELECT" "" "" - "not measured: $(why "$f")"
+  fi
+  {
+    echo "### SQLite: EXPLAIN QUERY PLAN of the filtered query (10^5 records)"
+    echo
+    echo '```'
+    awk '/EXPLAIN QUERY PLAN/ {on=1; next} on && /^        / {sub(/^        /, ""); print; next} on {exit}' "$f"
+    echo '```'
+    echo
+  } >>"$extras"
+}
+
+bench_postgres() {
+  local f="$work/postgres.txt" m b
+  log "PostgreSQL: Store.Query over 10^5 records vs a bare SELECT (BenchmarkQuery100k, TestExplainUsesIndex)"
+  gobench "$f" ./internal/backend/store/postgres '^BenchmarkQuery100k$' -run='^TestExplainUsesIndex$' || true
+  m=$(nsop "$f" BenchmarkQuery100k/store)
+  b=$(nsop "$f" BenchmarkQuery100k/bare_select)
+  if [ -n "$m" ] && [ -n "$b" ]; then
+    row "sandbox_records filter over 10^5 records, PostgreSQL: Store.Query vs bare SELECT" "$m" "$b" - \
+      "status=active AND provider=daytona ORDER BY createdAt LIMIT 100; plan below"
+  else
+    row "sandbox_records filter over 10^5 records, PostgreSQL: Store.Query vs bare SELECT" "" "" - "not measured: $(why "$f")"
+  fi
+  {
+    echo "### PostgreSQL: EXPLAIN of the filtered query (10^5 records, ANALYZEd)"
+    echo
+    echo '```'
+    awk '/EXPLAIN of the query/ {on=1; next} on && /^        / {sub(/^        /, ""); print; next} on {exit}' "$f"
+    echo '```'
+    echo
+  } >>"$extras"
+}
+
+bench_instantdb() {
+  local f="$work/instantdb.txt" m b paging
+  log "InstantDB fake: Store.Query vs a bare admin query request, paging (BenchmarkInstantDBQuery100k)"
+  gobench "$f" ./bench '^BenchmarkInstantDBQuery100k$' || true
+  m=$(nsop "$f" BenchmarkInstantDBQuery100k/store)
+  b=$(nsop "$f" BenchmarkInstantDBQuery100k/bare_request)
+  paging=$(grep -o 'PAGING .*' "$f" | head -1 || true)
+  local note="not measured: $(why "$f")"
+  if [ -n "$paging" ]; then
+    note=$(echo "$paging" | awk '{
+      for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+      printf "paging: %s records in %s requests of %s (%.0f records/request); where filter on %s page requests", v["records"], v["requests"], v["pagesize"], v["records"]/v["requests"], v["filtered"]
+    }')
+  fi
+  if [ -n "$m" ] && [ -n "$b" ]; then
+    row "sandbox_records filter over 10^5 records, InstantDB fake: Store.Query vs one bare admin query" "$m" "$b" - "$note"
+  else
+    row "sandbox_records filter over 10^5 records, InstantDB fake: Store.Query vs one bare admin query" "" "" - "$note"
+  fi
+}
+
+bench_setup() {
+  local f="$work/setup.txt" name=BenchmarkSandboxFromSetup1GiB
+  local title="sandbox from a 1 GiB setup vs cp -a of the same tree"
+  local listed
+  if ! listed=$(go test -list "^${name}\$" ./internal/backend/engine/local 2>&1); then
+    row "$title" "" "" - "not measured: internal/backend/engine/local does not build: $(echo "$listed" | grep -m1 -v '^#' | cut -c1-100)"
+    return
+  fi
+  if ! echo "$listed" | grep -q "^${name}\$"; then
+    row "$title" "" "" - "not measured (benchmark missing)"
+    return
+  fi
+  log "a sandbox from a 1 GiB setup vs cp -a ($name)"
+  SANDBOX_BENCH_1GIB=1 go test -count=1 -run '^$' -bench "^${name}\$" -benchtime=3x -timeout 20m -v ./internal/backend/engine/local >"$f" 2>&1 || true
+  # Sub-benchmarks: the `cp -a` one is the baseline; every other one is a row of its own, with the copy method
+  # the engine reported (its log line "setup_copy = <method>").
+  local b subs
+  b=$(awk -v n="$name" '$1 ~ "^"n"/" && $4 == "ns/op" && tolower($1) ~ /cp_a|cp-a/ {print $3; exit}' "$f")
+  [ -n "$b" ] || b=$(awk -v n="$name" '$1 ~ "^"n"/" && $4 == "ns/op" && tolower($1) ~ /cp/ {print $3; exit}' "$f")
+  subs=$(awk -v n="$name" '$1 ~ "^"n"/" && $4 == "ns/op" && tolower($1) !~ /cp_a|cp-a/ {s = $1; sub(/-[0-9]+$/, "", s); sub("^"n"/", "", s); print s "\t" $3}' "$f")
+  if [ -z "$b" ] || [ -z "$subs" ]; then
+    row "$title" "" "" - "not measured: $(why "$f")"
+    return
+  fi
+  local sub ns method
+  while IFS=$'\t' read -r sub ns; do
+    method=$(awk -v want="$name/$sub" '
+      index($0, want) == 1 { cur = 1; next }
+      /^Benchmark/ { cur = 0 }
+      cur && match($0, /setup_copy = [a-z_-]+/) { print substr($0, RSTART + 13, RLENGTH - 13); exit }' "$f")
+    row "sandbox from a 1 GiB setup ($sub${method:+: setup_copy = $method}) vs cp -a of the same tree" "$ns" "$b" - \
+      "$name/$sub vs /cp_a (SANDBOX_BENCH_1GIB=1, -benchtime=3x)"
+  done <<<"$subs"
+}
+
+skipped tf || bench_terraform
+skipped exec || bench_exec
+skipped sqlite || bench_sqlite
+skipped postgres || bench_postgres
+skipped instantdb || bench_instantdb
+skipped setup || bench_setup
+
+# ---------------------------------------------------------------------------------------------------------
+# the table and the report
+# ---------------------------------------------------------------------------------------------------------
+
+# human NS: a duration with a unit
+table() {
+  awk -F'\t' '
+    function human(ns) {
+      if (ns == "") return "-"
+      if (ns >= 1e9) return sprintf("%.2f s", ns / 1e9)
+      if (ns >= 1e6) return sprintf("%.2f ms", ns / 1e6)
+      if (ns >= 1e3) return sprintf("%.1f µs", ns / 1e3)
+      return sprintf("%d ns", ns)
+    }
+    BEGIN {
+      print "| # | measured vs baseline | measured | baseline | ratio | goal | verdict | notes |"
+      print "|---|---|---|---|---|---|---|---|"
+    }
+    {
+      ratio = "-"; verdict = "not measured"
+      if ($2 != "" && $3 != "" && $3 > 0) {
+        r = $2 / $3; ratio = (r < 0.1) ? sprintf("%.2gx", r) : sprintf("%.2fx", r)
+        if ($4 == "-") verdict = "(no goal)"
+        else if (r <= $4 + 0) verdict = "meets goal"
+        else verdict = "**misses goal**"
+      }
+      goal = ($4 == "-") ? "-" : "<= " $4 "x"
+      printf "| %d | %s | %s | %s | %s | %s | %s | %s |\n", NR, $1, human($2), human($3), ratio, goal, verdict, $5
+    }' "$rows"
+}
+
+machine() {
+  local mem cpu
+  mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo 2>/dev/null || echo "?")
+  cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || echo "?")
+  echo "| machine | |"
+  echo "|---|---|"
+  echo "| date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
+  echo "| nproc | $(nproc) |"
+  echo "| cpu | ${cpu:-?} |"
+  echo "| memory | $mem |"
+  echo "| kernel | $(uname -sr) |"
+  echo "| go | $(go version | awk '{print $3, $4}') |"
+  echo "| terraform | $(terraform version 2>/dev/null | head -1 | awk '{print $2}') |"
+  echo "| load average (1, 5, 15 min) | at start: $load_start; at end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null) (other work on the machine shows here and in the numbers) |"
+  echo "| mode | $([ "$quick" = 1 ] && echo "quick (BENCH_QUICK=1)" || echo full): $n_apply applied, $n_refresh refreshed, $reps repetition(s) of each terraform timing |"
+}
+
+elapsed=$(($(date +%s) - started))
+report="$work/report.md"
+{
+  echo "# Benchmarks"
+  echo
+  echo "Written by \`make bench\` (bench/bench.sh) in ${elapsed} s. Every row is a ratio: what this project does, divided"
+  echo "by a baseline measured in the same run on the same machine. Regenerate with \`make bench\`"
+  echo "(\`BENCH_QUICK=1 make bench\` for a quick look with 20 / 100 resources)."
+  echo
+  table
+  echo
+  machine
+  echo
+  cat "$extras"
+  if [ -f bench/FINDINGS.md ]; then
+    echo
+    cat bench/FINDINGS.md
+  fi
+} >"$report"
+
+echo
+table
+echo
+mkdir -p "$(dirname "$out")"
+cp "$report" "$out"
+echo "bench: wrote $out (${elapsed} s)"

@@ -1,0 +1,221 @@
+// Command sweep finds and removes what interrupted applies of terraform-provider-sandbox leave behind: engine
+// objects that no live record names, and records stuck in "creating" after their create was killed. It reads
+// the same environment as the provider, lists every engine and the record store, prints a table of findings,
+// and changes nothing unless run with -apply.
+//
+//	go run ./cmd/sweep [flags]          # dry run: report only
+//	go run ./cmd/sweep -apply [flags]   # remove what was found
+//
+// Run `go run ./cmd/sweep -h` for the flags and what each finding means.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/sweep"
+)
+
+// Exit codes.
+const (
+	exitClean    = 0 // nothing found, or everything found was removed
+	exitFailed   = 1 // the store or an engine could not be read, or an action failed
+	exitUsage    = 2 // bad flags or settings
+	exitFindings = 3 // dry run: something would be removed
+)
+
+const usageText = `Usage: go run ./cmd/sweep [-apply] [flags]
+
+sweep finds and removes what interrupted terraform applies leave behind, for every engine this build knows
+(local; daytona, vercel and sprites once they exist) and the record store the provider uses. It reads the
+provider's environment: SANDBOX_RECORDS, SANDBOX_SQLITE_PATH, SANDBOX_LOCAL_ROOT, SANDBOX_LOCAL_ISOLATION,
+INSTANT_APP_ID (or NEXT_PUBLIC_INSTANT_APP_ID), INSTANT_APP_ADMIN_TOKEN, INSTANT_API_URL, SANDBOX_POSTGRES_URL,
+SANDBOX_POSTGRES_SCHEMA, with the provider's defaults and precedence (settings made in a provider block are not
+seen: export them, or pass the flags below).
+
+Without -apply it only reports (a dry run). With -apply it removes:
+  - engine objects labelled with a record id whose record is missing or shutdown (deleted);
+  - engine objects whose record is error (deleted, then the record is marked shutdown);
+  - engine objects that their active record does not name, duplicates (deleted);
+  - creating records older than -create-timeout, or whose owner (a provider process on this host) has
+    exited: their object, if any, is deleted and the record marked shutdown with
+    params.error = "swept: create never finished";
+  - active records whose engine object is gone (marked shutdown, as a refresh would);
+  - with -state: active records that none of the given Terraform states names (deleted and marked shutdown);
+    give every state that uses the store, or the others' sandboxes are removed;
+  - running sandbox_processes records whose sandbox is gone or that outlived their timeout (marked failed);
+  - volumes and workspaces of engines that have them, whose record is missing, shutdown or error.
+Records of engines that cannot be listed, and young creating records, are left alone.
+
+Exit status: 0 clean or swept, 1 an error (the table says which), 2 bad usage, 3 dry run found something.
+
+Flags:
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// stateFlags collects -state values.
+type stateFlags []string
+
+func (s *stateFlags) String() string     { return strings.Join(*s, ",") }
+func (s *stateFlags) Set(v string) error { *s = append(*s, v); return nil }
+
+// run is the command, with its environment passed in for tests. It returns the exit status.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sweep", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageText)
+		fs.PrintDefaults()
+	}
+	var (
+		apply        = fs.Bool("apply", false, "remove what is found (default: dry run, nothing is changed)")
+		timeout      = fs.Duration("create-timeout", sweep.DefaultCreateTimeout, "how old a creating record must be to count as abandoned; 0 = every creating record")
+		ignoreOwners = fs.Bool("ignore-owners", false, "do not treat creating records whose owner process on this host has exited as abandoned before -create-timeout")
+		records      = fs.String("records", "", "record store: sqlite, instantdb or postgres (default: $"+EnvRecords+", else as the provider chooses)")
+		sqlitePath   = fs.String("sqlite-path", "", "SQLite records file (default: $"+EnvSQLitePath+", else the provider's default)")
+		localRoot    = fs.String("local-root", "", "root of the local engine (default: $"+EnvLocalRoot+", else the provider's default)")
+		asJSON       = fs.Bool("json", false, "print the findings as JSON instead of a table")
+		states       stateFlags
+	)
+	fs.Var(&states, "state", "a Terraform state file (terraform.tfstate, or - for `terraform state pull` on stdin) whose sandboxes are managed; repeat for every state that uses the store")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitClean
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "sweep: unexpected arguments %q (see -h)\n", fs.Args())
+		return exitUsage
+	}
+	cfg, err := settingsFromEnv(getenv)
+	if err == nil {
+		err = cfg.override(*records, *sqlitePath, *localRoot)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "sweep: %v\n", err)
+		return exitUsage
+	}
+	opts := sweep.Options{Apply: *apply, CreateTimeout: *timeout, IgnoreOwners: *ignoreOwners}
+	if *timeout == 0 {
+		opts.CreateTimeout = -1
+	}
+	if len(states) > 0 {
+		opts.Managed = map[string]bool{}
+		for _, p := range states {
+			ids, err := stateRecordIDs(p, stdin)
+			if err != nil {
+				fmt.Fprintf(stderr, "sweep: %v\n", err)
+				return exitUsage
+			}
+			if len(ids) == 0 {
+				fmt.Fprintf(stderr, "sweep: state %s names no sandbox (an empty state file is what a terraform killed while writing it leaves): every active record not in another -state counts as unmanaged\n", p)
+			}
+			for _, id := range ids {
+				opts.Managed[id] = true
+			}
+		}
+	}
+
+	openCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	store, err := cfg.openStore(openCtx)
+	cancel()
+	if err != nil {
+		fmt.Fprintf(stderr, "sweep: %v\n", err)
+		return exitFailed
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			fmt.Fprintf(stderr, "sweep: closing the record store: %v\n", err)
+		}
+	}()
+	engines, notes, err := cfg.engines()
+	if err != nil {
+		fmt.Fprintf(stderr, "sweep: %v\n", err)
+		return exitFailed
+	}
+	fmt.Fprintf(stderr, "sweep: records: %s; engines: %s\n", cfg.describe(), strings.Join(engineNames(engines), ", "))
+	rep, err := sweep.Sweep(ctx, store, engines, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "sweep: %v\n", err)
+		return exitFailed
+	}
+	rep.Notes = append(rep.Notes, notes...)
+	if *asJSON {
+		if err := writeJSON(stdout, rep); err != nil {
+			fmt.Fprintf(stderr, "sweep: %v\n", err)
+			return exitFailed
+		}
+	} else if err := rep.WriteTable(stdout); err != nil {
+		fmt.Fprintf(stderr, "sweep: %v\n", err)
+		return exitFailed
+	}
+	switch {
+	case rep.Err() != nil:
+		return exitFailed
+	case !*apply && len(rep.Actionable()) > 0:
+		return exitFindings
+	}
+	return exitClean
+}
+
+func engineNames(m backend.EngineMap) []string {
+	var out []string
+	for _, n := range backend.KnownEngines {
+		if _, ok := m[n]; ok {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// jsonFinding is a finding as -json prints it.
+type jsonFinding struct {
+	Kind       string `json:"kind"`
+	Engine     string `json:"engine,omitempty"`
+	RecordID   string `json:"recordId,omitempty"`
+	ExternalID string `json:"externalId,omitempty"`
+	Status     string `json:"status,omitempty"`
+	Problem    string `json:"problem"`
+	Detail     string `json:"detail,omitempty"`
+	Action     string `json:"action,omitempty"`
+	Applied    bool   `json:"applied"`
+	Error      string `json:"error,omitempty"`
+}
+
+func writeJSON(w io.Writer, rep *sweep.Report) error {
+	out := struct {
+		Applied  bool           `json:"applied"`
+		Listed   map[string]int `json:"listed"`
+		Records  map[string]int `json:"records"`
+		Notes    []string       `json:"notes,omitempty"`
+		Findings []jsonFinding  `json:"findings"`
+	}{Applied: rep.Applied, Listed: rep.Listed, Records: rep.Records, Notes: rep.Notes, Findings: []jsonFinding{}}
+	for _, f := range rep.Findings {
+		jf := jsonFinding{Kind: f.Kind, Engine: f.Engine, RecordID: f.RecordID, ExternalID: f.ExternalID, Status: f.Status,
+			Problem: f.Problem, Detail: f.Detail, Action: f.Action, Applied: f.Applied}
+		if f.Err != nil {
+			jf.Error = f.Err.Error()
+		}
+		out.Findings = append(out.Findings, jf)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
