@@ -55,7 +55,7 @@ resource "sandbox_command" "c" {
 			}
 			rec, err := env.record(id)
 			if err != nil || rec.String("status") != backend.StatusShutdown {
-				return fmt.Errorf("record after destroy: %v %v", rec, err)
+				return fmt.Errorf("record after destroy: %v %w", rec, err)
 			}
 			return nil
 		},

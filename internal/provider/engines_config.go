@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -43,15 +42,6 @@ var hostedEngineSettings = map[string][]engineSetting{
 		{"token", []string{"SPRITES_API_TOKEN", "SPRITE_TOKEN", "SPRITES_TOKEN"}, true, "The Sprites API token."},
 		{"api_url", []string{"SPRITES_API_URL", "SPRITES_API_BASE_URL"}, false, "The API URL (default `https://api.sprites.dev`)."},
 	},
-}
-
-func hostedEngineNames() []string {
-	out := make([]string, 0, len(hostedEngineSettings))
-	for n := range hostedEngineSettings {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // hostedEngineBlocks are the provider schema blocks of the hosted engines.

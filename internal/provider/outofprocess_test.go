@@ -21,7 +21,6 @@ type tfWorkdir struct {
 	t   *testing.T
 	dir string
 	cli string
-	env []string
 }
 
 func newTFWorkdir(t *testing.T, config string) *tfWorkdir {
@@ -30,7 +29,8 @@ func newTFWorkdir(t *testing.T, config string) *tfWorkdir {
 		t.Skip("acceptance test: set TF_ACC=1")
 	}
 	builtOnce.Do(func() {
-		builtDir, builtErr = os.MkdirTemp("", "provider-bin")
+		// One binary for every test of the package: t.TempDir would remove it when the first test ends.
+		builtDir, builtErr = os.MkdirTemp("", "provider-bin") //nolint:usetesting // shared across tests, removed in TestMain
 		if builtErr != nil {
 			return
 		}
