@@ -69,10 +69,12 @@ setup_terraform() {
   mkdir -p "$bin"
   log "building the provider from this tree"
   go build -o "$bin/terraform-provider-sandbox" .
+  go build -o "$bin/terraform-provider-floor" ./bench/floorprovider
   cat >"$cli" <<CLI
 provider_installation {
   dev_overrides {
     "registry.terraform.io/ekairos/sandbox" = "$bin"
+    "registry.terraform.io/bench/floor"     = "$bin"
   }
   direct {}
 }
@@ -106,6 +108,19 @@ resource "sandbox_sandbox" "s" {
   timeout = "5m"
 }
 TF
+  elif [ "$kind" = floor ]; then
+    cat >"$dir/main.tf" <<TF
+terraform {
+  required_providers {
+    floor = { source = "bench/floor" }
+  }
+}
+
+resource "floor_data" "s" {
+  count = $n
+  input = "bench"
+}
+TF
   else
     cat >"$dir/main.tf" <<TF
 resource "terraform_data" "s" {
@@ -133,37 +148,55 @@ tftime() {
 
 bench_terraform() {
   setup_terraform
-  local i sb td ts=() tt=()
-  # Row 1: apply of N resources, each repetition in fresh directories (fresh state, records and root).
+  local i sb td fl ts=() tt=() tf=()
+  # Row 1: apply of N resources, each repetition in fresh directories (fresh state, records and root). The
+  # floor rows apply the smallest plugin-framework provider (bench/floorprovider) the same way: what any
+  # plugin costs Terraform, next to what this provider adds.
   for i in $(seq 1 "$reps"); do
     tfdir data "$n_apply" "$work/apply-td-$i"
+    tfdir floor "$n_apply" "$work/apply-fl-$i"
     tfdir sandbox "$n_apply" "$work/apply-sb-$i"
     log "apply $n_apply terraform_data (repetition $i/$reps)"
     tt+=("$(tftime "$work/apply-td-$i" apply -auto-approve -parallelism=10)")
+    log "apply $n_apply floor_data (repetition $i/$reps)"
+    tf+=("$(tftime "$work/apply-fl-$i" apply -auto-approve -parallelism=10 -compact-warnings)")
     log "apply $n_apply sandbox_sandbox (repetition $i/$reps)"
     ts+=("$(tftime "$work/apply-sb-$i" apply -auto-approve -parallelism=10 -compact-warnings)")
   done
   sb=$(median "${ts[@]}")
   td=$(median "${tt[@]}")
+  fl=$(median "${tf[@]}")
   row "terraform apply: $n_apply sandbox_sandbox vs $n_apply terraform_data (local engine, SQLite, -parallelism=10)" "$sb" "$td" 1.25 \
     "median of $reps; runs (s): sandbox $(secs "${ts[@]}"), terraform_data $(secs "${tt[@]}")"
+  row "floor: terraform apply of $n_apply floor_data (the smallest plugin-framework provider) vs $n_apply terraform_data" "$fl" "$td" - \
+    "what any plugin costs: median of $reps; runs (s): floor_data $(secs "${tf[@]}")"
+  row "terraform apply: $n_apply sandbox_sandbox vs $n_apply floor_data (this provider's own share)" "$sb" "$fl" - \
+    "record-first create (SQLite writes, local directory with fsynced metadata) and a 60-attribute schema"
 
   # Row 2: refresh-only plan of M resources, created once (untimed).
   tfdir data "$n_refresh" "$work/refresh-td"
+  tfdir floor "$n_refresh" "$work/refresh-fl"
   tfdir sandbox "$n_refresh" "$work/refresh-sb"
-  log "creating $n_refresh terraform_data and $n_refresh sandbox_sandbox (untimed)"
+  log "creating $n_refresh terraform_data, floor_data and sandbox_sandbox (untimed)"
   tftime "$work/refresh-td" apply -auto-approve -parallelism=10 >/dev/null
+  tftime "$work/refresh-fl" apply -auto-approve -parallelism=10 -compact-warnings >/dev/null
   tftime "$work/refresh-sb" apply -auto-approve -parallelism=10 -compact-warnings >/dev/null
-  ts=() tt=()
+  ts=() tt=() tf=()
   for i in $(seq 1 "$reps"); do
     log "plan -refresh-only of $n_refresh (repetition $i/$reps)"
     tt+=("$(tftime "$work/refresh-td" plan -refresh-only)")
+    tf+=("$(tftime "$work/refresh-fl" plan -refresh-only -compact-warnings)")
     ts+=("$(tftime "$work/refresh-sb" plan -refresh-only -compact-warnings)")
   done
   sb=$(median "${ts[@]}")
   td=$(median "${tt[@]}")
+  fl=$(median "${tf[@]}")
   row "terraform plan -refresh-only: $n_refresh sandboxes vs $n_refresh terraform_data" "$sb" "$td" 1.5 \
     "median of $reps; runs (s): sandbox $(secs "${ts[@]}"), terraform_data $(secs "${tt[@]}")"
+  row "floor: terraform plan -refresh-only of $n_refresh floor_data vs $n_refresh terraform_data" "$fl" "$td" - \
+    "what any plugin costs: median of $reps; runs (s): floor_data $(secs "${tf[@]}")"
+  row "terraform plan -refresh-only: $n_refresh sandboxes vs $n_refresh floor_data (this provider's own share)" "$sb" "$fl" - \
+    "a record read and an engine state read per sandbox"
   if ! grep -q "No changes" "$work/refresh-sb/tf.log"; then
     log "warning: the refresh-only plan of the sandboxes was not empty (see $work/refresh-sb/tf.log)"
   fi
