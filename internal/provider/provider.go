@@ -133,7 +133,7 @@ func (p *sandboxProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 			"sqlite_path": schema.StringAttribute{
 				MarkdownDescription: "Path of the SQLite records file, created on first use. Falls back to `" + EnvSQLitePath +
 					"`, then `$XDG_DATA_HOME/terraform-provider-sandbox/records.db` (`~/.local/share/...` when `XDG_DATA_HOME` " +
-					"is unset). ~> **Note** A SQLite file lives on one machine: a CI runner that plans against remote state " +
+					"is unset). **Note:** A SQLite file lives on one machine: a CI runner that plans against remote state " +
 					"needs a shared store.",
 				Optional:   true,
 				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
@@ -158,7 +158,7 @@ func (p *sandboxProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 					"isolation": schema.StringAttribute{
 						MarkdownDescription: "How commands are isolated: `bwrap` (default: bubblewrap, with a read-only host system, a " +
 							"private home, its own pid/ipc/uts/net namespaces and no network) or `none`. Falls back to `" +
-							EnvLocalIsolation + "`. ~> **Note** `none` runs commands as the provider's own user on the host, with " +
+							EnvLocalIsolation + "`. **Note:** `none` runs commands as the provider's own user on the host, with " +
 							"the host's network and files: use it only for trusted commands on machines without bubblewrap.",
 						Optional:   true,
 						Validators: []validator.String{stringvalidator.OneOf("bwrap", "none")},

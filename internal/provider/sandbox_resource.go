@@ -234,7 +234,7 @@ func (r *sandboxResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 			},
 			"sprites": schema.SingleNestedBlock{
 				MarkdownDescription: "Options of the `sprites` engine; only allowed with `backend = \"sprites\"`. Recorded under " +
-					"`params.sprites` with the library's sprite metadata. Changing them replaces the sandbox. ~> **Note** Sprites have no " +
+					"`params.sprites` with the library's sprite metadata. Changing them replaces the sandbox. **Note:** Sprites have no " +
 					"stop: they sleep by themselves when idle and wake on use, so `desired_state = \"stopped\"` is refused at plan time.",
 				Attributes:    spritesOptionAttributes(),
 				PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
