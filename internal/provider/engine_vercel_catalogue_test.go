@@ -71,7 +71,8 @@ resource "sandbox_command" "read" {
   depends_on   = [sandbox_command.seed]
 }
 `
-	var snapA, snapShort, runID string
+	var snapA, snapShort, runID, ws string
+	resumes := 0
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
 		CheckDestroy:             vercelDestroyed(env, fake),
@@ -106,7 +107,7 @@ resource "sandbox_command" "read" {
 						}
 						// The workspace is a persistent named sandbox, stopped between commands (its files
 						// snapshotted), resumed for each of them.
-						ws := attrOf(s, "sandbox_workspace.w", "external_id")
+						ws = attrOf(s, "sandbox_workspace.w", "external_id")
 						if !strings.HasPrefix(ws, "wks-") {
 							return fmt.Errorf("workspace external id %q", ws)
 						}
@@ -116,6 +117,7 @@ resource "sandbox_command" "read" {
 						if n := fake.Resumes(); n < 2 {
 							return fmt.Errorf("%d resumes for two workspace commands, want at least 2", n)
 						}
+						resumes = fake.Resumes()
 						if len(fake.Snapshots(ws)) == 0 {
 							return fmt.Errorf("workspace %s has no snapshot of its files", ws)
 						}
@@ -131,6 +133,19 @@ resource "sandbox_command" "read" {
 				),
 			},
 			{Config: cfg, PlanOnly: true},
+			{
+				// Refreshing the stopped workspace (and everything else) resumes nothing.
+				RefreshState: true,
+				Check: func(*terraform.State) error {
+					if n := fake.Resumes(); n != resumes {
+						return fmt.Errorf("a refresh resumed %d sandboxes", n-resumes)
+					}
+					if st := fake.SandboxStatus(ws); st != "stopped" {
+						return fmt.Errorf("workspace %s is %q after a refresh, want stopped", ws, st)
+					}
+					return nil
+				},
+			},
 			{
 				// One setup snapshot expires, the other is deleted in the dashboard: the refresh finds both
 				// gone and the apply builds them again (a and b once), replacing what started from them.
