@@ -393,7 +393,13 @@ func (r *sandboxResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	if spec, known, diags := plan.spec(ctx); !diags.HasError() && known {
 		spec.Volumes = nil // their engine ids are resolved at apply time; mount paths are validated by the schema
 		if err := eng.ValidateSpec(spec); err != nil {
-			resp.Diagnostics.AddAttributeError(path.Root(eng.Name()), "Invalid engine options", err.Error())
+			// An engine error about one attribute (vercel's vcpus, ports, ...) points at it; others at the engine block.
+			at, summary := path.Root(eng.Name()), "Invalid engine options"
+			var fe interface{ Attribute() string }
+			if errors.As(err, &fe) && fe.Attribute() != "" {
+				at, summary = path.Root(fe.Attribute()), "Not accepted by the "+eng.Name()+" engine"
+			}
+			resp.Diagnostics.AddAttributeError(at, summary, err.Error())
 		}
 	}
 }

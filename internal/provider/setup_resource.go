@@ -52,6 +52,7 @@ type setupModel struct {
 	Status      types.String   `tfsdk:"status"`
 	Reused      types.Bool     `tfsdk:"reused"`
 	CreatedAt   types.String   `tfsdk:"created_at"`
+	Vercel      types.Object   `tfsdk:"vercel"`
 	Timeouts    timeouts.Value `tfsdk:"timeouts"`
 }
 
@@ -107,6 +108,12 @@ func (r *setupResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 		Blocks: map[string]schema.Block{
 			"policy":   policyBlock("setup", objectplanmodifier.RequiresReplace()),
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Delete: true}),
+			"vercel": schema.SingleNestedBlock{
+				MarkdownDescription: "Options of the `vercel` engine; only allowed with `backend = \"vercel\"`. They enter the fingerprint, " +
+					"are recorded under `params.vercel` and replace the setup when changed. Without the block the snapshot never expires.",
+				Attributes:    vercelSetupOptionAttributes(),
+				PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
+			},
 		},
 	}
 }
@@ -129,6 +136,12 @@ func (r *setupResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 	eng := resolveBackendPlan(ctx, r.data, req, resp)
 	if eng != nil && !eng.Capabilities().Setups {
 		resp.Diagnostics.AddAttributeError(path.Root("backend"), "Engine has no setups", fmt.Sprintf("The %s engine has no setup bootstraps.", eng.Name()))
+	}
+	var v types.Object
+	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root(backend.EngineVercel), &v)...)
+	if eng != nil && eng.Name() != backend.EngineVercel && !v.IsNull() {
+		resp.Diagnostics.AddAttributeError(path.Root(backend.EngineVercel), "Block for another engine",
+			fmt.Sprintf("The vercel block only applies with backend = \"vercel\"; this setup runs on %s.", eng.Name()))
 	}
 }
 
@@ -203,6 +216,7 @@ func (r *setupResource) Create(ctx context.Context, req resource.CreateRequest, 
 		Runtime: plan.Runtime.ValueString(),
 		Policy:  policyFrom(ctx, plan.Policy, &req.Config, &resp.Diagnostics),
 		Timeout: runTimeout,
+		Options: optionsFromObject(plan.Vercel),
 	}
 	if resp.Diagnostics.HasError() {
 		return

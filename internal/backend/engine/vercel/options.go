@@ -400,3 +400,10 @@ func checkEnv(env map[string]string) error {
 	}
 	return nil
 }
+
+// ValidateExpiration checks a snapshot lifetime as the expiration and snapshot_expiration options take it (a
+// duration such as "720h" or "30d", "0" or "never"; 0 or at least one day), for plan-time validation.
+func ValidateExpiration(name, v string) error {
+	_, err := parseExpiration(name, v)
+	return err
+}
