@@ -195,6 +195,7 @@ func (e *Engine) CreateSandbox(ctx context.Context, spec backend.SandboxSpec) (*
 	if err != nil {
 		return nil, err
 	}
+	e.warmInit(dir)
 	return e.view(dir, m), nil
 }
 
@@ -502,12 +503,16 @@ func (e *Engine) StartSandbox(ctx context.Context, externalID string) error {
 	if err := e.completeHome(dir, m); err != nil {
 		return fmt.Errorf("starting sandbox %s: %w", externalID, err)
 	}
-	if m.State == backend.StateRunning {
-		return nil
+	if m.State != backend.StateRunning {
+		m.State = backend.StateRunning
+		m.UpdatedAt = time.Now().UTC()
+		if err := writeMeta(dir, m); err != nil {
+			return err
+		}
 	}
-	m.State = backend.StateRunning
-	m.UpdatedAt = time.Now().UTC()
-	return writeMeta(dir, m)
+	lk.unlock()
+	e.warmInit(dir)
+	return nil
 }
 
 // StopSandbox implements backend.Engine: the sandbox is marked stopped (Exec then refuses to run), every

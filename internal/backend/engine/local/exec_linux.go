@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path"
@@ -215,6 +216,11 @@ type run struct {
 	setupDone chan error    // bubblewrap: the outcome of setupSandbox
 	exited    chan struct{} // closed when the started process has exited (not reaped yet)
 	notFound  bool          // isolation none: argv[0] was not found
+
+	conn       *net.UnixConn // the connection to the sandbox's spawner, for a command run in its init
+	notStarted *spawnStarted // the spawner could not start the command
+	status     syscall.WaitStatus
+	statusOK   bool // status came from the spawner (else the spawner ended first: the sandbox was killed)
 }
 
 // resolveCwd checks req.Cwd: it must exist and stay inside the home or a volume.
@@ -274,8 +280,19 @@ func (r *run) start() error {
 	var err error
 	if r.engine.isolation == IsolationNone {
 		err = r.startNone()
-	} else {
+	} else if r.meta.Kind == kindBuilder {
+		// A setup builder runs one command and its home then becomes the artifact: no init to keep.
 		err = r.startBwrap()
+	} else {
+		c, ierr := r.ensureInit()
+		switch {
+		case ierr != nil:
+			return ierr
+		case c != nil:
+			return r.startSpawned(c)
+		default:
+			err = r.startBwrap() // the init must be replaced but commands still run in it
+		}
 	}
 	if err != nil || r.cmd == nil {
 		return err
@@ -568,6 +585,9 @@ func (r *run) readRunFile() runFile {
 func (r *run) wait(ctx context.Context) (*backend.ExecResult, error) {
 	if r.notFound {
 		return &backend.ExecResult{ExitCode: 127, Stderr: []byte(r.req.Argv[0] + ": command not found\n")}, nil
+	}
+	if r.conn != nil {
+		return r.waitSpawned(ctx)
 	}
 	exited := r.exited
 	timer := time.NewTimer(r.timeout)

@@ -17,29 +17,43 @@ import (
 )
 
 // init hands control to the egress forwarder when this executable was started as one: as the first process of
-// an allow_list sandbox, bind-mounted there read-only by the engine (see the package documentation). It works
+// an allow_list command, as a sandbox's spawner (spawner_linux.go) or as the shim, bind-mounted in the sandbox
+// read-only by the engine (see the package documentation). It works
 // in the provider binary and in test binaries alike, since both link this package. Nothing else is run.
 func init() {
-	if as, ok := os.LookupEnv(shimASEnv); ok {
-		os.Exit(runShim(as, os.Args[1:]))
+	as, asOK := os.LookupEnv(shimASEnv)
+	nproc, nprocOK := os.LookupEnv(shimNprocEnv)
+	if asOK || nprocOK {
+		os.Exit(runShim(as, nproc, os.Args[1:]))
 	}
 	if fd, ok := os.LookupEnv(egressEnv); ok {
 		os.Exit(runForwarder(fd, os.Args[1:]))
 	}
+	if fd, ok := os.LookupEnv(spawnerEnv); ok {
+		os.Exit(runSpawner(fd))
+	}
 }
 
-// runShim limits its address space to as bytes and executes argv in its place: the forwarder starts the
-// command through it when the sandbox has a memory limit, which the forwarder itself, a Go program, could not
-// start under. It returns only when the command cannot be run.
-func runShim(as string, argv []string) int {
-	n, err := strconv.ParseUint(as, 10, 64)
-	if err != nil || len(argv) == 0 {
-		fmt.Fprintf(os.Stderr, "sandbox exec shim: bad %s %q or no command\n", shimASEnv, as)
+// runShim limits its address space to as bytes and its processes to nproc (each unless empty or 0) and
+// executes argv in its place: the forwarder and the spawner start the command through it when the sandbox has
+// limits that they, Go programs, could not run under themselves. It returns only when the command cannot be run.
+func runShim(as, nproc string, argv []string) int {
+	parse := func(s string) (uint64, bool) {
+		if s == "" {
+			return 0, true
+		}
+		n, err := strconv.ParseUint(s, 10, 64)
+		return n, err == nil
+	}
+	n, ok1 := parse(as)
+	np, ok2 := parse(nproc)
+	if !ok1 || !ok2 || len(argv) == 0 {
+		fmt.Fprintf(os.Stderr, "sandbox exec shim: bad %s %q, %s %q or no command\n", shimASEnv, as, shimNprocEnv, nproc)
 		return 126
 	}
 	env := make([]string, 0, len(os.Environ()))
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, shimASEnv+"=") {
+		if !strings.HasPrefix(kv, shimASEnv+"=") && !strings.HasPrefix(kv, shimNprocEnv+"=") {
 			env = append(env, kv)
 		}
 	}
@@ -49,11 +63,19 @@ func runShim(as string, argv []string) int {
 		fmt.Fprintf(os.Stderr, "%s: command not found\n", argv[0])
 		return 127
 	}
-	if err := unix.Setrlimit(unix.RLIMIT_AS, &unix.Rlimit{Cur: n, Max: n}); err != nil {
-		fmt.Fprintf(os.Stderr, "sandbox exec shim: setting memory_mb: %v\n", err)
-		return 126
+	if np > 0 {
+		if err := unix.Setrlimit(unix.RLIMIT_NPROC, &unix.Rlimit{Cur: np, Max: np}); err != nil {
+			fmt.Fprintf(os.Stderr, "sandbox exec shim: setting max_processes: %v\n", err)
+			return 126
+		}
 	}
-	err = unix.Exec(file, argv, env)
+	if n > 0 {
+		if err := unix.Setrlimit(unix.RLIMIT_AS, &unix.Rlimit{Cur: n, Max: n}); err != nil {
+			fmt.Fprintf(os.Stderr, "sandbox exec shim: setting memory_mb: %v\n", err)
+			return 126
+		}
+	}
+	err := unix.Exec(file, argv, env)
 	fmt.Fprintf(os.Stderr, "%s: %v\n", argv[0], err)
 	return 126
 }

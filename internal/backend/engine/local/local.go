@@ -1,7 +1,16 @@
 // Package local implements the local engine: sandboxes on this machine. Each sandbox is a directory holding a
-// private home, and its commands run under bubblewrap (bwrap) with a read-only view of the host system, their
-// own pid, ipc, uts, net, user and cgroup namespaces (so no network but their own loopback), a tmpfs /tmp, a
-// cleared environment, resource limits, and a timeout after which the whole process tree is killed.
+// private home, and its commands run under bubblewrap (bwrap) with a read-only view of the host system, the
+// sandbox's own pid, ipc, uts, net, user and cgroup namespaces (so no network but its own loopback), a tmpfs
+// /tmp, a cleared environment, resource limits, and a timeout after which the whole process tree is killed.
+//
+// A running sandbox keeps one bubblewrap (its init) with those namespaces, started by CreateSandbox,
+// StartSandbox or the first command, detached so that it outlives the provider process, and killed by
+// StopSandbox and DeleteSandbox; its spawner, a copy of this executable inside, forks every command in a session
+// of its own (initproc_linux.go, spawner_linux.go). The commands of a sandbox therefore share its /tmp and see
+// each other's processes, as in a container; each one's process group is killed when it ends, and whatever a
+// command left running outside its group is killed once no command runs. Exec starts the init again when it is
+// gone (a reboot, a kill) and replaces it when what it is made of changed (volumes, network policy,
+// max_processes, the provider executable).
 //
 // On-disk layout under Config.Root:
 //
@@ -14,6 +23,8 @@
 //	                               means deny_all
 //	    lock                       flock: shared while a command starts, exclusive to stop, start, update, delete
 //	    run/<pid>-<nonce>.json     one file per running command: the processes to kill on stop or delete
+//	    run/init.json, init.sock   the sandbox's init (killed on stop and delete like a command) and the socket
+//	                               its spawner listens on (not visible inside the sandbox)
 //	    home/                      the sandbox's private home, mounted at /home/sandbox inside the sandbox; with
 //	                               a setup started by overlayfs, the overlay mount point of:
 //	    upper/, work/              the overlay's upper (the sandbox's own changes) and work directories
@@ -97,7 +108,8 @@ const SandboxHome = "/home/sandbox"
 const DefaultTimeout = 5 * time.Minute
 
 // DefaultMaxProcesses is the RLIMIT_NPROC of bubblewrapped commands when the max_processes option is unset.
-// Under bubblewrap the count is per command: the processes and threads of its own user namespace.
+// Under bubblewrap the count is per sandbox: the processes and threads of its user namespace (with the spawner's
+// few threads), as each command sees it from its start.
 const DefaultMaxProcesses = 4096
 
 // MaxOutputBytes caps what Exec keeps of each of stdout and stderr; the rest is read and discarded.
@@ -107,8 +119,8 @@ const MaxOutputBytes = 32 << 20
 const (
 	// OptionMemoryMB limits each process's address space (RLIMIT_AS) in MiB; unset or 0 = no limit.
 	OptionMemoryMB = "memory_mb"
-	// OptionMaxProcesses limits the processes and threads of a command (RLIMIT_NPROC, counted in the command's
-	// own user namespace); unset or 0 = DefaultMaxProcesses. The kernel does not enforce it when the provider
+	// OptionMaxProcesses limits the processes and threads of a command (RLIMIT_NPROC, counted in the sandbox's
+	// user namespace); unset or 0 = DefaultMaxProcesses. The kernel does not enforce it when the provider
 	// runs as root.
 	OptionMaxProcesses = "max_processes"
 )

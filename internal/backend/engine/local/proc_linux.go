@@ -137,26 +137,73 @@ func killRunning(dir string) []proc {
 	return append(inits, groups...)
 }
 
-// waitGone waits until none of procs runs any more (zombies count as gone: their parent reaps them).
+// waitGone waits until none of procs runs any more (zombies count as gone: their parent reaps them). It waits on
+// pidfds, without polling; on a kernel without pidfds it checks every 10ms.
 func waitGone(ctx context.Context, procs []proc) error {
 	deadline := time.Now().Add(10 * time.Second)
+	var fds []unix.PollFd
+	defer func() {
+		for _, f := range fds {
+			_ = unix.Close(int(f.Fd))
+		}
+	}()
+	var rest []proc // procs without a pidfd
+	for _, p := range procs {
+		if !p.alive() {
+			continue
+		}
+		fd, err := unix.PidfdOpen(p.PID, 0)
+		if err != nil {
+			if !errors.Is(err, unix.ESRCH) {
+				rest = append(rest, p)
+			}
+			continue
+		}
+		if !p.same() { // the pid was reused between the check and the open: p is gone
+			_ = unix.Close(fd)
+			continue
+		}
+		fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
+	}
 	for {
 		running := 0
-		for _, p := range procs {
+		for _, p := range rest {
 			if p.alive() {
 				running++
 			}
 		}
+		left := fds[:0]
+		for _, f := range fds {
+			if f.Revents != 0 {
+				_ = unix.Close(int(f.Fd))
+				continue
+			}
+			left = append(left, f)
+		}
+		fds = left
+		running += len(fds)
 		if running == 0 {
 			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d killed processes of the sandbox have not exited after 10s", running)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(10 * time.Millisecond):
+		wait := 100 * time.Millisecond // ctx is checked this often
+		if len(rest) > 0 {
+			wait = 10 * time.Millisecond
+		}
+		if len(fds) == 0 {
+			time.Sleep(wait)
+			continue
+		}
+		for i := range fds {
+			fds[i].Revents = 0
+		}
+		if _, err := unix.Poll(fds, int(wait/time.Millisecond)); err != nil && !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("waiting for the killed processes: %w", err)
 		}
 	}
 }

@@ -1,0 +1,197 @@
+//go:build linux
+
+package local
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+)
+
+// startSpawned runs the command through the spawner of the sandbox's init (connection c, which it now owns)
+// and records it under run/.
+func (r *run) startSpawned(c *net.UnixConn) (err error) {
+	r.conn = c
+	argv := r.req.Argv
+	env := r.env
+	req := spawnRequest{Dir: r.cwd, NProc: commandNproc(r.limits)}
+	var extra []*os.File
+	if policyMode(r.policy, IsolationBwrap) == backend.PolicyAllowList {
+		if r.egress, err = r.engine.startEgress(r.policy); err != nil {
+			return fmt.Errorf("exec: starting the egress proxy: %w", err)
+		}
+		argv = append([]string{egressHelper}, argv...)
+		env = maps.Clone(env)
+		// For the forwarder only: it removes them from the command's env, and applies memory_mb itself.
+		env[egressEnv] = "3"
+		if r.limits.memoryMB > 0 {
+			env[egressASEnv] = strconv.FormatInt(r.limits.memoryMB<<20, 10)
+		}
+		extra = append(extra, r.egress.sandboxEnd) // fd 3
+	} else if r.limits.memoryMB > 0 {
+		req.AS = r.limits.memoryMB << 20
+	}
+	req.Argv, req.Env = argv, envList(env)
+	var stdin *os.File
+	if r.req.Stdin != nil {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return fmt.Errorf("exec: %w", err)
+		}
+		stdin = pr
+		go func() {
+			_, _ = pw.Write(r.req.Stdin) // ends with EPIPE when the command exits without reading it all
+			_ = pw.Close()
+		}()
+	} else if stdin, err = os.Open(os.DevNull); err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
+	ow, ew, err := r.pipes()
+	if err != nil {
+		_ = stdin.Close()
+		return err
+	}
+	r.began = time.Now()
+	err = sendSpawnRequest(c, req, append([]*os.File{stdin, ow, ew}, extra...))
+	closeAll(stdin, ow, ew)
+	if r.egress != nil {
+		r.egress.closeSandboxEnd() // the command holds it now
+	}
+	r.readOutput()
+	var st spawnStarted
+	var pidfd int
+	if err == nil {
+		var kind byte
+		kind, pidfd, err = readSpawnMsg(c, &st)
+		if err == nil && kind != 'S' {
+			err = fmt.Errorf("unexpected message %q from the sandbox's spawner", kind)
+		}
+	}
+	if err != nil {
+		r.endSpawned()
+		return fmt.Errorf("exec: running %s through the sandbox's spawner: %w", r.req.Argv[0], err)
+	}
+	if st.Pid == 0 {
+		if pidfd >= 0 {
+			_ = unix.Close(pidfd)
+		}
+		r.notStarted = &st
+		return nil
+	}
+	var hostPid int
+	if pidfd >= 0 {
+		hostPid, _ = pidfdPid(pidfd)
+		_ = unix.Close(pidfd)
+	}
+	if hostPid > 1 {
+		if g, ok := procOf(hostPid); ok {
+			r.group = g
+		}
+	}
+	r.exited = make(chan struct{})
+	go func() {
+		defer close(r.exited)
+		var x spawnExited
+		if kind, _, err := readSpawnMsg(c, &x); err == nil && kind == 'X' {
+			r.status, r.statusOK = syscall.WaitStatus(x.Status), true
+		}
+	}()
+	if r.group.PID > 1 {
+		r.runPath = filepath.Join(r.dir, runDir, strconv.Itoa(r.group.PID)+"-"+nonce()+".json")
+		if err := writeRunFile(r.runPath, runFile{Group: r.group}); err != nil {
+			r.killSpawned()
+			<-r.exited
+			r.endSpawned()
+			return fmt.Errorf("exec: recording the command: %w", err)
+		}
+	}
+	return nil
+}
+
+// killSpawned asks the spawner to kill the command's process group; if the spawner is gone, the group is killed
+// from here.
+func (r *run) killSpawned() {
+	if _, err := r.conn.Write([]byte{'K'}); err != nil && r.group.PID > 1 && r.group.same() {
+		_ = unix.Kill(-r.group.PID, unix.SIGKILL)
+	}
+}
+
+// endSpawned stops reading the command's output (after outputGrace, for a process that left its group and
+// still holds it), closes the connection and forgets the command.
+func (r *run) endSpawned() {
+	done := make(chan struct{})
+	go func() {
+		r.readers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(outputGrace):
+		closeAll(r.outR...)
+		<-done
+	}
+	closeAll(r.outR...)
+	_ = r.conn.Close()
+	if r.runPath != "" {
+		_ = os.Remove(r.runPath)
+	}
+}
+
+// waitSpawned waits for a command run through the spawner, its timeout, or ctx, and builds the result.
+func (r *run) waitSpawned(ctx context.Context) (*backend.ExecResult, error) {
+	if st := r.notStarted; st != nil {
+		r.endSpawned()
+		return &backend.ExecResult{ExitCode: st.Code, Stdout: r.stdout.Bytes(), Stderr: []byte(st.Stderr)}, nil
+	}
+	timer := time.NewTimer(r.timeout)
+	defer timer.Stop()
+	var timedOut bool
+	var ctxErr error
+wait:
+	for {
+		select {
+		case <-r.exited:
+			break wait
+		case <-timer.C:
+			timedOut = true
+			r.killSpawned()
+		case <-ctx.Done():
+			ctxErr = ctx.Err()
+			r.killSpawned()
+		}
+	}
+	dur := time.Since(r.began)
+	r.endSpawned()
+	if ctxErr != nil {
+		return nil, fmt.Errorf("exec %s in sandbox %s: %w", r.req.Argv[0], r.meta.ExternalID, ctxErr)
+	}
+	code := 128 + int(syscall.SIGKILL) // the spawner ended first: the sandbox was stopped or killed
+	if r.statusOK {
+		if r.status.Signaled() {
+			code = 128 + int(r.status.Signal())
+		} else {
+			code = r.status.ExitStatus()
+		}
+	}
+	res := &backend.ExecResult{
+		ExitCode: code,
+		Stdout:   r.stdout.Bytes(),
+		Stderr:   r.stderr.Bytes(),
+		TimedOut: timedOut,
+		Duration: dur,
+	}
+	if timedOut {
+		res.ExitCode = -1
+	}
+	return res, nil
+}

@@ -1,0 +1,363 @@
+//go:build linux
+
+package local
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+)
+
+// A running bubblewrap sandbox keeps one long-lived bubblewrap ("the init") whose namespaces (user, mount, pid,
+// ipc, uts and, but with allow_all, network) every command shares: making those namespaces is most of what a
+// fresh bubblewrap per command costs. Bubblewrap starts the spawner (spawner_linux.go) in them, detached in a
+// session of its own so that it outlives the provider process; run/init.json records it for every later
+// engine, as the processes to kill on stop and delete (killRunning kills it like a command, init first). Exec
+// starts it when it is missing (first command, after a stop, a reboot, or a kill) and replaces it when what it
+// was made from changed (an update of volumes, policy or max_processes, another provider executable): then, if
+// commands still run in the old one, the new command runs in a bubblewrap of its own instead.
+const (
+	initRecordFile = "init.json"
+	initSockFile   = "init.sock"
+	initLockFile   = ".init.lock"
+	initLogFile    = ".init.log"
+	// initSpawnerFD is the spawner's listening socket in bubblewrap's command (after --args, --info-fd and
+	// --block-fd).
+	initSpawnerFD = 6
+)
+
+// initRecord is run/init.json: a runFile (Group is bubblewrap, in a session of its own; Init its init in the
+// sandbox) and the key of what the init was made from.
+type initRecord struct {
+	runFile
+	Key string `json:"key"`
+}
+
+// initNproc is the RLIMIT_NPROC of the init (and so of the spawner): the default, or max_processes when larger.
+// A smaller max_processes is applied to each command by the shim, since the spawner's threads count against it.
+func initNproc(l limits) int64 {
+	return max(int64(DefaultMaxProcesses), l.maxProcesses)
+}
+
+// commandNproc is the RLIMIT_NPROC the shim applies to a command, 0 for none.
+func commandNproc(l limits) int64 {
+	if l.maxProcesses > 0 && l.maxProcesses < DefaultMaxProcesses {
+		return l.maxProcesses
+	}
+	return 0
+}
+
+// initArgs returns the init's bubblewrap options: the same sandbox as bwrapArgs, with the executable mounted
+// as the spawner and no command environment (each command brings its own).
+func (r *run) initArgs(exe string) []string {
+	a := []string{"--unshare-all", "--unshare-user"}
+	if policyMode(r.policy, IsolationBwrap) == backend.PolicyAllowAll {
+		a = []string{"--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"}
+	}
+	a = append(a, "--disable-userns", "--new-session", "--cap-drop", "ALL", "--hostname", "sandbox")
+	a = append(a, r.engine.system...)
+	a = append(a,
+		"--ro-bind", r.etc, "/etc",
+		"--proc", "/proc",
+		"--ro-bind", "/proc/sys", "/proc/sys",
+		"--dev", "/dev",
+		"--tmpfs", "/tmp",
+		"--perms", "0755", "--dir", "/home",
+		"--bind", r.home, SandboxHome,
+	)
+	for _, v := range r.meta.Volumes {
+		a = append(a, "--bind", v.HostPath, v.MountPath)
+	}
+	a = append(a, "--ro-bind", exe, egressHelper,
+		"--remount-ro", "/", "--chdir", SandboxHome, "--clearenv",
+		"--setenv", spawnerEnv, strconv.Itoa(initSpawnerFD),
+		"--info-fd", "4", "--block-fd", "5")
+	return a
+}
+
+// initKey names what an init is made from: its options, the executable it runs (by identity, so that a new
+// provider binary at the same path replaces it), its process limit and the spawner protocol.
+func initKey(args []string, exe string, nproc int64) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "proto %d\nnproc %d\n", spawnerProto, nproc)
+	if fi, err := os.Stat(exe); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			fmt.Fprintf(h, "exe %d %d %d %d\n", st.Dev, st.Ino, st.Size, fi.ModTime().UnixNano())
+		}
+	}
+	h.Write([]byte(strings.Join(args, "\x00")))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func readInitRecord(rd string) *initRecord {
+	b, err := os.ReadFile(filepath.Join(rd, initRecordFile))
+	if err != nil {
+		return nil
+	}
+	var rec initRecord
+	if json.Unmarshal(b, &rec) != nil || rec.Init == nil || rec.Init.PID <= 1 {
+		return nil
+	}
+	return &rec
+}
+
+// commandsRunning reports whether a command other than the init is recorded under rd and still runs.
+func commandsRunning(rd string) bool {
+	entries, err := os.ReadDir(rd)
+	if err != nil {
+		return false
+	}
+	for _, ent := range entries {
+		name := ent.Name()
+		if name == initRecordFile || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".json") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(rd, name))
+		if err != nil {
+			continue
+		}
+		var rf runFile
+		if json.Unmarshal(b, &rf) == nil && rf.Group.PID > 1 && rf.Group.same() {
+			return true
+		}
+	}
+	return false
+}
+
+// dialInit connects to the spawner of the init under rd. The socket is reached through a descriptor of rd:
+// a unix socket path is limited to 107 bytes, which a deep engine root would exceed.
+func dialInit(rd string) (*net.UnixConn, error) {
+	d, err := os.Open(rd)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	addr := &net.UnixAddr{Name: "/proc/self/fd/" + strconv.Itoa(int(d.Fd())) + "/" + initSockFile, Net: "unixpacket"}
+	return net.DialUnix("unixpacket", nil, addr)
+}
+
+// ensureInit returns a connection to the spawner of the sandbox's init, starting (or replacing) the init as
+// needed; nil without an error when the init must be replaced but commands still run in it (the caller then
+// runs the command in a bubblewrap of its own).
+func (r *run) ensureInit() (*net.UnixConn, error) {
+	rd := filepath.Join(r.dir, runDir)
+	if err := os.MkdirAll(rd, 0o700); err != nil {
+		return nil, fmt.Errorf("exec: %w", err)
+	}
+	lk, err := lockFileAt(filepath.Join(rd, initLockFile), r.meta.noun(), true)
+	if err != nil {
+		return nil, err
+	}
+	defer lk.unlock()
+	etc, err := r.engine.etcView()
+	if err != nil {
+		return nil, err
+	}
+	r.etc = etc
+	exe, err := executable()
+	if err != nil {
+		return nil, err
+	}
+	args := r.initArgs(exe)
+	nproc := initNproc(r.limits)
+	key := initKey(args, exe, nproc)
+	if rec := readInitRecord(rd); rec != nil && rec.Init.alive() {
+		if rec.Key == key {
+			c, err := dialInit(rd)
+			if err == nil {
+				return c, nil
+			}
+			// The spawner is gone (the init follows it at once): make a new one.
+		} else if commandsRunning(rd) {
+			return nil, nil
+		}
+		stopInit(rec)
+	}
+	if err := r.startInit(rd, args, key, nproc); err != nil {
+		return nil, err
+	}
+	c, err := dialInit(rd)
+	if err != nil {
+		return nil, fmt.Errorf("exec: connecting to the sandbox's spawner: %w", err)
+	}
+	return c, nil
+}
+
+// stopInit kills an init and waits (briefly) for it and its bubblewrap to be gone.
+func stopInit(rec *initRecord) {
+	procs := []proc{}
+	if rec.Init != nil && rec.Init.same() {
+		_ = unix.Kill(rec.Init.PID, unix.SIGKILL)
+		procs = append(procs, *rec.Init)
+	}
+	if rec.Group.PID > 1 && rec.Group.same() {
+		procs = append(procs, rec.Group)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), killGrace)
+	_ = waitGone(ctx, procs)
+	cancel()
+	if rec.Group.PID > 1 && rec.Group.same() {
+		_ = unix.Kill(-rec.Group.PID, unix.SIGKILL)
+	}
+}
+
+// startInit starts the init with args, records it under rd, applies the limits and lets the spawner start.
+func (r *run) startInit(rd string, args []string, key string, nproc int64) (err error) {
+	sock := filepath.Join(rd, initSockFile)
+	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("exec: %w", err)
+	}
+	d, err := os.Open(rd)
+	if err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
+	defer d.Close()
+	l, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: "/proc/self/fd/" + strconv.Itoa(int(d.Fd())) + "/" + initSockFile, Net: "unixpacket"})
+	if err != nil {
+		return fmt.Errorf("exec: making the sandbox's spawner socket: %w", err)
+	}
+	l.SetUnlinkOnClose(false)
+	lf, err := l.File()
+	_ = l.Close()
+	if err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
+	defer lf.Close()
+	logf, err := os.OpenFile(filepath.Join(rd, initLogFile), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
+	defer logf.Close()
+	var b strings.Builder
+	for _, s := range args {
+		b.WriteString(s)
+		b.WriteByte(0)
+	}
+	argsR, argsW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
+	infoR, infoW, err := os.Pipe()
+	if err != nil {
+		closeAll(argsR, argsW)
+		return fmt.Errorf("exec: %w", err)
+	}
+	blockR, blockW, err := os.Pipe()
+	if err != nil {
+		closeAll(argsR, argsW, infoR, infoW)
+		return fmt.Errorf("exec: %w", err)
+	}
+	defer closeAll(infoR, blockW)
+	cmd := &exec.Cmd{
+		Path:       r.engine.bwrap,
+		Args:       []string{"bwrap", "--args", "3", "--", egressHelper},
+		Env:        []string{},
+		Dir:        "/",
+		Stdout:     logf,
+		Stderr:     logf,
+		ExtraFiles: []*os.File{argsR, infoW, blockR, lf}, // fds 3, 4, 5, 6
+		// A session of its own: the init outlives this process and is no part of its process group.
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+	}
+	err = cmd.Start()
+	closeAll(argsR, infoW, blockR)
+	if err != nil {
+		closeAll(argsW)
+		return fmt.Errorf("exec: starting bubblewrap: %w", err)
+	}
+	go func() {
+		_, _ = io.WriteString(argsW, b.String())
+		_ = argsW.Close()
+	}()
+	go func() { _ = cmd.Wait() }() // reaps bubblewrap when it ends while this process runs
+	group, _ := procOf(cmd.Process.Pid)
+	if group.PID == 0 {
+		group = proc{PID: cmd.Process.Pid}
+	}
+	var child int
+	defer func() {
+		if err != nil {
+			if child > 1 {
+				_ = unix.Kill(child, unix.SIGKILL)
+			}
+			_ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
+			_ = os.Remove(filepath.Join(rd, initRecordFile))
+		}
+	}()
+	var info struct {
+		ChildPID int `json:"child-pid"`
+	}
+	if derr := json.NewDecoder(infoR).Decode(&info); derr != nil || info.ChildPID <= 1 {
+		time.Sleep(10 * time.Millisecond) // let bubblewrap finish its message
+		msg, _ := os.ReadFile(filepath.Join(rd, initLogFile))
+		return fmt.Errorf("bubblewrap could not start the sandbox %s: %s", r.meta.ExternalID, strings.TrimSpace(strings.TrimPrefix(string(msg), "bwrap: ")))
+	}
+	child = info.ChildPID
+	init, ok := procOf(child)
+	if !ok {
+		return fmt.Errorf("exec: bubblewrap's init %d is gone", child)
+	}
+	b2, err := json.Marshal(initRecord{runFile: runFile{Group: group, Init: &init}, Key: key})
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(rd, initRecordFile, b2, false); err != nil {
+		return fmt.Errorf("exec: recording the sandbox's init: %w", err)
+	}
+	if err := setLimits(child, limits{maxProcesses: nproc}); err != nil {
+		return fmt.Errorf("exec: applying resource limits: %w", err)
+	}
+	if _, err := blockW.Write([]byte{1}); err != nil {
+		return fmt.Errorf("exec: bubblewrap's init ended before it started")
+	}
+	return nil
+}
+
+// warmInit starts the init of a running sandbox ahead of its first command (best effort: Exec starts it
+// anyway, and reports what fails).
+func (e *Engine) warmInit(dir string) {
+	if e.isolation != IsolationBwrap {
+		return
+	}
+	lk, err := lockFileAt(filepath.Join(dir, lockFile), "sandbox", false)
+	if err != nil {
+		return
+	}
+	defer lk.unlock()
+	m, err := readMeta(dir)
+	if err != nil || m.State != backend.StateRunning {
+		return
+	}
+	policy, err := readPolicy(dir)
+	if err != nil {
+		return
+	}
+	lim, err := parseLimits(m.Options)
+	if err != nil {
+		return
+	}
+	home, err := e.ensureHome(dir, m)
+	if err != nil {
+		return
+	}
+	r := &run{engine: e, dir: dir, home: home, meta: m, limits: lim, policy: policy}
+	if c, err := r.ensureInit(); err == nil && c != nil {
+		_ = c.Close()
+	}
+}

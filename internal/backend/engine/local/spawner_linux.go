@@ -1,0 +1,371 @@
+//go:build linux
+
+package local
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// The spawner is the long-lived process of a running sandbox (see initproc_linux.go): bubblewrap starts it once,
+// in the sandbox's namespaces, without capabilities and under its limits, and every command of the sandbox is
+// then one fork and exec of it. It is this executable (the provider, or a test binary), bind-mounted read-only
+// at egressHelper and started with spawnerEnv naming the descriptor of a listening SOCK_SEQPACKET unix socket
+// that the engine made on the host (run/init.sock). The socket is not mounted in the sandbox: only processes on
+// the host that can open the sandbox's directory reach it.
+//
+// One connection runs one command:
+//
+//	engine -> spawner  header: 8-byte body length, with the command's descriptors (stdin, stdout, stderr and
+//	                   any extra ones, which the command gets as 3, 4, ...) attached
+//	engine -> spawner  the body (a spawnRequest in JSON) in messages of at most spawnChunk bytes
+//	spawner -> engine  'S' + a spawnStarted in JSON, with the command's pidfd attached when it started
+//	engine -> spawner  'K' (any time after): kill the command's process group
+//	spawner -> engine  'X' + a spawnExited in JSON, once the command has exited and its group was killed
+//
+// The command runs in a session of its own. When it exits, the rest of its process group is killed (a command's
+// background children end with it, as when every command had a sandbox of its own); when the last running
+// command of the sandbox exits, every process left in the sandbox (daemons that left the command's group) is
+// killed too. A connection that ends before the command does (the provider died) kills the command's group.
+const (
+	// spawnerEnv tells the executable to be a sandbox's spawner, listening on the descriptor it names.
+	spawnerEnv = "TERRAFORM_PROVIDER_SANDBOX_SPAWNER_FD"
+	// shimNprocEnv is max_processes, for the shim to apply to the command (see runShim).
+	shimNprocEnv = "TERRAFORM_PROVIDER_SANDBOX_EXEC_RLIMIT_NPROC"
+	// spawnerProto changes whenever the protocol does: a spawner of another version is replaced.
+	spawnerProto = 1
+	spawnChunk   = 32 << 10
+	spawnMaxBody = 64 << 20
+	spawnMaxFDs  = 8
+)
+
+// spawnRequest is a command to run. NProc and AS (bytes), when set, are applied to the command by the shim.
+type spawnRequest struct {
+	Argv  []string `json:"argv"`
+	Env   []string `json:"env"`
+	Dir   string   `json:"dir"`
+	AS    int64    `json:"as,omitempty"`
+	NProc int64    `json:"nproc,omitempty"`
+}
+
+// spawnStarted answers a request: Pid (in the sandbox) when the command started, else Code and Stderr.
+type spawnStarted struct {
+	Pid    int    `json:"pid,omitempty"`
+	Code   int    `json:"code,omitempty"`
+	Stderr string `json:"stderr,omitempty"`
+}
+
+// spawnExited is the command's wait status.
+type spawnExited struct {
+	Status uint32 `json:"status"`
+}
+
+// runSpawner is the spawner's main: it serves connections until the listener fails.
+func runSpawner(fdText string) int {
+	fd, err := strconv.Atoi(fdText)
+	if err != nil || fd < 3 {
+		fmt.Fprintf(os.Stderr, "sandbox spawner: bad %s %q\n", spawnerEnv, fdText)
+		return 126
+	}
+	unix.CloseOnExec(fd)
+	// Commands run as the same user: they must not be able to trace the spawner or take its descriptors.
+	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	f := os.NewFile(uintptr(fd), "spawner")
+	l, err := net.FileListener(f)
+	_ = f.Close()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sandbox spawner: %v\n", err)
+		return 126
+	}
+	ul, ok := l.(*net.UnixListener)
+	if !ok {
+		fmt.Fprintln(os.Stderr, "sandbox spawner: not a unix socket")
+		return 126
+	}
+	s := &spawner{}
+	for {
+		c, err := ul.AcceptUnix()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return 0
+			}
+			continue
+		}
+		go s.serve(c)
+	}
+}
+
+type spawner struct {
+	mu      sync.Mutex
+	running int
+}
+
+func (s *spawner) serve(c *net.UnixConn) {
+	defer c.Close()
+	files, req, err := readSpawnRequest(c)
+	defer func() {
+		for _, f := range files {
+			_ = f.Close()
+		}
+	}()
+	if err != nil {
+		writeSpawnMsg(c, 'S', spawnStarted{Code: 126, Stderr: "sandbox spawner: " + err.Error() + "\n"}, -1)
+		return
+	}
+	env := req.Env
+	path := ""
+	for _, kv := range env {
+		if len(kv) > 5 && kv[:5] == "PATH=" {
+			path = kv[5:]
+		}
+	}
+	file, found := lookPath(req.Argv[0], path, req.Dir)
+	if !found {
+		writeSpawnMsg(c, 'S', spawnStarted{Code: 127, Stderr: req.Argv[0] + ": command not found\n"}, -1)
+		return
+	}
+	argv := req.Argv
+	if req.AS > 0 || req.NProc > 0 {
+		// Limits that this process cannot carry itself (a Go program under a small address space, a small
+		// RLIMIT_NPROC that its threads count against): the shim applies them and executes the command.
+		file = "/proc/self/exe"
+		argv = append([]string{egressHelper}, argv...)
+		env = append(env[:len(env):len(env)], shimASEnv+"="+strconv.FormatInt(req.AS, 10), shimNprocEnv+"="+strconv.FormatInt(req.NProc, 10))
+	}
+	fds := make([]uintptr, len(files))
+	for i, f := range files {
+		fds[i] = f.Fd()
+	}
+	pidfd := -1
+	s.mu.Lock()
+	pid, err := syscall.ForkExec(file, argv, &syscall.ProcAttr{
+		Dir:   req.Dir,
+		Env:   env,
+		Files: fds,
+		Sys:   &syscall.SysProcAttr{Setsid: true, PidFD: &pidfd},
+	})
+	if err == nil {
+		s.running++
+	}
+	s.mu.Unlock()
+	for _, f := range files {
+		_ = f.Close()
+	}
+	files = nil
+	if err != nil {
+		code := 126
+		if errors.Is(err, syscall.ENOENT) {
+			code = 127
+		}
+		writeSpawnMsg(c, 'S', spawnStarted{Code: code, Stderr: fmt.Sprintf("%s: %v\n", req.Argv[0], err)}, -1)
+		return
+	}
+	writeSpawnMsg(c, 'S', spawnStarted{Pid: pid}, pidfd)
+	if pidfd >= 0 {
+		_ = unix.Close(pidfd)
+	}
+	// Kill requests, and the end of the connection, kill the command's group (until it is reaped, its pid and
+	// group id cannot be reused).
+	reaped := make(chan struct{})
+	var killMu sync.Mutex
+	killGroup := func() {
+		killMu.Lock()
+		defer killMu.Unlock()
+		select {
+		case <-reaped:
+		default:
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		}
+	}
+	go func() {
+		buf := make([]byte, 16)
+		for {
+			n, err := c.Read(buf)
+			if err != nil || n == 0 {
+				killGroup()
+				return
+			}
+			if buf[0] == 'K' {
+				killGroup()
+			}
+		}
+	}()
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	var ws syscall.WaitStatus
+	killMu.Lock()
+	_ = syscall.Kill(-pid, syscall.SIGKILL) // what is left of its group ends with it
+	for {
+		_, err := syscall.Wait4(pid, &ws, 0, nil)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	close(reaped)
+	killMu.Unlock()
+	s.mu.Lock()
+	s.running--
+	if s.running == 0 {
+		// Nothing runs: whatever is left (daemons that left their command's group) goes. kill(-1) reaches every
+		// process of the sandbox but this one and bubblewrap's init.
+		_ = syscall.Kill(-1, syscall.SIGKILL)
+	}
+	s.mu.Unlock()
+	writeSpawnMsg(c, 'X', spawnExited{Status: uint32(ws)}, -1)
+}
+
+// readSpawnRequest reads the header (with the descriptors) and the body of a request.
+func readSpawnRequest(c *net.UnixConn) ([]*os.File, *spawnRequest, error) {
+	var hdr [8]byte
+	oob := make([]byte, unix.CmsgSpace(4*spawnMaxFDs))
+	n, oobn, _, _, err := c.ReadMsgUnix(hdr[:], oob)
+	if err != nil {
+		return nil, nil, err
+	}
+	var files []*os.File
+	if oobn > 0 {
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, m := range msgs {
+			fds, err := unix.ParseUnixRights(&m)
+			if err != nil {
+				continue
+			}
+			for _, fd := range fds {
+				files = append(files, os.NewFile(uintptr(fd), "fd"))
+			}
+		}
+	}
+	if n != len(hdr) {
+		return files, nil, errors.New("short request header")
+	}
+	size := binary.BigEndian.Uint64(hdr[:])
+	if size > spawnMaxBody {
+		return files, nil, fmt.Errorf("request of %d bytes", size)
+	}
+	body := make([]byte, 0, size)
+	buf := make([]byte, spawnChunk)
+	for uint64(len(body)) < size {
+		n, err := c.Read(buf)
+		if err != nil {
+			return files, nil, err
+		}
+		if n == 0 {
+			return files, nil, errors.New("short request")
+		}
+		body = append(body, buf[:n]...)
+	}
+	var req spawnRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return files, nil, err
+	}
+	if len(req.Argv) == 0 || len(files) < 3 {
+		return files, nil, errors.New("no command or no standard descriptors")
+	}
+	return files, &req, nil
+}
+
+// writeSpawnMsg writes kind + v in JSON, with fd attached when it is not negative.
+func writeSpawnMsg(c *net.UnixConn, kind byte, v any, fd int) {
+	b, _ := json.Marshal(v)
+	var oob []byte
+	if fd >= 0 {
+		oob = unix.UnixRights(fd)
+	}
+	_, _, _ = c.WriteMsgUnix(append([]byte{kind}, b...), oob, nil)
+}
+
+// sendSpawnRequest sends a request with the command's descriptors (engine side).
+func sendSpawnRequest(c *net.UnixConn, req spawnRequest, files []*os.File) error {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	var hdr [8]byte
+	binary.BigEndian.PutUint64(hdr[:], uint64(len(body)))
+	fds := make([]int, len(files))
+	for i, f := range files {
+		fds[i] = int(f.Fd())
+	}
+	if _, _, err := c.WriteMsgUnix(hdr[:], unix.UnixRights(fds...), nil); err != nil {
+		return err
+	}
+	for len(body) > 0 {
+		n := min(len(body), spawnChunk)
+		if _, err := c.Write(body[:n]); err != nil {
+			return err
+		}
+		body = body[n:]
+	}
+	return nil
+}
+
+// readSpawnMsg reads one message from the spawner: its kind, its JSON into v, and an attached descriptor or -1.
+func readSpawnMsg(c *net.UnixConn, v any) (byte, int, error) {
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return 0, -1, err
+	}
+	fd := -1
+	if oobn > 0 {
+		if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+			for _, m := range msgs {
+				if fds, err := unix.ParseUnixRights(&m); err == nil {
+					for _, f := range fds {
+						if fd < 0 {
+							fd = f
+						} else {
+							_ = unix.Close(f)
+						}
+					}
+				}
+			}
+		}
+	}
+	if n == 0 {
+		if fd >= 0 {
+			_ = unix.Close(fd)
+		}
+		return 0, -1, errors.New("the sandbox's spawner ended the connection")
+	}
+	if err := json.Unmarshal(buf[1:n], v); err != nil {
+		if fd >= 0 {
+			_ = unix.Close(fd)
+		}
+		return 0, -1, fmt.Errorf("reading the sandbox's spawner: %w", err)
+	}
+	return buf[0], fd, nil
+}
+
+// pidfdPid returns the pid, in this process's namespace, of the process a pidfd refers to.
+func pidfdPid(fd int) (int, error) {
+	b, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(fd))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Pid:"); ok {
+			return strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return 0, errors.New("no Pid in the pidfd's fdinfo")
+}
