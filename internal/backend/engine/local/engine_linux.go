@@ -195,7 +195,6 @@ func (e *Engine) CreateSandbox(ctx context.Context, spec backend.SandboxSpec) (*
 	if err != nil {
 		return nil, err
 	}
-	e.warmInit(dir)
 	return e.view(dir, m), nil
 }
 
@@ -511,7 +510,6 @@ func (e *Engine) StartSandbox(ctx context.Context, externalID string) error {
 		}
 	}
 	lk.unlock()
-	e.warmInit(dir)
 	return nil
 }
 

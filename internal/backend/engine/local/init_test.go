@@ -17,6 +17,16 @@ import (
 )
 
 // readInit returns a sandbox's run/init.json, failing the test without one.
+// startedInit runs a first command, which starts the sandbox's init (creating a sandbox does not: an idle
+// sandbox costs no process), and returns the init's record.
+func startedInit(t *testing.T, e *Engine, sb *backend.Sandbox) initRecord {
+	t.Helper()
+	if res := execIn(t, e, sb.ExternalID, backend.ExecRequest{Argv: []string{"true"}}); res.ExitCode != 0 {
+		t.Fatalf("true: %+v", res)
+	}
+	return readInit(t, sb)
+}
+
 func readInit(t *testing.T, sb *backend.Sandbox) initRecord {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(metaString(t, sb, "dir"), runDir, initRecordFile))
@@ -83,7 +93,10 @@ func checkGone(t *testing.T, what string, procs []proc) {
 func TestInitSurvivesNewEngine(t *testing.T) {
 	a := newBwrap(t)
 	sb := create(t, a, backend.SandboxSpec{})
-	first := readInit(t, sb) // started by CreateSandbox
+	if _, err := os.Stat(filepath.Join(metaString(t, sb, "dir"), runDir, initRecordFile)); !os.IsNotExist(err) {
+		t.Errorf("an init was started before any command (stat: %v): an idle sandbox must cost no process", err)
+	}
+	first := startedInit(t, a, sb) // started by the first command
 	if sid := sessionOf(first.Group.PID); sid != first.Group.PID {
 		t.Errorf("bubblewrap of the init is in session %d, want its own (%d)", sid, first.Group.PID)
 	}
@@ -130,7 +143,7 @@ func sessionOf(pid int) int {
 func TestInitRestartedAfterKill(t *testing.T) {
 	e := newBwrap(t)
 	sb := create(t, e, backend.SandboxSpec{})
-	old := readInit(t, sb)
+	old := startedInit(t, e, sb)
 	procs := initProcs(t, old)
 	if err := syscall.Kill(old.Init.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -154,7 +167,7 @@ func TestStopDeleteLeaveNoProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	procs := initProcs(t, readInit(t, sb))
+	procs := initProcs(t, startedInit(t, e, sb))
 	if err := e.StopSandbox(ctx, sb.ExternalID); err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +196,7 @@ func TestStopDeleteLeaveNoProcess(t *testing.T) {
 func TestInitTimeoutKillsTreeNotInit(t *testing.T) {
 	e := newBwrap(t)
 	sb := create(t, e, backend.SandboxSpec{})
-	before := readInit(t, sb)
+	before := startedInit(t, e, sb)
 	secs := strconv.Itoa(6000 + os.Getpid()%1000)
 	res := execIn(t, e, sb.ExternalID, backend.ExecRequest{
 		Argv:    []string{"sh", "-c", "sleep " + secs + " & sh -c 'sleep " + secs + "' & wait"},
@@ -262,7 +275,7 @@ func TestInitIsolation(t *testing.T) {
 func TestInitReplacedOnUpdate(t *testing.T) {
 	e := newBwrap(t)
 	sb := create(t, e, backend.SandboxSpec{})
-	old := readInit(t, sb)
+	old := startedInit(t, e, sb)
 	procs := initProcs(t, old)
 	if _, err := e.UpdateSandbox(context.Background(), sb.ExternalID, backend.SandboxSpec{RecordID: sb.RecordID, Policy: &backend.NetworkPolicy{Mode: backend.PolicyAllowAll}}); err != nil {
 		t.Fatal(err)

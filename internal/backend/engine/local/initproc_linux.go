@@ -328,36 +328,3 @@ func (r *run) startInit(rd string, args []string, key string, nproc int64) (err 
 	}
 	return nil
 }
-
-// warmInit starts the init of a running sandbox ahead of its first command (best effort: Exec starts it
-// anyway, and reports what fails).
-func (e *Engine) warmInit(dir string) {
-	if e.isolation != IsolationBwrap {
-		return
-	}
-	lk, err := lockFileAt(filepath.Join(dir, lockFile), "sandbox", false)
-	if err != nil {
-		return
-	}
-	defer lk.unlock()
-	m, err := readMeta(dir)
-	if err != nil || m.State != backend.StateRunning {
-		return
-	}
-	policy, err := readPolicy(dir)
-	if err != nil {
-		return
-	}
-	lim, err := parseLimits(m.Options)
-	if err != nil {
-		return
-	}
-	home, err := e.ensureHome(dir, m)
-	if err != nil {
-		return
-	}
-	r := &run{engine: e, dir: dir, home: home, meta: m, limits: lim, policy: policy}
-	if c, err := r.ensureInit(); err == nil && c != nil {
-		_ = c.Close()
-	}
-}
