@@ -252,11 +252,9 @@ func (r *sandboxResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
 			},
 			"daytona": schema.SingleNestedBlock{
-				MarkdownDescription: "Options of the `daytona` engine; only allowed with `backend = \"daytona\"`. Recorded under " +
-					"`params.daytona` as the library writes it. The record id goes into the sandbox's labels, so a half-made sandbox is " +
-					"found and removed, never duplicated. Changing them replaces the sandbox.",
-				Attributes:    daytonaOptionAttributes(),
-				PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
+				MarkdownDescription: daytonaBlockDoc,
+				Attributes:          daytonaOptionAttributes(),
+				PlanModifiers:       []planmodifier.Object{objectplanmodifier.RequiresReplace()},
 			},
 			"vercel": schema.SingleNestedBlock{
 				MarkdownDescription: "Options of the `vercel` engine; only allowed with `backend = \"vercel\"`. Recorded under `params.vercel` " +
