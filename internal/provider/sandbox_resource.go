@@ -402,8 +402,9 @@ func (r *sandboxResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	}
 	if spec, known, diags := plan.spec(ctx); !diags.HasError() && known {
 		spec.Volumes = nil // their engine ids are resolved at apply time; mount paths are validated by the schema
+		planSpecForEngine(ctx, eng, &spec, plan.SetupID, plan.Policy, req.Config)
 		if err := eng.ValidateSpec(spec); err != nil {
-			resp.Diagnostics.AddAttributeError(path.Root(eng.Name()), "Invalid engine options", err.Error())
+			resp.Diagnostics.AddAttributeError(specErrorPath(eng.Name(), err), "Invalid engine options", err.Error())
 		}
 	}
 }

@@ -121,6 +121,9 @@ func (r *workspaceResource) ValidateConfig(ctx context.Context, req resource.Val
 
 func (r *workspaceResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	eng := resolveBackendPlan(ctx, r.data, req, resp)
+	if eng != nil {
+		checkEnginePolicy(ctx, eng, req, resp)
+	}
 	if eng != nil && !eng.Capabilities().Workspaces {
 		resp.Diagnostics.AddAttributeError(path.Root("backend"), "Engine has no workspaces", fmt.Sprintf("The %s engine has no workspaces.", eng.Name()))
 	}
