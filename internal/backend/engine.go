@@ -82,6 +82,10 @@ type Sandbox struct {
 	URLs       map[int]string // one URL per exposed port
 	Metadata   map[string]any // merged into params.<engine> of the record; never secrets
 	CreatedAt  time.Time
+	// URLTokens are secrets a request to a port's URL needs (Daytona's preview token), by port; nil when the
+	// engine's URLs need none. Never recorded, logged or encoded (json:"-"); the provider exposes them as the
+	// sensitive url_tokens attribute.
+	URLTokens map[int]string `json:"-"`
 }
 
 // ExecRequest is one command run in a sandbox. Argv is never interpreted by a shell.

@@ -163,6 +163,7 @@ resource "sandbox_command" "read" {
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
+		CheckDestroy:             daytonaNothingLeft(env, fake),
 		Steps: []resource.TestStep{
 			{
 				Config: cfg("python3.12"),

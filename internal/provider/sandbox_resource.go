@@ -74,6 +74,7 @@ type sandboxModel struct {
 	State             types.String         `tfsdk:"state"`
 	SandboxURL        types.String         `tfsdk:"sandbox_url"`
 	URLs              types.Map            `tfsdk:"urls"`
+	URLTokens         types.Map            `tfsdk:"url_tokens"`
 	CreatedAt         types.String         `tfsdk:"created_at"`
 	UpdatedAt         types.String         `tfsdk:"updated_at"`
 	Local             types.Object         `tfsdk:"local"`
@@ -197,10 +198,21 @@ func (r *sandboxResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
 			"urls": schema.MapAttribute{
-				MarkdownDescription: "One URL per exposed port, keyed by the port number. On `local` these are loopback URLs inside the sandbox's own network namespace.",
-				Computed:            true,
-				ElementType:         types.StringType,
-				PlanModifiers:       []planmodifier.Map{mapplanmodifier.UseStateForUnknown()},
+				MarkdownDescription: "One URL per exposed port, keyed by the port number. On `local` these are loopback URLs inside the " +
+					"sandbox's own network namespace. On `daytona` they are preview URLs (`https://<port>-<sandbox id>.<proxy domain>`); " +
+					"unless `daytona { public = true }`, a request needs the port's token from `url_tokens`.",
+				Computed:      true,
+				ElementType:   types.StringType,
+				PlanModifiers: []planmodifier.Map{mapplanmodifier.UseStateForUnknown()},
+			},
+			"url_tokens": schema.MapAttribute{
+				MarkdownDescription: "Sensitive. The secret a request to each port's URL needs, keyed like `urls`, for engines whose URLs " +
+					"take one; empty on the others. On `daytona` it is the preview token, sent as the header " +
+					"`x-daytona-preview-token`; Daytona changes it whenever the sandbox restarts, so it is read again on every " +
+					"refresh and is unknown in plans that change the sandbox. Never written to records.",
+				Computed:    true,
+				Sensitive:   true,
+				ElementType: types.StringType,
 			},
 			"created_at": schema.StringAttribute{
 				MarkdownDescription: "When the record was created (RFC 3339, UTC).",
@@ -240,11 +252,9 @@ func (r *sandboxResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
 			},
 			"daytona": schema.SingleNestedBlock{
-				MarkdownDescription: "Options of the `daytona` engine; only allowed with `backend = \"daytona\"`. Recorded under " +
-					"`params.daytona` as the library writes it. The record id goes into the sandbox's labels, so a half-made sandbox is " +
-					"found and removed, never duplicated. Changing them replaces the sandbox.",
-				Attributes:    daytonaOptionAttributes(),
-				PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
+				MarkdownDescription: daytonaBlockDoc,
+				Attributes:          daytonaOptionAttributes(),
+				PlanModifiers:       []planmodifier.Object{objectplanmodifier.RequiresReplace()},
 			},
 			"vercel": schema.SingleNestedBlock{
 				MarkdownDescription: "Options of the `vercel` engine; only allowed with `backend = \"vercel\"`. Recorded under `params.vercel` " +
@@ -392,14 +402,11 @@ func (r *sandboxResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	}
 	if spec, known, diags := plan.spec(ctx); !diags.HasError() && known {
 		spec.Volumes = nil // their engine ids are resolved at apply time; mount paths are validated by the schema
+		planSpecForEngine(ctx, eng, &spec, plan.SetupID, plan.Policy, req.Config)
 		if err := eng.ValidateSpec(spec); err != nil {
-			// An engine error about one attribute (vercel's vcpus, ports, ...) points at it; others at the engine block.
-			at, summary := path.Root(eng.Name()), "Invalid engine options"
-			var fe interface{ Attribute() string }
-			if errors.As(err, &fe) && fe.Attribute() != "" {
-				at, summary = path.Root(fe.Attribute()), "Not accepted by the "+eng.Name()+" engine"
-			}
-			resp.Diagnostics.AddAttributeError(at, summary, err.Error())
+			// An engine error about one attribute (vercel's vcpus, daytona.snapshot, ...) points at it; others at
+			// the engine block.
+			resp.Diagnostics.AddAttributeError(specErrorPath(eng.Name(), err), "Invalid engine options", err.Error())
 		}
 	}
 }
@@ -711,6 +718,13 @@ func (m *sandboxModel) fromResult(ctx context.Context, res *backend.SandboxResul
 		}
 	}
 	m.URLs = types.MapValueMust(types.StringType, urls)
+	tokens := map[string]attr.Value{}
+	if sb := res.Sandbox; sb != nil {
+		for port, tok := range sb.URLTokens {
+			tokens[strconv.Itoa(port)] = types.StringValue(tok)
+		}
+	}
+	m.URLTokens = types.MapValueMust(types.StringType, tokens)
 	if m.Timeouts.IsNull() || m.Timeouts.IsUnknown() {
 		m.Timeouts = timeouts.Value{Object: types.ObjectNull(m.Timeouts.AttributeTypes(ctx))}
 	}

@@ -69,7 +69,7 @@ func (r *setupResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 			"with `setup_id`, without running it again. The artifact is keyed by `fingerprint`: a second `sandbox_setup` with the " +
 			"same definition on the same engine reuses it (one run, not two), and destroying one of them leaves the artifact to the " +
 			"other. A failing command leaves no artifact and an `error` record. When the artifact vanishes, the next plan rebuilds it. " +
-			"Every argument replaces the setup.",
+			"Every argument replaces the setup." + daytonaSetupDoc,
 		Attributes: map[string]schema.Attribute{
 			"id":      schema.StringAttribute{Computed: true, PlanModifiers: keep, MarkdownDescription: "The record id (a UUID) in `sandbox_setups`."},
 			"backend": backendAttribute("setup"),
@@ -134,6 +134,9 @@ func (r *setupResource) ValidateConfig(ctx context.Context, req resource.Validat
 
 func (r *setupResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	eng := resolveBackendPlan(ctx, r.data, req, resp)
+	if eng != nil {
+		checkEnginePolicy(ctx, eng, req, resp)
+	}
 	if eng != nil && !eng.Capabilities().Setups {
 		resp.Diagnostics.AddAttributeError(path.Root("backend"), "Engine has no setups", fmt.Sprintf("The %s engine has no setup bootstraps.", eng.Name()))
 	}

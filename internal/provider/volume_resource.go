@@ -54,7 +54,7 @@ func (r *volumeResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 		MarkdownDescription: "A named persistent volume, recorded in `sandbox_volumes`. Sandboxes mount it with `volume { volume_id, mount_path }` " +
 			"blocks; what they write there outlives them and is seen by the next sandbox that mounts it. On `local` it is a directory " +
 			"under the local root. Destroying a volume that an active sandbox still mounts fails with an error instead of losing data. " +
-			"Engines: `local` (and `daytona` once it lands; `vercel` and `sprites` have no volumes and fail at plan time).",
+			"Engines: `local` and `daytona` (`vercel` and `sprites` have no volumes and fail at plan time)." + daytonaVolumeDoc,
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{Computed: true, PlanModifiers: keep,
 				MarkdownDescription: "The record id (a UUID) in `sandbox_volumes`."},

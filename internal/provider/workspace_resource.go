@@ -61,7 +61,8 @@ func (r *workspaceResource) Schema(ctx context.Context, _ resource.SchemaRequest
 		MarkdownDescription: "A durable workspace, as sandkit's: files that outlive any single sandbox, first filled from a setup " +
 			"(`setup_id`), with a default network policy, exposed ports and command timeout. Recorded in `sandbox_workspaces` " +
 			"(status `active`; `archived` once destroyed). Run commands in it with `sandbox_command`'s `workspace_id`: what they write " +
-			"stays. On `local` the workspace is its own persistent directory under the local root, used as the home of its commands.",
+			"stays. On `local` the workspace is its own persistent directory under the local root, used as the home of its commands." +
+			daytonaWorkspaceDoc,
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{Computed: true, PlanModifiers: keep, MarkdownDescription: "The record id (a UUID) in `sandbox_workspaces`."},
 			"name": schema.StringAttribute{
@@ -120,6 +121,9 @@ func (r *workspaceResource) ValidateConfig(ctx context.Context, req resource.Val
 
 func (r *workspaceResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	eng := resolveBackendPlan(ctx, r.data, req, resp)
+	if eng != nil {
+		checkEnginePolicy(ctx, eng, req, resp)
+	}
 	if eng != nil && !eng.Capabilities().Workspaces {
 		resp.Diagnostics.AddAttributeError(path.Root("backend"), "Engine has no workspaces", fmt.Sprintf("The %s engine has no workspaces.", eng.Name()))
 	}

@@ -31,8 +31,9 @@
 //
 // URLs: one per exposed port, from the preview-url endpoint. Private previews also need the preview token
 // (header x-daytona-preview-token); it is a secret that changes when the sandbox restarts, so it is never
-// in Metadata or a record. The provider can expose it later with Engine.PreviewToken as a sensitive (or
-// ephemeral) attribute, or offer the public option instead.
+// in Metadata, a record or the engine's cache: every read (GetSandbox, FindSandbox, create, update) asks the
+// preview-url endpoint again and returns the token in Sandbox.URLTokens, which the provider exposes as the
+// sensitive url_tokens attribute. The public option makes the token unnecessary.
 //
 // Network policy: deny_all is networkBlockAll, allow_list is the domain allow-list (the policy's hosts and
 // presets' hosts; wildcards as Daytona takes them), allow_all is Daytona's default (nothing blocked). With no

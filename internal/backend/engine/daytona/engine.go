@@ -202,7 +202,7 @@ func (e *Engine) view(ctx context.Context, d *sandboxDTO, withURLs bool) (*backe
 		sb.URLs = map[int]string{}
 	}
 	for _, p := range ports {
-		u, err := e.previewURL(ctx, d.ID, p, withURLs)
+		u, tok, err := e.previewURL(ctx, d.ID, p, withURLs)
 		if err != nil {
 			return nil, err
 		}
@@ -211,6 +211,12 @@ func (e *Engine) view(ctx context.Context, d *sandboxDTO, withURLs bool) (*backe
 			if sb.URL == "" {
 				sb.URL = u
 			}
+		}
+		if tok != "" {
+			if sb.URLTokens == nil {
+				sb.URLTokens = map[int]string{}
+			}
+			sb.URLTokens[p] = tok
 		}
 	}
 	return sb, nil
@@ -227,24 +233,25 @@ func portsOf(labels map[string]string) []int {
 	return ports
 }
 
-// previewURL returns a port's preview URL, from the cache or, with fetch, from the API. The preview token the
-// same call returns is a secret and is not kept (see PreviewToken).
-func (e *Engine) previewURL(ctx context.Context, id string, port int, fetch bool) (string, error) {
+// previewURL returns a port's preview URL and token. Without fetch it gives the cached URL only (lists); with
+// fetch it asks the API every time, since the token changes whenever the sandbox restarts (inside Terraform or
+// not). The token is a secret: it goes only into Sandbox.URLTokens, never into the cache, Metadata or errors.
+func (e *Engine) previewURL(ctx context.Context, id string, port int, fetch bool) (string, string, error) {
 	key := id + "/" + strconv.Itoa(port)
-	e.mu.Lock()
-	u, ok := e.previews[key]
-	e.mu.Unlock()
-	if ok || !fetch {
-		return u, nil
+	if !fetch {
+		e.mu.Lock()
+		u := e.previews[key]
+		e.mu.Unlock()
+		return u, "", nil
 	}
 	p, err := e.preview(ctx, id, port)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	e.mu.Lock()
 	e.previews[key] = p.URL
 	e.mu.Unlock()
-	return p.URL, nil
+	return p.URL, p.Token, nil
 }
 
 func (e *Engine) preview(ctx context.Context, id string, port int) (*previewURLDTO, error) {
@@ -623,4 +630,12 @@ func sameLabels(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// ValidatePolicy checks a network policy as every create (sandbox, setup builder, workspace) would, without
+// calling out: Daytona cannot inject credentials, so a policy with credentials is an *AttrError on
+// policy.credentials_wo. The provider calls it at plan time.
+func (e *Engine) ValidatePolicy(p *backend.NetworkPolicy) error {
+	_, err := networkFor(p, &options{})
+	return err
 }

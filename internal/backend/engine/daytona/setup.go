@@ -242,7 +242,8 @@ func (e *Engine) GetSetup(ctx context.Context, externalID string) (*backend.Setu
 	return setupView(s), nil
 }
 
-// DeleteSetup implements backend.SetupEngine (the API deletes by id only) and waits until it is gone.
+// DeleteSetup implements backend.SetupEngine (the API deletes by id only) and waits until it is gone (404; a
+// snapshot in state removing is still there).
 func (e *Engine) DeleteSetup(ctx context.Context, externalID string) error {
 	s, err := e.getSnapshot(ctx, externalID)
 	if errors.Is(err, backend.ErrNotFound) {
@@ -255,11 +256,19 @@ func (e *Engine) DeleteSetup(ctx context.Context, externalID string) error {
 	if err != nil && statusOf(err) != http.StatusNotFound {
 		return err
 	}
+	// Wait for the 404, not just for "removing": a snapshot being removed is still listed by the service, and
+	// its name is not free for a rebuild until it is gone.
+	last := s.State
 	return e.c.poll(ctx, "snapshot "+s.Name+" to be removed", func() (bool, error) {
-		_, err := e.getSnapshot(ctx, s.ID)
-		if errors.Is(err, backend.ErrNotFound) {
+		var cur snapshotDTO
+		err := e.c.do(ctx, request{method: http.MethodGet, path: "/snapshots/" + url.PathEscape(s.ID), idempotent: true, out: &cur})
+		if statusOf(err) == http.StatusNotFound {
 			return true, nil
 		}
-		return false, err
-	}, func() string { return "present" })
+		if err != nil {
+			return false, err
+		}
+		last = cur.State
+		return false, nil
+	}, func() string { return last })
 }

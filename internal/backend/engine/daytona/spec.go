@@ -104,6 +104,26 @@ var snapshotNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.\-:]+(/[a-zA-Z0-9_.\-:]+)*
 
 var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
+// AttrError is a spec error that names the Terraform attribute it is about ("vcpus", "daytona.cpu",
+// "policy.credentials_wo"), so that the provider reports it at plan time on that attribute.
+type AttrError struct {
+	Path []string
+	Err  error
+}
+
+func (e *AttrError) Error() string { return e.Err.Error() }
+func (e *AttrError) Unwrap() error { return e.Err }
+
+// AttributePath is the attribute the error is about, as path steps from the resource's root.
+func (e *AttrError) AttributePath() []string { return e.Path }
+
+func attrErr(err error, path ...string) error {
+	if err == nil {
+		return nil
+	}
+	return &AttrError{Path: path, Err: err}
+}
+
 // options is a parsed daytona block.
 type options struct {
 	image, snapshot   string
@@ -187,22 +207,30 @@ func parseOptions(raw map[string]any, allowed []string, what string) (*options, 
 			}
 		}
 		if err != nil {
-			return nil, err
+			return nil, attrErr(err, "daytona", k)
 		}
 	}
 	if o.image != "" && o.snapshot != "" {
-		return nil, fmt.Errorf("daytona options %s and %s are exclusive: a sandbox starts from one image or one snapshot", OptionImage, OptionSnapshot)
+		return nil, attrErr(fmt.Errorf("daytona options %s and %s are exclusive: a sandbox starts from one image or one snapshot", OptionImage, OptionSnapshot), "daytona", OptionSnapshot)
 	}
 	if o.image == "" && (o.cpu > 0 || o.memory > 0 || o.disk > 0) {
-		return nil, fmt.Errorf("daytona options %s, %s and %s need %s: Daytona rejects resources for a sandbox created from a snapshot (the snapshot fixes them)",
-			OptionCPU, OptionMemory, OptionDisk, OptionImage)
+		first := OptionCPU
+		if o.cpu == 0 {
+			first = OptionMemory
+			if o.memory == 0 {
+				first = OptionDisk
+			}
+		}
+		return nil, attrErr(fmt.Errorf("daytona options %s, %s and %s need %s: Daytona rejects resources for a sandbox created from a snapshot (the snapshot fixes them)",
+			OptionCPU, OptionMemory, OptionDisk, OptionImage), "daytona", first)
 	}
 	if o.ephemeral && o.autoDelete != nil {
-		return nil, fmt.Errorf("daytona option %s cannot be used with %s = true: an ephemeral sandbox is deleted as soon as it stops (@ekairos/sandbox never sends both)",
-			OptionAutoDeleteInterval, OptionEphemeral)
+		return nil, attrErr(fmt.Errorf("daytona option %s cannot be used with %s = true: an ephemeral sandbox is deleted as soon as it stops (@ekairos/sandbox never sends both)",
+			OptionAutoDeleteInterval, OptionEphemeral), "daytona", OptionAutoDeleteInterval)
 	}
 	if o.blockAll && len(o.allowList) > 0 {
-		return nil, fmt.Errorf("daytona options %s = true and %s contradict each other: block all egress, or allow some networks", OptionNetworkBlockAll, OptionNetworkAllowList)
+		return nil, attrErr(fmt.Errorf("daytona options %s = true and %s contradict each other: block all egress, or allow some networks", OptionNetworkBlockAll, OptionNetworkAllowList),
+			"daytona", OptionNetworkAllowList)
 	}
 	return o, nil
 }
@@ -394,24 +422,25 @@ func networkFor(p *backend.NetworkPolicy, o *options) (network, error) {
 		return n, nil
 	}
 	if err := p.Validate(); err != nil {
-		return n, err
+		return n, attrErr(err, "policy")
 	}
 	if len(p.Credentials) > 0 {
-		return n, errors.New("the daytona engine cannot inject credentials into requests (policy credentials need an egress proxy with header transforms, e.g. the vercel engine): remove them from the policy")
+		return n, attrErr(errors.New("the daytona engine cannot inject credentials into requests (policy credentials need an egress proxy with header transforms, e.g. the vercel engine): remove them from the policy"),
+			"policy", "credentials_wo")
 	}
 	switch p.Mode {
 	case backend.PolicyDenyAll:
 		if len(o.allowList) > 0 || (o.blockAllSet && !o.blockAll) {
-			return n, fmt.Errorf("policy deny_all contradicts the daytona options %s/%s", OptionNetworkBlockAll, OptionNetworkAllowList)
+			return n, attrErr(fmt.Errorf("policy deny_all contradicts the daytona options %s/%s", OptionNetworkBlockAll, OptionNetworkAllowList), "policy", "mode")
 		}
 		n.blockAll = true
 	case backend.PolicyAllowAll:
 		if o.blockAll || len(o.allowList) > 0 {
-			return n, fmt.Errorf("policy allow_all contradicts the daytona options %s/%s", OptionNetworkBlockAll, OptionNetworkAllowList)
+			return n, attrErr(fmt.Errorf("policy allow_all contradicts the daytona options %s/%s", OptionNetworkBlockAll, OptionNetworkAllowList), "policy", "mode")
 		}
 	case backend.PolicyAllowList:
 		if o.blockAll {
-			return n, fmt.Errorf("policy allow_list contradicts the daytona option %s = true", OptionNetworkBlockAll)
+			return n, attrErr(fmt.Errorf("policy allow_list contradicts the daytona option %s = true", OptionNetworkBlockAll), "policy", "mode")
 		}
 		n.domains = strings.Join(p.AllowedHosts(), ",")
 	}
@@ -506,16 +535,16 @@ func sandboxName(recordID string) string { return "ekairos-" + recordID }
 // planSandbox validates a sandbox spec and turns it into a plan.
 func (e *Engine) planSandbox(spec backend.SandboxSpec) (*sandboxPlan, error) {
 	if spec.VCPUs < 0 {
-		return nil, fmt.Errorf("vcpus must not be negative, got %d", spec.VCPUs)
+		return nil, attrErr(fmt.Errorf("vcpus must not be negative, got %d", spec.VCPUs), "vcpus")
 	}
 	if spec.Timeout < 0 {
-		return nil, fmt.Errorf("timeout must not be negative, got %s", spec.Timeout)
+		return nil, attrErr(fmt.Errorf("timeout must not be negative, got %s", spec.Timeout), "timeout")
 	}
 	if err := checkPorts(spec.Ports); err != nil {
-		return nil, err
+		return nil, attrErr(err, "ports")
 	}
 	if err := checkEnv(spec.Env, "sandbox"); err != nil {
-		return nil, err
+		return nil, attrErr(err, "env")
 	}
 	o, err := parseOptions(spec.Options, sandboxOptionKeys, "sandbox")
 	if err != nil {
@@ -523,18 +552,18 @@ func (e *Engine) planSandbox(spec backend.SandboxSpec) (*sandboxPlan, error) {
 	}
 	if spec.VCPUs > 0 {
 		if o.image == "" {
-			return nil, fmt.Errorf("vcpus = %d needs the daytona option %s: Daytona rejects resources for a sandbox created from a snapshot", spec.VCPUs, OptionImage)
+			return nil, attrErr(fmt.Errorf("vcpus = %d needs the daytona option %s: Daytona rejects resources for a sandbox created from a snapshot (a setup's included)", spec.VCPUs, OptionImage), "vcpus")
 		}
 		if o.cpu > 0 && o.cpu != spec.VCPUs {
-			return nil, fmt.Errorf("vcpus = %d and the daytona option %s = %d disagree", spec.VCPUs, OptionCPU, o.cpu)
+			return nil, attrErr(fmt.Errorf("vcpus = %d and the daytona option %s = %d disagree", spec.VCPUs, OptionCPU, o.cpu), "vcpus")
 		}
 		o.cpu = spec.VCPUs
 	}
 	if spec.Setup != "" && (o.image != "" || o.snapshot != "") {
-		return nil, fmt.Errorf("a sandbox with a setup starts from the setup's snapshot: drop the daytona option %s/%s", OptionImage, OptionSnapshot)
+		return nil, attrErr(fmt.Errorf("a sandbox with a setup starts from the setup's snapshot: drop the daytona option %s/%s", OptionImage, OptionSnapshot), "setup_id")
 	}
 	if spec.Setup != "" && (o.cpu > 0 || o.memory > 0 || o.disk > 0) {
-		return nil, errors.New("a sandbox with a setup starts from the setup's snapshot, whose resources are fixed: drop cpu, memory, disk and vcpus")
+		return nil, attrErr(errors.New("a sandbox with a setup starts from the setup's snapshot, whose resources are fixed: drop cpu, memory, disk and vcpus"), "setup_id")
 	}
 	net, err := networkFor(spec.Policy, o)
 	if err != nil {
@@ -542,11 +571,11 @@ func (e *Engine) planSandbox(spec backend.SandboxSpec) (*sandboxPlan, error) {
 	}
 	mounts, err := mountsFor(spec.Volumes, spec.Workspace)
 	if err != nil {
-		return nil, err
+		return nil, attrErr(err, "volume")
 	}
 	labels, err := baseLabels(KindSandbox, spec.Runtime, o, o.ephemeral, spec.Ports, spec.Timeout)
 	if err != nil {
-		return nil, err
+		return nil, attrErr(err, "runtime")
 	}
 	if spec.RecordID != "" {
 		labels[LabelRecordID] = spec.RecordID

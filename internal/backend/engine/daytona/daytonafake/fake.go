@@ -479,3 +479,10 @@ func (s *Server) routeToolbox(r *http.Request, id, daemonPath string) (string, f
 	}
 	return m + " /toolbox/{id}/" + daemonPath, nil
 }
+
+// ClearFaults drops the scripted answers not consumed yet.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}

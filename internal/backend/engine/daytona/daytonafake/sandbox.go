@@ -740,3 +740,30 @@ func (s *Server) DeleteSandboxOutOfBand(idOrName string) bool {
 	s.advanceSandbox(sb, time.Now())
 	return true
 }
+
+// SandboxInfo is what tests see of a sandbox that is not destroyed.
+type SandboxInfo struct {
+	ID, Name, State string
+	Labels          map[string]string
+}
+
+// LiveSandboxes returns the sandboxes that are not destroyed (destroying ones included: they still exist), sorted
+// by id: what someone listing the service after terraform destroy would see.
+func (s *Server) LiveSandboxes() []SandboxInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advanceAll(time.Now())
+	var out []SandboxInfo
+	for _, sb := range s.sandboxes {
+		if sb.state == stDestroyed {
+			continue
+		}
+		labels := make(map[string]string, len(sb.labels))
+		for k, v := range sb.labels {
+			labels[k] = v
+		}
+		out = append(out, SandboxInfo{ID: sb.id, Name: sb.name, State: sb.state, Labels: labels})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}

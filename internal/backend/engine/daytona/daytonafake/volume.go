@@ -510,3 +510,26 @@ func copyTree(src, dst string) error {
 		return nil
 	})
 }
+
+// LiveVolumes returns the ids of the volumes that are not deleted, sorted.
+func (s *Server) LiveVolumes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advanceAll(time.Now())
+	var out []string
+	for id, v := range s.volumes {
+		if v.state != volDeleted {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// HasSnapshot reports whether a snapshot (by id or name) exists.
+func (s *Server) HasSnapshot(idOrName string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advanceAll(time.Now())
+	return s.findSnapshot(idOrName) != nil
+}
