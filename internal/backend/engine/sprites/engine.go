@@ -463,7 +463,8 @@ func (e *Engine) ListSandboxes(ctx context.Context) ([]*backend.Sandbox, error) 
 
 // UpdateSandbox implements backend.Engine: labels and URL auth, env, timeout and network policy change in
 // place; the name cannot. It also completes a create that an interrupted apply left half-made (a setup that
-// has not run yet runs now).
+// has not run yet runs now). An empty spec.Setup keeps the setup the sprite was made from (the lifecycle
+// sends none on an in-place update, since setup_id replaces); another setup is refused.
 func (e *Engine) UpdateSandbox(ctx context.Context, externalID string, spec backend.SandboxSpec) (*backend.Sandbox, error) {
 	if err := e.ValidateSpec(spec); err != nil {
 		return nil, err
@@ -487,7 +488,7 @@ func (e *Engine) UpdateSandbox(ctx context.Context, externalID string, spec back
 	if err != nil {
 		return nil, err
 	}
-	s, err = e.configure(ctx, s, kindSandbox, recordID, o, st, spec.Env, spec.Timeout, spec.Policy, spec.Setup, nil)
+	s, err = e.configure(ctx, s, kindSandbox, recordID, o, st, spec.Env, spec.Timeout, spec.Policy, keptSetup(spec.Setup, st), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -652,4 +653,13 @@ func (e *Engine) Restore(ctx context.Context, externalID, checkpointID string) e
 		}
 	}
 	return nil
+}
+
+// keptSetup is the setup an in-place update applies: the spec's, or when it names none the one the sprite
+// was made from (an update never removes a setup: that takes a new sprite).
+func keptSetup(setup string, st *spriteState) string {
+	if setup == "" {
+		return st.Setup
+	}
+	return setup
 }

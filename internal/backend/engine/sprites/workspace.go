@@ -158,7 +158,8 @@ func (e *Engine) ListWorkspaces(ctx context.Context) ([]*backend.Workspace, erro
 	return out, nil
 }
 
-// UpdateWorkspace implements backend.WorkspaceEngine: env, timeout, policy, labels and URL auth.
+// UpdateWorkspace implements backend.WorkspaceEngine: env, timeout, policy, labels and URL auth. An empty
+// spec.Setup keeps the setup the workspace was made from (see UpdateSandbox).
 func (e *Engine) UpdateWorkspace(ctx context.Context, externalID string, spec backend.WorkspaceSpec) (*backend.Workspace, error) {
 	o, err := e.validateWorkspace(spec)
 	if err != nil {
@@ -179,7 +180,7 @@ func (e *Engine) UpdateWorkspace(ctx context.Context, externalID string, spec ba
 	if err != nil {
 		return nil, err
 	}
-	s, err = e.configure(ctx, s, kindWorkspace, recordID, o, st, spec.Env, spec.Timeout, spec.Policy, spec.Setup, nil)
+	s, err = e.configure(ctx, s, kindWorkspace, recordID, o, st, spec.Env, spec.Timeout, spec.Policy, keptSetup(spec.Setup, st), nil)
 	if err != nil {
 		return nil, err
 	}

@@ -93,7 +93,8 @@ func TestWorkspaceCheckpointAndRestore(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].ExternalID != ws.ExternalID {
 		t.Errorf("ListWorkspaces = %+v, %v", list, err)
 	}
-	if _, err := e.UpdateWorkspace(ctx, ws.ExternalID, backend.WorkspaceSpec{RecordID: id, Setup: setup.ExternalID, Env: map[string]string{"WS_VAR": "v2"}}); err != nil {
+	// As the lifecycle sends it: no setup (setup_id replaces); the workspace keeps its own.
+	if _, err := e.UpdateWorkspace(ctx, ws.ExternalID, backend.WorkspaceSpec{RecordID: id, Env: map[string]string{"WS_VAR": "v2"}}); err != nil {
 		t.Fatal(err)
 	}
 	res, _ = e.ExecWorkspace(ctx, ws.ExternalID, backend.ExecRequest{Argv: []string{"sh", "-c", `printf "%s" "$WS_VAR"`}})
