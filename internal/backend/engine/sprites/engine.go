@@ -47,6 +47,8 @@ var (
 	_ backend.Engine          = (*Engine)(nil)
 	_ backend.SetupEngine     = (*Engine)(nil)
 	_ backend.WorkspaceEngine = (*Engine)(nil)
+
+	_ backend.WorkspaceCheckpointer = (*Engine)(nil)
 )
 
 // New makes the engine. A missing token is an error naming SPRITES_API_TOKEN (and SPRITE_TOKEN,
@@ -82,7 +84,7 @@ func (e *Engine) Name() string { return backend.EngineSprites }
 
 // Capabilities implements backend.Engine. Sprites have no stop: they sleep by themselves when idle and wake
 // on use, so StopStart is false. No volumes. Setups and workspaces are built from checkpoints (see the package
-// documentation). The network policy API stores allow/deny domain rules, so all three modes are enforced
+// documentation), and a workspace is checkpointed and restored on request (WorkspaceCheckpoints). The network policy API stores allow/deny domain rules, so all three modes are enforced
 // (credential injection is not: CompilePolicy refuses credentials). Every sprite has 8 vCPUs.
 func (e *Engine) Capabilities() backend.Capabilities {
 	return backend.Capabilities{
@@ -96,6 +98,8 @@ func (e *Engine) Capabilities() backend.Capabilities {
 		NetworkPolicies: []string{backend.PolicyDenyAll, backend.PolicyAllowAll, backend.PolicyAllowList},
 		MaxPorts:        0,
 		MaxVCPUs:        MaxVCPUs,
+
+		WorkspaceCheckpoints: true,
 	}
 }
 
