@@ -518,6 +518,13 @@ func (e *Engine) StartSandbox(ctx context.Context, externalID string) error {
 // ErrNoStop is wrapped by StopSandbox: Sprites has no stop call.
 var ErrNoStop = fmt.Errorf("sprites cannot be stopped: a sprite sleeps by itself when idle (its processes end once it goes cold, its files stay) and wakes on the next use; there is no stop call: %w", errors.ErrUnsupported)
 
+// NoStopExplanation says, at plan time with the refusal of desired_state = "stopped", what Sprites does
+// instead of stopping.
+func (e *Engine) NoStopExplanation() string {
+	return "Sprites have no stop call: a sprite sleeps by itself after about 30 seconds without activity (warm, then " +
+		"cold: its processes end, its files stay) and wakes on the next command or request to its URL. A cold sprite shows state = \"sleeping\"; to end a sandbox, destroy it."
+}
+
 // StopSandbox implements backend.Engine: always an error wrapping ErrNoStop (and errors.ErrUnsupported);
 // Capabilities().StopStart is false so that the provider refuses desired_state = "stopped" at plan time.
 func (e *Engine) StopSandbox(_ context.Context, externalID string) error {
