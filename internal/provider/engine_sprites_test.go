@@ -78,6 +78,9 @@ resource "sandbox_command" "c" {
 						if name != "ekairos-"+id {
 							return fmt.Errorf("sprite name %q, want ekairos-<record id> as the seed library names it", name)
 						}
+						if info, _ := fake.Sprite(name); attrOf(s, "sandbox_sandbox.s", "sandbox_url") != info.URL || info.URLAuth != "sprite" {
+							return fmt.Errorf("sandbox_url %q, want the sprite's URL %q; url auth %q", attrOf(s, "sandbox_sandbox.s", "sandbox_url"), info.URL, info.URLAuth)
+						}
 						rec, err := env.record(id)
 						if err != nil {
 							return err
@@ -216,5 +219,45 @@ func TestAccSprites_missingTokenNamesTheEnvVar(t *testing.T) {
 			PlanOnly:    true,
 			ExpectError: regexp.MustCompile(`(?s)SPRITES_API_TOKEN`),
 		}},
+	})
+}
+
+// TestAccSprites_envFallbacks: without a sprites {} block the token and API URL come from the seed
+// library's variables (SPRITE_TOKEN, SPRITES_API_BASE_URL here); SPRITES_API_TOKEN wins over the others.
+func TestAccSprites_envFallbacks(t *testing.T) {
+	env := newTestEnv(t)
+	fake := spritesfake.Start(t, spritesfake.Options{})
+	t.Setenv("SPRITES_API_TOKEN", "")
+	t.Setenv("SPRITES_TOKEN", "wrong-token-never-used")
+	t.Setenv("SPRITE_TOKEN", fake.Token())
+	t.Setenv("SPRITES_API_URL", "")
+	t.Setenv("SPRITES_API_BASE_URL", fake.URL())
+	cfg := fmt.Sprintf("provider \"sandbox\" {\n  sqlite_path = %q\n}\n", env.dbPath) + `
+resource "sandbox_sandbox" "s" {
+  backend = "sprites"
+}
+`
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		CheckDestroy: func(*terraform.State) error {
+			if names := fake.Names(); len(names) != 0 {
+				return fmt.Errorf("sprites left after destroy: %v", names)
+			}
+			return nil
+		},
+		Steps: []resource.TestStep{
+			{
+				Config: cfg,
+				Check:  resource.TestCheckResourceAttr("sandbox_sandbox.s", "status", "active"),
+			},
+			{
+				PreConfig: func() {
+					t.Setenv("SPRITE_TOKEN", "wrong-token-never-used")
+					t.Setenv("SPRITES_API_TOKEN", fake.Token())
+				},
+				Config:   cfg,
+				PlanOnly: true,
+			},
+		},
 	})
 }
