@@ -541,6 +541,71 @@ func (l *Lifecycle) DeleteWorkspace(ctx context.Context, id string) error {
 	return l.close(ctx, EntityWorkspaces, id, WorkspaceArchived)
 }
 
+// workspaceCheckpointer loads an active workspace record and its engine's checkpoint interface.
+func (l *Lifecycle) workspaceCheckpointer(ctx context.Context, id string) (*Record, WorkspaceCheckpointer, error) {
+	rec, err := l.Store.Get(ctx, EntityWorkspaces, id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading workspace record %s: %w", id, err)
+	}
+	if st := rec.String("status"); st != WorkspaceActive {
+		return nil, nil, fmt.Errorf("workspace %s is %s, not active", id, st)
+	}
+	eng, err := l.engine(rec.String("provider"))
+	if err != nil {
+		return nil, nil, err
+	}
+	wc, ok := eng.(WorkspaceCheckpointer)
+	if !ok || !eng.Capabilities().WorkspaceCheckpoints {
+		return nil, nil, fmt.Errorf("the %s engine cannot checkpoint or restore workspaces", eng.Name())
+	}
+	return rec, wc, nil
+}
+
+// noteWorkspace merges keys into the workspace record's params.<engine> (engine metadata, as
+// @ekairos/sandbox keeps lastCheckpointId and lastRestoredCheckpointId).
+func (l *Lifecycle) noteWorkspace(ctx context.Context, rec *Record, note map[string]any) (*Record, error) {
+	params := copyMap(rec.JSONMap("params"))
+	eng := rec.String("provider")
+	sub, _ := params[eng].(map[string]any)
+	params[eng] = mergeMaps(sub, note)
+	return l.Store.Update(ctx, EntityWorkspaces, rec.ID, Attrs{"params": params, "updatedAt": NowMillis(l.now())})
+}
+
+// CheckpointWorkspace checkpoints an active workspace on request and records the id under
+// params.<engine>.lastCheckpointId.
+func (l *Lifecycle) CheckpointWorkspace(ctx context.Context, id, comment string) (*Record, string, error) {
+	rec, wc, err := l.workspaceCheckpointer(ctx, id)
+	if err != nil {
+		return nil, "", err
+	}
+	cp, err := wc.CheckpointWorkspace(ctx, rec.String("sandboxId"), comment)
+	if err != nil {
+		return nil, "", fmt.Errorf("checkpointing workspace %s: %w", id, err)
+	}
+	rec, err = l.noteWorkspace(ctx, rec, map[string]any{"lastCheckpointId": cp})
+	if err != nil {
+		return nil, cp, fmt.Errorf("workspace %s was checkpointed (%s) but its record could not be updated: %w", id, cp, err)
+	}
+	return rec, cp, nil
+}
+
+// RestoreWorkspace restores an active workspace's files to one of its checkpoints and records the id under
+// params.<engine>.lastRestoredCheckpointId.
+func (l *Lifecycle) RestoreWorkspace(ctx context.Context, id, checkpointID string) (*Record, error) {
+	rec, wc, err := l.workspaceCheckpointer(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := wc.RestoreWorkspace(ctx, rec.String("sandboxId"), checkpointID); err != nil {
+		return nil, fmt.Errorf("restoring workspace %s to checkpoint %s: %w", id, checkpointID, err)
+	}
+	rec, err = l.noteWorkspace(ctx, rec, map[string]any{"lastRestoredCheckpointId": checkpointID})
+	if err != nil {
+		return nil, fmt.Errorf("workspace %s was restored to %s but its record could not be updated: %w", id, checkpointID, err)
+	}
+	return rec, nil
+}
+
 // ---- shared helpers ----
 
 // loadLive loads a volume or setup record and its engine; (nil, nil, nil) when missing or shutdown.

@@ -41,6 +41,10 @@ type Capabilities struct {
 	NetworkPolicies []string // policy modes it enforces: "deny_all", "allow_all", "allow_list"
 	MaxPorts        int      // 0 = no limit
 	MaxVCPUs        int      // 0 = no limit
+
+	// WorkspaceCheckpoints: a workspace's files can be checkpointed on request and restored to one of its
+	// checkpoints (the engine implements WorkspaceCheckpointer).
+	WorkspaceCheckpoints bool
 }
 
 // VolumeMount mounts a volume into a sandbox.
@@ -241,6 +245,9 @@ type Workspace struct {
 	Name       string
 	State      string // "active", "inactive" or "archived" (sandkit's values)
 	Metadata   map[string]any
+	// Checkpoints lists the workspace's checkpoint ids, oldest first, on engines with WorkspaceCheckpoints
+	// (nil on the others, and in views that do not list them).
+	Checkpoints []string
 }
 
 // WorkspaceEngine is implemented by engines whose Capabilities say Workspaces.
@@ -255,4 +262,13 @@ type WorkspaceEngine interface {
 	// ExecWorkspace runs a command in a sandbox of the workspace (starting one if needed); what it writes to
 	// the workspace's files persists.
 	ExecWorkspace(ctx context.Context, externalID string, req ExecRequest) (*ExecResult, error)
+}
+
+// WorkspaceCheckpointer is implemented by engines whose Capabilities say WorkspaceCheckpoints.
+type WorkspaceCheckpointer interface {
+	// CheckpointWorkspace checkpoints the workspace's files and returns the new checkpoint's id.
+	CheckpointWorkspace(ctx context.Context, externalID, comment string) (string, error)
+	// RestoreWorkspace returns the workspace's files to one of its checkpoints; its configuration (env,
+	// timeout, policy) stays as it is. An unknown checkpoint is an error wrapping ErrNotFound.
+	RestoreWorkspace(ctx context.Context, externalID, checkpointID string) error
 }

@@ -355,7 +355,9 @@ func (r *sandboxResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 			resp.RequiresReplace = append(resp.RequiresReplace, path.Root("status"))
 			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("status"), types.StringUnknown())...)
 		}
-		if plan.DesiredState.Equal(state.DesiredState) {
+		// An update leaves state as it was only when the sandbox already is what desired_state asks; otherwise
+		// (a sleeping sprite is woken by an update) it stays unknown until the apply.
+		if plan.DesiredState.Equal(state.DesiredState) && state.State.ValueString() == plan.DesiredState.ValueString() {
 			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("state"), state.State)...)
 		}
 	}
@@ -373,15 +375,20 @@ func (r *sandboxResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	plan.checkEngineBlocks(plan.Backend.ValueString(), &resp.Diagnostics)
 	caps := eng.Capabilities()
 	if plan.DesiredState.ValueString() == backend.DesiredStopped && !caps.StopStart {
-		resp.Diagnostics.AddAttributeError(path.Root("desired_state"), "Engine cannot stop sandboxes",
-			fmt.Sprintf("The %s engine cannot stop a sandbox and start it again; remove desired_state or set it to \"running\".", eng.Name()))
+		detail := fmt.Sprintf("The %s engine cannot stop a sandbox and start it again; remove desired_state or set it to \"running\".", eng.Name())
+		// An engine that does something else instead (sleeps when idle) says what.
+		if ex, ok := eng.(interface{ NoStopExplanation() string }); ok {
+			detail += " " + ex.NoStopExplanation()
+		}
+		resp.Diagnostics.AddAttributeError(path.Root("desired_state"), "Engine cannot stop sandboxes", detail)
 	}
 	if caps.MaxPorts > 0 && !plan.Ports.IsUnknown() && len(plan.Ports.Elements()) > caps.MaxPorts {
 		resp.Diagnostics.AddAttributeError(path.Root("ports"), "Too many ports",
 			fmt.Sprintf("The %s engine exposes at most %d ports; %d are listed.", eng.Name(), caps.MaxPorts, len(plan.Ports.Elements())))
 	}
 	if !caps.Volumes && !plan.Volumes.IsNull() && len(plan.Volumes.Elements()) > 0 {
-		resp.Diagnostics.AddAttributeError(path.Root("volume"), "Engine has no volumes",
+		// A path into the first volume block, so that Terraform points at that block, not at the resource.
+		resp.Diagnostics.AddAttributeError(path.Root("volume").AtListIndex(0).AtName("volume_id"), "Engine has no volumes",
 			fmt.Sprintf("The %s engine cannot mount volumes; remove the volume blocks or use an engine with volumes.", eng.Name()))
 	}
 	if !caps.Setups && !plan.SetupID.IsNull() {

@@ -69,7 +69,10 @@ func (r *setupResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 			"with `setup_id`, without running it again. The artifact is keyed by `fingerprint`: a second `sandbox_setup` with the " +
 			"same definition on the same engine reuses it (one run, not two), and destroying one of them leaves the artifact to the " +
 			"other. A failing command leaves no artifact and an `error` record. When the artifact vanishes, the next plan rebuilds it. " +
-			"Every argument replaces the setup." + daytonaSetupDoc,
+			"Every argument replaces the setup. On `sprites` a checkpoint belongs to one sprite and cannot seed another, so the " +
+			"artifact is the setup proven once in a kept builder sprite (`ekairos-setup-<hash>`): each sandbox or workspace made from " +
+			"it runs the `command` once in its own new sprite, which is then checkpointed (`params.sprites.setupCheckpointId`), so " +
+			"that restoring that checkpoint returns it to the set-up state." + daytonaSetupDoc,
 		Attributes: map[string]schema.Attribute{
 			"id":      schema.StringAttribute{Computed: true, PlanModifiers: keep, MarkdownDescription: "The record id (a UUID) in `sandbox_setups`."},
 			"backend": backendAttribute("setup"),
@@ -98,7 +101,7 @@ func (r *setupResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 				MarkdownDescription: "SHA-256 of the canonical JSON of the engine's identity (its name, and on `local` its root), the argv, " +
 					"the runtime, the redacted policy and the env names: the key under which the artifact is shared."},
 			"snapshot_id": schema.StringAttribute{Computed: true, PlanModifiers: keep,
-				MarkdownDescription: "The engine's id of the artifact (a snapshot, or on `local` the artifact directory's name)."},
+				MarkdownDescription: "The engine's id of the artifact (a snapshot, on `local` the artifact directory's name, on `sprites` the builder sprite's name)."},
 			"status": schema.StringAttribute{Computed: true, PlanModifiers: keep,
 				MarkdownDescription: "The record status: `active`, or `error` after a failed run (the resource is then tainted)."},
 			"reused": schema.BoolAttribute{Computed: true,

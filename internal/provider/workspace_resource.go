@@ -49,6 +49,11 @@ type workspaceModel struct {
 	Status       types.String   `tfsdk:"status"`
 	CreatedAt    types.String   `tfsdk:"created_at"`
 	Timeouts     timeouts.Value `tfsdk:"timeouts"`
+
+	CheckpointTrigger   types.String `tfsdk:"checkpoint_trigger"`
+	RestoreCheckpointID types.String `tfsdk:"restore_checkpoint_id"`
+	Checkpoints         types.List   `tfsdk:"checkpoints"`
+	LastCheckpointID    types.String `tfsdk:"last_checkpoint_id"`
 }
 
 func (r *workspaceResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -103,6 +108,9 @@ func (r *workspaceResource) Schema(ctx context.Context, _ resource.SchemaRequest
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
 		},
 	}
+	for name, a := range workspaceCheckpointAttributes() {
+		resp.Schema.Attributes[name] = a
+	}
 }
 
 func (r *workspaceResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
@@ -127,6 +135,7 @@ func (r *workspaceResource) ModifyPlan(ctx context.Context, req resource.ModifyP
 	if eng != nil && !eng.Capabilities().Workspaces {
 		resp.Diagnostics.AddAttributeError(path.Root("backend"), "Engine has no workspaces", fmt.Sprintf("The %s engine has no workspaces.", eng.Name()))
 	}
+	modifyCheckpointPlan(ctx, eng, req, resp)
 	if req.State.Raw.IsNull() || req.Plan.Raw.IsNull() {
 		return
 	}
@@ -203,9 +212,17 @@ func (r *workspaceResource) Create(ctx context.Context, req resource.CreateReque
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	rec, _, err := lc.CreateWorkspace(ctx, wreq)
+	rec, ws, err := lc.CreateWorkspace(ctx, wreq)
+	if err == nil {
+		var crec *backend.Record
+		crec, ws, err = applyCheckpointRequests(ctx, lc, rec.ID, &plan, nil, rec, ws)
+		if crec != nil {
+			rec = crec
+		}
+	}
 	if rec != nil {
 		plan.fromRecord(rec)
+		plan.checkpointsFromEngine(rec, ws)
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
 	if err != nil {
@@ -220,7 +237,7 @@ func (r *workspaceResource) Read(ctx context.Context, req resource.ReadRequest, 
 	if resp.Diagnostics.HasError() || lc == nil {
 		return
 	}
-	rec, _, err := lc.ReadWorkspace(ctx, state.ID.ValueString())
+	rec, ws, err := lc.ReadWorkspace(ctx, state.ID.ValueString())
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot read workspace", err.Error())
 		return
@@ -230,6 +247,7 @@ func (r *workspaceResource) Read(ctx context.Context, req resource.ReadRequest, 
 		return
 	}
 	state.fromRecord(rec)
+	state.checkpointsFromEngine(rec, ws)
 	if state.Timeouts.IsNull() || state.Timeouts.IsUnknown() {
 		state.Timeouts = timeouts.Value{Object: types.ObjectNull(state.Timeouts.AttributeTypes(ctx))}
 	}
@@ -249,12 +267,21 @@ func (r *workspaceResource) Update(ctx context.Context, req resource.UpdateReque
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	rec, _, err := lc.UpdateWorkspace(ctx, plan.ID.ValueString(), wreq)
+	var prior workspaceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	rec, ws, err := lc.UpdateWorkspace(ctx, plan.ID.ValueString(), wreq)
+	if err == nil {
+		rec, ws, err = applyCheckpointRequests(ctx, lc, plan.ID.ValueString(), &plan, &prior, rec, ws)
+	}
 	if err != nil {
 		resp.Diagnostics.AddError("Workspace not updated", err.Error())
 		return
 	}
 	plan.fromRecord(rec)
+	plan.checkpointsFromEngine(rec, ws)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 

@@ -43,8 +43,10 @@
 // # Workspaces
 //
 // A workspace is one long-lived sprite ("ekairos-ws-<record id>") whose disk outlives the sandboxes that work
-// on it; ExecWorkspace runs commands in it, Checkpoint checkpoints it on request and Restore restores it, and
-// Workspace.Metadata["checkpoints"] lists its checkpoint ids.
+// on it; ExecWorkspace runs commands in it, CheckpointWorkspace checkpoints it on request and RestoreWorkspace
+// restores its files (not its configuration) to a checkpoint (backend.WorkspaceCheckpointer: the provider's
+// checkpoint_trigger and restore_checkpoint_id), and Workspace.Checkpoints lists its checkpoint ids, oldest
+// first (also in Metadata["checkpoints"]). In-place updates keep the setup a sprite was made from.
 //
 // # Network policy
 //

@@ -47,6 +47,8 @@ var (
 	_ backend.Engine          = (*Engine)(nil)
 	_ backend.SetupEngine     = (*Engine)(nil)
 	_ backend.WorkspaceEngine = (*Engine)(nil)
+
+	_ backend.WorkspaceCheckpointer = (*Engine)(nil)
 )
 
 // New makes the engine. A missing token is an error naming SPRITES_API_TOKEN (and SPRITE_TOKEN,
@@ -82,7 +84,7 @@ func (e *Engine) Name() string { return backend.EngineSprites }
 
 // Capabilities implements backend.Engine. Sprites have no stop: they sleep by themselves when idle and wake
 // on use, so StopStart is false. No volumes. Setups and workspaces are built from checkpoints (see the package
-// documentation). The network policy API stores allow/deny domain rules, so all three modes are enforced
+// documentation), and a workspace is checkpointed and restored on request (WorkspaceCheckpoints). The network policy API stores allow/deny domain rules, so all three modes are enforced
 // (credential injection is not: CompilePolicy refuses credentials). Every sprite has 8 vCPUs.
 func (e *Engine) Capabilities() backend.Capabilities {
 	return backend.Capabilities{
@@ -96,6 +98,8 @@ func (e *Engine) Capabilities() backend.Capabilities {
 		NetworkPolicies: []string{backend.PolicyDenyAll, backend.PolicyAllowAll, backend.PolicyAllowList},
 		MaxPorts:        0,
 		MaxVCPUs:        MaxVCPUs,
+
+		WorkspaceCheckpoints: true,
 	}
 }
 
@@ -463,7 +467,8 @@ func (e *Engine) ListSandboxes(ctx context.Context) ([]*backend.Sandbox, error) 
 
 // UpdateSandbox implements backend.Engine: labels and URL auth, env, timeout and network policy change in
 // place; the name cannot. It also completes a create that an interrupted apply left half-made (a setup that
-// has not run yet runs now).
+// has not run yet runs now). An empty spec.Setup keeps the setup the sprite was made from (the lifecycle
+// sends none on an in-place update, since setup_id replaces); another setup is refused.
 func (e *Engine) UpdateSandbox(ctx context.Context, externalID string, spec backend.SandboxSpec) (*backend.Sandbox, error) {
 	if err := e.ValidateSpec(spec); err != nil {
 		return nil, err
@@ -487,7 +492,7 @@ func (e *Engine) UpdateSandbox(ctx context.Context, externalID string, spec back
 	if err != nil {
 		return nil, err
 	}
-	s, err = e.configure(ctx, s, kindSandbox, recordID, o, st, spec.Env, spec.Timeout, spec.Policy, spec.Setup, nil)
+	s, err = e.configure(ctx, s, kindSandbox, recordID, o, st, spec.Env, spec.Timeout, spec.Policy, keptSetup(spec.Setup, st), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -512,6 +517,13 @@ func (e *Engine) StartSandbox(ctx context.Context, externalID string) error {
 
 // ErrNoStop is wrapped by StopSandbox: Sprites has no stop call.
 var ErrNoStop = fmt.Errorf("sprites cannot be stopped: a sprite sleeps by itself when idle (its processes end once it goes cold, its files stay) and wakes on the next use; there is no stop call: %w", errors.ErrUnsupported)
+
+// NoStopExplanation says, at plan time with the refusal of desired_state = "stopped", what Sprites does
+// instead of stopping.
+func (e *Engine) NoStopExplanation() string {
+	return "Sprites have no stop call: a sprite sleeps by itself after about 30 seconds without activity (warm, then " +
+		"cold: its processes end, its files stay) and wakes on the next command or request to its URL. A cold sprite shows state = \"sleeping\"; to end a sandbox, destroy it."
+}
 
 // StopSandbox implements backend.Engine: always an error wrapping ErrNoStop (and errors.ErrUnsupported);
 // Capabilities().StopStart is false so that the provider refuses desired_state = "stopped" at plan time.
@@ -652,4 +664,13 @@ func (e *Engine) Restore(ctx context.Context, externalID, checkpointID string) e
 		}
 	}
 	return nil
+}
+
+// keptSetup is the setup an in-place update applies: the spec's, or when it names none the one the sprite
+// was made from (an update never removes a setup: that takes a new sprite).
+func keptSetup(setup string, st *spriteState) string {
+	if setup == "" {
+		return st.Setup
+	}
+	return setup
 }

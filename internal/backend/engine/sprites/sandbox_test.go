@@ -20,6 +20,7 @@ func TestCapabilities(t *testing.T) {
 	want := backend.Capabilities{
 		StopStart: false, Exec: true, Files: true, Volumes: false, Setups: true, Workspaces: true, PublicURLs: true,
 		NetworkPolicies: []string{backend.PolicyDenyAll, backend.PolicyAllowAll, backend.PolicyAllowList}, MaxVCPUs: 8,
+		WorkspaceCheckpoints: true,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Capabilities() = %+v, want %+v", c, want)

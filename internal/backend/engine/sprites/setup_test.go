@@ -145,6 +145,13 @@ func TestSetupRerunsInEachSprite(t *testing.T) {
 		if n := countRuns(f, sb.ExternalID); n != 1 {
 			t.Errorf("%s: the setup ran %d times after an update", sb.ExternalID, n)
 		}
+		// The lifecycle's in-place update names no setup (setup_id replaces): the sprite keeps its own.
+		if _, err := e.UpdateSandbox(ctx, sb.ExternalID, backend.SandboxSpec{RecordID: sb.RecordID, Env: sandboxEnv}); err != nil {
+			t.Errorf("UpdateSandbox without a setup (as the lifecycle sends it): %v", err)
+		}
+		if got, _ := e.GetSandbox(ctx, sb.ExternalID); got.Metadata["setupCheckpointId"] != cp || countRuns(f, sb.ExternalID) != 1 {
+			t.Errorf("%s: after an update without a setup: Metadata %v, setup runs %d", sb.ExternalID, got.Metadata, countRuns(f, sb.ExternalID))
+		}
 		if _, err := e.UpdateSandbox(ctx, sb.ExternalID, backend.SandboxSpec{RecordID: sb.RecordID, Setup: "ekairos-setup-other"}); err == nil {
 			t.Errorf("UpdateSandbox to another setup = nil error; a setup cannot change in place")
 		}

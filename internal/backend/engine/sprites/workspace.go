@@ -85,15 +85,18 @@ func (e *Engine) toWorkspace(ctx context.Context, s *Sprite, name string, checkp
 	own := readLabels(s.Labels)
 	md := metadata(s, own)
 	delete(md, "deleteOnStop")
+	var list []string
 	if checkpoints {
 		cps, err := e.c.ListCheckpoints(ctx, s.Name)
 		if err != nil {
 			return nil, fmt.Errorf("listing the checkpoints of workspace sprite %s: %w", s.Name, err)
 		}
 		ids := make([]any, 0, len(cps))
+		list = make([]string, 0, len(cps))
 		for _, cp := range cps {
 			if !cp.IsAuto {
 				ids = append(ids, cp.ID)
+				list = append(list, cp.ID)
 			}
 		}
 		md["checkpoints"] = ids
@@ -102,11 +105,12 @@ func (e *Engine) toWorkspace(ctx context.Context, s *Sprite, name string, checkp
 		name = s.Name
 	}
 	return &backend.Workspace{
-		ExternalID: s.Name,
-		RecordID:   own.recordID,
-		Name:       name,
-		State:      WorkspaceActive,
-		Metadata:   md,
+		ExternalID:  s.Name,
+		RecordID:    own.recordID,
+		Name:        name,
+		State:       WorkspaceActive,
+		Metadata:    md,
+		Checkpoints: list,
 	}, nil
 }
 
@@ -158,7 +162,8 @@ func (e *Engine) ListWorkspaces(ctx context.Context) ([]*backend.Workspace, erro
 	return out, nil
 }
 
-// UpdateWorkspace implements backend.WorkspaceEngine: env, timeout, policy, labels and URL auth.
+// UpdateWorkspace implements backend.WorkspaceEngine: env, timeout, policy, labels and URL auth. An empty
+// spec.Setup keeps the setup the workspace was made from (see UpdateSandbox).
 func (e *Engine) UpdateWorkspace(ctx context.Context, externalID string, spec backend.WorkspaceSpec) (*backend.Workspace, error) {
 	o, err := e.validateWorkspace(spec)
 	if err != nil {
@@ -179,7 +184,7 @@ func (e *Engine) UpdateWorkspace(ctx context.Context, externalID string, spec ba
 	if err != nil {
 		return nil, err
 	}
-	s, err = e.configure(ctx, s, kindWorkspace, recordID, o, st, spec.Env, spec.Timeout, spec.Policy, spec.Setup, nil)
+	s, err = e.configure(ctx, s, kindWorkspace, recordID, o, st, spec.Env, spec.Timeout, spec.Policy, keptSetup(spec.Setup, st), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -199,4 +204,24 @@ func (e *Engine) ExecWorkspace(ctx context.Context, externalID string, req backe
 		return nil, err
 	}
 	return e.Exec(ctx, externalID, req)
+}
+
+// CheckpointWorkspace implements backend.WorkspaceCheckpointer: a checkpoint of the workspace's sprite (its
+// disk: copy-on-write, the sprite keeps running). A missing workspace is an error wrapping
+// backend.ErrNotFound.
+func (e *Engine) CheckpointWorkspace(ctx context.Context, externalID, comment string) (string, error) {
+	if _, err := e.getWorkspaceSprite(ctx, externalID); err != nil {
+		return "", err
+	}
+	return e.Checkpoint(ctx, externalID, comment)
+}
+
+// RestoreWorkspace implements backend.WorkspaceCheckpointer: the workspace's files go back to the checkpoint
+// (running commands end); its env, timeout and network policy stay as they are now (see Restore). An
+// unknown checkpoint is an error wrapping backend.ErrNotFound.
+func (e *Engine) RestoreWorkspace(ctx context.Context, externalID, checkpointID string) error {
+	if _, err := e.getWorkspaceSprite(ctx, externalID); err != nil {
+		return err
+	}
+	return e.Restore(ctx, externalID, checkpointID)
 }

@@ -33,8 +33,8 @@ func TestWorkspaceCheckpointAndRestore(t *testing.T) {
 		t.Errorf("workspace = %+v", ws)
 	}
 	setupCP, _ := ws.Metadata["setupCheckpointId"].(string)
-	if setupCP == "" || !reflect.DeepEqual(ws.Metadata["checkpoints"], []any{setupCP}) {
-		t.Errorf("Metadata = %v; want the setup's checkpoint listed", ws.Metadata)
+	if setupCP == "" || !reflect.DeepEqual(ws.Metadata["checkpoints"], []any{setupCP}) || !reflect.DeepEqual(ws.Checkpoints, []string{setupCP}) {
+		t.Errorf("Metadata = %v, Checkpoints = %v; want the setup's checkpoint listed", ws.Metadata, ws.Checkpoints)
 	}
 	if n := countRuns(f, ws.ExternalID); n != 1 {
 		t.Errorf("the setup ran %d times in the workspace", n)
@@ -45,7 +45,7 @@ func TestWorkspaceCheckpointAndRestore(t *testing.T) {
 	if err != nil || res.ExitCode != 0 {
 		t.Fatalf("ExecWorkspace = %+v, %v", res, err)
 	}
-	cp1, err := e.Checkpoint(ctx, ws.ExternalID, "after work")
+	cp1, err := e.CheckpointWorkspace(ctx, ws.ExternalID, "after work")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,14 +60,23 @@ func TestWorkspaceCheckpointAndRestore(t *testing.T) {
 	if want := []any{setupCP, cp1}; !reflect.DeepEqual(got.Metadata["checkpoints"], want) {
 		t.Errorf("checkpoints = %v, want %v", got.Metadata["checkpoints"], want)
 	}
+	if want := []string{setupCP, cp1}; !reflect.DeepEqual(got.Checkpoints, want) {
+		t.Errorf("Checkpoints = %v, want %v", got.Checkpoints, want)
+	}
+	if info, _ := f.Sprite(ws.ExternalID); len(info.Checkpoints) != 2 || info.Checkpoints[1].Comment != "after work" {
+		t.Errorf("checkpoints on the fake = %+v", info.Checkpoints)
+	}
 
-	if err := e.Restore(ctx, ws.ExternalID, cp1); err != nil {
-		t.Fatalf("Restore: %v", err)
+	if err := e.RestoreWorkspace(ctx, ws.ExternalID, "v404"); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("RestoreWorkspace to an unknown checkpoint = %v; want ErrNotFound", err)
+	}
+	if err := e.RestoreWorkspace(ctx, ws.ExternalID, cp1); err != nil {
+		t.Fatalf("RestoreWorkspace: %v", err)
 	}
 	if b, err := e.ReadFile(ctx, ws.ExternalID, "work.txt"); err != nil || string(b) != "ws-secret" {
 		t.Errorf("work.txt after restore to %s = %q, %v", cp1, b, err)
 	}
-	if err := e.Restore(ctx, ws.ExternalID, setupCP); err != nil {
+	if err := e.RestoreWorkspace(ctx, ws.ExternalID, setupCP); err != nil {
 		t.Fatalf("Restore to the setup: %v", err)
 	}
 	if _, err := e.ReadFile(ctx, ws.ExternalID, "work.txt"); !errors.Is(err, fs.ErrNotExist) {
@@ -93,7 +102,8 @@ func TestWorkspaceCheckpointAndRestore(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].ExternalID != ws.ExternalID {
 		t.Errorf("ListWorkspaces = %+v, %v", list, err)
 	}
-	if _, err := e.UpdateWorkspace(ctx, ws.ExternalID, backend.WorkspaceSpec{RecordID: id, Setup: setup.ExternalID, Env: map[string]string{"WS_VAR": "v2"}}); err != nil {
+	// As the lifecycle sends it: no setup (setup_id replaces); the workspace keeps its own.
+	if _, err := e.UpdateWorkspace(ctx, ws.ExternalID, backend.WorkspaceSpec{RecordID: id, Env: map[string]string{"WS_VAR": "v2"}}); err != nil {
 		t.Fatal(err)
 	}
 	res, _ = e.ExecWorkspace(ctx, ws.ExternalID, backend.ExecRequest{Argv: []string{"sh", "-c", `printf "%s" "$WS_VAR"`}})
@@ -112,6 +122,12 @@ func TestWorkspaceCheckpointAndRestore(t *testing.T) {
 	if _, err := e.GetWorkspace(ctx, sb.ExternalID); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("GetWorkspace of a sandbox's sprite = %v", err)
 	}
+	if _, err := e.CheckpointWorkspace(ctx, sb.ExternalID, "x"); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("CheckpointWorkspace of a sandbox's sprite = %v", err)
+	}
+	if info, _ := f.Sprite(sb.ExternalID); len(info.Checkpoints) != 0 {
+		t.Errorf("a sandbox's sprite was checkpointed as a workspace: %+v", info.Checkpoints)
+	}
 
 	// Deleted: gone, with its checkpoints.
 	if err := e.DeleteWorkspace(ctx, ws.ExternalID); err != nil {
@@ -123,7 +139,10 @@ func TestWorkspaceCheckpointAndRestore(t *testing.T) {
 	if _, err := e.FindWorkspace(ctx, id); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("FindWorkspace after delete = %v", err)
 	}
-	if _, err := e.Checkpoint(ctx, ws.ExternalID, "x"); !errors.Is(err, backend.ErrNotFound) {
-		t.Errorf("Checkpoint after delete = %v", err)
+	if _, err := e.CheckpointWorkspace(ctx, ws.ExternalID, "x"); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("CheckpointWorkspace after delete = %v", err)
+	}
+	if err := e.RestoreWorkspace(ctx, ws.ExternalID, cp1); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("RestoreWorkspace after delete = %v", err)
 	}
 }
