@@ -40,7 +40,7 @@ func daytonaNothingLeft(env *testEnv, fake *daytonafake.Server) resource.TestChe
 				return err
 			}
 			for _, r := range recs {
-				if st := r.String("status"); st != backend.StatusShutdown && !(ent == backend.EntityWorkspaces && st == backend.WorkspaceArchived) {
+				if st := r.String("status"); st != backend.StatusShutdown && (ent != backend.EntityWorkspaces || st != backend.WorkspaceArchived) {
 					return fmt.Errorf("%s record %s is %q after destroy, want shutdown", ent, r.ID, st)
 				}
 			}

@@ -154,7 +154,7 @@ resource "sandbox_setup" "same" {
 						// ... with its configuration (env) intact.
 						res, err := eng.Exec(context.Background(), spriteA, backend.ExecRequest{Argv: []string{"sh", "-c", `printf %s "$WHO"`}})
 						if err != nil || string(res.Stdout) != "a" {
-							return fmt.Errorf("env after the restore = %+v, %v", res, err)
+							return fmt.Errorf("env after the restore = %+v, %w", res, err)
 						}
 						return nil
 					},
@@ -176,7 +176,7 @@ resource "sandbox_setup" "same" {
 					}
 					res, err := eng.Exec(context.Background(), spriteA, backend.ExecRequest{Argv: []string{"sh", "-c", `printf %s "$WHO"`}})
 					if err != nil || string(res.Stdout) != "a2" {
-						return fmt.Errorf("env after the update = %+v, %v", res, err)
+						return fmt.Errorf("env after the update = %+v, %w", res, err)
 					}
 					return nil
 				},

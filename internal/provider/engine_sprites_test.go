@@ -150,7 +150,7 @@ resource "sandbox_command" "c" {
 						}
 						res, err := spritesEngineFor(t, fake).Exec(context.Background(), name, backend.ExecRequest{Argv: []string{"sh", "-c", `printf %s "$GREETING"`}})
 						if err != nil || string(res.Stdout) != "hello again" {
-							return fmt.Errorf("env after the update = %+v, %v", res, err)
+							return fmt.Errorf("env after the update = %+v, %w", res, err)
 						}
 						return nil
 					},
@@ -170,7 +170,7 @@ resource "sandbox_command" "c" {
 							return fmt.Errorf("the replaced sprite %s is still on the service", name)
 						}
 						if old, err := env.record(id); err != nil || old.String("status") != backend.StatusShutdown {
-							return fmt.Errorf("the replaced sandbox's record: %v, %v", old, err)
+							return fmt.Errorf("the replaced sandbox's record: %v, %w", old, err)
 						}
 						info, ok := fake.Sprite("my-agent-sprite")
 						if !ok || info.URLAuth != "public" {

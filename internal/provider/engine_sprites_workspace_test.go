@@ -47,7 +47,7 @@ func wantFile(eng *sprites.Engine, sprite, path, want string) error {
 
 func wantNoFile(eng *sprites.Engine, sprite, path string) error {
 	if got, err := spritesFile(eng, sprite, path); !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s in %s = %q, %v; want it gone", path, sprite, got, err)
+		return fmt.Errorf("%s in %s = %q, %w; want it gone", path, sprite, got, err)
 	}
 	return nil
 }
@@ -167,7 +167,7 @@ resource "sandbox_command" "work" {
 						}
 						sp, err := env.workspaceParams(wsID)
 						if err != nil || sp["lastCheckpointId"] != "v1" {
-							return fmt.Errorf("params.sprites = %v, %v; want lastCheckpointId v1", sp, err)
+							return fmt.Errorf("params.sprites = %v, %w; want lastCheckpointId v1", sp, err)
 						}
 						return env.noSecretsInStore(fake.Token(), "ws-secret-value")
 					},
@@ -204,11 +204,11 @@ resource "sandbox_command" "work" {
 						}
 						res, err := eng.ExecWorkspace(context.Background(), sprite, backend.ExecRequest{Argv: []string{"sh", "-c", `printf "%s" "$WS_VAR"`}})
 						if err != nil || string(res.Stdout) != "ws-secret-value" {
-							return fmt.Errorf("the workspace's env after a restore = %+v, %v", res, err)
+							return fmt.Errorf("the workspace's env after a restore = %+v, %w", res, err)
 						}
 						sp, err := env.workspaceParams(wsID)
 						if err != nil || sp["lastRestoredCheckpointId"] != "v1" {
-							return fmt.Errorf("params.sprites = %v, %v; want lastRestoredCheckpointId v1", sp, err)
+							return fmt.Errorf("params.sprites = %v, %w; want lastRestoredCheckpointId v1", sp, err)
 						}
 						return nil
 					},
@@ -257,7 +257,7 @@ resource "sandbox_command" "work" {
 					func(s *terraform.State) error {
 						old, err := env.store().Get(context.Background(), backend.EntityWorkspaces, wsID)
 						if err != nil || old.String("status") != backend.WorkspaceArchived {
-							return fmt.Errorf("the vanished workspace's record: %v, %v", old, err)
+							return fmt.Errorf("the vanished workspace's record: %v, %w", old, err)
 						}
 						if attrOf(s, "sandbox_workspace.w", "id") == wsID {
 							return errors.New("the re-made workspace kept the old record id")

@@ -58,12 +58,6 @@ func vercelOptionAttributes() map[string]schema.Attribute {
 	}
 }
 
-// vercelSetupOptionTypes are the attributes of sandbox_setup's vercel block (backend.SetupSpec.Options).
-var vercelSetupOptionTypes = map[string]attr.Type{
-	"expiration": types.StringType,
-	"vcpus":      types.Int64Type,
-}
-
 func vercelSetupOptionAttributes() map[string]schema.Attribute {
 	return map[string]schema.Attribute{
 		"expiration": schema.StringAttribute{
