@@ -247,7 +247,7 @@ bench_exec() {
   m=$(nsop "$f" BenchmarkExecTrue/local_bwrap)
   n=$(nsop "$f" BenchmarkExecTrue/local_none)
   if [ -n "$m" ] && [ -n "$b" ]; then
-    row 'local exec of `true` (bubblewrap) vs bare `sh -c true`' "$m" "$b" 5 "BenchmarkExecTrue/local_bwrap vs /bare_sh, 300 runs each (the first includes building the /etc view)"
+    row 'local exec of `true` (bubblewrap) vs bare `sh -c true`' "$m" "$b" 5 "BenchmarkExecTrue/local_bwrap vs /bare_sh, 300 runs each after one warm-up command (which starts the sandbox's init); commands run in the init's namespaces"
   else
     row 'local exec of `true` (bubblewrap) vs bare `sh -c true`' "" "$b" 5 "not measured: $(why "$f")"
   fi
