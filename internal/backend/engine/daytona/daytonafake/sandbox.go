@@ -740,3 +740,19 @@ func (s *Server) DeleteSandboxOutOfBand(idOrName string) bool {
 	s.advanceSandbox(sb, time.Now())
 	return true
 }
+
+// LiveSandboxes returns the names of the sandboxes that are not destroyed (a deleting one included), sorted:
+// what a sweep or a kill test expects to be empty once everything is destroyed.
+func (s *Server) LiveSandboxes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advanceAll(time.Now())
+	var out []string
+	for _, sb := range s.sandboxes {
+		if sb.state != stDestroyed {
+			out = append(out, sb.name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
