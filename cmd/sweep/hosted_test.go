@@ -38,19 +38,29 @@ func TestHostedEnvNamesMatchProvider(t *testing.T) {
 		}
 		return s
 	}
+	composite := func(e ast.Expr) *ast.CompositeLit {
+		c, ok := e.(*ast.CompositeLit)
+		if !ok {
+			t.Fatalf("engines_config.go: %T where a composite literal was expected", e)
+		}
+		return c
+	}
 	got := map[string][]hostedSetting{}
 	ast.Inspect(f, func(n ast.Node) bool {
 		vs, ok := n.(*ast.ValueSpec)
-		if !ok || len(vs.Names) != 1 || vs.Names[0].Name != "hostedEngineSettings" {
+		if !ok || len(vs.Names) != 1 || vs.Names[0].Name != "hostedEngineSettings" || len(vs.Values) != 1 {
 			return true
 		}
-		for _, kv := range vs.Values[0].(*ast.CompositeLit).Elts {
-			kv := kv.(*ast.KeyValueExpr)
+		for _, el := range composite(vs.Values[0]).Elts {
+			kv, ok := el.(*ast.KeyValueExpr)
+			if !ok {
+				t.Fatalf("engines_config.go: %T in hostedEngineSettings", el)
+			}
 			engine := str(kv.Key)
-			for _, el := range kv.Value.(*ast.CompositeLit).Elts {
-				fields := el.(*ast.CompositeLit).Elts
+			for _, setting := range composite(kv.Value).Elts {
+				fields := composite(setting).Elts
 				hs := hostedSetting{name: str(fields[0])}
-				for _, e := range fields[1].(*ast.CompositeLit).Elts {
+				for _, e := range composite(fields[1]).Elts {
 					hs.envs = append(hs.envs, str(e))
 				}
 				got[engine] = append(got[engine], hs)
