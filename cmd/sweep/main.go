@@ -1,7 +1,8 @@
 // Command sweep finds and removes what interrupted applies of terraform-provider-sandbox leave behind: engine
 // objects that no live record names, and records stuck in "creating" after their create was killed. It reads
-// the same environment as the provider, lists every engine and the record store, prints a table of findings,
-// and changes nothing unless run with -apply.
+// the same environment as the provider, lists every configured engine (local always; daytona, vercel and
+// sprites when their credential is set, otherwise noted as "not configured") and the record store, prints a
+// table of findings, and changes nothing unless run with -apply.
 //
 //	go run ./cmd/sweep [flags]          # dry run: report only
 //	go run ./cmd/sweep -apply [flags]   # remove what was found
