@@ -14,6 +14,10 @@
 #      sandbox record.
 #   5. SIGINT (a graceful stop, as Ctrl-C): start an apply, send SIGINT to terraform once, wait; the next apply must
 #      converge WITHOUT sweep (then plan is empty, destroy, and the same final checks).
+#   6. The hosted engines on their fakes (internal/testfakes/cmd/fakeservers, loopback only): per engine in
+#      KILLTEST_FAKES, KILLTEST_FAKE_KILLS SIGKILL rounds of an apply of KILLTEST_FAKE_SANDBOXES sandboxes, sweep
+#      -apply -state, apply, empty plan, destroy; zero objects on the fake, zero non-terminal records, and a
+#      clean dry-run sweep (see the section below).
 #
 # The kill times come from bash's RANDOM seeded with KILLTEST_SEED (printed at the start): a failure is
 # reproduced with the same seed (timings still vary with the machine's speed).
@@ -24,7 +28,8 @@
 # after checking that no terraform runs: it removes the stale lock file and runs the command again (with a
 # remote backend: `terraform force-unlock <ID>`).
 #
-# Environment: KILLTEST_SEED, KILLTEST_KILLS (5), KILLTEST_SANDBOXES (8), KILLTEST_KEEP=1 keeps the work dir.
+# Environment: KILLTEST_SEED, KILLTEST_KILLS (5), KILLTEST_SANDBOXES (8), KILLTEST_KEEP=1 keeps the work dir;
+# KILLTEST_FAKES ("daytona vercel sprites", "" skips them), KILLTEST_FAKE_KILLS (2), KILLTEST_FAKE_SANDBOXES (4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -273,3 +278,175 @@ if grep -q '^sandbox ' "$work/final-sweep.txt"; then
 fi
 procs=$(grep -c '^process ' "$work/final-sweep.txt" || true)
 echo "kill test: PASS (seed $seed): $kills SIGKILL rounds in ${t_kills} ms ($finished_early finished before the kill), sweep -apply removed $swept finding(s) ($unmanaged in no state) in ${t_sweep} ms, converging apply + plan ${t_apply} ms, destroy ${t_destroy} ms, SIGINT round ${t_sigint} ms, $procs cut-short process record(s) marked failed, $repaired cut-short state file(s) repaired, total $(ms "$t_start") ms"
+t_local=$(ms "$t_start")
+
+# ---- the hosted engines, on their fakes ---------------------------------------------------------------------
+# internal/testfakes/cmd/fakeservers runs the Daytona, Vercel and Sprites fakes on loopback ports and writes
+# their URLs and dummy tokens to <dir>/<engine>.env. Per engine: a configuration of KILLTEST_FAKE_SANDBOXES
+# sandbox_sandbox with backend = "<engine>", the fake's api_url and token in the provider block;
+# KILLTEST_FAKE_KILLS SIGKILL rounds as above; then sweep -apply -state with the engine's environment variables
+# (what a user exports); apply, empty plan, destroy; then the fake must hold no object (counted on the fake's
+# side) and the records no creating, active or error sandbox, and a dry-run sweep must find nothing.
+#
+# Environment: KILLTEST_FAKES ("daytona vercel sprites"; empty skips this part), KILLTEST_FAKE_KILLS (2),
+# KILLTEST_FAKE_SANDBOXES (4).
+fakes=${KILLTEST_FAKES-daytona vercel sprites}
+fkills=${KILLTEST_FAKE_KILLS:-2}
+fnsb=${KILLTEST_FAKE_SANDBOXES:-4}
+fake_summary=""
+if [ -n "$fakes" ]; then
+  go build -o "$bin/fakeservers" ./internal/testfakes/cmd/fakeservers
+  fdir="$work/fakeservers"
+  # -step: Daytona and Vercel sandboxes take 100 ms per state change instead of 20-40 ms; -latency: every API
+  # request waits 20 ms, as a round trip to a service would. Both widen the windows the kills can land in (a
+  # sprite is otherwise made at once), at a few seconds' cost over the three engines.
+  "$bin/fakeservers" -out "$fdir" -root "$work/fakes-root" -step 100ms -latency 20ms >"$work/fakeservers.log" 2>&1 &
+  fspid=$!
+  for _ in $(seq 1 100); do
+    [ -e "$fdir/control.env" ] && break
+    kill -0 "$fspid" 2>/dev/null || fail "fakeservers exited: $(cat "$work/fakeservers.log")"
+    sleep 0.1
+  done
+  [ -e "$fdir/control.env" ] || fail "fakeservers did not start in 10 s"
+  fakes_url=$(sed -n 's/^FAKESERVERS_URL=//p' "$fdir/control.env")
+  echo "kill test: fakes up ($(tr '\n' ' ' <"$fdir/control.env")); engines: $fakes, $fkills kills, $fnsb sandboxes each"
+fi
+
+# fakevar ENGINE NAME: a value of the fake's environment file
+fakevar() { sed -n "s/^$2=//p" "$fdir/$1.env"; }
+# fsweep ENGINE ARGS...: sweep with the engine's environment (credential and API URL) and nothing else hosted
+fsweep() {
+  local eng=$1
+  shift
+  # shellcheck disable=SC2046 # the file holds KEY=value words without spaces
+  env $(cat "$fdir/$eng.env") "$bin/sweep" "$@"
+}
+# fake_counts ENGINE: "objects=<n> creating=<n> active=<n> error=<n>", objects counted on the fake itself
+fake_counts() {
+  local objs json
+  objs=$("$bin/fakeservers" -get "$fakes_url/count?engine=$1") || objs="?"
+  json=$(fsweep "$1" -json 2>/dev/null || true)
+  printf 'objects=%s %s\n' "$objs" "$(printf '%s' "$json" | awk '
+    /"records": \{/ {on = 1; next}
+    on && /\}/ {on = 0}
+    on { gsub(/[",]/, ""); sub(/:/, "="); printf "%s ", $1 $2 }')"
+}
+
+for eng in $fakes; do
+  t_eng=$(date +%s%N)
+  case $eng in
+    daytona) block="api_key = \"$(fakevar daytona DAYTONA_API_KEY)\"
+    api_url = \"$(fakevar daytona DAYTONA_API_URL)\"" ;;
+    vercel) block="token      = \"$(fakevar vercel VERCEL_TOKEN)\"
+    team_id    = \"$(fakevar vercel VERCEL_TEAM_ID)\"
+    project_id = \"$(fakevar vercel VERCEL_PROJECT_ID)\"
+    api_url    = \"$(fakevar vercel VERCEL_API_URL)\"" ;;
+    sprites) block="token   = \"$(fakevar sprites SPRITES_API_TOKEN)\"
+    api_url = \"$(fakevar sprites SPRITES_API_URL)\"" ;;
+    *) fail "KILLTEST_FAKES: unknown engine $eng (want daytona, vercel or sprites)" ;;
+  esac
+  # Own records, local root and Terraform directory per engine; tf and repair_state work on $tfd.
+  tfd="$work/tf-$eng"
+  mkdir -p "$tfd"
+  export SANDBOX_SQLITE_PATH="$work/records-$eng.db" SANDBOX_LOCAL_ROOT="$work/local-$eng"
+  unset TF_VAR_round
+  cat >"$tfd/main.tf" <<TF
+terraform {
+  required_providers {
+    sandbox = { source = "ekairos/sandbox" }
+  }
+}
+
+provider "sandbox" {
+  $eng {
+    $block
+  }
+}
+
+variable "round" {
+  type = string
+}
+
+resource "sandbox_sandbox" "s" {
+  for_each = toset([for i in range($fnsb) : "\${var.round}-\${i}"])
+  backend  = "$eng"
+  purpose  = "killtest"
+  env      = { INDEX = split("-", each.key)[1] }
+}
+TF
+  early=0
+  for i in $(seq 1 "$fkills"); do
+    # An apply on a fake spends most of its time starting terraform and the provider and planning, and then
+    # finishes its deletes and creates within about a second: the kill lands a random 0-0.6 s after terraform
+    # starts changing things (its first "Creating..." or "Destroying..." line), so that most rounds cut creates
+    # and deletes short rather than killing a plan or a finished apply.
+    delay_ms=$((RANDOM % 601))
+    victims=""
+    klog="$work/kill-$eng-$i.log"
+    setsid terraform -chdir="$tfd" apply -auto-approve -input=false -no-color -compact-warnings -var "round=k$i" >"$klog" 2>&1 &
+    tfpid=$!
+    t0=$(date +%s%N)
+    for _ in $(seq 1 400); do
+      grep -qE ': (Creating|Destroying)\.\.\.' "$klog" && break
+      kill -0 "$tfpid" 2>/dev/null || break
+      sleep 0.05
+    done
+    started=$(ms "$t0")
+    sleep "$(awk -v ms="$delay_ms" 'BEGIN {printf "%.3f", ms / 1000}')"
+    if kill -0 "$tfpid" 2>/dev/null; then
+      victims=$(descendants "$tfpid" | tr '\n' ' ')
+      kill -9 -- "-$tfpid" "$tfpid" $victims 2>/dev/null || true
+      wait "$tfpid" 2>/dev/null || true
+      what="killed terraform (pid $tfpid) and its children: ${victims:-none}"
+    else
+      wait "$tfpid" 2>/dev/null || true
+      what="the apply had already finished"
+      early=$((early + 1))
+    fi
+    echo "kill test: $eng round $i: SIGKILL ${delay_ms} ms after the first change (at ${started} ms): $what; now $(fake_counts "$eng")"
+    repair_state
+    # Every resource in the state has its own record (the state holds only sandbox_sandbox, whose "id" is it).
+    dups=$(grep -oE '"id": "[0-9a-f-]{36}"' "$tfd/terraform.tfstate" 2>/dev/null | sort | uniq -d || true)
+    [ -z "$dups" ] || fail "$eng round $i: several resources in the state share a record: $dups"
+  done
+  repair_state
+  fswept=0
+  if ! [ -e "$SANDBOX_SQLITE_PATH" ]; then
+    # Record-first: without a records file no create reached the engine, and sweep refuses a missing file.
+    echo "kill test: $eng: no kill left a record (every apply was killed before its first create); fake: $(fake_counts "$eng")"
+    [ "$("$bin/fakeservers" -get "$fakes_url/count?engine=$eng")" = 0 ] || fail "$eng: objects on the fake without any record"
+  else
+    # (The dry run is shown by the local part above and by fake_counts after each round.)
+    echo "kill test: $eng: sweep -apply -state terraform.tfstate:"
+    fsweep "$eng" -apply -state "$tfd/terraform.tfstate" | tee "$work/sweep-$eng.txt" || fail "$eng: sweep -apply failed"
+    grep -q "^note: $eng: API " "$work/sweep-$eng.txt" || fail "$eng: sweep did not sweep the $eng engine"
+    fswept=$(grep -c ' done ' "$work/sweep-$eng.txt" || true)
+  fi
+  export TF_VAR_round=final
+  tf apply -auto-approve || fail "$eng: the apply after sweep failed"
+  tf plan -detailed-exitcode || fail "$eng: the plan after the converging apply is not empty (exit $?)"
+  c=$(fake_counts "$eng")
+  echo "kill test: $eng: after the converging apply: $c (want objects=$fnsb active=$fnsb)"
+  printf '%s' "$c" | grep -q "^objects=$fnsb " || fail "$eng: the fake holds $c after the converging apply; want $fnsb objects"
+  tf destroy -auto-approve || fail "$eng: destroy failed"
+  c=$(fake_counts "$eng")
+  echo "kill test: $eng: after SIGKILL x$fkills, sweep, apply, destroy: $c"
+  if ! printf '%s' "$c" | grep -q '^objects=0 ' || printf '%s' "$c" | grep -Eq '(creating|active|error)=[1-9]' ||
+    ! printf '%s' "$c" | grep -q 'active='; then
+    "$bin/fakeservers" -get "$fakes_url/objects" >&2 || true
+    sqlite3 "$SANDBOX_SQLITE_PATH" "select id, status from sandbox_sandboxes where status != 'shutdown'" >&2 2>/dev/null || true
+    fail "$eng: objects or non-terminal records remain: $c"
+  fi
+  rc=0
+  fsweep "$eng" >"$work/final-sweep-$eng.txt" || rc=$?
+  if [ "$rc" != 0 ]; then
+    cat "$work/final-sweep-$eng.txt" >&2
+    fail "$eng: the final dry-run sweep exited $rc (want 0: nothing left to sweep)"
+  fi
+  fake_summary="$fake_summary $eng: $fkills kills ($early finished before the kill), $fswept swept, $(ms "$t_eng") ms;"
+done
+if [ -n "$fakes" ]; then
+  kill -TERM "$fspid" 2>/dev/null || true
+  wait "$fspid" 2>/dev/null || true
+  echo "kill test: PASS on the fakes:${fake_summary} local part ${t_local} ms, total $(ms "$t_start") ms"
+fi

@@ -1,7 +1,8 @@
 // Command sweep finds and removes what interrupted applies of terraform-provider-sandbox leave behind: engine
 // objects that no live record names, and records stuck in "creating" after their create was killed. It reads
-// the same environment as the provider, lists every engine and the record store, prints a table of findings,
-// and changes nothing unless run with -apply.
+// the same environment as the provider, lists every configured engine (local always; daytona, vercel and
+// sprites when their credential is set, otherwise noted as "not configured") and the record store, prints a
+// table of findings, and changes nothing unless run with -apply.
 //
 //	go run ./cmd/sweep [flags]          # dry run: report only
 //	go run ./cmd/sweep -apply [flags]   # remove what was found
@@ -36,12 +37,21 @@ const (
 
 const usageText = `Usage: go run ./cmd/sweep [-apply] [flags]
 
-sweep finds and removes what interrupted terraform applies leave behind, for every engine this build knows
-(local; daytona, vercel and sprites once they exist) and the record store the provider uses. It reads the
-provider's environment: SANDBOX_RECORDS, SANDBOX_SQLITE_PATH, SANDBOX_LOCAL_ROOT, SANDBOX_LOCAL_ISOLATION,
-INSTANT_APP_ID (or NEXT_PUBLIC_INSTANT_APP_ID), INSTANT_APP_ADMIN_TOKEN, INSTANT_API_URL, SANDBOX_POSTGRES_URL,
-SANDBOX_POSTGRES_SCHEMA, with the provider's defaults and precedence (settings made in a provider block are not
-seen: export them, or pass the flags below).
+sweep finds and removes what interrupted terraform applies leave behind, on every configured engine and in
+the record store the provider uses. It reads the provider's environment, with the provider's defaults and
+precedence (settings made in a provider block are not seen: export them, or pass the flags below):
+
+  records   SANDBOX_RECORDS, SANDBOX_SQLITE_PATH, INSTANT_APP_ID (or NEXT_PUBLIC_INSTANT_APP_ID),
+            INSTANT_APP_ADMIN_TOKEN, INSTANT_API_URL, SANDBOX_POSTGRES_URL, SANDBOX_POSTGRES_SCHEMA
+  local     SANDBOX_LOCAL_ROOT, SANDBOX_LOCAL_ISOLATION (always swept)
+  daytona   DAYTONA_API_KEY, or DAYTONA_JWT_TOKEN with DAYTONA_ORGANIZATION_ID; DAYTONA_API_URL (or
+            DAYTONA_SERVER_URL), DAYTONA_TARGET
+  vercel    VERCEL_TOKEN (or VERCEL_OIDC_TOKEN), VERCEL_TEAM_ID, VERCEL_PROJECT_ID, VERCEL_API_URL
+  sprites   SPRITES_API_TOKEN (or SPRITE_TOKEN, SPRITES_TOKEN), SPRITES_API_URL (or SPRITES_API_BASE_URL)
+
+A hosted engine is swept only when its credential is set; otherwise a note says "not configured" and its
+records are reported ("engine not configured") and left alone. A hosted engine whose settings are refused
+(a JWT without organization, a Vercel token without team or project) is an error (exit 1).
 
 Without -apply it only reports (a dry run). With -apply it removes:
   - engine objects labelled with a record id whose record is missing or shutdown (deleted);
@@ -145,7 +155,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			fmt.Fprintf(stderr, "sweep: closing the record store: %v\n", err)
 		}
 	}()
-	engines, notes, err := cfg.engines()
+	engines, notes, failed, err := cfg.engines()
 	if err != nil {
 		fmt.Fprintf(stderr, "sweep: %v\n", err)
 		return exitFailed
@@ -157,6 +167,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return exitFailed
 	}
 	rep.Notes = append(rep.Notes, notes...)
+	for _, name := range hostedEngines {
+		if err, ok := failed[name]; ok {
+			// Configured but refused: a failure, so that a sweep that could not look at an engine it was told about
+			// never reads as clean. Its records are left alone (reported as "engine not configured").
+			rep.Findings = append(rep.Findings, sweep.Finding{Kind: sweep.KindSandbox, Engine: name, Problem: sweep.ProblemListFailed,
+				Detail: "the engine could not be made from its environment", Err: err})
+		}
+	}
 	if *asJSON {
 		if err := writeJSON(stdout, rep); err != nil {
 			fmt.Fprintf(stderr, "sweep: %v\n", err)

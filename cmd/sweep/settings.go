@@ -8,9 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/daytona"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/local"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/sprites"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/vercel"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/instantdb"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/postgres"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/sqlite"
@@ -31,6 +35,45 @@ const (
 	EnvPostgresSchema = "SANDBOX_POSTGRES_SCHEMA"
 )
 
+// hostedSettings are the hosted engines' provider-block settings with their environment fallbacks (first set
+// wins), as internal/provider/engines_config.go (hostedEngineSettings) lists them; a test keeps the two equal.
+// sweep sees only the environment: a value set in a provider block must be exported to reach it.
+var hostedSettings = map[string][]hostedSetting{
+	backend.EngineDaytona: {
+		{"api_key", []string{"DAYTONA_API_KEY"}},
+		{"jwt_token", []string{"DAYTONA_JWT_TOKEN"}},
+		{"organization_id", []string{"DAYTONA_ORGANIZATION_ID"}},
+		{"api_url", []string{"DAYTONA_API_URL", "DAYTONA_SERVER_URL"}},
+		{"target", []string{"DAYTONA_TARGET"}},
+	},
+	backend.EngineVercel: {
+		{"token", []string{"VERCEL_TOKEN", "VERCEL_OIDC_TOKEN"}},
+		{"team_id", []string{"VERCEL_TEAM_ID"}},
+		{"project_id", []string{"VERCEL_PROJECT_ID"}},
+		{"api_url", []string{"VERCEL_API_URL"}},
+	},
+	backend.EngineSprites: {
+		{"token", []string{"SPRITES_API_TOKEN", "SPRITE_TOKEN", "SPRITES_TOKEN"}},
+		{"api_url", []string{"SPRITES_API_URL", "SPRITES_API_BASE_URL"}},
+	},
+}
+
+// hostedCredentials are the settings of which one must be set for sweep to make the engine; without any the
+// engine is "not configured" and its records are reported, not swept.
+var hostedCredentials = map[string][]string{
+	backend.EngineDaytona: {"api_key", "jwt_token"},
+	backend.EngineVercel:  {"token"},
+	backend.EngineSprites: {"token"},
+}
+
+type hostedSetting struct {
+	name string
+	envs []string
+}
+
+// hostedEngines lists the hosted engines in a fixed order.
+var hostedEngines = []string{backend.EngineDaytona, backend.EngineVercel, backend.EngineSprites}
+
 // Record stores, as the provider names them.
 const (
 	recordsSQLite    = "sqlite"
@@ -47,6 +90,8 @@ type settings struct {
 	isolation  string
 	instant    instantdb.Config
 	pg         postgres.Config
+	// hosted holds each hosted engine's settings by name (secrets included: never printed).
+	hosted map[string]map[string]string
 }
 
 func firstNonEmpty(vals ...string) string {
@@ -70,7 +115,20 @@ func settingsFromEnv(getenv func(string) string) (settings, error) {
 			AdminToken: getenv(EnvInstantToken),
 			APIURL:     getenv(EnvInstantAPIURL),
 		},
-		pg: postgres.Config{URL: getenv(EnvPostgresURL), Schema: getenv(EnvPostgresSchema)},
+		pg:     postgres.Config{URL: getenv(EnvPostgresURL), Schema: getenv(EnvPostgresSchema)},
+		hosted: map[string]map[string]string{},
+	}
+	for engine, settings := range hostedSettings {
+		vals := map[string]string{}
+		for _, hs := range settings {
+			for _, e := range hs.envs {
+				if v := getenv(e); v != "" {
+					vals[hs.name] = v
+					break
+				}
+			}
+		}
+		s.hosted[engine] = vals
 	}
 	s.records = getenv(EnvRecords)
 	if s.records == "" {
@@ -150,25 +208,102 @@ func (s *settings) openStore(ctx context.Context) (backend.Store, error) {
 	return sqlite.Open(s.sqlitePath)
 }
 
-// engines makes every engine this build knows. Listing and deleting need no isolation, so a machine without
-// bubblewrap sweeps its local sandboxes with isolation none.
-//
-// Extension point: the hosted engines (daytona, vercel, sprites) are added here once their packages exist,
-// each made from its own environment (API tokens) when that environment is set, and skipped with a note
-// otherwise, so that records on those engines are reported as "engine not configured" instead of guessed at.
-func (s *settings) engines() (backend.EngineMap, []string, error) {
-	var notes []string
+// engines makes every engine this build knows and can reach: the local engine always (listing and deleting
+// need no isolation, so a machine without bubblewrap sweeps its local sandboxes with isolation none), and each
+// hosted engine whose credential the environment sets, made exactly as the provider makes it from its block
+// (internal/provider/engine_*.go). A hosted engine without a credential is left out with a note, so that its
+// records are reported as "engine not configured" instead of guessed at; one whose settings are set but
+// refused (a JWT without an organization, a Vercel token without team or project) is returned in failed and
+// is not swept either.
+func (s *settings) engines() (engines backend.EngineMap, notes []string, failed map[string]error, err error) {
 	loc, err := local.New(local.Config{Root: s.localRoot, Isolation: s.isolation})
 	if errors.Is(err, local.ErrBwrapNotInstalled) {
 		loc, err = local.New(local.Config{Root: s.localRoot, Isolation: local.IsolationNone})
 		notes = append(notes, "local: bubblewrap is not installed; sweeping with isolation none (listing and deleting run no command)")
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	notes = append(notes, "local: root "+loc.Root())
-	// daytona, vercel, sprites: not in this build (see the extension point above).
-	return backend.EngineMap{backend.EngineLocal: loc}, notes, nil
+	engines = backend.EngineMap{backend.EngineLocal: loc}
+	failed = map[string]error{}
+	for _, name := range hostedEngines {
+		if !s.hostedConfigured(name) {
+			notes = append(notes, name+": not configured (set "+strings.Join(s.credentialEnvs(name), " or ")+"); its records are reported, not swept")
+			continue
+		}
+		eng, err := newHostedEngine(name, s.hosted[name])
+		if err != nil {
+			failed[name] = err
+			continue
+		}
+		engines[name] = eng
+		notes = append(notes, name+": "+s.describeHosted(name))
+	}
+	return engines, notes, failed, nil
+}
+
+// hostedConfigured reports whether the environment sets a credential of a hosted engine.
+func (s *settings) hostedConfigured(name string) bool {
+	for _, c := range hostedCredentials[name] {
+		if s.hosted[name][c] != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// credentialEnvs names the environment variables of a hosted engine's credentials.
+func (s *settings) credentialEnvs(name string) []string {
+	var out []string
+	for _, c := range hostedCredentials[name] {
+		for _, hs := range hostedSettings[name] {
+			if hs.name == c {
+				out = append(out, hs.envs...)
+			}
+		}
+	}
+	return out
+}
+
+// describeHosted names a hosted engine's API URL and scope, never its credential.
+func (s *settings) describeHosted(name string) string {
+	v := s.hosted[name]
+	desc := "API " + firstNonEmpty(v["api_url"], "(default)")
+	switch name {
+	case backend.EngineDaytona:
+		if v["organization_id"] != "" {
+			desc += ", organization " + v["organization_id"]
+		}
+		if v["target"] != "" {
+			desc += ", target " + v["target"]
+		}
+	case backend.EngineVercel:
+		if v["team_id"] != "" {
+			desc += ", team " + v["team_id"]
+		}
+		if v["project_id"] != "" {
+			desc += ", project " + v["project_id"]
+		}
+	}
+	return desc
+}
+
+// newHostedEngine makes a hosted engine from its settings, as the provider's newDaytonaEngine, newVercelEngine
+// and newSpritesEngine do (internal/provider/engine_*.go).
+func newHostedEngine(name string, v map[string]string) (backend.Engine, error) {
+	switch name {
+	case backend.EngineDaytona:
+		return daytona.New(daytona.Config{
+			APIKey: v["api_key"], JWTToken: v["jwt_token"], OrganizationID: v["organization_id"],
+			APIURL: v["api_url"], Target: v["target"],
+		})
+	case backend.EngineVercel:
+		return vercel.New(vercel.Config{Token: v["token"], TeamID: v["team_id"], ProjectID: v["project_id"], APIURL: v["api_url"]})
+	case backend.EngineSprites:
+		return sprites.New(sprites.Config{Token: v["token"], APIURL: v["api_url"]})
+	}
+	return nil, fmt.Errorf("unknown engine %q", name)
 }
 
 // stateRecordIDs reads a Terraform state (format version 4, as terraform.tfstate and `terraform state pull`

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -70,6 +71,13 @@ type Lifecycle struct {
 	DeleteRecords bool
 	// Host identifies this machine in a creating record's owner; default os.Hostname().
 	Host string
+
+	// adoptMu makes adoptInterrupted's look-up and take-over one step within this process: Terraform creates
+	// resources concurrently, and sandboxes of one for_each share a configuration hash, so without it every
+	// concurrent create would take over the same abandoned record (one record and one engine object in
+	// several resources' state). Once a create has taken a record over, its owner is this live process and
+	// the next look-up skips it.
+	adoptMu sync.Mutex
 }
 
 func (l *Lifecycle) now() time.Time {
@@ -273,6 +281,8 @@ func (l *Lifecycle) owner(hash string, pid int) map[string]any {
 // machine, no longer runs (an apply killed between writing the record and saving state), and takes it over.
 // Records owned by other machines are left to sweep: nothing here can tell whether their owner still runs.
 func (l *Lifecycle) adoptInterrupted(ctx context.Context, backend, hash string) (*Record, error) {
+	l.adoptMu.Lock()
+	defer l.adoptMu.Unlock()
 	recs, err := l.Store.Query(ctx, Query{Entity: EntitySandboxes, Where: []Cond{
 		{Field: "status", Op: OpEq, Value: StatusCreating},
 		{Field: "provider", Op: OpEq, Value: backend},

@@ -330,3 +330,73 @@ func TestLastLinesAndTail(t *testing.T) {
 		t.Errorf("LastLines = %q", got)
 	}
 }
+
+// barrierStore holds every Query of sandbox records until n of them are in flight (or wait has passed), so
+// that concurrent creates look for interrupted creates at the same moment, as Terraform's parallel creates do.
+type barrierStore struct {
+	backend.Store
+	n       int
+	wait    time.Duration
+	mu      sync.Mutex
+	arrived int
+	all     chan struct{}
+}
+
+func (s *barrierStore) Query(ctx context.Context, q backend.Query) ([]*backend.Record, error) {
+	recs, err := s.Store.Query(ctx, q)
+	if q.Entity == backend.EntitySandboxes {
+		s.mu.Lock()
+		s.arrived++
+		if s.arrived == s.n {
+			close(s.all)
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.all:
+		case <-time.After(s.wait):
+		}
+	}
+	return recs, err
+}
+
+// TestConcurrentCreatesAdoptOnce: one abandoned creating record and four concurrent creates of the same
+// configuration (a for_each after a killed apply): one create adopts it, the others make their own records.
+func TestConcurrentCreatesAdoptOnce(t *testing.T) {
+	ctx := context.Background()
+	lc, _ := newLifecycle(t)
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	abandoned, err := lc.SimulateInterruptedCreate(ctx, req, cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 4
+	lc.Store = &barrierStore{Store: lc.Store, n: n, wait: 100 * time.Millisecond, all: make(chan struct{})}
+	ids := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := lc.CreateSandbox(ctx, req)
+			if res != nil {
+				ids[i] = res.ID()
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	seen := map[string]int{}
+	for i, id := range ids {
+		if errs[i] != nil {
+			t.Fatalf("create %d: %v", i, errs[i])
+		}
+		seen[id]++
+	}
+	if len(seen) != n || seen[abandoned] != 1 {
+		t.Fatalf("ids %v: want %d distinct records, one of them the abandoned %s", ids, n, abandoned)
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/local"
@@ -26,37 +27,46 @@ var testProviderFactories = map[string]func() (tfprotov6.ProviderServer, error){
 }
 
 // TestMain makes acceptance tests independent of the machine's Terraform CLI configuration and finds the
-// terraform binary on this machine (tests never download one).
+// terraform binary on this machine (tests never download one). It goes through resource.TestMain, so that
+// `go test ./internal/provider -sweep=all` runs the sweepers of sweep_test.go instead of the tests; without
+// -sweep, acceptanceRun.Run runs the tests exactly as before.
 func TestMain(m *testing.M) {
-	if os.Getenv("TF_ACC") != "" {
-		dir, err := os.MkdirTemp("", "tfcli")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		cli := filepath.Join(dir, "terraformrc")
-		if err := os.WriteFile(cli, []byte("# empty: acceptance tests use no CLI configuration\n"), 0o600); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		_ = os.Setenv("TF_CLI_CONFIG_FILE", cli)
-		_ = os.Setenv("CHECKPOINT_DISABLE", "1")
-		if os.Getenv("TF_ACC_TERRAFORM_PATH") == "" {
-			tf, err := exec.LookPath("terraform")
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "TF_ACC=1 needs the terraform binary: install Terraform >= 1.11 or set TF_ACC_TERRAFORM_PATH")
-				os.Exit(1)
-			}
-			_ = os.Setenv("TF_ACC_TERRAFORM_PATH", tf)
-		}
-		code := m.Run()
-		_ = os.RemoveAll(dir)
-		if err := pgtest.StopShared(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-		}
-		os.Exit(code)
+	resource.TestMain(acceptanceRun{m})
+}
+
+// acceptanceRun is m.Run with the acceptance tests' setup and teardown around it.
+type acceptanceRun struct{ m *testing.M }
+
+func (a acceptanceRun) Run() int {
+	if os.Getenv("TF_ACC") == "" {
+		return a.m.Run()
 	}
-	os.Exit(m.Run())
+	dir, err := os.MkdirTemp("", "tfcli")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	cli := filepath.Join(dir, "terraformrc")
+	if err := os.WriteFile(cli, []byte("# empty: acceptance tests use no CLI configuration\n"), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	_ = os.Setenv("TF_CLI_CONFIG_FILE", cli)
+	_ = os.Setenv("CHECKPOINT_DISABLE", "1")
+	if os.Getenv("TF_ACC_TERRAFORM_PATH") == "" {
+		tf, err := exec.LookPath("terraform")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "TF_ACC=1 needs the terraform binary: install Terraform >= 1.11 or set TF_ACC_TERRAFORM_PATH")
+			return 1
+		}
+		_ = os.Setenv("TF_ACC_TERRAFORM_PATH", tf)
+	}
+	code := a.m.Run()
+	if err := pgtest.StopShared(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	return code
 }
 
 // testEnv is one acceptance test's private record store and local engine root.

@@ -767,3 +767,19 @@ func (s *Server) LiveSandboxes() []SandboxInfo {
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
+
+// LiveSandboxNames returns the names of the sandboxes that are not destroyed (a deleting one included), sorted:
+// what a sweep or a kill test expects to be empty once everything is destroyed.
+func (s *Server) LiveSandboxNames() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advanceAll(time.Now())
+	var out []string
+	for _, sb := range s.sandboxes {
+		if sb.state != stDestroyed {
+			out = append(out, sb.name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -47,6 +47,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -588,3 +589,16 @@ func (n *ndjsonWriter) line(v any) error {
 }
 
 func nowMs() int64 { return time.Now().UnixMilli() }
+
+// Names returns the names of the sandboxes that exist (not deleted), sorted: what a sweep or a kill test
+// expects to be empty once everything is destroyed.
+func (f *Fake) Names() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]string, 0, len(f.sandboxes))
+	for n := range f.sandboxes {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
