@@ -10,12 +10,14 @@
 #   5. the same on PostgreSQL (+ EXPLAIN)
 #   6. the same on the InstantDB fake vs one bare admin query request, with requests per page and the where filter
 #   7. a sandbox from a 1 GiB setup vs cp -a (BenchmarkSandboxFromSetup1GiB, when it exists)
+#   8. terraform apply of 50 sandboxes on each hosted engine's fake vs terraform_data, with requests per resource
+#      (apply and refresh) and the poll intervals that show the back-off
 #
 # Environment:
 #   BENCH_QUICK=1      20 / 100 resources and one repetition (for development); default 200 / 1000, 3 repetitions
 #   BENCH_REPS=n       repetitions of each terraform timing (the median is used)
 #   BENCH_OUT=path     where to write the report (default BENCHMARKS.md; BENCH_QUICK writes .cache/BENCHMARKS.quick.md)
-#   BENCH_SKIP="tf go" skip row groups: tf (rows 1-2), exec, sqlite, postgres, instantdb, setup
+#   BENCH_SKIP="tf go" skip row groups: tf (rows 1-2), exec, sqlite, postgres, instantdb, setup, fakes
 #   BENCH_KEEP=1       keep the work directory (terraform dirs, records, logs)
 #
 # Terraform runs with a CLI configuration of its own (dev_overrides to the provider built from this tree; never
@@ -26,10 +28,10 @@ top=$(pwd)
 
 quick=${BENCH_QUICK:-0}
 if [ "$quick" = 1 ]; then
-  n_apply=20 n_refresh=100 reps=${BENCH_REPS:-1}
+  n_apply=20 n_refresh=100 n_fake=10 reps=${BENCH_REPS:-1}
   out=${BENCH_OUT:-$top/.cache/BENCHMARKS.quick.md}
 else
-  n_apply=200 n_refresh=1000 reps=${BENCH_REPS:-3}
+  n_apply=200 n_refresh=1000 n_fake=50 reps=${BENCH_REPS:-3}
   out=${BENCH_OUT:-$top/BENCHMARKS.md}
 fi
 skip=" ${BENCH_SKIP:-} "
@@ -356,12 +358,89 @@ bench_setup() {
   done <<<"$subs"
 }
 
+# Rows: terraform apply of N_FAKE sandboxes on each hosted engine's strict fake (internal/testfakes/cmd/fakeservers,
+# loopback, every API request recorded by a proxy in front of the fake) vs N_FAKE terraform_data, then a
+# refresh-only plan; the notes give requests per resource of each phase (writes, gets, lists) and the intervals at
+# which the most-read object was polled during the apply (growing intervals: the polling backs off).
+bench_fakes() {
+  setup_terraform
+  local fbin="$bin/fakeservers" fdir="$work/fakeservers" url eng block d td sb fpid
+  go build -o "$fbin" ./internal/testfakes/cmd/fakeservers
+  # -step: each transitional state (creating, starting) lasts 300 ms, so that a create has something to poll.
+  "$fbin" -out "$fdir" -root "$work/fakes-root" -record -step 300ms >"$work/fakeservers.log" 2>&1 &
+  fpid=$!
+  for _ in $(seq 1 100); do
+    [ -e "$fdir/control.env" ] && break
+    sleep 0.1
+  done
+  if [ ! -e "$fdir/control.env" ]; then
+    log "fakeservers did not start: $(cat "$work/fakeservers.log")"
+    kill "$fpid" 2>/dev/null || true
+    return 0
+  fi
+  url=$(sed -n 's/^FAKESERVERS_URL=//p' "$fdir/control.env")
+  fv() { sed -n "s/^$2=//p" "$fdir/$1.env"; }
+  d="$work/fake-td"
+  tfdir data "$n_fake" "$d"
+  td=$(tftime "$d" apply -auto-approve -parallelism=10)
+  for eng in daytona vercel sprites; do
+    case $eng in
+      daytona) block="api_key = \"$(fv daytona DAYTONA_API_KEY)\"
+    api_url = \"$(fv daytona DAYTONA_API_URL)\"" ;;
+      vercel) block="token      = \"$(fv vercel VERCEL_TOKEN)\"
+    team_id    = \"$(fv vercel VERCEL_TEAM_ID)\"
+    project_id = \"$(fv vercel VERCEL_PROJECT_ID)\"
+    api_url    = \"$(fv vercel VERCEL_API_URL)\"" ;;
+      sprites) block="token   = \"$(fv sprites SPRITES_API_TOKEN)\"
+    api_url = \"$(fv sprites SPRITES_API_URL)\"" ;;
+    esac
+    d="$work/fake-$eng"
+    mkdir -p "$d"
+    cat >"$d/main.tf" <<TF
+terraform {
+  required_providers {
+    sandbox = { source = "ekairos/sandbox" }
+  }
+}
+
+provider "sandbox" {
+  sqlite_path = "$d/records.db"
+  $eng {
+    $block
+  }
+}
+
+resource "sandbox_sandbox" "s" {
+  count   = $n_fake
+  backend = "$eng"
+  purpose = "bench"
+}
+TF
+    log "apply $n_fake sandbox_sandbox on the $eng fake"
+    "$fbin" -get "$url/requests?engine=$eng&reset=1" >/dev/null
+    if ! sb=$(tftime "$d" apply -auto-approve -parallelism=10 -compact-warnings); then
+      row "terraform apply: $n_fake sandbox_sandbox on the $eng fake vs $n_fake terraform_data" "" "" - "apply failed (see the log above)"
+      continue
+    fi
+    local applied refreshed
+    applied=$("$fbin" -get "$url/summary?engine=$eng&n=$n_fake&reset=1")
+    tftime "$d" plan -refresh-only -compact-warnings >/dev/null || true
+    refreshed=$("$fbin" -get "$url/summary?engine=$eng&n=$n_fake&reset=1")
+    tftime "$d" destroy -auto-approve -compact-warnings >/dev/null || log "destroy on the $eng fake failed"
+    row "terraform apply: $n_fake sandbox_sandbox on the $eng fake vs $n_fake terraform_data" "$sb" "$td" - \
+      "apply: $applied. refresh-only plan: $refreshed (state transitions take 300 ms on the fake)"
+  done
+  kill "$fpid" 2>/dev/null || true
+  wait "$fpid" 2>/dev/null || true
+}
+
 skipped tf || bench_terraform
 skipped exec || bench_exec
 skipped sqlite || bench_sqlite
 skipped postgres || bench_postgres
 skipped instantdb || bench_instantdb
 skipped setup || bench_setup
+skipped fakes || bench_fakes
 
 # ---------------------------------------------------------------------------------------------------------
 # the table and the report

@@ -40,7 +40,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -66,6 +69,7 @@ func run() error {
 	root := flag.String("root", "", "directory for the fakes' files (default: temporary directories)")
 	latency := flag.Duration("latency", 0, "added before every API request is served, as a network round trip would (0 = none); the URLs written are then those of a delaying proxy in front of each fake")
 	get := flag.String("get", "", "instead of serving: GET this URL (e.g. $FAKESERVERS_URL/count), print the body and exit (non-zero unless 200), so that scripts need no curl")
+	record := flag.Bool("record", false, "put a recording proxy in front of each fake (also done by -latency) and serve GET /requests?engine=E[&reset=1] and GET /summary?engine=E&n=N[&reset=1] on FAKESERVERS_URL (make bench's requests per resource)")
 	step := flag.Duration("step", 0, "how long each transitional state lasts: Daytona's StepDelay, Vercel's boot and stop delays (default: the fakes' own, 40 ms and 20 ms); longer widens the windows a kill can land in")
 	flag.Parse()
 	if *get != "" {
@@ -103,10 +107,13 @@ func run() error {
 	defer sp.Close()
 
 	dtURL, vcURL, spURL := dt.URL(), vc.URL(), sp.URL()
-	if *latency > 0 {
+	recs := map[string]*recorder{}
+	if *latency > 0 || *record {
 		var closeProxies []func()
-		for _, u := range []*string{&dtURL, &vcURL, &spURL} {
-			p, closeProxy, err := delayingProxy(*u, *latency)
+		for i, u := range []*string{&dtURL, &vcURL, &spURL} {
+			rec := &recorder{start: time.Now()}
+			recs[engines[i]] = rec
+			p, closeProxy, err := delayingProxy(*u, *latency, rec)
 			if err != nil {
 				return err
 			}
@@ -140,6 +147,24 @@ func run() error {
 			parts = append(parts, fmt.Sprintf("%s=%d", e, len(l[e])))
 		}
 		fmt.Fprintln(w, strings.Join(parts, " "))
+	})
+	mux.HandleFunc("GET /requests", func(w http.ResponseWriter, r *http.Request) {
+		rec, ok := recs[r.URL.Query().Get("engine")]
+		if !ok {
+			http.Error(w, "unknown engine, or not recording (-record)", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(rec.take(r.URL.Query().Get("reset") == "1"))
+	})
+	mux.HandleFunc("GET /summary", func(w http.ResponseWriter, r *http.Request) {
+		rec, ok := recs[r.URL.Query().Get("engine")]
+		if !ok {
+			http.Error(w, "unknown engine, or not recording (-record)", http.StatusNotFound)
+			return
+		}
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		fmt.Fprintln(w, summarize(rec.take(r.URL.Query().Get("reset") == "1"), n))
 	})
 	mux.HandleFunc("GET /objects", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -196,9 +221,9 @@ func orEmpty(s []string) []string {
 	return s
 }
 
-// delayingProxy serves target (a base URL, its path kept) on a new loopback port, waiting d before passing on
-// each request. It returns the proxy's URL with target's path.
-func delayingProxy(target string, d time.Duration) (string, func(), error) {
+// delayingProxy serves target (a base URL, its path kept) on a new loopback port, waiting d (when > 0) before
+// passing on each request and recording it in rec. It returns the proxy's URL with target's path.
+func delayingProxy(target string, d time.Duration, rec *recorder) (string, func(), error) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return "", nil, err
@@ -211,10 +236,13 @@ func delayingProxy(target string, d time.Duration) (string, func(), error) {
 		return "", nil, err
 	}
 	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-time.After(d):
-		case <-r.Context().Done():
-			return
+		rec.add(r.Method, r.URL.Path)
+		if d > 0 {
+			select {
+			case <-time.After(d):
+			case <-r.Context().Done():
+				return
+			}
 		}
 		rp.ServeHTTP(w, r)
 	})}
@@ -237,4 +265,104 @@ func fetch(u string) error {
 		return fmt.Errorf("GET %s: %s", u, resp.Status)
 	}
 	return nil
+}
+
+// request is one API request a fake was sent: when (ms since the recorder started), method and path.
+type request struct {
+	AtMS   float64 `json:"at_ms"`
+	Method string  `json:"method"`
+	Path   string  `json:"path"`
+}
+
+// recorder keeps the requests sent to one fake.
+type recorder struct {
+	mu    sync.Mutex
+	start time.Time
+	reqs  []request
+}
+
+func (r *recorder) add(method, path string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reqs = append(r.reqs, request{AtMS: float64(time.Since(r.start).Microseconds()) / 1000, Method: method, Path: path})
+}
+
+// take returns the requests recorded so far, and forgets them with reset.
+func (r *recorder) take(reset bool) []request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := append([]request(nil), r.reqs...)
+	if reset {
+		r.reqs = nil
+	}
+	return out
+}
+
+// summarize describes reqs for n resources: requests per resource by kind (a POST, PUT or PATCH is a write; a
+// GET of one object's path is a get; a GET of a collection is a list; DELETE), and the polling of the object
+// read most often: how many times, and the intervals between its reads, which grow when polling backs off.
+func summarize(reqs []request, n int) string {
+	if n <= 0 {
+		n = 1
+	}
+	kinds := map[string]int{}
+	gets := map[string][]float64{}
+	for _, q := range reqs {
+		switch q.Method {
+		case http.MethodPost, http.MethodPut, http.MethodPatch:
+			kinds["writes"]++
+		case http.MethodDelete:
+			kinds["deletes"]++
+		case http.MethodGet:
+			if collection(q.Path) {
+				kinds["lists"]++
+			} else {
+				kinds["gets"]++
+				gets[q.Path] = append(gets[q.Path], q.AtMS)
+			}
+		default:
+			kinds["other"]++
+		}
+	}
+	var parts []string
+	for _, k := range []string{"writes", "gets", "lists", "deletes", "other"} {
+		if kinds[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.2f", k, float64(kinds[k])/float64(n)))
+		}
+	}
+	out := fmt.Sprintf("%d requests, per resource: %s", len(reqs), strings.Join(parts, ", "))
+	if len(parts) == 0 {
+		out = "no requests"
+	}
+	var most string
+	paths := make([]string, 0, len(gets))
+	for p := range gets {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		if most == "" || len(gets[p]) > len(gets[most]) {
+			most = p
+		}
+	}
+	if most != "" && len(gets[most]) > 2 {
+		ts := gets[most]
+		var iv []string
+		for i := 1; i < len(ts) && i <= 12; i++ {
+			iv = append(iv, strconv.FormatFloat(ts[i]-ts[i-1], 'f', 0, 64))
+		}
+		out += fmt.Sprintf("; the object read most (%d reads) was read at intervals of %s ms", len(ts), strings.Join(iv, ", "))
+	}
+	return out
+}
+
+// collection reports whether an API path names a collection rather than one object: its last segment is one
+// of the collections the fakes serve.
+func collection(p string) bool {
+	seg := p[strings.LastIndex(p, "/")+1:]
+	switch seg {
+	case "sandbox", "sandboxes", "sprites", "volumes", "snapshots", "sessions", "checkpoints", "paginated", "cmd":
+		return true
+	}
+	return false
 }
