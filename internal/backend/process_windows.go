@@ -2,6 +2,8 @@
 
 package backend
 
-// processAlive cannot tell on Windows; it answers true, so interrupted creates are never adopted there and are
-// left to sweep.
-func processAlive(int) bool { return true }
+// ProcessAlive cannot tell on Windows; it answers true, so interrupted creates are never adopted there and are
+// left to sweep (after the create timeout).
+func ProcessAlive(int) bool { return true }
+
+func processAlive(pid int) bool { return ProcessAlive(pid) }

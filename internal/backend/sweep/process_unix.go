@@ -2,38 +2,10 @@
 
 package sweep
 
-import (
-	"bytes"
-	"errors"
-	"os"
-	"strconv"
-	"syscall"
-)
+import "github.com/ekairos/terraform-provider-sandbox/internal/backend"
 
-// processAlive reports whether a process with this pid runs on this machine: the lifecycle's own check, except
-// that a zombie (a process that has exited and that no parent has reaped yet, as happens under an init that
-// does not reap orphans) counts as exited.
-func processAlive(pid int) bool {
-	if pid == os.Getpid() {
-		return true
-	}
-	err := syscall.Kill(pid, 0)
-	if err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	return !zombie(pid)
-}
+// processAlive is the lifecycle's own check (a zombie counts as exited), so that sweep and the next apply agree
+// on which creating records are abandoned.
+func processAlive(pid int) bool { return backend.ProcessAlive(pid) }
 
-// zombie reports whether /proc says the process has exited (state Z or X). Without /proc it says no.
-func zombie(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// pid (comm) state ...: comm may hold spaces and parentheses, so the state follows the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return false
-	}
-	return b[i+2] == 'Z' || b[i+2] == 'X'
-}
+func zombie(pid int) bool { return backend.Zombie(pid) }
