@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -215,7 +216,7 @@ func (e *Engine) createBox(ctx context.Context, parent, ext string, m *meta, env
 		return "", fmt.Errorf("creating %s: %w", parent, err)
 	}
 	dir := filepath.Join(parent, ext)
-	tmp, err := os.MkdirTemp(parent, ".new-"+ext+"-")
+	tmp, err := os.MkdirTemp(parent, newDirPrefix(ext))
 	if err != nil {
 		return "", fmt.Errorf("creating %s directory: %w", m.noun(), err)
 	}
@@ -405,7 +406,7 @@ func (e *Engine) ListSandboxes(ctx context.Context) ([]*backend.Sandbox, error) 
 	var out []*backend.Sandbox
 	for _, ent := range entries {
 		name := ent.Name()
-		if strings.HasPrefix(name, ".del-") || strings.HasPrefix(name, ".new-") && olderThan(ent, time.Hour) {
+		if strings.HasPrefix(name, ".del-") || abandonedNew(ent) {
 			// Left by a delete or a create that was killed midway (a create renames its .new- directory
 			// into place within milliseconds).
 			_ = removeBox(filepath.Join(e.sandboxesDir(), name))
@@ -609,6 +610,31 @@ func deleteBox(ctx context.Context, dir, parent, ext, noun, file string, lk *san
 		return nil, fmt.Errorf("removing %s: %w", trash, err)
 	}
 	return m, nil
+}
+
+// newDirPrefix is the os.MkdirTemp pattern of a directory being made for ext: ".new-<ext>-<pid>-", so that a
+// listing can tell one whose maker was killed (its pid no longer runs) from one still being made.
+func newDirPrefix(ext string) string {
+	if ext == "" {
+		return ".new-" + strconv.Itoa(os.Getpid()) + "-"
+	}
+	return ".new-" + ext + "-" + strconv.Itoa(os.Getpid()) + "-"
+}
+
+// abandonedNew reports whether ent is a .new- directory left by a create that was killed: its maker's pid (see
+// newDirPrefix) no longer runs on this machine, or (a name without a pid, or a pid taken again) it is older than
+// an hour.
+func abandonedNew(ent os.DirEntry) bool {
+	name := ent.Name()
+	if !strings.HasPrefix(name, ".new-") {
+		return false
+	}
+	if f := strings.Split(name, "-"); len(f) >= 3 {
+		if pid, err := strconv.Atoi(f[len(f)-2]); err == nil && pid > 0 && !backend.ProcessAlive(pid) {
+			return true
+		}
+	}
+	return olderThan(ent, time.Hour)
 }
 
 func olderThan(ent os.DirEntry, d time.Duration) bool {

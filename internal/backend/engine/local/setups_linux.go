@@ -207,7 +207,7 @@ func (e *Engine) keepBuild(builder, ext string, spec backend.SetupSpec, policy s
 	build := ext + "-" + nonce()
 	sm := &setupMeta{Version: 1, ExternalID: ext, Fingerprint: spec.Fingerprint, RecordID: spec.RecordID, Build: build,
 		Policy: policy, CreatedAt: time.Now().UTC()}
-	stage, err := os.MkdirTemp(e.buildsDir(), ".new-")
+	stage, err := os.MkdirTemp(e.buildsDir(), newDirPrefix(""))
 	if err != nil {
 		return nil, fmt.Errorf("keeping setup artifact %s: %w", ext, err)
 	}
@@ -319,7 +319,7 @@ func (e *Engine) collectBuildsLocked() error {
 	var errs []error
 	for _, ent := range builds {
 		name := ent.Name()
-		if keep[name] || strings.HasPrefix(name, ".new-") && !olderThan(ent, time.Hour) {
+		if keep[name] || strings.HasPrefix(name, ".new-") && !abandonedNew(ent) {
 			continue
 		}
 		if err := removeAll(filepath.Join(e.buildsDir(), name)); err != nil {

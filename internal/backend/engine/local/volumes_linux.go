@@ -96,7 +96,7 @@ func (e *Engine) CreateVolume(ctx context.Context, spec backend.VolumeSpec) (*ba
 	}
 	ext := volumePrefix + spec.RecordID
 	m := &volumeMeta{Version: 1, RecordID: spec.RecordID, ExternalID: ext, Name: spec.Name, Options: spec.Options, CreatedAt: time.Now().UTC()}
-	tmp, err := os.MkdirTemp(parent, ".new-"+ext+"-")
+	tmp, err := os.MkdirTemp(parent, newDirPrefix(ext))
 	if err != nil {
 		return nil, fmt.Errorf("creating volume directory: %w", err)
 	}
@@ -168,7 +168,7 @@ func (e *Engine) ListVolumes(ctx context.Context) ([]*backend.Volume, error) {
 	var out []*backend.Volume
 	for _, ent := range entries {
 		name := ent.Name()
-		if strings.HasPrefix(name, ".del-") || strings.HasPrefix(name, ".new-") && olderThan(ent, time.Hour) {
+		if strings.HasPrefix(name, ".del-") || abandonedNew(ent) {
 			_ = removeAll(filepath.Join(e.volumesDir(), name))
 			continue
 		}

@@ -132,7 +132,7 @@ func (e *Engine) ListWorkspaces(ctx context.Context) ([]*backend.Workspace, erro
 	var out []*backend.Workspace
 	for _, ent := range entries {
 		name := ent.Name()
-		if strings.HasPrefix(name, ".del-") || strings.HasPrefix(name, ".new-") && olderThan(ent, time.Hour) {
+		if strings.HasPrefix(name, ".del-") || abandonedNew(ent) {
 			_ = removeBox(filepath.Join(e.workspacesDir(), name))
 			continue
 		}
