@@ -397,6 +397,10 @@ func (e *Engine) drive(ctx context.Context, id, what string, done func(*sandboxD
 	err := e.c.poll(ctx, what, func() (bool, error) {
 		d, err := e.getSandbox(ctx, id)
 		if err != nil && !errors.Is(err, backend.ErrNotFound) {
+			if ctx.Err() != nil {
+				// The deadline passed during a read: say where the sandbox was, as a deadline between reads does.
+				return false, fmt.Errorf("waiting for %s: still %s when the deadline passed: %w", what, lastState, err)
+			}
 			return false, err
 		}
 		last = d
