@@ -345,3 +345,42 @@ resource "sandbox_sandbox" "p" {
 		},
 	})
 }
+
+// TestAccPolicy_credentialFromAnUnknownValue: a credential whose value is unknown at plan time (from a resource
+// not made yet, or an ephemeral variable during validate) plans and applies; it once failed the plan with
+// "Received unknown value".
+func TestAccPolicy_credentialFromAnUnknownValue(t *testing.T) {
+	env := newTestEnv(t)
+	const token = "ghp_tokenKnownOnlyAtApply42"
+	cfg := env.providerHCL() + fmt.Sprintf(`
+resource "terraform_data" "token" {
+  input = %q
+}
+
+resource "sandbox_sandbox" "p" {
+  policy {
+    mode                   = "allow_list"
+    presets                = ["github"]
+    credentials_wo         = { github = terraform_data.token.output }
+    credentials_wo_version = 1
+  }
+}
+`, token)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: cfg,
+				Check: func(s *terraform.State) error {
+					for k, v := range s.RootModule().Resources["sandbox_sandbox.p"].Primary.Attributes {
+						if strings.Contains(v, token) {
+							return fmt.Errorf("the credential reached state in %s", k)
+						}
+					}
+					return env.noSecretsInStore(token)
+				},
+			},
+			{Config: cfg, PlanOnly: true},
+		},
+	})
+}

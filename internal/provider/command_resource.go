@@ -234,12 +234,24 @@ func listStrings(ctx context.Context, l types.List, diags *diag.Diagnostics) []s
 	return out
 }
 
-func mapStrings(ctx context.Context, m types.Map, diags *diag.Diagnostics) map[string]string {
+// mapStrings returns a map of strings' known values. At plan time an element can be unknown (a value from a
+// resource not made yet, or an ephemeral variable during validate): it is left out, never an error.
+func mapStrings(_ context.Context, m types.Map, diags *diag.Diagnostics) map[string]string {
 	if m.IsNull() || m.IsUnknown() {
 		return nil
 	}
-	out := map[string]string{}
-	diags.Append(m.ElementsAs(ctx, &out, false)...)
+	out := make(map[string]string, len(m.Elements()))
+	for k, v := range m.Elements() {
+		s, ok := v.(types.String)
+		if !ok {
+			diags.AddError("Unexpected map element", fmt.Sprintf("element %q is a %T, not a string", k, v))
+			continue
+		}
+		if s.IsUnknown() || s.IsNull() {
+			continue
+		}
+		out[k] = s.ValueString()
+	}
 	return out
 }
 

@@ -121,7 +121,7 @@ func policyValidate(ctx context.Context, obj types.Object, diags *diag.Diagnosti
 		return
 	}
 	p := &backend.NetworkPolicy{Mode: m.Mode.ValueString(), Hosts: listStrings(ctx, m.Hosts, diags), Presets: listStrings(ctx, m.Presets, diags)}
-	for k := range mapStrings(ctx, m.Credentials, diags) {
+	for k := range m.Credentials.Elements() { // the names only: values may be unknown at plan time
 		if p.Credentials == nil {
 			p.Credentials = map[string]string{}
 		}
