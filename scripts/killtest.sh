@@ -291,16 +291,16 @@ t_local=$(ms "$t_start")
 # Environment: KILLTEST_FAKES ("daytona vercel sprites"; empty skips this part), KILLTEST_FAKE_KILLS (2),
 # KILLTEST_FAKE_SANDBOXES (4).
 fakes=${KILLTEST_FAKES-daytona vercel sprites}
-fkills=${KILLTEST_FAKE_KILLS:-2}
+fkills=${KILLTEST_FAKE_KILLS:-3}
 fnsb=${KILLTEST_FAKE_SANDBOXES:-4}
 fake_summary=""
 if [ -n "$fakes" ]; then
   go build -o "$bin/fakeservers" ./internal/testfakes/cmd/fakeservers
   fdir="$work/fakeservers"
-  # -step: Daytona and Vercel sandboxes take 100 ms per state change instead of 20-40 ms; -latency: every API
+  # -step: Daytona and Vercel sandboxes take 300 ms per state change instead of 20-40 ms; -latency: every API
   # request waits 20 ms, as a round trip to a service would. Both widen the windows the kills can land in (a
   # sprite is otherwise made at once), at a few seconds' cost over the three engines.
-  "$bin/fakeservers" -out "$fdir" -root "$work/fakes-root" -step 100ms -latency 20ms >"$work/fakeservers.log" 2>&1 &
+  "$bin/fakeservers" -out "$fdir" -root "$work/fakes-root" -step 300ms -latency 20ms >"$work/fakeservers.log" 2>&1 &
   fspid=$!
   for _ in $(seq 1 100); do
     [ -e "$fdir/control.env" ] && break
