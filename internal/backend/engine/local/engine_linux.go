@@ -38,6 +38,8 @@ type Engine struct {
 	reflinkErr    error // why files under the root cannot be cloned; nil when they can
 
 	resolve func(ctx context.Context, host, port string) (string, error) // the egress proxy's resolver
+
+	initIdle time.Duration // how long an init outlives its last command; 0 = until the sandbox stops
 }
 
 var (
@@ -67,7 +69,13 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{root: abs, isolation: cfg.Isolation, copyOrder: order, resolve: cfg.Resolve}
+	e := &Engine{root: abs, isolation: cfg.Isolation, copyOrder: order, resolve: cfg.Resolve, initIdle: cfg.InitIdle}
+	switch {
+	case e.initIdle == 0:
+		e.initIdle = DefaultInitIdle
+	case e.initIdle < 0:
+		e.initIdle = 0
+	}
 	if e.resolve == nil {
 		e.resolve = defaultResolve
 	}

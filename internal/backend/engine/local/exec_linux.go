@@ -284,12 +284,14 @@ func (r *run) start() error {
 		// A setup builder runs one command and its home then becomes the artifact: no init to keep.
 		err = r.startBwrap()
 	} else {
-		c, ierr := r.ensureInit()
+		c, unlock, ierr := r.ensureInit()
 		switch {
 		case ierr != nil:
 			return ierr
 		case c != nil:
-			return r.startSpawned(c)
+			err := r.startSpawned(c) // returns once the spawner has answered
+			unlock()
+			return err
 		default:
 			err = r.startBwrap() // the init must be replaced but commands still run in it
 		}

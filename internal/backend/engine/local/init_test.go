@@ -290,3 +290,42 @@ func TestInitReplacedOnUpdate(t *testing.T) {
 		t.Errorf("the init was not replaced")
 	}
 }
+
+// TestInitExitsWhenIdle: an init ends on its own once no command has run for InitIdle (so that sandboxes that
+// ran a command once keep no processes), never while a command runs, and the next command starts a new one.
+func TestInitExitsWhenIdle(t *testing.T) {
+	e := newBwrapCfg(t, Config{InitIdle: 400 * time.Millisecond})
+	sb := create(t, e, backend.SandboxSpec{})
+	// A command longer than the idle time is not cut short.
+	res := execIn(t, e, sb.ExternalID, backend.ExecRequest{Argv: []string{"sh", "-c", "sleep 1; echo done"}})
+	if res.ExitCode != 0 || string(res.Stdout) != "done\n" {
+		t.Fatalf("a command longer than the idle time: %+v", res)
+	}
+	first := readInit(t, sb)
+	checkGone(t, "the idle time (and a bit)", initProcs(t, first))
+	second := startedInit(t, e, sb)
+	if second.Init.PID == first.Init.PID {
+		t.Errorf("the next command reused the ended init %d", first.Init.PID)
+	}
+	// Commands in a row keep it alive.
+	for i := 0; i < 4; i++ {
+		execIn(t, e, sb.ExternalID, backend.ExecRequest{Argv: []string{"true"}})
+		time.Sleep(150 * time.Millisecond)
+	}
+	if now := readInit(t, sb); now.Init.PID != second.Init.PID {
+		t.Errorf("an init in use was replaced: %d, then %d", second.Init.PID, now.Init.PID)
+	}
+}
+
+// TestInitIdleNeverWithNegative: InitIdle < 0 keeps the init until the sandbox stops.
+func TestInitIdleNeverWithNegative(t *testing.T) {
+	e := newBwrapCfg(t, Config{InitIdle: -1})
+	sb := create(t, e, backend.SandboxSpec{})
+	rec := startedInit(t, e, sb)
+	time.Sleep(300 * time.Millisecond)
+	for _, p := range initProcs(t, rec) {
+		if !p.alive() {
+			t.Errorf("process %d of the init ended although InitIdle < 0", p.PID)
+		}
+	}
+}

@@ -40,6 +40,8 @@ const (
 	// initSpawnerFD is the spawner's listening socket in bubblewrap's command (after --args, --info-fd and
 	// --block-fd).
 	initSpawnerFD = 6
+	// initLockFD is the init lock, open for the spawner: it exits when idle only while holding it.
+	initLockFD = 7
 )
 
 // initRecord is run/init.json: a runFile (Group is bubblewrap, in a session of its own; Init its init in the
@@ -87,6 +89,8 @@ func (r *run) initArgs(exe string) []string {
 	a = append(a, "--ro-bind", exe, egressHelper,
 		"--remount-ro", "/", "--chdir", SandboxHome, "--clearenv",
 		"--setenv", spawnerEnv, strconv.Itoa(initSpawnerFD),
+		"--setenv", spawnerLockEnv, strconv.Itoa(initLockFD),
+		"--setenv", spawnerIdleEnv, r.engine.initIdle.String(),
 		"--info-fd", "4", "--block-fd", "5")
 	return a
 }
@@ -154,25 +158,36 @@ func dialInit(rd string) (*net.UnixConn, error) {
 
 // ensureInit returns a connection to the spawner of the sandbox's init, starting (or replacing) the init as
 // needed; nil without an error when the init must be replaced but commands still run in it (the caller then
-// runs the command in a bubblewrap of its own).
-func (r *run) ensureInit() (*net.UnixConn, error) {
+// runs the command in a bubblewrap of its own). With a connection it returns the init lock, held: the caller
+// releases it once the spawner has answered, so that an idle spawner (which exits only while holding that
+// lock) never exits between the dial and its answer.
+func (r *run) ensureInit() (*net.UnixConn, func(), error) {
 	rd := filepath.Join(r.dir, runDir)
 	if err := os.MkdirAll(rd, 0o700); err != nil {
-		return nil, fmt.Errorf("exec: %w", err)
+		return nil, nil, fmt.Errorf("exec: %w", err)
 	}
 	lk, err := lockFileAt(filepath.Join(rd, initLockFile), r.meta.noun(), true)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer lk.unlock()
+	held := true
+	defer func() {
+		if held {
+			lk.unlock()
+		}
+	}()
+	keep := func(c *net.UnixConn) (*net.UnixConn, func(), error) {
+		held = false
+		return c, lk.unlock, nil
+	}
 	etc, err := r.engine.etcView()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r.etc = etc
 	exe, err := executable()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	args := r.initArgs(exe)
 	nproc := initNproc(r.limits)
@@ -181,22 +196,22 @@ func (r *run) ensureInit() (*net.UnixConn, error) {
 		if rec.Key == key {
 			c, err := dialInit(rd)
 			if err == nil {
-				return c, nil
+				return keep(c)
 			}
 			// The spawner is gone (the init follows it at once): make a new one.
 		} else if commandsRunning(rd) {
-			return nil, nil
+			return nil, nil, nil
 		}
 		stopInit(rec)
 	}
 	if err := r.startInit(rd, args, key, nproc); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c, err := dialInit(rd)
 	if err != nil {
-		return nil, fmt.Errorf("exec: connecting to the sandbox's spawner: %w", err)
+		return nil, nil, fmt.Errorf("exec: connecting to the sandbox's spawner: %w", err)
 	}
-	return c, nil
+	return keep(c)
 }
 
 // stopInit kills an init and waits (briefly) for it and its bubblewrap to be gone.
@@ -239,6 +254,13 @@ func (r *run) startInit(rd string, args []string, key string, nproc int64) (err 
 		return fmt.Errorf("exec: %w", err)
 	}
 	defer lf.Close()
+	// The init lock, open on a description of the spawner's own: an idle spawner exits only while it holds the
+	// lock, that is while no engine is between dialling it and its answer (see ensureInit).
+	lockf, err := os.OpenFile(filepath.Join(rd, initLockFile), os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
+	defer lockf.Close()
 	logf, err := os.OpenFile(filepath.Join(rd, initLogFile), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("exec: %w", err)
@@ -271,7 +293,7 @@ func (r *run) startInit(rd string, args []string, key string, nproc int64) (err 
 		Dir:        "/",
 		Stdout:     logf,
 		Stderr:     logf,
-		ExtraFiles: []*os.File{argsR, infoW, blockR, lf}, // fds 3, 4, 5, 6
+		ExtraFiles: []*os.File{argsR, infoW, blockR, lf, lockf}, // fds 3, 4, 5, 6, 7
 		// A session of its own: the init outlives this process and is no part of its process group.
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}

@@ -145,7 +145,15 @@ type Config struct {
 	// addresses, so that a sandbox never reaches a service that listens on the host's loopback. Tests map host
 	// names to local test servers with it.
 	Resolve func(ctx context.Context, host, port string) (string, error)
+	// InitIdle is how long a sandbox's init (its bubblewrap and spawner, started by its first command) lives
+	// after its last command ends; the next command starts a new one. 0 = DefaultInitIdle; negative = until the
+	// sandbox stops.
+	InitIdle time.Duration
 }
+
+// DefaultInitIdle is how long an idle sandbox keeps its init: long enough for the commands of one apply and
+// the next, short enough that hundreds of sandboxes that ran a command once do not keep processes for good.
+const DefaultInitIdle = 10 * time.Minute
 
 // Setup copy methods, as Sandbox.Metadata["setup_copy"] and Workspace.Metadata["setup_copy"] name them.
 const (

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -40,6 +41,10 @@ import (
 const (
 	// spawnerEnv tells the executable to be a sandbox's spawner, listening on the descriptor it names.
 	spawnerEnv = "TERRAFORM_PROVIDER_SANDBOX_SPAWNER_FD"
+	// spawnerLockEnv names the descriptor of the sandbox's init lock; spawnerIdleEnv how long the spawner waits
+	// without a command before it exits (a Go duration; "0s" = never).
+	spawnerLockEnv = "TERRAFORM_PROVIDER_SANDBOX_SPAWNER_LOCK_FD"
+	spawnerIdleEnv = "TERRAFORM_PROVIDER_SANDBOX_SPAWNER_IDLE"
 	// shimNprocEnv is max_processes, for the shim to apply to the command (see runShim).
 	shimNprocEnv = "TERRAFORM_PROVIDER_SANDBOX_EXEC_RLIMIT_NPROC"
 	// spawnerProto changes whenever the protocol does: a spawner of another version is replaced.
@@ -92,7 +97,13 @@ func runSpawner(fdText string) int {
 		fmt.Fprintln(os.Stderr, "sandbox spawner: not a unix socket")
 		return 126
 	}
-	s := &spawner{}
+	s := &spawner{last: time.Now()}
+	if idle, err := time.ParseDuration(os.Getenv(spawnerIdleEnv)); err == nil && idle > 0 {
+		if lockFD, err := strconv.Atoi(os.Getenv(spawnerLockEnv)); err == nil && lockFD > 2 {
+			unix.CloseOnExec(lockFD)
+			go s.exitWhenIdle(lockFD, idle)
+		}
+	}
 	for {
 		c, err := ul.AcceptUnix()
 		if err != nil {
@@ -101,6 +112,9 @@ func runSpawner(fdText string) int {
 			}
 			continue
 		}
+		s.mu.Lock()
+		s.last = time.Now()
+		s.mu.Unlock()
 		go s.serve(c)
 	}
 }
@@ -108,6 +122,35 @@ func runSpawner(fdText string) int {
 type spawner struct {
 	mu      sync.Mutex
 	running int
+	last    time.Time // when a command last ended, or a connection came
+}
+
+// exitWhenIdle ends the spawner, and with it the init (bubblewrap's init follows its only child) and every
+// process of the sandbox, once no command has run for idle. It decides only while holding the init lock, which
+// an engine holds from dialling the spawner until its answer: so no command is ever refused by a spawner on its
+// way out, and the next Exec simply starts a new init.
+func (s *spawner) exitWhenIdle(lockFD int, idle time.Duration) {
+	tick := idle / 4
+	if tick > time.Minute {
+		tick = time.Minute
+	}
+	if tick < 10*time.Millisecond {
+		tick = 10 * time.Millisecond
+	}
+	for range time.Tick(tick) {
+		s.mu.Lock()
+		quiet := s.running == 0 && time.Since(s.last) >= idle
+		s.mu.Unlock()
+		if !quiet || unix.Flock(lockFD, unix.LOCK_EX|unix.LOCK_NB) != nil {
+			continue
+		}
+		s.mu.Lock()
+		if s.running == 0 && time.Since(s.last) >= idle {
+			os.Exit(0) // the lock goes with the process
+		}
+		s.mu.Unlock()
+		_ = unix.Flock(lockFD, unix.LOCK_UN)
+	}
 }
 
 func (s *spawner) serve(c *net.UnixConn) {
@@ -220,6 +263,7 @@ func (s *spawner) serve(c *net.UnixConn) {
 	killMu.Unlock()
 	s.mu.Lock()
 	s.running--
+	s.last = time.Now()
 	if s.running == 0 {
 		// Nothing runs: whatever is left (daemons that left their command's group) goes. kill(-1) reaches every
 		// process of the sandbox but this one and bubblewrap's init.
