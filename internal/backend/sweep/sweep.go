@@ -583,51 +583,11 @@ func (s *sweeper) sweepVolumes(name string, eng backend.Engine) {
 		return
 	}
 	vols, err := ve.ListVolumes(s.ctx)
-	if err != nil {
-		s.add(Finding{Kind: KindVolume, Engine: name, Problem: ProblemListFailed, Err: err})
-		return
-	}
-	s.rep.Listed[name+" volumes"] = len(vols)
+	objs := make([]listedObject, 0, len(vols))
 	for _, v := range vols {
-		f := Finding{Kind: KindVolume, Engine: name, RecordID: v.RecordID, ExternalID: v.ExternalID}
-		if v.RecordID == "" {
-			f.Problem, f.Detail = ProblemUnlabelled, "left alone"
-			s.add(f)
-			continue
-		}
-		rec, err := s.record(backend.EntityVolumes, v.RecordID)
-		if err != nil {
-			f.Problem, f.Err = ProblemRecordFailed, err
-			s.add(f)
-			continue
-		}
-		problem, detail, closeWith, orphan := s.orphanStatus(KindVolume, rec)
-		if !orphan {
-			continue
-		}
-		f.Status, f.Problem, f.Detail, f.Action = rec.String("status"), problem, detail, ActionDelete
-		if closeWith != "" {
-			f.Action = ActionDeleteShutdown
-		}
-		if s.opts.Apply {
-			err := ve.DeleteVolume(s.ctx, v.ExternalID)
-			switch {
-			case errors.Is(err, backend.ErrInUse):
-				f.Problem, f.Action, f.Detail = ProblemInUse, "", "a sandbox still mounts it: left for the next sweep"
-			case err != nil && !errors.Is(err, backend.ErrNotFound):
-				f.Err = err
-			case closeWith != "":
-				if err := s.closeRecord(backend.EntityVolumes, rec, closeWith, problem == ProblemStale); err != nil {
-					f.Err = err
-				} else {
-					f.Applied = true
-				}
-			default:
-				f.Applied = true
-			}
-		}
-		s.add(f)
+		objs = append(objs, listedObject{recordID: v.RecordID, externalID: v.ExternalID})
 	}
+	s.sweepListed(KindVolume, backend.EntityVolumes, name, "volumes", objs, err, ve.DeleteVolume)
 }
 
 func (s *sweeper) sweepWorkspaces(name string, eng backend.Engine) {
@@ -636,25 +596,39 @@ func (s *sweeper) sweepWorkspaces(name string, eng backend.Engine) {
 		return
 	}
 	wss, err := we.ListWorkspaces(s.ctx)
-	if err != nil {
-		s.add(Finding{Kind: KindWorkspace, Engine: name, Problem: ProblemListFailed, Err: err})
+	objs := make([]listedObject, 0, len(wss))
+	for _, w := range wss {
+		objs = append(objs, listedObject{recordID: w.RecordID, externalID: w.ExternalID})
+	}
+	s.sweepListed(KindWorkspace, backend.EntityWorkspaces, name, "workspaces", objs, err, we.DeleteWorkspace)
+}
+
+// listedObject is a volume or workspace as its engine lists it.
+type listedObject struct{ recordID, externalID string }
+
+// sweepListed reports (and with Apply deletes) the listed objects of one kind whose record says they should go
+// (orphanStatus), closing the record afterwards where orphanStatus says so. listErr is the listing's error.
+func (s *sweeper) sweepListed(kind, entity, engine, plural string, objs []listedObject, listErr error,
+	del func(ctx context.Context, externalID string) error) {
+	if listErr != nil {
+		s.add(Finding{Kind: kind, Engine: engine, Problem: ProblemListFailed, Err: listErr})
 		return
 	}
-	s.rep.Listed[name+" workspaces"] = len(wss)
-	for _, w := range wss {
-		f := Finding{Kind: KindWorkspace, Engine: name, RecordID: w.RecordID, ExternalID: w.ExternalID}
-		if w.RecordID == "" {
+	s.rep.Listed[engine+" "+plural] = len(objs)
+	for _, o := range objs {
+		f := Finding{Kind: kind, Engine: engine, RecordID: o.recordID, ExternalID: o.externalID}
+		if o.recordID == "" {
 			f.Problem, f.Detail = ProblemUnlabelled, "left alone"
 			s.add(f)
 			continue
 		}
-		rec, err := s.record(backend.EntityWorkspaces, w.RecordID)
+		rec, err := s.record(entity, o.recordID)
 		if err != nil {
 			f.Problem, f.Err = ProblemRecordFailed, err
 			s.add(f)
 			continue
 		}
-		problem, detail, closeWith, orphan := s.orphanStatus(KindWorkspace, rec)
+		problem, detail, closeWith, orphan := s.orphanStatus(kind, rec)
 		if !orphan {
 			continue
 		}
@@ -663,15 +637,19 @@ func (s *sweeper) sweepWorkspaces(name string, eng backend.Engine) {
 			f.Action = ActionDeleteShutdown
 		}
 		if s.opts.Apply {
-			if err := we.DeleteWorkspace(s.ctx, w.ExternalID); err != nil && !errors.Is(err, backend.ErrNotFound) {
+			err := del(s.ctx, o.externalID)
+			switch {
+			case errors.Is(err, backend.ErrInUse):
+				f.Problem, f.Action, f.Detail = ProblemInUse, "", "a sandbox still mounts it: left for the next sweep"
+			case err != nil && !errors.Is(err, backend.ErrNotFound):
 				f.Err = err
-			} else if closeWith != "" {
-				if err := s.closeRecord(backend.EntityWorkspaces, rec, closeWith, false); err != nil {
+			case closeWith != "":
+				if err := s.closeRecord(entity, rec, closeWith, problem == ProblemStale); err != nil {
 					f.Err = err
 				} else {
 					f.Applied = true
 				}
-			} else {
+			default:
 				f.Applied = true
 			}
 		}
