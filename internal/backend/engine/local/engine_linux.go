@@ -404,25 +404,14 @@ func (e *Engine) ListSandboxes(ctx context.Context) ([]*backend.Sandbox, error) 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	entries, err := os.ReadDir(e.sandboxesDir())
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
+	names, err := listBoxes(e.sandboxesDir(), "sandboxes", removeBox, func(name string) bool {
+		return strings.HasPrefix(name, externalPrefix) && validName(name)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("listing local sandboxes: %w", err)
+		return nil, err
 	}
 	var out []*backend.Sandbox
-	for _, ent := range entries {
-		name := ent.Name()
-		if strings.HasPrefix(name, ".del-") || abandonedNew(ent) {
-			// Left by a delete or a create that was killed midway (a create renames its .new- directory
-			// into place within milliseconds).
-			_ = removeBox(filepath.Join(e.sandboxesDir(), name))
-			continue
-		}
-		if !ent.IsDir() || !strings.HasPrefix(name, externalPrefix) || !validName(name) {
-			continue
-		}
+	for _, name := range names {
 		dir := e.dir(name)
 		m, err := readMeta(dir)
 		switch {
@@ -618,6 +607,33 @@ func deleteBox(ctx context.Context, dir, parent, ext, noun, file string, lk *san
 		return nil, fmt.Errorf("removing %s: %w", trash, err)
 	}
 	return m, nil
+}
+
+// listBoxes returns the names of the directories under parent that valid accepts, and removes on the way the
+// leftovers of interrupted deletes (.del-) and of creates whose maker is gone (see abandonedNew) with remove.
+// A missing parent lists nothing.
+func listBoxes(parent, what string, remove func(string) error, valid func(string) bool) ([]string, error) {
+	entries, err := os.ReadDir(parent)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing local %s: %w", what, err)
+	}
+	var names []string
+	for _, ent := range entries {
+		name := ent.Name()
+		if strings.HasPrefix(name, ".del-") || abandonedNew(ent) {
+			// Left by a delete or a create that was killed midway (a create renames its .new- directory
+			// into place within milliseconds).
+			_ = remove(filepath.Join(parent, name))
+			continue
+		}
+		if ent.IsDir() && valid(name) {
+			names = append(names, name)
+		}
+	}
+	return names, nil
 }
 
 // newDirPrefix is the os.MkdirTemp pattern of a directory being made for ext: ".new-<ext>-<pid>-", so that a

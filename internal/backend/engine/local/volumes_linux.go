@@ -158,23 +158,12 @@ func (e *Engine) ListVolumes(ctx context.Context) ([]*backend.Volume, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	entries, err := os.ReadDir(e.volumesDir())
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	names, err := listBoxes(e.volumesDir(), "volumes", removeAll, isVolumeID)
 	if err != nil {
-		return nil, fmt.Errorf("listing local volumes: %w", err)
+		return nil, err
 	}
 	var out []*backend.Volume
-	for _, ent := range entries {
-		name := ent.Name()
-		if strings.HasPrefix(name, ".del-") || abandonedNew(ent) {
-			_ = removeAll(filepath.Join(e.volumesDir(), name))
-			continue
-		}
-		if !ent.IsDir() || !isVolumeID(name) {
-			continue
-		}
+	for _, name := range names {
 		m, err := e.readVolume(name)
 		switch {
 		case errors.Is(err, backend.ErrNotFound):

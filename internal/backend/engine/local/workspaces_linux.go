@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -122,23 +121,12 @@ func (e *Engine) ListWorkspaces(ctx context.Context) ([]*backend.Workspace, erro
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	entries, err := os.ReadDir(e.workspacesDir())
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
+	names, err := listBoxes(e.workspacesDir(), "workspaces", removeBox, isWorkspaceID)
 	if err != nil {
-		return nil, fmt.Errorf("listing local workspaces: %w", err)
+		return nil, err
 	}
 	var out []*backend.Workspace
-	for _, ent := range entries {
-		name := ent.Name()
-		if strings.HasPrefix(name, ".del-") || abandonedNew(ent) {
-			_ = removeBox(filepath.Join(e.workspacesDir(), name))
-			continue
-		}
-		if !ent.IsDir() || !isWorkspaceID(name) {
-			continue
-		}
+	for _, name := range names {
 		dir := e.workspaceDir(name)
 		m, err := readMetaFile(dir, workspaceFile, "workspace")
 		switch {
