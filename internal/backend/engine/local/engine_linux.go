@@ -299,15 +299,20 @@ func (e *Engine) finishCreate(dir string, m *meta, env map[string]string, policy
 	if err := e.makeHome(dir, m); err != nil {
 		return err
 	}
+	m.State = backend.StateRunning
+	if m.Kind == kindWorkspace {
+		m.State = backend.WorkspaceActive
+	}
+	return writeBox(dir, env, policy, m)
+}
+
+// writeBox writes a box's env, policy and metadata, the metadata last: it is what says the box is complete.
+func writeBox(dir string, env map[string]string, policy *backend.NetworkPolicy, m *meta) error {
 	if err := writeEnv(dir, env); err != nil {
 		return err
 	}
 	if err := writePolicy(dir, policy); err != nil {
 		return err
-	}
-	m.State = backend.StateRunning
-	if m.Kind == kindWorkspace {
-		m.State = backend.WorkspaceActive
 	}
 	return writeMeta(dir, m)
 }
@@ -462,13 +467,7 @@ func (e *Engine) UpdateSandbox(ctx context.Context, externalID string, spec back
 	if err := e.resolveRefs(m); err != nil {
 		return nil, err
 	}
-	if err := writeEnv(dir, spec.Env); err != nil {
-		return nil, err
-	}
-	if err := writePolicy(dir, spec.Policy); err != nil {
-		return nil, err
-	}
-	if err := writeMeta(dir, m); err != nil {
+	if err := writeBox(dir, spec.Env, spec.Policy, m); err != nil {
 		return nil, err
 	}
 	return e.view(dir, m), nil

@@ -448,24 +448,10 @@ func (r *run) startBwrap() error {
 		argv = append([]string{egressHelper}, argv...)
 		extra = append(extra, r.egress.sandboxEnd) // fd 6 = egressFD
 	}
-	var b bytes.Buffer
-	for _, s := range r.bwrapArgs() {
-		b.WriteString(s)
-		b.WriteByte(0)
-	}
-	argsR, argsW, err := os.Pipe()
+	args := nulJoined(r.bwrapArgs())
+	argsR, argsW, infoR, infoW, blockR, blockW, err := bwrapPipes()
 	if err != nil {
-		return fmt.Errorf("exec: %w", err)
-	}
-	infoR, infoW, err := os.Pipe()
-	if err != nil {
-		closeAll(argsR, argsW)
-		return fmt.Errorf("exec: %w", err)
-	}
-	blockR, blockW, err := os.Pipe()
-	if err != nil {
-		closeAll(argsR, argsW, infoR, infoW)
-		return fmt.Errorf("exec: %w", err)
+		return err
 	}
 	ow, ew, err := r.pipes()
 	if err != nil {
@@ -501,7 +487,7 @@ func (r *run) startBwrap() error {
 	r.cmd = cmd
 	r.readOutput()
 	go func() {
-		_, _ = argsW.Write(b.Bytes()) // fails only when bwrap died, which Wait reports
+		_, _ = io.WriteString(argsW, args) // fails only when bwrap died, which Wait reports
 		_ = argsW.Close()
 	}()
 	r.infoR, r.blockW = infoR, blockW
@@ -759,4 +745,31 @@ func (c *cappedBuffer) Bytes() []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return bytes.Clone(c.buf.Bytes())
+}
+
+// nulJoined is bubblewrap's --args format: every argument followed by a NUL byte.
+func nulJoined(args []string) string {
+	var b strings.Builder
+	for _, a := range args {
+		b.WriteString(a)
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// bwrapPipes makes the three pipes bubblewrap is started with: its arguments (--args), what it reports of the
+// sandbox (--info-fd) and the one that holds the command until the caller is ready (--block-fd).
+func bwrapPipes() (argsR, argsW, infoR, infoW, blockR, blockW *os.File, err error) {
+	if argsR, argsW, err = os.Pipe(); err != nil {
+		return nil, nil, nil, nil, nil, nil, fmt.Errorf("exec: %w", err)
+	}
+	if infoR, infoW, err = os.Pipe(); err != nil {
+		closeAll(argsR, argsW)
+		return nil, nil, nil, nil, nil, nil, fmt.Errorf("exec: %w", err)
+	}
+	if blockR, blockW, err = os.Pipe(); err != nil {
+		closeAll(argsR, argsW, infoR, infoW)
+		return nil, nil, nil, nil, nil, nil, fmt.Errorf("exec: %w", err)
+	}
+	return argsR, argsW, infoR, infoW, blockR, blockW, nil
 }

@@ -266,24 +266,9 @@ func (r *run) startInit(rd string, args []string, key string, nproc int64) (err 
 		return fmt.Errorf("exec: %w", err)
 	}
 	defer logf.Close()
-	var b strings.Builder
-	for _, s := range args {
-		b.WriteString(s)
-		b.WriteByte(0)
-	}
-	argsR, argsW, err := os.Pipe()
+	argsR, argsW, infoR, infoW, blockR, blockW, err := bwrapPipes()
 	if err != nil {
-		return fmt.Errorf("exec: %w", err)
-	}
-	infoR, infoW, err := os.Pipe()
-	if err != nil {
-		closeAll(argsR, argsW)
-		return fmt.Errorf("exec: %w", err)
-	}
-	blockR, blockW, err := os.Pipe()
-	if err != nil {
-		closeAll(argsR, argsW, infoR, infoW)
-		return fmt.Errorf("exec: %w", err)
+		return err
 	}
 	defer closeAll(infoR, blockW)
 	cmd := &exec.Cmd{
@@ -304,7 +289,7 @@ func (r *run) startInit(rd string, args []string, key string, nproc int64) (err 
 		return fmt.Errorf("exec: starting bubblewrap: %w", err)
 	}
 	go func() {
-		_, _ = io.WriteString(argsW, b.String())
+		_, _ = io.WriteString(argsW, nulJoined(args))
 		_ = argsW.Close()
 	}()
 	go func() { _ = cmd.Wait() }() // reaps bubblewrap when it ends while this process runs

@@ -172,13 +172,7 @@ func (e *Engine) UpdateWorkspace(ctx context.Context, externalID string, spec ba
 	}
 	m.applyWorkspace(spec, e.isolation)
 	m.UpdatedAt = time.Now().UTC()
-	if err := writeEnv(dir, spec.Env); err != nil {
-		return nil, err
-	}
-	if err := writePolicy(dir, spec.Policy); err != nil {
-		return nil, err
-	}
-	if err := writeMeta(dir, m); err != nil {
+	if err := writeBox(dir, spec.Env, spec.Policy, m); err != nil {
 		return nil, err
 	}
 	return e.workspaceView(dir, m), nil
