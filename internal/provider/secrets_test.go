@@ -65,6 +65,23 @@ output "said" {
 	if strings.Contains(string(stateRaw), testInstantToken) {
 		t.Error("the InstantDB admin token is in the state")
 	}
+	secretsOnlyInSensitiveAttributes(t, stateRaw, secrets)
+	w.mustRun(nil, "destroy", "-auto-approve", "-input=false", "-no-color")
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// secretsOnlyInSensitiveAttributes fails t when one of secrets is in a state file's attribute other than a
+// sensitive env.
+func secretsOnlyInSensitiveAttributes(t *testing.T, stateRaw []byte, secrets []string) {
+	t.Helper()
 	var state struct {
 		Resources []struct {
 			Type      string `json:"type"`
@@ -90,14 +107,4 @@ output "said" {
 			}
 		}
 	}
-	w.mustRun(nil, "destroy", "-auto-approve", "-input=false", "-no-color")
-}
-
-func mustJSON(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
