@@ -31,10 +31,6 @@ const (
 	egressHelper = egressDir + "/forwarder"
 	// egressEnv tells the executable to be the forwarder, with the control socket at the descriptor it names.
 	egressEnv = "TERRAFORM_PROVIDER_SANDBOX_EGRESS_FD"
-	// egressASEnv is memory_mb in bytes, for the forwarder to apply to the command.
-	egressASEnv = "TERRAFORM_PROVIDER_SANDBOX_EGRESS_RLIMIT_AS"
-	// shimASEnv tells the executable to limit its address space and execute the command in its place.
-	shimASEnv = "TERRAFORM_PROVIDER_SANDBOX_EXEC_RLIMIT_AS"
 	// egressFD follows bubblewrap's --args, --info-fd and --block-fd (3, 4, 5).
 	egressFD        = 6
 	egressMaxConns  = 256 // open proxy connections per command
@@ -462,7 +458,7 @@ func runForwarder(fdText string, argv []string) int {
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch strings.ToUpper(k) {
-		case egressEnv, egressASEnv, shimASEnv, shimNprocEnv, spawnerEnv, spawnerLockEnv, spawnerIdleEnv, "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY":
+		case egressEnv, shimNprocEnv, shimCgroupEnv, spawnerEnv, spawnerLockEnv, spawnerIdleEnv, "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY":
 			continue
 		}
 		env = append(env, kv)
@@ -470,7 +466,7 @@ func runForwarder(fdText string, argv []string) int {
 	noProxy := "localhost,127.0.0.1,::1"
 	env = append(env, "HTTP_PROXY="+proxy, "HTTPS_PROXY="+proxy, "http_proxy="+proxy, "https_proxy="+proxy,
 		"NO_PROXY="+noProxy, "no_proxy="+noProxy)
-	return runChild(argv, env, os.Getenv(egressASEnv))
+	return runChild(argv, env)
 }
 
 // forwarder passes connections made to its loopback listener to the host's proxy.

@@ -543,6 +543,11 @@ func (e *Engine) StopSandbox(ctx context.Context, externalID string) error {
 		return err
 	}
 	defer lk.unlock()
+	if e.isolation == IsolationBwrap {
+		if err := removeCgroup(dir); err != nil {
+			return fmt.Errorf("stopping sandbox %s: %w", externalID, err)
+		}
+	}
 	if m.SetupCopy == CopyOverlay {
 		// Files stay in the upper directory; the next start, command or file access mounts the home again.
 		if err := unmountHome(dir); err != nil {
@@ -588,6 +593,9 @@ func (e *Engine) DeleteSandbox(ctx context.Context, externalID string) error {
 func deleteBox(ctx context.Context, dir, parent, ext, noun, file string, lk *sandboxLock) (*meta, error) {
 	defer lk.unlock()
 	if err := waitGone(ctx, killRunning(dir)); err != nil {
+		return nil, err
+	}
+	if err := removeCgroup(dir); err != nil {
 		return nil, err
 	}
 	m, _ := readMetaFile(dir, file, noun)

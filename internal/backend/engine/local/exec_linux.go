@@ -148,6 +148,14 @@ func (e *Engine) execIn(ctx context.Context, dir, file, noun string, req backend
 		policy:  policy,
 	}
 	defer r.closeEgress()
+	if e.isolation == IsolationBwrap {
+		if cg := hostCgroups(); cg.err == nil {
+			r.cg, r.cgName = cg, cgroupName(dir)
+			if err := cg.prepare(r.cgName, lim.memoryBytes(), lim.procs()); err != nil {
+				return nil, fmt.Errorf("exec: applying the limits of %s %s: %w", noun, m.ExternalID, err)
+			}
+		}
+	}
 	if err := r.resolveCwd(); err != nil {
 		return nil, err
 	}
@@ -198,6 +206,8 @@ type run struct {
 	req     backend.ExecRequest
 	policy  *backend.NetworkPolicy
 	egress  *egress // the egress proxy of an allow_list command
+	cg      *cgroupSys // the host's cgroups (bubblewrap, when this process can use them); nil without
+	cgName  string     // the box's cgroup under cg
 
 	etc     string // the /etc view (bubblewrap)
 	cwd     string // inside the sandbox
@@ -407,7 +417,7 @@ func (r *run) bwrapArgs() []string {
 		"--proc", "/proc",
 		"--ro-bind", "/proc/sys", "/proc/sys",
 		"--dev", "/dev",
-		"--tmpfs", "/tmp",
+		"--size", strconv.FormatInt(r.limits.tmpBytes(), 10), "--tmpfs", "/tmp",
 		"--perms", "0755", "--dir", "/home",
 		"--bind", r.home, SandboxHome,
 	)
@@ -420,9 +430,6 @@ func (r *run) bwrapArgs() []string {
 		env = maps.Clone(env)
 		// For the forwarder only: it removes them from the command's env.
 		env[egressEnv] = strconv.Itoa(egressFD)
-		if r.limits.memoryMB > 0 {
-			env[egressASEnv] = strconv.FormatInt(r.limits.memoryMB<<20, 10)
-		}
 	}
 	// The root (a tmpfs holding the mount points) becomes read-only; /tmp, the home and volumes stay writable.
 	a = append(a, "--remount-ro", "/", "--chdir", r.cwd, "--clearenv")
@@ -520,13 +527,13 @@ func (r *run) setupSandbox() (err error) {
 	if err := writeRunFile(r.runPath, runFile{Group: r.group, Init: &init}); err != nil {
 		return fmt.Errorf("recording the command: %w", err)
 	}
-	lim := r.limits
-	if r.egress != nil {
-		// The forwarder is a Go program, which cannot start under a small address-space limit: it applies
-		// memory_mb to the command itself (egressASEnv).
-		lim.memoryMB = 0
+	if r.cg != nil {
+		// The whole one-shot sandbox is its command: it goes into cmds/, under max_processes.
+		if err := r.cg.enter(r.cgName, cgCmds, info.ChildPID); err != nil {
+			return fmt.Errorf("applying resource limits: %w", err)
+		}
 	}
-	if err := setLimits(info.ChildPID, lim); err != nil {
+	if err := setLimits(info.ChildPID, r.limits.procs()); err != nil {
 		return fmt.Errorf("applying resource limits: %w", err)
 	}
 	if _, err := r.blockW.Write([]byte{1}); err != nil {

@@ -52,15 +52,17 @@ type initRecord struct {
 }
 
 // initNproc is the RLIMIT_NPROC of the init (and so of the spawner): the default, or max_processes when larger.
-// A smaller max_processes is applied to each command by the shim, since the spawner's threads count against it.
+// Without cgroups a smaller max_processes is applied to each command by the shim, since the spawner's threads
+// count against it.
 func initNproc(l limits) int64 {
 	return max(int64(DefaultMaxProcesses), l.maxProcesses)
 }
 
-// commandNproc is the RLIMIT_NPROC the shim applies to a command, 0 for none.
-func commandNproc(l limits) int64 {
-	if l.maxProcesses > 0 && l.maxProcesses < DefaultMaxProcesses {
-		return l.maxProcesses
+// commandNproc is the RLIMIT_NPROC the shim applies to a command, 0 for none: with cgroups, the pids cgroup
+// of the sandbox's commands does the work.
+func (r *run) commandNproc() int64 {
+	if r.cg == nil && r.limits.procs() < DefaultMaxProcesses {
+		return r.limits.procs()
 	}
 	return 0
 }
@@ -79,7 +81,7 @@ func (r *run) initArgs(exe string) []string {
 		"--proc", "/proc",
 		"--ro-bind", "/proc/sys", "/proc/sys",
 		"--dev", "/dev",
-		"--tmpfs", "/tmp",
+		"--size", strconv.FormatInt(r.limits.tmpBytes(), 10), "--tmpfs", "/tmp",
 		"--perms", "0755", "--dir", "/home",
 		"--bind", r.home, SandboxHome,
 	)
@@ -327,7 +329,12 @@ func (r *run) startInit(rd string, args []string, key string, nproc int64) (err 
 	if err := writeFileAtomic(rd, initRecordFile, b2, false); err != nil {
 		return fmt.Errorf("exec: recording the sandbox's init: %w", err)
 	}
-	if err := setLimits(child, limits{maxProcesses: nproc}); err != nil {
+	if r.cg != nil {
+		if err := r.cg.enter(r.cgName, cgInit, child); err != nil {
+			return fmt.Errorf("exec: applying resource limits: %w", err)
+		}
+	}
+	if err := setLimits(child, nproc); err != nil {
 		return fmt.Errorf("exec: applying resource limits: %w", err)
 	}
 	if _, err := blockW.Write([]byte{1}); err != nil {

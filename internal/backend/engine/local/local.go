@@ -107,22 +107,37 @@ const SandboxHome = "/home/sandbox"
 // DefaultTimeout is the command timeout when neither the request nor the sandbox sets one.
 const DefaultTimeout = 5 * time.Minute
 
-// DefaultMaxProcesses is the RLIMIT_NPROC of bubblewrapped commands when the max_processes option is unset.
-// Under bubblewrap the count is per sandbox: the processes and threads of its user namespace (with the spawner's
-// few threads), as each command sees it from its start.
-const DefaultMaxProcesses = 4096
+// DefaultMaxProcesses is the process limit of a sandbox when the max_processes option is unset: enough for
+// builds and test runs, few enough that a fork bomb cannot exhaust the host's pids or scheduler.
+const DefaultMaxProcesses = 1024
+
+// DefaultTmpMB is the size of a sandbox's /tmp (a tmpfs, in memory) when the tmp_mb option is unset.
+const DefaultTmpMB = 1024
+
+// MinMemoryMB is the smallest memory_mb: a sandbox's init and spawner take a few MiB of it.
+const MinMemoryMB = 16
+
+// DefaultMemoryFraction: a sandbox without memory_mb may use at most this fraction of the host's RAM (with cgroup
+// accounting), so that one runaway sandbox leaves the host room to work.
+const DefaultMemoryFraction = 2
 
 // MaxOutputBytes caps what Exec keeps of each of stdout and stderr; the rest is read and discarded.
 const MaxOutputBytes = 32 << 20
 
 // Options of the local block (SandboxSpec.Options).
 const (
-	// OptionMemoryMB limits each process's address space (RLIMIT_AS) in MiB; unset or 0 = no limit.
+	// OptionMemoryMB limits the memory of the whole sandbox (all its processes together, its /tmp included,
+	// swap counted with it where the host accounts swap) in MiB, through its memory cgroup; unset or 0 = half of
+	// the host's RAM. The engine refuses it where it cannot give a sandbox a memory cgroup.
 	OptionMemoryMB = "memory_mb"
-	// OptionMaxProcesses limits the processes and threads of a command (RLIMIT_NPROC, counted in the sandbox's
-	// user namespace); unset or 0 = DefaultMaxProcesses. The kernel does not enforce it when the provider
-	// runs as root.
+	// OptionMaxProcesses limits the processes and threads of all the sandbox's commands together (its pids
+	// cgroup; without cgroups, RLIMIT_NPROC in the sandbox's own user namespace, which an unprivileged provider
+	// gets); unset or 0 = DefaultMaxProcesses. Refused as root without cgroups (the kernel exempts root from
+	// RLIMIT_NPROC).
 	OptionMaxProcesses = "max_processes"
+	// OptionTmpMB is the size of the sandbox's /tmp in MiB (a tmpfs: writing past it fails with ENOSPC inside
+	// the sandbox); unset or 0 = DefaultTmpMB. Its files count against memory_mb too.
+	OptionTmpMB = "tmp_mb"
 )
 
 // ErrBwrapNotInstalled is returned by New when Isolation is "bwrap" and bubblewrap cannot be found.

@@ -320,16 +320,28 @@ func TestDefaultResolveRefusesLocal(t *testing.T) {
 	}
 }
 
-// TestPolicyAllowListLimits: under allow_list the command still gets memory_mb and max_processes (the
-// forwarder, a Go program, runs without the address-space limit and applies it to the command).
+// TestPolicyAllowListLimits: under allow_list the command (behind its forwarder) still gets memory_mb and
+// max_processes.
 func TestPolicyAllowListLimits(t *testing.T) {
 	t.Parallel()
 	e := newBwrap(t)
+	opts := map[string]any{OptionMaxProcesses: 16}
+	memOK := checkEnforceable(limits{memoryMB: 64}, IsolationBwrap) == nil
+	if memOK {
+		opts[OptionMemoryMB] = 64
+	}
 	sb := create(t, e, backend.SandboxSpec{
-		Options: map[string]any{OptionMemoryMB: 64, OptionMaxProcesses: 64},
+		Options: opts,
 		Policy:  &backend.NetworkPolicy{Mode: backend.PolicyAllowList, Hosts: []string{"a.test"}},
 	})
-	checkLimits(t, e, sb.ExternalID, map[string]string{"Max address space": fmt.Sprint(64 << 20), "Max processes": "64"})
+	if res := sh(t, e, sb.ExternalID, forkMany); !bytes.Contains(res.Stderr, []byte("fork")) {
+		t.Errorf("40 processes with max_processes 16 under allow_list: exit %d, stderr %q; want fork failures", res.ExitCode, res.Stderr)
+	}
+	if memOK {
+		if res := sh(t, e, sb.ExternalID, `(head -c 100000000 /dev/zero; sleep 1) | tail -n1 >/dev/null; echo "rc=$?"`); string(res.Stdout) != "rc=137\n" {
+			t.Errorf("100 MB under memory_mb 64 and allow_list: %q (stderr %q), want it killed", res.Stdout, res.Stderr)
+		}
+	}
 	res := sh(t, e, sb.ExternalID, `echo "ok $HTTP_PROXY"; env | grep -c TERRAFORM_PROVIDER_SANDBOX || true`)
 	if out := string(res.Stdout); !strings.HasPrefix(out, "ok http://127.0.0.1:") || !strings.HasSuffix(out, "\n0\n") {
 		t.Errorf("a command under memory_mb 64 and allow_list: %q (stderr %q)", out, res.Stderr)

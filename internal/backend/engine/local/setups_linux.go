@@ -158,6 +158,9 @@ func (e *Engine) BuildSetup(ctx context.Context, spec backend.SetupSpec) (*backe
 		return nil, nil, fmt.Errorf("creating the setup builder: %w", err)
 	}
 	defer func() { _ = removeBox(builder) }()
+	if e.isolation == IsolationBwrap {
+		defer func() { _ = removeCgroup(builder) }()
+	}
 	building, err := lockFileAt(filepath.Join(builder, buildingFile), "setup builder", true)
 	if err != nil {
 		return nil, nil, err

@@ -47,20 +47,24 @@ const (
 	spawnerIdleEnv = "TERRAFORM_PROVIDER_SANDBOX_SPAWNER_IDLE"
 	// shimNprocEnv is max_processes, for the shim to apply to the command (see runShim).
 	shimNprocEnv = "TERRAFORM_PROVIDER_SANDBOX_EXEC_RLIMIT_NPROC"
+	// shimCgroupEnv lists the descriptors (comma-separated) of the cgroup.procs files the shim writes the
+	// command into.
+	shimCgroupEnv = "TERRAFORM_PROVIDER_SANDBOX_EXEC_CGROUP_FDS"
 	// spawnerProto changes whenever the protocol does: a spawner of another version is replaced.
-	spawnerProto = 1
+	spawnerProto = 2
 	spawnChunk   = 32 << 10
 	spawnMaxBody = 64 << 20
 	spawnMaxFDs  = 8
 )
 
-// spawnRequest is a command to run. NProc and AS (bytes), when set, are applied to the command by the shim.
+// spawnRequest is a command to run. NProc, when set, is applied to the command by the shim, which also writes
+// it into the cgroups whose cgroup.procs files are the command's descriptors listed in Cgroup.
 type spawnRequest struct {
-	Argv  []string `json:"argv"`
-	Env   []string `json:"env"`
-	Dir   string   `json:"dir"`
-	AS    int64    `json:"as,omitempty"`
-	NProc int64    `json:"nproc,omitempty"`
+	Argv   []string `json:"argv"`
+	Env    []string `json:"env"`
+	Dir    string   `json:"dir"`
+	NProc  int64    `json:"nproc,omitempty"`
+	Cgroup []int    `json:"cgroup,omitempty"`
 }
 
 // spawnStarted answers a request: Pid (in the sandbox) when the command started, else Code and Stderr.
@@ -178,12 +182,16 @@ func (s *spawner) serve(c *net.UnixConn) {
 		return
 	}
 	argv := req.Argv
-	if req.AS > 0 || req.NProc > 0 {
-		// Limits that this process cannot carry itself (a Go program under a small address space, a small
-		// RLIMIT_NPROC that its threads count against): the shim applies them and executes the command.
+	if req.NProc > 0 || len(req.Cgroup) > 0 {
+		// What this process cannot do for the command alone (a small RLIMIT_NPROC that its own threads count
+		// against, a cgroup of the command's own): the shim does it and executes the command.
 		file = "/proc/self/exe"
 		argv = append([]string{egressHelper}, argv...)
-		env = append(env[:len(env):len(env)], shimASEnv+"="+strconv.FormatInt(req.AS, 10), shimNprocEnv+"="+strconv.FormatInt(req.NProc, 10))
+		fds := make([]string, len(req.Cgroup))
+		for i, fd := range req.Cgroup {
+			fds[i] = strconv.Itoa(fd)
+		}
+		env = append(env[:len(env):len(env)], shimNprocEnv+"="+strconv.FormatInt(req.NProc, 10), shimCgroupEnv+"="+strings.Join(fds, ","))
 	}
 	fds := make([]uintptr, len(files))
 	for i, f := range files {

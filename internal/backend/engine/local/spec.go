@@ -14,11 +14,39 @@ import (
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 )
 
-// limits are the resource limits of a sandbox's commands, from its options.
+// limits are the resource limits of a sandbox, from its options.
 type limits struct {
-	memoryMB     int64 // 0 = none
+	memoryMB     int64 // 0 = the default (see memoryBytes)
 	maxProcesses int64 // 0 = DefaultMaxProcesses
+	tmpMB        int64 // 0 = DefaultTmpMB
 }
+
+// procs is the process limit of the sandbox's commands.
+func (l limits) procs() int64 {
+	if l.maxProcesses > 0 {
+		return l.maxProcesses
+	}
+	return DefaultMaxProcesses
+}
+
+// tmpBytes is the size of the sandbox's /tmp.
+func (l limits) tmpBytes() int64 {
+	if l.tmpMB > 0 {
+		return l.tmpMB << 20
+	}
+	return DefaultTmpMB << 20
+}
+
+// OptionError is a refusal of one local option; AttributePath names it in the provider's schema (local.<name>).
+type OptionError struct {
+	Option string
+	Msg    string
+}
+
+func (e *OptionError) Error() string { return "local option " + e.Option + ": " + e.Msg }
+
+// AttributePath implements the provider's attribute-path interface: the error belongs to local.<option>.
+func (e *OptionError) AttributePath() []string { return []string{"local", e.Option} }
 
 // parseLimits reads the local options; unknown keys and bad values are errors naming them.
 func parseLimits(opts map[string]any) (limits, error) {
@@ -40,7 +68,10 @@ func parseLimits(opts map[string]any) (limits, error) {
 				return l, err
 			}
 			if n > math.MaxInt64>>20 {
-				return l, fmt.Errorf("local option %s: %d is too large", k, n)
+				return l, &OptionError{k, fmt.Sprintf("%d is too large", n)}
+			}
+			if n > 0 && n < MinMemoryMB {
+				return l, &OptionError{k, fmt.Sprintf("%d MiB is too small to start a sandbox: at least %d", n, MinMemoryMB)}
 			}
 			l.memoryMB = n
 		case OptionMaxProcesses:
@@ -49,8 +80,17 @@ func parseLimits(opts map[string]any) (limits, error) {
 				return l, err
 			}
 			l.maxProcesses = n
+		case OptionTmpMB:
+			n, err := nonNegativeInt(k, v)
+			if err != nil {
+				return l, err
+			}
+			if n > math.MaxInt64>>20 {
+				return l, &OptionError{k, fmt.Sprintf("%d is too large", n)}
+			}
+			l.tmpMB = n
 		default:
-			return l, fmt.Errorf("unknown local option %q (supported: %s, %s)", k, OptionMemoryMB, OptionMaxProcesses)
+			return l, fmt.Errorf("unknown local option %q (supported: %s, %s, %s)", k, OptionMaxProcesses, OptionMemoryMB, OptionTmpMB)
 		}
 	}
 	return l, nil
@@ -58,14 +98,14 @@ func parseLimits(opts map[string]any) (limits, error) {
 
 func nonNegativeInt(name string, v any) (int64, error) {
 	if f, ok := v.(float64); ok && math.Trunc(f) != f {
-		return 0, fmt.Errorf("local option %s: want a whole number, got %v", name, v)
+		return 0, &OptionError{name, fmt.Sprintf("want a whole number, got %v", v)}
 	}
 	n, ok := backend.AsInt(v)
 	if !ok {
-		return 0, fmt.Errorf("local option %s: want a number, got %T", name, v)
+		return 0, &OptionError{name, fmt.Sprintf("want a number, got %T", v)}
 	}
 	if n < 0 {
-		return 0, fmt.Errorf("local option %s: must not be negative, got %d", name, n)
+		return 0, &OptionError{name, fmt.Sprintf("must not be negative, got %d", n)}
 	}
 	return n, nil
 }
@@ -155,7 +195,11 @@ func checkCommon(timeout time.Duration, ports []int, env map[string]string, opts
 	if err := checkEnv(env); err != nil {
 		return err
 	}
-	if _, err := parseLimits(opts); err != nil {
+	l, err := parseLimits(opts)
+	if err != nil {
+		return err
+	}
+	if err := checkEnforceable(l, isolation); err != nil {
 		return err
 	}
 	if err := policy.Validate(); err != nil {

@@ -1,0 +1,214 @@
+//go:build linux
+
+package local
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+)
+
+// sandboxProcs counts the host's processes in the pid namespace of the sandbox whose init is recorded under dir.
+func sandboxProcs(t *testing.T, dir string) int {
+	t.Helper()
+	rec := readInitRecord(filepath.Join(dir, runDir))
+	if rec == nil {
+		return -1
+	}
+	ns, err := os.Readlink("/proc/" + strconv.Itoa(rec.Init.PID) + "/ns/pid")
+	if err != nil {
+		return -1
+	}
+	ents, _ := os.ReadDir("/proc")
+	n := 0
+	for _, ent := range ents {
+		if _, err := strconv.Atoi(ent.Name()); err != nil {
+			continue
+		}
+		if l, err := os.Readlink("/proc/" + ent.Name() + "/ns/pid"); err == nil && l == ns {
+			n++
+		}
+	}
+	return n
+}
+
+// TestForkBomb: with max_processes = 64, a fork bomb in the sandbox never has more than 64 processes (the
+// sandbox's init and spawner apart), as root and (TestUnprivileged) as an unprivileged user, and the host and
+// another sandbox keep working meanwhile. The bomb is bounded (at most 2^9 processes, killed at 20s) so that a
+// failure of the limit cannot take the machine down.
+func TestForkBomb(t *testing.T) {
+	e := newBwrap(t)
+	if err := checkEnforceable(limits{maxProcesses: 64}, IsolationBwrap); err != nil {
+		t.Skipf("max_processes cannot be enforced here (TestLimitsRefused checks the refusal): %v", err)
+	}
+	sb := create(t, e, backend.SandboxSpec{Options: map[string]any{OptionMaxProcesses: 64}})
+	other := create(t, e, backend.SandboxSpec{})
+	dir := e.dir(sb.ExternalID)
+	sh(t, e, sb.ExternalID, "true") // starts the init
+	const bomb = `b() { if [ "$1" -gt 0 ]; then b $(($1-1)) & b $(($1-1)) & wait; else sleep 30; fi; }; b 8 2>/dev/null`
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.Exec(ctx, sb.ExternalID, backend.ExecRequest{Argv: []string{"sh", "-c", bomb}, Timeout: 20 * time.Second})
+		done <- err
+	}()
+	most := 0
+	deadline := time.Now().Add(8 * time.Second)
+	for time.Now().Before(deadline) {
+		if n := sandboxProcs(t, dir); n > most {
+			most = n
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The host and another sandbox still work while the bomb sits at its limit.
+	if out, err := exec.Command("sh", "-c", "echo host").Output(); err != nil || string(out) != "host\n" {
+		t.Errorf("the host could not run a command during the fork bomb: %q, %v", out, err)
+	}
+	if res := sh(t, e, other.ExternalID, "echo other"); string(res.Stdout) != "other\n" {
+		t.Errorf("another sandbox during the fork bomb: %+v", res)
+	}
+	// The init and the spawner are the sandbox's own two processes besides the command's.
+	if most > 64+2 {
+		t.Errorf("the fork bomb reached %d processes in the sandbox with max_processes = 64", most)
+	}
+	if most < 48 {
+		t.Errorf("the fork bomb reached only %d processes: it did not run up to its limit", most)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Exec of the fork bomb, cancelled: %v", err)
+	}
+	t.Logf("most processes seen in the sandbox: %d", most)
+}
+
+// TestSandboxMemory: memory_mb bounds the sandbox's processes together: four processes of 60 MB each, at the
+// same time, do not all fit in 128 MiB (one is killed), while each alone fits; with 512 MiB all four live.
+func TestSandboxMemory(t *testing.T) {
+	e := newBwrap(t)
+	if err := checkEnforceable(limits{memoryMB: 128}, IsolationBwrap); err != nil {
+		t.Skipf("memory_mb cannot be enforced here (TestLimitsRefused checks the refusal): %v", err)
+	}
+	const four = `for i in 1 2 3 4; do ( (head -c 60000000 /dev/zero; sleep 3) | tail -n1 >/dev/null; echo "rc=$?" ) & done; wait`
+	small := create(t, e, backend.SandboxSpec{Options: map[string]any{OptionMemoryMB: 128}})
+	res := sh(t, e, small.ExternalID, four)
+	if n := strings.Count(string(res.Stdout), "rc=0"); n == 4 || !strings.Contains(string(res.Stdout), "rc=137") {
+		t.Errorf("four 60 MB processes under memory_mb = 128: %q (stderr %q), want at least one killed", res.Stdout, res.Stderr)
+	}
+	res = sh(t, e, small.ExternalID, `(head -c 60000000 /dev/zero; sleep 1) | tail -n1 >/dev/null; echo "rc=$?"`)
+	if string(res.Stdout) != "rc=0\n" {
+		t.Errorf("one 60 MB process under memory_mb = 128: %q (stderr %q), want it to fit", res.Stdout, res.Stderr)
+	}
+	big := create(t, e, backend.SandboxSpec{Options: map[string]any{OptionMemoryMB: 512}})
+	res = sh(t, e, big.ExternalID, four)
+	if n := strings.Count(string(res.Stdout), "rc=0"); n != 4 {
+		t.Errorf("four 60 MB processes under memory_mb = 512: %q (stderr %q), want all four to live", res.Stdout, res.Stderr)
+	}
+}
+
+// TestTmpLimit: writing past tmp_mb fails inside the sandbox with ENOSPC; what fits is written, and the host's
+// own /tmp is untouched.
+func TestTmpLimit(t *testing.T) {
+	e := newBwrap(t)
+	sb := create(t, e, backend.SandboxSpec{Options: map[string]any{OptionTmpMB: 16}})
+	res := sh(t, e, sb.ExternalID, `head -c 8000000 /dev/zero > /tmp/a && echo fits; head -c 32000000 /dev/zero > /tmp/b; echo "rc=$?"; df -k /tmp | tail -n1`)
+	out := string(res.Stdout)
+	if !strings.Contains(out, "fits\n") || strings.Contains(out, "rc=0") || !strings.Contains(string(res.Stderr), "No space left") {
+		t.Errorf("writing 8 MB then 32 MB into a 16 MiB /tmp: stdout %q, stderr %q; want the first to fit and the second to fail with ENOSPC", out, res.Stderr)
+	}
+	if f := strings.Fields(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]); len(f) < 2 || f[1] != strconv.Itoa(16<<10) {
+		t.Errorf("df of /tmp: %q, want a size of %d KiB", out, 16<<10)
+	}
+	def := create(t, e, backend.SandboxSpec{})
+	res = sh(t, e, def.ExternalID, `df -k /tmp | tail -n1`)
+	if f := strings.Fields(string(res.Stdout)); len(f) < 2 || f[1] != strconv.Itoa(DefaultTmpMB<<10) {
+		t.Errorf("df of /tmp without tmp_mb: %q, want %d KiB", res.Stdout, DefaultTmpMB<<10)
+	}
+	// The host's own temporary directory is not the sandbox's.
+	if err := os.WriteFile(filepath.Join(t.TempDir(), "host"), []byte("x"), 0o600); err != nil {
+		t.Errorf("writing on the host after the sandbox filled its /tmp: %v", err)
+	}
+}
+
+// TestLimitsRefused: a limit the host cannot enforce is refused on its option, with the reason; with isolation
+// "none" every limit is refused.
+func TestLimitsRefused(t *testing.T) {
+	none := newNone(t)
+	for _, opt := range []string{OptionMaxProcesses, OptionMemoryMB, OptionTmpMB} {
+		err := none.ValidateSpec(backend.SandboxSpec{Options: map[string]any{opt: 64}})
+		var oe *OptionError
+		if !errors.As(err, &oe) || oe.Option != opt || !strings.Contains(err.Error(), `isolation = "none"`) {
+			t.Errorf("isolation none with %s: %v, want an OptionError on it", opt, err)
+		}
+	}
+	e := newBwrap(t)
+	cg := hostCgroups()
+	err := e.ValidateSpec(backend.SandboxSpec{Options: map[string]any{OptionMemoryMB: 64}})
+	var oe *OptionError
+	switch {
+	case cg.err == nil && err != nil:
+		t.Errorf("memory_mb with cgroups: %v", err)
+	case cg.err != nil && (!errors.As(err, &oe) || oe.Option != OptionMemoryMB || !strings.Contains(err.Error(), "cgroup")):
+		t.Errorf("memory_mb without cgroups (%v): %v, want a refusal on memory_mb", cg.err, err)
+	case cg.err != nil:
+		if _, cerr := e.CreateSandbox(context.Background(), backend.SandboxSpec{RecordID: backend.NewID(), Options: map[string]any{OptionMemoryMB: 64}}); cerr == nil {
+			t.Errorf("CreateSandbox with an unenforceable memory_mb succeeded")
+		}
+	}
+	if p := (&OptionError{Option: OptionMemoryMB}).AttributePath(); strings.Join(p, ".") != "local.memory_mb" {
+		t.Errorf("AttributePath = %v", p)
+	}
+}
+
+// TestCgroupDetection: detectCgroups reads mountinfo: a cgroup2 mount without the controllers and no v1
+// hierarchies is refused with the reason.
+func TestCgroupDetection(t *testing.T) {
+	dir := t.TempDir()
+	v2 := filepath.Join(dir, "unified")
+	if err := os.MkdirAll(v2, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(v2, "cgroup.controllers"), []byte("hugetlb\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mi := filepath.Join(dir, "mountinfo")
+	if err := os.WriteFile(mi, []byte("40 30 0:37 / "+v2+" rw,relatime - cgroup2 cgroup2 rw\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	self := filepath.Join(dir, "cgroup")
+	if err := os.WriteFile(self, []byte("0::/\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := detectCgroups(mi, self)
+	if c.err == nil || !errors.Is(c.err, errNoCgroups) || !strings.Contains(c.err.Error(), "hugetlb") {
+		t.Errorf("cgroup2 with only hugetlb: %v, want errNoCgroups naming what it has", c.err)
+	}
+	// A writable unified hierarchy with pids and memory (as a fake directory tree) is used.
+	if err := os.WriteFile(filepath.Join(v2, "cgroup.controllers"), []byte("cpu memory pids\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(v2, "cgroup.subtree_control"), []byte(""), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(v2, cgroupBaseName), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(v2, cgroupBaseName, "cgroup.subtree_control"), []byte(""), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c = detectCgroups(mi, self)
+	if c.err != nil || !c.v2 || len(c.bases) != 1 || c.bases[0] != filepath.Join(v2, cgroupBaseName) {
+		t.Fatalf("cgroup2 with pids and memory: %+v", c)
+	}
+	if b, _ := os.ReadFile(filepath.Join(v2, "cgroup.subtree_control")); string(b) != "+pids +memory" {
+		t.Errorf("the root's subtree_control = %q, want the controllers enabled", b)
+	}
+}
