@@ -211,16 +211,19 @@ func (g *egress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sandbox egress proxy: only proxy requests are served: CONNECT host:port, or an absolute http:// URL", http.StatusBadRequest)
 		return
 	}
-	host := r.URL.Hostname()
-	if !g.policy.Allows(host) {
-		deny(w, host)
+	host, port := r.URL.Hostname(), r.URL.Port()
+	if port == "" {
+		port = "80"
+	}
+	if !g.policy.AllowsPort(host, port) {
+		deny(w, net.JoinHostPort(host, port))
 		return
 	}
 	g.proxy.ServeHTTP(w, r)
 }
 
-func deny(w http.ResponseWriter, host string) {
-	http.Error(w, fmt.Sprintf("sandbox egress proxy: %s is not allowed by the sandbox's network policy", host), http.StatusForbidden)
+func deny(w http.ResponseWriter, hostPort string) {
+	http.Error(w, fmt.Sprintf("sandbox egress proxy: %s is not allowed by the sandbox's network policy (a host entry allows ports 80 and 443 unless it names a port: \"host:port\")", hostPort), http.StatusForbidden)
 }
 
 // rewrite prepares a plain-HTTP request: the URL's host is the one that was checked, the Host header follows
@@ -238,8 +241,8 @@ func (g *egress) dial(ctx context.Context, _, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !g.policy.Allows(host) {
-		return nil, fmt.Errorf("%s is not allowed by the sandbox's network policy", host)
+	if !g.policy.AllowsPort(host, port) {
+		return nil, fmt.Errorf("%s is not allowed by the sandbox's network policy", addr)
 	}
 	ctx, cancel := context.WithTimeout(ctx, egressDialLimit)
 	defer cancel()
@@ -257,8 +260,8 @@ func (g *egress) connect(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		host, port = r.Host, "443"
 	}
-	if !g.policy.Allows(host) {
-		deny(w, host)
+	if !g.policy.AllowsPort(host, port) {
+		deny(w, net.JoinHostPort(host, port))
 		return
 	}
 	ctx, cancel := context.WithCancel(g.ctx)

@@ -350,3 +350,52 @@ func TestPolicyAllowListLimits(t *testing.T) {
 		t.Errorf("missing command through the shim: %+v", res)
 	}
 }
+
+// TestPolicyPorts: an allow_list host entry allows ports 80 and 443 only, over plain HTTP and CONNECT alike;
+// an entry that names a port allows that port (and not the defaults).
+func TestPolicyPorts(t *testing.T) {
+	t.Parallel()
+	needCurl(t)
+	inet := &fakeInternet{hosts: map[string]string{}}
+	inet.serve(t, "web.test")
+	inet.serve(t, "ported.test")
+	e := newBwrapCfg(t, Config{Resolve: inet.resolve})
+	sb := create(t, e, backend.SandboxSpec{Policy: &backend.NetworkPolicy{Mode: backend.PolicyAllowList, Hosts: []string{"web.test", "ported.test:8080"}}})
+	if got, res := curl(t, e, sb.ExternalID, "http://web.test/"); got != "200|hello from web.test" {
+		t.Errorf("web.test on port 80: %q (stderr %q)", got, res.Stderr)
+	}
+	for _, u := range []string{"http://web.test:22/", "http://web.test:8080/", "http://ported.test/", "http://ported.test:8081/"} {
+		if got, res := curl(t, e, sb.ExternalID, u); !strings.HasPrefix(got, "403|") || !strings.Contains(got, "not allowed") {
+			t.Errorf("%s: %q (stderr %q), want 403", u, got, res.Stderr)
+		}
+	}
+	if got, res := curl(t, e, sb.ExternalID, "http://ported.test:8080/"); got != "200|hello from ported.test" {
+		t.Errorf("ported.test on its named port 8080: %q (stderr %q)", got, res.Stderr)
+	}
+	// CONNECT to an allowed host's other port (an SSH tunnel, say) is refused before any dial.
+	res := sh(t, e, sb.ExternalID, `curl -sS --max-time 10 -p -o /dev/null -w '%{http_connect}' http://web.test:22/; true`)
+	if string(res.Stdout) != "403" {
+		t.Errorf("CONNECT web.test:22: %q (stderr %q), want 403", res.Stdout, res.Stderr)
+	}
+	if n := len(inet.requests("ported.test")); n != 1 {
+		t.Errorf("ported.test got %d requests, want only the one on its port", n)
+	}
+	p := &backend.NetworkPolicy{Mode: backend.PolicyAllowList, Hosts: []string{"*.example.com", "db.example.com:5432"}, Presets: []string{"github"}}
+	for _, c := range []struct {
+		host, port string
+		want       bool
+	}{
+		{"a.example.com", "443", true}, {"a.example.com", "80", true}, {"a.example.com", "22", false},
+		{"db.example.com", "5432", true}, {"db.example.com", "443", true}, {"api.github.com", "443", true},
+		{"api.github.com", "22", false}, {"other.test", "443", false},
+	} {
+		if got := p.AllowsPort(c.host, c.port); got != c.want {
+			t.Errorf("AllowsPort(%s, %s) = %v, want %v", c.host, c.port, got, c.want)
+		}
+	}
+	for _, bad := range []string{"a.test:0", "a.test:65536", "a.test:x", "a.test:", "a.test:080"} {
+		if err := (&backend.NetworkPolicy{Mode: backend.PolicyAllowList, Hosts: []string{bad}}).Validate(); err == nil {
+			t.Errorf("host entry %q accepted", bad)
+		}
+	}
+}
