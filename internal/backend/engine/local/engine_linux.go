@@ -744,3 +744,10 @@ func (e *Engine) metadata(dir string, m *meta) map[string]any {
 	}
 	return md
 }
+
+// CheckMountPath refuses, without touching the disk, a volume mount path that no local sandbox can have: not
+// clean and absolute, /, the sandbox home itself, the read-only system and kernel file systems, the egress
+// forwarder's place. The provider calls it at plan time, on the volume's mount_path.
+func (e *Engine) CheckMountPath(mountPath string) error {
+	return checkMountPath(mountPath)
+}

@@ -215,23 +215,34 @@ func checkVolume(v backend.VolumeMount) error {
 	if !isVolumeID(v.ExternalID) && (!path.IsAbs(v.ExternalID) || path.Clean(v.ExternalID) != v.ExternalID) {
 		return fmt.Errorf("volume %s: the local engine's volume id must be a volume's id (vol-<record id>) or a clean absolute host directory, got %q", v.VolumeID, v.ExternalID)
 	}
-	mp := v.MountPath
-	if !path.IsAbs(mp) || path.Clean(mp) != mp || mp == "/" {
-		return fmt.Errorf("volume %s: mount path must be a clean absolute path other than /, got %q", v.VolumeID, mp)
+	if strings.ContainsRune(v.ExternalID, 0) {
+		return fmt.Errorf("volume %s: paths must not contain NUL", v.VolumeID)
 	}
-	if mp == SandboxHome {
-		return fmt.Errorf("volume %s: cannot be mounted on the sandbox home %s (mount it below)", v.VolumeID, SandboxHome)
+	if err := checkMountPath(v.MountPath); err != nil {
+		return fmt.Errorf("volume %s: %w", v.VolumeID, err)
+	}
+	return nil
+}
+
+// checkMountPath refuses the mount paths no volume may have in a local sandbox, saying what would be valid.
+func checkMountPath(mp string) error {
+	const valid = "mount it on a path of its own such as /data or /home/sandbox/data"
+	if strings.ContainsRune(mp, 0) {
+		return errors.New("the mount path must not contain NUL")
+	}
+	if !path.IsAbs(mp) || path.Clean(mp) != mp || mp == "/" {
+		return fmt.Errorf("the mount path must be a clean absolute path other than /, got %q: %s", mp, valid)
+	}
+	if mp == SandboxHome || mp == path.Dir(SandboxHome) {
+		return fmt.Errorf("cannot be mounted on %s, which holds the sandbox home %s: %s", mp, SandboxHome, valid)
 	}
 	for _, r := range reservedMounts {
 		if within(mp, r) {
-			return fmt.Errorf("volume %s: cannot be mounted on %s: %s is the read-only system or a kernel file system", v.VolumeID, mp, r)
+			return fmt.Errorf("cannot be mounted on %s: %s is the read-only system or a kernel file system: %s", mp, r, valid)
 		}
 	}
 	if within(mp, egressDir) {
-		return fmt.Errorf("volume %s: cannot be mounted on %s: %s is reserved for the egress forwarder", v.VolumeID, mp, egressDir)
-	}
-	if strings.ContainsRune(v.ExternalID, 0) || strings.ContainsRune(mp, 0) {
-		return fmt.Errorf("volume %s: paths must not contain NUL", v.VolumeID)
+		return fmt.Errorf("cannot be mounted on %s: %s is reserved for the egress forwarder: %s", mp, egressDir, valid)
 	}
 	return nil
 }
