@@ -226,6 +226,7 @@ type run struct {
 	setupDone chan error    // bubblewrap: the outcome of setupSandbox
 	exited    chan struct{} // closed when the started process has exited (not reaped yet)
 	notFound  bool          // isolation none: argv[0] was not found
+	started   bool          // bubblewrap reported its sandbox (set by setupSandbox before setupDone)
 
 	conn       *net.UnixConn // the connection to the sandbox's spawner, for a command run in its init
 	notStarted *spawnStarted // the spawner could not start the command
@@ -514,6 +515,7 @@ func (r *run) setupSandbox() (err error) {
 		r.kill()
 		return nil // bubblewrap failed; its exit status and stderr tell why
 	}
+	r.started = true
 	defer func() {
 		if err != nil {
 			_ = unix.Kill(info.ChildPID, unix.SIGKILL)
@@ -644,9 +646,12 @@ wait:
 	}
 	if r.engine.isolation == IsolationBwrap && res.ExitCode == 1 && !timedOut {
 		if msg, ok := strings.CutPrefix(string(res.Stderr), "bwrap: "); ok {
-			if strings.HasPrefix(msg, "execvp ") {
+			switch {
+			case r.started && strings.HasPrefix(msg, "execvp "):
 				res.ExitCode = 127 // the command was not found or could not be executed
-			} else if len(res.Stdout) == 0 {
+			case !r.started:
+				// Only before the sandbox started is stderr bubblewrap's own: afterwards it is the command's, which
+				// the provider never shows as its own error message.
 				return nil, fmt.Errorf("bubblewrap could not start the sandbox %s: %s", r.meta.ExternalID, strings.TrimSpace(msg))
 			}
 		}

@@ -36,7 +36,6 @@ const (
 	initRecordFile = "init.json"
 	initSockFile   = "init.sock"
 	initLockFile   = ".init.lock"
-	initLogFile    = ".init.log"
 	// initSpawnerFD is the spawner's listening socket in bubblewrap's command (after --args, --info-fd and
 	// --block-fd).
 	initSpawnerFD = 6
@@ -74,7 +73,10 @@ func (r *run) initArgs(exe string) []string {
 	if policyMode(r.policy, IsolationBwrap) == backend.PolicyAllowAll {
 		a = []string{"--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"}
 	}
-	a = append(a, "--disable-userns", "--new-session", "--cap-drop", "ALL", "--hostname", "sandbox")
+	// --as-pid-1: the spawner is the sandbox's pid 1 (no bubblewrap reaper in the sandbox): a non-dumpable
+	// process that the sandbox's commands can neither trace nor signal (the kernel protects a namespace's init
+	// from signals it does not handle).
+	a = append(a, "--disable-userns", "--new-session", "--cap-drop", "ALL", "--as-pid-1", "--hostname", "sandbox")
 	a = append(a, r.engine.system...)
 	a = append(a,
 		"--ro-bind", r.etc, "/etc",
@@ -263,11 +265,21 @@ func (r *run) startInit(rd string, args []string, key string, nproc int64) (err 
 		return fmt.Errorf("exec: %w", err)
 	}
 	defer lockf.Close()
-	logf, err := os.OpenFile(filepath.Join(rd, initLogFile), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	// bubblewrap's own messages come on a pipe that is read only until the sandbox has started: no file of the
+	// host is ever open for writing in the sandbox, and what the provider shows as bubblewrap's error was written
+	// before anything ran in the sandbox.
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
 		return fmt.Errorf("exec: %w", err)
 	}
-	defer logf.Close()
+	defer devNull.Close()
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
+	defer errR.Close()
+	var bwrapErr cappedBuffer
+	errDone := make(chan struct{})
 	argsR, argsW, infoR, infoW, blockR, blockW, err := bwrapPipes()
 	if err != nil {
 		return err
@@ -278,18 +290,22 @@ func (r *run) startInit(rd string, args []string, key string, nproc int64) (err 
 		Args:       []string{"bwrap", "--args", "3", "--", egressHelper},
 		Env:        []string{},
 		Dir:        "/",
-		Stdout:     logf,
-		Stderr:     logf,
+		Stdout:     devNull,
+		Stderr:     errW,
 		ExtraFiles: []*os.File{argsR, infoW, blockR, lf, lockf}, // fds 3, 4, 5, 6, 7
 		// A session of its own: the init outlives this process and is no part of its process group.
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
 	err = cmd.Start()
-	closeAll(argsR, infoW, blockR)
+	closeAll(argsR, infoW, blockR, errW)
 	if err != nil {
 		closeAll(argsW)
 		return fmt.Errorf("exec: starting bubblewrap: %w", err)
 	}
+	go func() {
+		defer close(errDone)
+		_, _ = io.Copy(&bwrapErr, io.LimitReader(errR, 64<<10))
+	}()
 	go func() {
 		_, _ = io.WriteString(argsW, nulJoined(args))
 		_ = argsW.Close()
@@ -313,8 +329,12 @@ func (r *run) startInit(rd string, args []string, key string, nproc int64) (err 
 		ChildPID int `json:"child-pid"`
 	}
 	if derr := json.NewDecoder(infoR).Decode(&info); derr != nil || info.ChildPID <= 1 {
-		time.Sleep(10 * time.Millisecond) // let bubblewrap finish its message
-		msg, _ := os.ReadFile(filepath.Join(rd, initLogFile))
+		// bubblewrap failed before the sandbox ran anything: its message is complete once it has exited.
+		select {
+		case <-errDone:
+		case <-time.After(killGrace):
+		}
+		msg := bwrapErr.Bytes()
 		return fmt.Errorf("bubblewrap could not start the sandbox %s: %s", r.meta.ExternalID, strings.TrimSpace(strings.TrimPrefix(string(msg), "bwrap: ")))
 	}
 	child = info.ChildPID

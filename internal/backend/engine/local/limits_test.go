@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -42,8 +43,8 @@ func sandboxProcs(t *testing.T, dir string) int {
 
 // TestForkBomb: with max_processes = 64, a fork bomb in the sandbox never has more than 64 processes (the
 // sandbox's init and spawner apart), as root and (TestUnprivileged) as an unprivileged user, and the host and
-// another sandbox keep working meanwhile. The bomb is bounded (at most 2^9 processes, killed at 20s) so that a
-// failure of the limit cannot take the machine down.
+// another sandbox keep working meanwhile. The bomb is bounded (at most 2^9 processes, cancelled once measured,
+// killed at 2 minutes at the latest) so that a failure of the limit cannot take the machine down.
 func TestForkBomb(t *testing.T) {
 	e := newBwrap(t)
 	if err := checkEnforceable(limits{maxProcesses: 64}, IsolationBwrap); err != nil {
@@ -53,12 +54,15 @@ func TestForkBomb(t *testing.T) {
 	other := create(t, e, backend.SandboxSpec{})
 	dir := e.dir(sb.ExternalID)
 	sh(t, e, sb.ExternalID, "true") // starts the init
-	const bomb = `b() { if [ "$1" -gt 0 ]; then b $(($1-1)) & b $(($1-1)) & wait; else sleep 30; fi; }; b 8 2>/dev/null`
+	const bomb = `b() { if [ "$1" -gt 0 ]; then b $(($1-1)) & b $(($1-1)) & wait; else sleep 300; fi; }; b 8 2>/dev/null`
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		_, err := e.Exec(ctx, sb.ExternalID, backend.ExecRequest{Argv: []string{"sh", "-c", bomb}, Timeout: 20 * time.Second})
+		res, err := e.Exec(ctx, sb.ExternalID, backend.ExecRequest{Argv: []string{"sh", "-c", bomb}, Timeout: 2 * time.Minute})
+		if err == nil {
+			t.Logf("the fork bomb ended before it was cancelled: %+v, stderr %q", res, res.Stderr)
+		}
 		done <- err
 	}()
 	most := 0
@@ -210,5 +214,46 @@ func TestCgroupDetection(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(v2, "cgroup.subtree_control")); string(b) != "+pids +memory" {
 		t.Errorf("the root's subtree_control = %q, want the controllers enabled", b)
+	}
+}
+
+// TestInitUntouchable: a command can neither trace nor signal the sandbox's pid 1 (the spawner), nor reach a
+// host file through its descriptors; what a command writes never becomes the provider's own error message.
+func TestInitUntouchable(t *testing.T) {
+	e := newBwrap(t)
+	sb := create(t, e, backend.SandboxSpec{})
+	res := sh(t, e, sb.ExternalID, `ls -l /proc/1/fd/ >/dev/null 2>&1 && echo fds-readable; echo x 2>/dev/null >/proc/1/fd/1 && echo wrote-fd1; echo x 2>/dev/null >/proc/1/fd/2 && echo wrote-fd2; kill -TERM 1 2>/dev/null; kill -KILL 1 2>/dev/null; sleep 0.2; echo alive`)
+	if out := string(res.Stdout); out != "alive\n" {
+		t.Errorf("a command touching pid 1: %q (stderr %q), want only alive", out, res.Stderr)
+	}
+	if res := sh(t, e, sb.ExternalID, `echo still`); string(res.Stdout) != "still\n" {
+		t.Errorf("the sandbox after a command signalled its pid 1: %+v", res)
+	}
+	if lookable("perl") && runtime.GOARCH == "amd64" {
+		// ptrace(PTRACE_ATTACH = 16, 1): syscall 101 on x86_64.
+		res := sh(t, e, sb.ExternalID, `perl -e 'my $r = syscall(101, 16, 1, 0, 0); print "$r\n"'`)
+		if string(res.Stdout) != "-1\n" {
+			t.Errorf("PTRACE_ATTACH to pid 1: %q (stderr %q), want -1", res.Stdout, res.Stderr)
+		}
+	}
+	// No host file is open in the init but its lock (which the sandbox cannot reach: the init is not dumpable,
+	// so its descriptors are not open to the sandbox, as the first command showed).
+	rec := readInitRecord(filepath.Join(e.dir(sb.ExternalID), runDir))
+	if rec == nil {
+		t.Fatal("no init record")
+	}
+	ents, _ := os.ReadDir("/proc/" + strconv.Itoa(rec.Init.PID) + "/fd")
+	for _, ent := range ents {
+		l, _ := os.Readlink("/proc/" + strconv.Itoa(rec.Init.PID) + "/fd/" + ent.Name())
+		if strings.HasPrefix(l, e.Root()) && filepath.Base(l) != initLockFile {
+			t.Errorf("the init holds %s open", l)
+		}
+	}
+	// A one-shot sandbox (a setup builder) whose command prints what looks like a bubblewrap error and exits 1
+	// is a failed command, never an engine error quoting it.
+	art, r, err := e.BuildSetup(context.Background(), backend.SetupSpec{RecordID: backend.NewID(), Fingerprint: strings.Repeat("ab", 32),
+		Argv: []string{"sh", "-c", "echo 'bwrap: planted message' >&2; exit 1"}})
+	if err == nil || art != nil || r == nil || r.ExitCode != 1 || strings.Contains(err.Error(), "bubblewrap could not start") {
+		t.Errorf("a setup command faking a bubblewrap error: %v, %+v, want a setup failure with exit code 1", err, r)
 	}
 }

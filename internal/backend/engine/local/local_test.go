@@ -275,8 +275,8 @@ func TestHostProcessesInvisible(t *testing.T) {
 		}
 	}
 	res = execIn(t, e, sb.ExternalID, backend.ExecRequest{Argv: []string{"cat", "/proc/1/comm"}})
-	if strings.TrimSpace(string(res.Stdout)) != "bwrap" {
-		t.Errorf("pid 1 in the sandbox is %q, want bubblewrap's init", res.Stdout)
+	if strings.TrimSpace(string(res.Stdout)) != spawnerName {
+		t.Errorf("pid 1 in the sandbox is %q, want the spawner", res.Stdout)
 	}
 	if lookable("ps") {
 		res = execIn(t, e, sb.ExternalID, backend.ExecRequest{Argv: []string{"ps", "-e", "-o", "pid=,comm="}})

@@ -246,7 +246,7 @@ func TestPolicyAllowAllAndDenyAll(t *testing.T) {
 		t.Errorf("allow_all: %q (stderr %q)", got, res.Stderr)
 	}
 	// Still its own pid namespace and read-only system.
-	if res := sh(t, e, all.ExternalID, `cat /proc/1/comm; echo x > /usr/x`); !strings.HasPrefix(string(res.Stdout), "bwrap") || res.ExitCode == 0 {
+	if res := sh(t, e, all.ExternalID, `cat /proc/1/comm; echo x > /usr/x`); !strings.HasPrefix(string(res.Stdout), spawnerName) || res.ExitCode == 0 {
 		t.Errorf("allow_all sandbox: %q, exit %d", res.Stdout, res.ExitCode)
 	}
 

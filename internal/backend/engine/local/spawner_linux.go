@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -50,8 +52,10 @@ const (
 	// shimCgroupEnv lists the descriptors (comma-separated) of the cgroup.procs files the shim writes the
 	// command into.
 	shimCgroupEnv = "TERRAFORM_PROVIDER_SANDBOX_EXEC_CGROUP_FDS"
+	// spawnerName is the spawner's process name (/proc/<pid>/comm) in the sandbox, where it is pid 1.
+	spawnerName = "sandbox-init"
 	// spawnerProto changes whenever the protocol does: a spawner of another version is replaced.
-	spawnerProto = 2
+	spawnerProto = 3
 	spawnChunk   = 32 << 10
 	spawnMaxBody = 64 << 20
 	spawnMaxFDs  = 8
@@ -89,6 +93,9 @@ func runSpawner(fdText string) int {
 	unix.CloseOnExec(fd)
 	// Commands run as the same user: they must not be able to trace the spawner or take its descriptors.
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	if name, err := unix.BytePtrFromString(spawnerName); err == nil {
+		_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(name)), 0, 0, 0)
+	}
 	f := os.NewFile(uintptr(fd), "spawner")
 	l, err := net.FileListener(f)
 	_ = f.Close()
@@ -101,7 +108,14 @@ func runSpawner(fdText string) int {
 		fmt.Fprintln(os.Stderr, "sandbox spawner: not a unix socket")
 		return 126
 	}
-	s := &spawner{last: time.Now()}
+	s := &spawner{last: time.Now(), commands: map[int]bool{}}
+	if os.Getpid() == 1 {
+		// The sandbox's init (bubblewrap --as-pid-1): it reaps the processes orphaned in the sandbox, and ignores
+		// the signals a command could send it (the kernel already drops those it has no handler for).
+		signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGPIPE, syscall.SIGUSR1,
+			syscall.SIGUSR2, syscall.SIGALRM, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU)
+		go s.reapOrphans()
+	}
 	if idle, err := time.ParseDuration(os.Getenv(spawnerIdleEnv)); err == nil && idle > 0 {
 		if lockFD, err := strconv.Atoi(os.Getenv(spawnerLockEnv)); err == nil && lockFD > 2 {
 			unix.CloseOnExec(lockFD)
@@ -124,9 +138,38 @@ func runSpawner(fdText string) int {
 }
 
 type spawner struct {
-	mu      sync.Mutex
-	running int
-	last    time.Time // when a command last ended, or a connection came
+	mu       sync.Mutex
+	running  int
+	last     time.Time    // when a command last ended, or a connection came
+	commands map[int]bool // the commands' pids: their own goroutines reap them
+}
+
+// reapOrphans reaps, as the sandbox's pid 1, every exited process that is not a command (those are reaped by the
+// goroutine that serves them): the processes that outlived their parents.
+func (s *spawner) reapOrphans() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGCHLD)
+	for range ch {
+		ents, err := os.ReadDir("/proc")
+		if err != nil {
+			continue
+		}
+		for _, ent := range ents {
+			pid, err := strconv.Atoi(ent.Name())
+			if err != nil || pid <= 1 {
+				continue
+			}
+			if _, zombie, ok := startTime(pid); !ok || !zombie {
+				continue
+			}
+			s.mu.Lock()
+			if !s.commands[pid] {
+				var ws syscall.WaitStatus
+				_, _ = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+			}
+			s.mu.Unlock()
+		}
+	}
 }
 
 // exitWhenIdle ends the spawner, and with it the init (bubblewrap's init follows its only child) and every
@@ -207,6 +250,7 @@ func (s *spawner) serve(c *net.UnixConn) {
 	})
 	if err == nil {
 		s.running++
+		s.commands[pid] = true
 	}
 	s.mu.Unlock()
 	for _, f := range files {
@@ -270,6 +314,7 @@ func (s *spawner) serve(c *net.UnixConn) {
 	close(reaped)
 	killMu.Unlock()
 	s.mu.Lock()
+	delete(s.commands, pid)
 	s.running--
 	s.last = time.Now()
 	if s.running == 0 {
