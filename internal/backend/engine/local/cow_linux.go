@@ -211,8 +211,9 @@ func probeReflink(root string) error {
 }
 
 // copyTree copies the tree src to dst (which must not exist): directories, regular files (cloned with FICLONE
-// when reflink is set, else copied), symlinks, hard links (as hard links) and FIFOs, with their modes and
-// times, and their owners when running as root. Sockets and devices are left out.
+// when reflink is set, else copied), symlinks, hard links (as hard links) and FIFOs, with their modes (without
+// the set-user-id and set-group-id bits of files) and times, and their owners when running as root. Sockets and
+// devices are left out.
 func copyTree(src, dst string, reflink bool) error {
 	asRoot := os.Geteuid() == 0
 	type dirAttrs struct {
@@ -296,8 +297,13 @@ func setAttrs(target string, fi fs.FileInfo, st *syscall.Stat_t, chown bool) err
 		}
 	}
 	if !symlink {
-		// After chown, which clears the set-id bits.
-		if err := os.Chmod(target, fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+		// Never a set-user-id or set-group-id file: a copy of a sandbox's files must not hand anyone (on the host
+		// or in another sandbox) the rights of their owner. Directories keep set-group-id (group inheritance).
+		keep := fs.ModePerm | fs.ModeSticky
+		if fi.IsDir() {
+			keep |= fs.ModeSetgid
+		}
+		if err := os.Chmod(target, fi.Mode()&keep); err != nil {
 			return err
 		}
 	}
@@ -331,4 +337,25 @@ func copyFile(src, dst string, reflink bool) error {
 		err = cerr
 	}
 	return err
+}
+
+// stripSetID clears the set-user-id and set-group-id bits of every file under root (not following symlinks):
+// a setup's artifact is shared by every sandbox that starts from it.
+func stripSetID(root string) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid) != 0 {
+			return os.Chmod(p, fi.Mode()&(fs.ModePerm|fs.ModeSticky))
+		}
+		return nil
+	})
 }

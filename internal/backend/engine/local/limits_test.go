@@ -257,3 +257,46 @@ func TestInitUntouchable(t *testing.T) {
 		t.Errorf("a setup command faking a bubblewrap error: %v, %+v, want a setup failure with exit code 1", err, r)
 	}
 }
+
+// TestSetIDStripped: a setup that leaves set-user-id and set-group-id files gives sandboxes (by overlay or copy)
+// none: the artifact and every copy have the bits cleared.
+func TestSetIDStripped(t *testing.T) {
+	for _, method := range []string{"", CopyPlain} {
+		t.Run("copy="+method, func(t *testing.T) {
+			e := newBwrapCfg(t, Config{SetupCopy: method})
+			art, res, err := e.BuildSetup(context.Background(), backend.SetupSpec{RecordID: backend.NewID(), Fingerprint: strings.Repeat("cd", 32),
+				Argv: []string{"sh", "-c", "cp /bin/sh suid-sh && chmod 4755 suid-sh && cp /bin/sh sgid-sh && chmod 2755 sgid-sh && mkdir d && chmod 2775 d && stat -c %a suid-sh"}})
+			if err != nil {
+				t.Fatalf("BuildSetup: %v (%+v)", err, res)
+			}
+			if string(res.Stdout) != "4755\n" {
+				t.Fatalf("the setup command could not make a set-uid file (%q, stderr %q): nothing to check", res.Stdout, res.Stderr)
+			}
+			home, _ := art.Metadata["home"].(string)
+			for _, f := range []string{"suid-sh", "sgid-sh"} {
+				fi, err := os.Stat(filepath.Join(home, f))
+				if err != nil || fi.Mode()&(os.ModeSetuid|os.ModeSetgid) != 0 {
+					t.Errorf("artifact file %s: %v, %v; want no set-id bits", f, fi.Mode(), err)
+				}
+			}
+			sb := create(t, e, backend.SandboxSpec{Setup: art.ExternalID})
+			res = sh(t, e, sb.ExternalID, `stat -c %a suid-sh sgid-sh`)
+			if string(res.Stdout) != "755\n755\n" {
+				t.Errorf("set-id files in a sandbox from the setup: %q (stderr %q), want 755 755", res.Stdout, res.Stderr)
+			}
+		})
+	}
+	src, dst := t.TempDir(), filepath.Join(t.TempDir(), "copy")
+	if err := os.WriteFile(filepath.Join(src, "f"), []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(src, "f"), 0o755|os.ModeSetuid|os.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	if err := copyTree(src, dst, false); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(dst, "f")); err != nil || fi.Mode() != 0o755 {
+		t.Errorf("copyTree of a set-id file: %v, %v; want 0755", fi.Mode(), err)
+	}
+}
