@@ -22,7 +22,7 @@ func localOptionAttributes() map[string]schema.Attribute {
 				"not per command or process): a fork bomb stops there, with `fork` failing inside the sandbox. Enforced by the " +
 				"sandbox's pids cgroup (cgroup v2, or the v1 `pids` hierarchy, when the provider can write it: as root), else by " +
 				"`RLIMIT_NPROC` in the sandbox's own user namespace (an unprivileged provider). Default: 1024. The plan fails " +
-				"when it cannot be enforced (root without cgroups, or `isolation = \"none\"`). Changes apply in place.",
+				"when it cannot be enforced (root without cgroups, or `isolation = \"none\"`).",
 			Optional:   true,
 			Validators: []validator.Int64{int64validator.Between(1, 1<<20)},
 		},
@@ -31,15 +31,14 @@ func localOptionAttributes() map[string]schema.Attribute {
 				"included, and swap where the host accounts it. Past it the kernel's OOM killer ends a process of the " +
 				"sandbox (exit code 137), never one of the host. Enforced by the sandbox's memory cgroup; the plan fails on " +
 				"hosts where the provider cannot write one (an unprivileged provider without a delegated cgroup v2 subtree) " +
-				"and with `isolation = \"none\"`. Default: half of the host's RAM where cgroups are available, else no limit. " +
-				"Changes apply in place.",
+				"and with `isolation = \"none\"`. Default: half of the host's RAM where cgroups are available, else no limit.",
 			Optional:   true,
 			Validators: []validator.Int64{int64validator.Between(16, 1<<22)},
 		},
 		"tmp_mb": schema.Int64Attribute{
 			MarkdownDescription: "The size of the sandbox's `/tmp` in MiB, a tmpfs of its own (its files count against `memory_mb` " +
-				"too): writing past it fails inside the sandbox with `No space left on device`. Default: 1024. Applies from " +
-				"the sandbox's next command that starts its init (in place).",
+				"too): writing past it fails inside the sandbox with `No space left on device`. Default: 1024. The plan fails with " +
+				"`isolation = \"none\"`.",
 			Optional:   true,
 			Validators: []validator.Int64{int64validator.Between(1, 1<<22)},
 		},

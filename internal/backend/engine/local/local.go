@@ -42,8 +42,16 @@
 //
 // A command runs as the provider's user, which is also the owner of the files in its home. When the provider
 // runs as root, bubblewrap maps the sandbox's uid 0 to root without any capability: the sandbox sees no more
-// than what is mounted (read-only system, its home, /tmp, volumes) and /proc/sys is read-only, but the kernel
-// does not apply RLIMIT_NPROC (max_processes) to root.
+// than what is mounted (read-only system, its home, /tmp, volumes; all nosuid) and /proc/sys is read-only.
+//
+// # Limits
+//
+// The limits hold for the whole sandbox, every process of it together (cgroup_linux.go): max_processes by its
+// pids cgroup, memory_mb by its memory cgroup (cgroup v2, or the v1 pids and memory hierarchies), tmp_mb by the
+// size of its /tmp tmpfs. Without cgroups an unprivileged provider still gets max_processes as RLIMIT_NPROC,
+// which counts in the sandbox's own user namespace; a limit that cannot be enforced is refused by ValidateSpec
+// with an OptionError naming it. The sandbox's pid 1 is the spawner itself (bubblewrap --as-pid-1), not
+// dumpable, so that commands can neither trace it nor reach its descriptors.
 //
 // The directory with its metadata is made under a temporary name and renamed into place, so every visible
 // sandbox directory names its record id: FindSandbox finds a half-made sandbox too.
