@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -55,14 +56,16 @@ var (
 
 // hostCgroups detects, once per process, whether and how sandboxes get cgroups.
 func hostCgroups() *cgroupSys {
-	hostCgroupsOnce.Do(func() { hostCgroupsVal = detectCgroups("/proc/self/mountinfo", "/proc/self/cgroup") })
+	hostCgroupsOnce.Do(func() { hostCgroupsVal = detectCgroups("/proc/self/mountinfo", "/proc/self/cgroup", true) })
 	return hostCgroupsVal
 }
 
 // errNoCgroups wraps every reason why the host gives no cgroup accounting.
 var errNoCgroups = errors.New("this host gives the provider no cgroup pids and memory controllers it can write")
 
-func detectCgroups(mountinfo, selfCgroup string) *cgroupSys {
+// detectCgroups finds the cgroups sandboxes can use, from this process's mountinfo and cgroup files; probe
+// checks them with a real process (tests on a fake file system leave it out).
+func detectCgroups(mountinfo, selfCgroup string, probe bool) *cgroupSys {
 	v1 := map[string]string{} // controller -> mount point
 	var v2mount string
 	f, err := os.Open(mountinfo)
@@ -103,7 +106,9 @@ func detectCgroups(mountinfo, selfCgroup string) *cgroupSys {
 	if v2mount != "" {
 		c, err := setupV2(v2mount, selfCgroup)
 		if err == nil {
-			return c
+			if err = c.probe(probe); err == nil {
+				return c
+			}
 		}
 		reasons = append(reasons, "cgroup v2: "+err.Error())
 	} else {
@@ -112,7 +117,9 @@ func detectCgroups(mountinfo, selfCgroup string) *cgroupSys {
 	if v1["pids"] != "" && v1["memory"] != "" {
 		c, err := setupV1(v1["pids"], v1["memory"])
 		if err == nil {
-			return c
+			if err = c.probe(probe); err == nil {
+				return c
+			}
 		}
 		reasons = append(reasons, "cgroup v1: "+err.Error())
 	} else {
@@ -138,6 +145,55 @@ func unescapeMount(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// probe goes once through what every sandbox needs: a cgroup with its limits, a process moved into it from
+// here, and a process that writes itself into it through a descriptor opened here (as the shim does). A host
+// where one step fails has no cgroup accounting for sandboxes (and says why) rather than sandboxes that cannot
+// run a command.
+func (c *cgroupSys) probe(really bool) (err error) {
+	if !really {
+		return nil
+	}
+	name := "probe-" + strconv.Itoa(os.Getpid()) + "-" + nonce()
+	defer func() {
+		if rerr := c.remove(name); err == nil && rerr != nil {
+			err = rerr
+		}
+	}()
+	if err := c.prepare(name, 64<<20, 16); err != nil {
+		return err
+	}
+	procs, err := c.openProcs(name, cgCmds)
+	if err != nil {
+		return err
+	}
+	defer closeAll(procs...)
+	script := "exec cat >/dev/null"
+	for i := range procs {
+		script = "echo 0 >&" + strconv.Itoa(3+i) + " && " + script
+	}
+	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.ExtraFiles = procs
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("probing cgroups: %w", err)
+	}
+	eerr := c.enter(name, cgInit, cmd.Process.Pid)
+	_ = stdin.Close()
+	werr := cmd.Wait()
+	if eerr != nil {
+		return eerr
+	}
+	if werr != nil {
+		return fmt.Errorf("a process could not enter its cgroup through a descriptor (%v): %s", werr, strings.TrimSpace(stderr.String()))
+	}
+	return nil
 }
 
 func setupV1(pidsMount, memMount string) (*cgroupSys, error) {

@@ -191,7 +191,7 @@ func TestCgroupDetection(t *testing.T) {
 	if err := os.WriteFile(self, []byte("0::/\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := detectCgroups(mi, self)
+	c := detectCgroups(mi, self, false)
 	if c.err == nil || !errors.Is(c.err, errNoCgroups) || !strings.Contains(c.err.Error(), "hugetlb") {
 		t.Errorf("cgroup2 with only hugetlb: %v, want errNoCgroups naming what it has", c.err)
 	}
@@ -208,7 +208,7 @@ func TestCgroupDetection(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(v2, cgroupBaseName, "cgroup.subtree_control"), []byte(""), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c = detectCgroups(mi, self)
+	c = detectCgroups(mi, self, false)
 	if c.err != nil || !c.v2 || len(c.bases) != 1 || c.bases[0] != filepath.Join(v2, cgroupBaseName) {
 		t.Fatalf("cgroup2 with pids and memory: %+v", c)
 	}
@@ -298,5 +298,43 @@ func TestSetIDStripped(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(dst, "f")); err != nil || fi.Mode() != 0o755 {
 		t.Errorf("copyTree of a set-id file: %v, %v; want 0755", fi.Mode(), err)
+	}
+}
+
+// TestCgroupPrepareV2: on a (fake) unified hierarchy, a sandbox's cgroup gets its memory limit on the sandbox,
+// no swap, pids.max on cmds (max_processes) and init, the controllers enabled for its children, and "max" for
+// an unknown memory size.
+func TestCgroupPrepareV2(t *testing.T) {
+	base := t.TempDir()
+	c := &cgroupSys{v2: true, swap: true, bases: []string{base}}
+	name := "local-x-0123456789ab"
+	for _, d := range []string{name, filepath.Join(name, cgInit), filepath.Join(name, cgCmds)} {
+		if err := os.MkdirAll(filepath.Join(base, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(base, name, "cgroup.subtree_control"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.prepare(name, 128<<20, 64); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		filepath.Join(name, "cgroup.subtree_control"): "+pids +memory",
+		filepath.Join(name, "memory.max"):             strconv.Itoa(128 << 20),
+		filepath.Join(name, "memory.swap.max"):        "0",
+		filepath.Join(name, cgCmds, "pids.max"):       "64",
+		filepath.Join(name, cgInit, "pids.max"):       strconv.Itoa(initPids),
+	}
+	for f, w := range want {
+		if b, err := os.ReadFile(filepath.Join(base, f)); err != nil || string(b) != w {
+			t.Errorf("%s = %q, %v; want %q", f, b, err, w)
+		}
+	}
+	if err := c.prepare(name, -1, 64); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(base, name, "memory.max")); string(b) != "max" {
+		t.Errorf("memory.max without a known RAM size = %q, want max", b)
 	}
 }
