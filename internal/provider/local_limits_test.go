@@ -38,6 +38,8 @@ func TestAccLocal_planTimeValidation(t *testing.T) {
 		{"port 0 in a host entry", sandboxConfig(env, "policy {\n mode = \"allow_list\"\n hosts = [\"a.test:0\"]\n }"), `(?s)hosts.*optionally with a :port`},
 		{"limits with isolation none", noneProvider + "resource \"sandbox_sandbox\" \"test\" {\n local {\n memory_mb = 64\n }\n}\n", `(?s)memory_mb = 64.*memory_mb: cannot be enforced with isolation = "none"`},
 		{"tmp_mb out of range", sandboxConfig(env, "local {\n tmp_mb = 0\n }"), `(?s)tmp_mb.*between 1`},
+		{"disk_mb with isolation none", noneProvider + "resource \"sandbox_sandbox\" \"test\" {\n local {\n disk_mb = 64\n }\n}\n", `(?s)disk_mb = 64.*disk_mb: cannot be enforced with isolation = "none"`},
+		{"disk_mb too small", sandboxConfig(env, "local {\n disk_mb = 8\n }"), `(?s)disk_mb.*between 16`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -70,6 +72,18 @@ resource "sandbox_command" "memory" {
 	} else if eng.(*local.Engine).ValidateSpec(backend.SandboxSpec{Options: map[string]any{local.OptionMaxProcesses: 16}}) != nil {
 		t.Skip("max_processes cannot be enforced on this host")
 	}
+	diskCheck := ""
+	if eng.(*local.Engine).ValidateSpec(backend.SandboxSpec{Options: map[string]any{local.OptionDiskMB: 32}}) == nil {
+		lim += "\n    disk_mb = 32"
+		diskCheck = `
+resource "sandbox_command" "disk" {
+  sandbox_id    = sandbox_sandbox.test.id
+  command       = ["sh", "-c", "head -c 64000000 /dev/zero > big"]
+  allow_failure = true
+  depends_on    = [sandbox_command.tmp]
+}
+`
+	}
 	cfg := env.providerHCL() + fmt.Sprintf(`
 resource "sandbox_sandbox" "test" {
   local {
@@ -89,11 +103,14 @@ resource "sandbox_command" "tmp" {
   allow_failure = true
   depends_on    = [sandbox_command.fork]
 }
-%s`, lim, memCheck)
+%s%s`, lim, memCheck, diskCheck)
 	checks := []resource.TestCheckFunc{
 		resource.TestMatchResourceAttr("sandbox_command.fork", "stderr", regexp.MustCompile(`fork`)),
 		resource.TestMatchResourceAttr("sandbox_command.tmp", "stderr", regexp.MustCompile(`No space left on device`)),
 		resource.TestCheckResourceAttr("sandbox_command.tmp", "exit_code", "1"),
+	}
+	if diskCheck != "" {
+		checks = append(checks, resource.TestMatchResourceAttr("sandbox_command.disk", "stderr", regexp.MustCompile(`No space left on device`)))
 	}
 	if memCheck != "" {
 		checks = append(checks, resource.TestMatchResourceAttr("sandbox_command.memory", "stdout", regexp.MustCompile(`rc=137`)))

@@ -10,6 +10,7 @@ import (
 
 // The local {} block's attributes, by the option names the local engine takes in SandboxSpec.Options.
 var localOptionTypes = map[string]attr.Type{
+	"disk_mb":       types.Int64Type,
 	"max_processes": types.Int64Type,
 	"memory_mb":     types.Int64Type,
 	"tmp_mb":        types.Int64Type,
@@ -17,6 +18,15 @@ var localOptionTypes = map[string]attr.Type{
 
 func localOptionAttributes() map[string]schema.Attribute {
 	return map[string]schema.Attribute{
+		"disk_mb": schema.Int64Attribute{
+			MarkdownDescription: "The size in MiB of the sandbox's home, a file system of its own (a sparse ext4 image on a loop " +
+				"device: the host's disk holds only what is written; ext4 keeps a few MiB of it for itself): writing past it " +
+				"fails inside the sandbox with `No space left on device`, never on the host. Default: none (the home shares the " +
+				"file system of the local root). Needs the provider to run as root (it mounts the image), `mkfs.ext4` and loop " +
+				"devices; not yet with `setup_id` or `workspace_id`. The plan fails where it cannot be enforced.",
+			Optional:   true,
+			Validators: []validator.Int64{int64validator.Between(16, 1<<30)},
+		},
 		"max_processes": schema.Int64Attribute{
 			MarkdownDescription: "The most processes and threads that the sandbox's commands may have **together** (per sandbox, " +
 				"not per command or process): a fork bomb stops there, with `fork` failing inside the sandbox. Enforced by the " +

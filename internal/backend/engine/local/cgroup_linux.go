@@ -477,12 +477,17 @@ func checkEnforceable(l limits, isolation string) error {
 		for _, o := range []struct {
 			name string
 			set  bool
-		}{{OptionMaxProcesses, l.maxProcesses > 0}, {OptionMemoryMB, l.memoryMB > 0}, {OptionTmpMB, l.tmpMB > 0}} {
+		}{{OptionMaxProcesses, l.maxProcesses > 0}, {OptionMemoryMB, l.memoryMB > 0}, {OptionTmpMB, l.tmpMB > 0}, {OptionDiskMB, l.diskMB > 0}} {
 			if o.set {
 				return &OptionError{o.name, `cannot be enforced with isolation = "none": commands then run directly on the host without any limit; use isolation = "bwrap" or remove it`}
 			}
 		}
 		return nil
+	}
+	if l.diskMB > 0 {
+		if err := diskImagesWork(); err != nil {
+			return &OptionError{OptionDiskMB, "cannot be enforced on this host: " + err.Error()}
+		}
 	}
 	cg := hostCgroups()
 	if cg.err == nil {

@@ -149,7 +149,7 @@ func (e *Engine) ensureHome(dir string, m *meta) (string, error) {
 		return e.ensureHome(wdir, wm)
 	}
 	home := filepath.Join(dir, homeDir)
-	if m.SetupCopy != CopyOverlay {
+	if m.SetupCopy != CopyOverlay && !m.hasDisk() {
 		return home, nil
 	}
 	lk, err := lockFileAt(filepath.Join(dir, "mount.lock"), m.noun(), true)
@@ -158,6 +158,12 @@ func (e *Engine) ensureHome(dir string, m *meta) (string, error) {
 	}
 	defer lk.unlock()
 	if homeMounted(dir) {
+		return home, nil
+	}
+	if m.hasDisk() {
+		if err := mountDiskHome(dir); err != nil {
+			return "", fmt.Errorf("%s %s: %w", m.noun(), m.ExternalID, err)
+		}
 		return home, nil
 	}
 	lower := e.buildHome(m.SetupBuild)

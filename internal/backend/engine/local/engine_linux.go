@@ -346,6 +346,13 @@ func (e *Engine) makeHome(dir string, m *meta) error {
 		_, err := e.ensureHome(dir, m)
 		return err
 	}
+	if m.hasDisk() {
+		if _, err := os.Stat(filepath.Join(dir, diskImageFile)); err == nil {
+			return mountDiskHome(dir)
+		}
+		l, _ := parseLimits(m.Options)
+		return makeDiskHome(dir, l.diskMB)
+	}
 	if err := os.Mkdir(home, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("creating %s: %w", home, err)
 	}
@@ -548,8 +555,9 @@ func (e *Engine) StopSandbox(ctx context.Context, externalID string) error {
 			return fmt.Errorf("stopping sandbox %s: %w", externalID, err)
 		}
 	}
-	if m.SetupCopy == CopyOverlay {
-		// Files stay in the upper directory; the next start, command or file access mounts the home again.
+	if m.SetupCopy == CopyOverlay || m.hasDisk() {
+		// Files stay in the upper directory or the disk image; the next start, command or file access mounts the
+		// home again.
 		if err := unmountHome(dir); err != nil {
 			return fmt.Errorf("stopping sandbox %s: %w", externalID, err)
 		}

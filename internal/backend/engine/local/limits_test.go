@@ -338,3 +338,55 @@ func TestCgroupPrepareV2(t *testing.T) {
 		t.Errorf("memory.max without a known RAM size = %q, want max", b)
 	}
 }
+
+// TestDiskLimit: with disk_mb the home is a file system of that size: writing past it fails with ENOSPC inside
+// the sandbox (the host's disk is untouched), what fits is kept across a stop and a start, and deleting the
+// sandbox unmounts and removes it.
+func TestDiskLimit(t *testing.T) {
+	e := newBwrap(t)
+	if err := checkEnforceable(limits{diskMB: 32}, IsolationBwrap); err != nil {
+		var oe *OptionError
+		if !errors.As(err, &oe) || oe.Option != OptionDiskMB {
+			t.Errorf("refusal of disk_mb: %v, want an OptionError on disk_mb", err)
+		}
+		if _, cerr := e.CreateSandbox(context.Background(), backend.SandboxSpec{RecordID: backend.NewID(), Options: map[string]any{OptionDiskMB: 32}}); cerr == nil {
+			t.Errorf("CreateSandbox with an unenforceable disk_mb succeeded")
+		}
+		t.Skipf("disk_mb cannot be enforced here: %v", err)
+	}
+	ctx := context.Background()
+	sb, err := e.CreateSandbox(ctx, backend.SandboxSpec{RecordID: backend.NewID(), Options: map[string]any{OptionDiskMB: 32}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := e.dir(sb.ExternalID)
+	res := sh(t, e, sb.ExternalID, `head -c 8000000 /dev/zero > small && echo fits; head -c 64000000 /dev/zero > big; echo "rc=$?"; rm -f big; df -k . | tail -n1`)
+	out := string(res.Stdout)
+	if !strings.Contains(out, "fits\n") || strings.Contains(out, "rc=0") || !strings.Contains(string(res.Stderr), "No space left") {
+		t.Errorf("8 MB then 64 MB into a 32 MiB home: %q (stderr %q), want the first to fit and the second to fail with ENOSPC", out, res.Stderr)
+	}
+	if err := e.StopSandbox(ctx, sb.ExternalID); err != nil {
+		t.Fatal(err)
+	}
+	if homeMounted(dir) {
+		t.Errorf("the disk image is still mounted after a stop")
+	}
+	if err := e.StartSandbox(ctx, sb.ExternalID); err != nil {
+		t.Fatal(err)
+	}
+	if res := sh(t, e, sb.ExternalID, `wc -c < small`); string(res.Stdout) != "8000000\n" {
+		t.Errorf("the file after a stop and a start: %q (stderr %q)", res.Stdout, res.Stderr)
+	}
+	if b, err := e.ReadFile(ctx, sb.ExternalID, "small"); err != nil || len(b) != 8000000 {
+		t.Errorf("ReadFile from the disk home: %d bytes, %v", len(b), err)
+	}
+	if err := e.DeleteSandbox(ctx, sb.ExternalID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the sandbox directory after delete: %v", err)
+	}
+	if err := e.ValidateSpec(backend.SandboxSpec{Setup: "setup-0123456789abcdef", Options: map[string]any{OptionDiskMB: 32}}); err == nil {
+		t.Errorf("disk_mb with a setup accepted")
+	}
+}

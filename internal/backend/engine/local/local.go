@@ -122,6 +122,9 @@ const DefaultMaxProcesses = 1024
 // DefaultTmpMB is the size of a sandbox's /tmp (a tmpfs, in memory) when the tmp_mb option is unset.
 const DefaultTmpMB = 1024
 
+// MinDiskMB is the smallest disk_mb: ext4 keeps a few MiB for itself.
+const MinDiskMB = 16
+
 // MinMemoryMB is the smallest memory_mb: a sandbox's init and spawner take a few MiB of it.
 const MinMemoryMB = 16
 
@@ -146,6 +149,11 @@ const (
 	// OptionTmpMB is the size of the sandbox's /tmp in MiB (a tmpfs: writing past it fails with ENOSPC inside
 	// the sandbox); unset or 0 = DefaultTmpMB. Its files count against memory_mb too.
 	OptionTmpMB = "tmp_mb"
+	// OptionDiskMB gives the sandbox's home a file system of its own of that size in MiB (an ext4 image on a loop
+	// device, sparse: it takes on the host's disk only what is written): writing past it fails with ENOSPC
+	// inside the sandbox. Unset or 0 = none (the home shares the root's file system). It needs root (mounting)
+	// and mkfs.ext4, and is refused with a setup or a workspace.
+	OptionDiskMB = "disk_mb"
 )
 
 // ErrBwrapNotInstalled is returned by New when Isolation is "bwrap" and bubblewrap cannot be found.

@@ -832,7 +832,7 @@ func ExampleNew() {
 }
 
 // unprivilegedTests are the tests TestUnprivileged runs again as an unprivileged user.
-const unprivilegedTests = "^(TestConformanceBwrap|TestLimits|TestForkBomb|TestSandboxMemory|TestTmpLimit|TestLimitsRefused|TestSeesOnlyItsHome|TestHostFilesInvisible|TestNoNetwork|TestHostProcessesInvisible|TestTimeoutKillsTree|TestStopKillsRunningCommands|TestPathsRefused|TestVolumes|TestDeleteRemovesReadOnlyTrees|TestVolumeLifecycle|TestSandboxFromSetup|TestWorkspace|TestPolicyAllowList|TestInitSurvivesNewEngine|TestInitTimeoutKillsTreeNotInit|TestInitIsolation)$"
+const unprivilegedTests = "^(TestConformanceBwrap|TestLimits|TestForkBomb|TestSandboxMemory|TestTmpLimit|TestLimitsRefused|TestDiskLimit|TestInitUntouchable|TestSeesOnlyItsHome|TestHostFilesInvisible|TestNoNetwork|TestHostProcessesInvisible|TestTimeoutKillsTree|TestStopKillsRunningCommands|TestPathsRefused|TestVolumes|TestDeleteRemovesReadOnlyTrees|TestVolumeLifecycle|TestSandboxFromSetup|TestWorkspace|TestPolicyAllowList|TestInitSurvivesNewEngine|TestInitTimeoutKillsTreeNotInit|TestInitIsolation)$"
 
 // TestUnprivileged runs the isolation tests again as user nobody (65534) when the tests run as root, since a
 // provider usually runs as an ordinary user: bubblewrap then works unprivileged, and max_processes is enforced.

@@ -19,6 +19,7 @@ type limits struct {
 	memoryMB     int64 // 0 = the default (see memoryBytes)
 	maxProcesses int64 // 0 = DefaultMaxProcesses
 	tmpMB        int64 // 0 = DefaultTmpMB
+	diskMB       int64 // 0 = no disk image: the home is a directory of the root's file system
 }
 
 // procs is the process limit of the sandbox's commands.
@@ -80,6 +81,18 @@ func parseLimits(opts map[string]any) (limits, error) {
 				return l, err
 			}
 			l.maxProcesses = n
+		case OptionDiskMB:
+			n, err := nonNegativeInt(k, v)
+			if err != nil {
+				return l, err
+			}
+			if n > 0 && n < MinDiskMB {
+				return l, &OptionError{k, fmt.Sprintf("%d MiB is too small for a file system: at least %d", n, MinDiskMB)}
+			}
+			if n > math.MaxInt64>>20 {
+				return l, &OptionError{k, fmt.Sprintf("%d is too large", n)}
+			}
+			l.diskMB = n
 		case OptionTmpMB:
 			n, err := nonNegativeInt(k, v)
 			if err != nil {
@@ -90,7 +103,7 @@ func parseLimits(opts map[string]any) (limits, error) {
 			}
 			l.tmpMB = n
 		default:
-			return l, fmt.Errorf("unknown local option %q (supported: %s, %s, %s)", k, OptionMaxProcesses, OptionMemoryMB, OptionTmpMB)
+			return l, fmt.Errorf("unknown local option %q (supported: %s, %s, %s, %s)", k, OptionDiskMB, OptionMaxProcesses, OptionMemoryMB, OptionTmpMB)
 		}
 	}
 	return l, nil
@@ -143,6 +156,9 @@ func validateSpec(spec backend.SandboxSpec, isolation string) error {
 	}
 	if spec.Workspace != "" && !isWorkspaceID(spec.Workspace) {
 		return fmt.Errorf("%q is not a local workspace id (ws-<record id>)", spec.Workspace)
+	}
+	if l, err := parseLimits(spec.Options); err == nil && l.diskMB > 0 && (spec.Setup != "" || spec.Workspace != "") {
+		return &OptionError{OptionDiskMB, "a sandbox that starts from a setup or runs on a workspace's files cannot have a disk image of its own yet: remove disk_mb, or the setup_id / workspace"}
 	}
 	if spec.Setup != "" && spec.Workspace != "" {
 		return errors.New("a sandbox starts either from a setup or on a workspace's files, not both (the workspace already started from its setup)")
