@@ -44,7 +44,9 @@ func (argvValidator) ValidateList(_ context.Context, req validator.ListRequest, 
 // noNULValidator refuses a string holding a NUL byte; it never shows the value (env values may be secrets).
 type noNULValidator struct{ what string }
 
-func (v noNULValidator) Description(context.Context) string { return v.what + " must not contain a NUL byte" }
+func (v noNULValidator) Description(context.Context) string {
+	return v.what + " must not contain a NUL byte"
+}
 
 func (v noNULValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
 

@@ -45,7 +45,7 @@ func TestAccLocal_planTimeValidation(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			resource.UnitTest(t, resource.TestCase{
 				ProtoV6ProviderFactories: testProviderFactories,
-				Steps: []resource.TestStep{{Config: tc.config, PlanOnly: true, ExpectError: regexp.MustCompile(tc.want)}},
+				Steps:                    []resource.TestStep{{Config: tc.config, PlanOnly: true, ExpectError: regexp.MustCompile(tc.want)}},
 			})
 		})
 	}
@@ -56,10 +56,13 @@ func TestAccLocal_planTimeValidation(t *testing.T) {
 // the host can enforce it) four processes together cannot exceed memory_mb.
 func TestAccLocal_limits(t *testing.T) {
 	env := newTestEnv(t)
-	eng := env.engine()
+	eng, ok := env.engine().(*local.Engine)
+	if !ok {
+		t.Fatal("the test engine is not the local engine")
+	}
 	lim := "max_processes = 32\n    tmp_mb = 8"
 	memCheck := ""
-	if eng.(*local.Engine).ValidateSpec(backend.SandboxSpec{Options: map[string]any{local.OptionMemoryMB: 128, local.OptionMaxProcesses: 16}}) == nil {
+	if eng.ValidateSpec(backend.SandboxSpec{Options: map[string]any{local.OptionMemoryMB: 128, local.OptionMaxProcesses: 16}}) == nil {
 		lim += "\n    memory_mb = 128"
 		memCheck = `
 resource "sandbox_command" "memory" {
@@ -69,11 +72,11 @@ resource "sandbox_command" "memory" {
   depends_on    = [sandbox_command.tmp]
 }
 `
-	} else if eng.(*local.Engine).ValidateSpec(backend.SandboxSpec{Options: map[string]any{local.OptionMaxProcesses: 16}}) != nil {
+	} else if eng.ValidateSpec(backend.SandboxSpec{Options: map[string]any{local.OptionMaxProcesses: 16}}) != nil {
 		t.Skip("max_processes cannot be enforced on this host")
 	}
 	diskCheck := ""
-	if eng.(*local.Engine).ValidateSpec(backend.SandboxSpec{Options: map[string]any{local.OptionDiskMB: 32}}) == nil {
+	if eng.ValidateSpec(backend.SandboxSpec{Options: map[string]any{local.OptionDiskMB: 32}}) == nil {
 		lim += "\n    disk_mb = 32"
 		diskCheck = `
 resource "sandbox_command" "disk" {

@@ -191,7 +191,7 @@ func (c *cgroupSys) probe(really bool) (err error) {
 		return eerr
 	}
 	if werr != nil {
-		return fmt.Errorf("a process could not enter its cgroup through a descriptor (%v): %s", werr, strings.TrimSpace(stderr.String()))
+		return fmt.Errorf("a process could not enter its cgroup through a descriptor (%w): %s", werr, strings.TrimSpace(stderr.String()))
 	}
 	return nil
 }
@@ -397,19 +397,6 @@ func (c *cgroupSys) openProcs(name, sub string) ([]*os.File, error) {
 	return fs, nil
 }
 
-// pidsCurrent is the number of processes and threads in the box's sub-cgroup sub (-1 when unknown).
-func (c *cgroupSys) pidsCurrent(name, sub string) int {
-	b, err := os.ReadFile(filepath.Join(c.bases[0], name, sub, "pids.current"))
-	if err != nil {
-		return -1
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return -1
-	}
-	return n
-}
-
 // remove kills whatever still runs in the box's cgroups and removes them. A box without cgroups is fine.
 func (c *cgroupSys) remove(name string) error {
 	var last error
@@ -510,14 +497,13 @@ func (l limits) memoryBytes() int64 {
 	if m := hostMemoryBytes(); m > 0 {
 		return m / DefaultMemoryFraction
 	}
-	return -1 // unknown RAM: no memory limit ("-1" is "max" to cgroup v1; setLimit maps it for v2)
+	return -1 // unknown RAM: no memory limit (prepare writes "-1" to cgroup v1, "max" to v2)
 }
 
 // removeCgroup removes the cgroups of the box in dir, if it has any, once its processes are gone.
 func removeCgroup(dir string) error {
-	cg := hostCgroups()
-	if cg.err != nil {
-		return nil
+	if cg := hostCgroups(); cg.err == nil {
+		return cg.remove(cgroupName(dir))
 	}
-	return cg.remove(cgroupName(dir))
+	return nil // no cgroups on this host: nothing was made
 }

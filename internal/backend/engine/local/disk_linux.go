@@ -61,7 +61,7 @@ func makeDiskHome(dir string, sizeMB int64) error {
 	// No reserved blocks, the root directory mode 0700 like a plain home.
 	out, err := exec.Command(toolPath("mkfs.ext4"), "-q", "-F", "-m", "0", "-E", "root_owner="+strconv.Itoa(os.Geteuid())+":"+strconv.Itoa(os.Getegid()), img).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("making the file system of the disk image: %v: %s", err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("making the file system of the disk image: %w: %s", err, strings.TrimSpace(string(out)))
 	}
 	if err := os.Mkdir(filepath.Join(dir, homeDir), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
@@ -82,7 +82,7 @@ func mountDiskHome(dir string) error {
 	}
 	out, err := exec.Command(toolPath("mount"), "-o", "loop,nosuid,nodev", filepath.Join(dir, diskImageFile), filepath.Join(dir, homeDir)).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("mounting the disk image of %s: %v: %s", dir, err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("mounting the disk image of %s: %w: %s", dir, err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }

@@ -205,7 +205,7 @@ type run struct {
 	env     map[string]string
 	req     backend.ExecRequest
 	policy  *backend.NetworkPolicy
-	egress  *egress // the egress proxy of an allow_list command
+	egress  *egress    // the egress proxy of an allow_list command
 	cg      *cgroupSys // the host's cgroups (bubblewrap, when this process can use them); nil without
 	cgName  string     // the box's cgroup under cg
 
