@@ -3,7 +3,9 @@ package backend
 import (
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -95,7 +97,7 @@ func (p *NetworkPolicy) Validate() error {
 	}
 	for _, h := range p.Hosts {
 		if !validHostPattern(h) {
-			return fmt.Errorf("%q is not a host name or *.wildcard", h)
+			return fmt.Errorf("%q is not a host name or *.wildcard, optionally with a :port (1-65535)", h)
 		}
 	}
 	for _, n := range p.Presets {
@@ -113,6 +115,14 @@ func (p *NetworkPolicy) Validate() error {
 }
 
 func validHostPattern(h string) bool {
+	hasPort := strings.Contains(h, ":")
+	h, port := splitHostEntry(h)
+	if hasPort {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+			return false
+		}
+	}
 	h = strings.TrimPrefix(h, "*.")
 	if h == "" || len(h) > 253 || strings.ContainsAny(h, "/:@ *") {
 		return false
@@ -156,8 +166,8 @@ func (p *NetworkPolicy) Allows(host string) bool {
 		return true
 	}
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	for _, pat := range p.AllowedHosts() {
-		if matchHost(pat, host) {
+	for _, entry := range p.AllowedHosts() {
+		if pat, _ := splitHostEntry(entry); matchHost(pat, host) {
 			return true
 		}
 	}
@@ -169,6 +179,39 @@ func matchHost(pattern, host string) bool {
 		return strings.HasSuffix(host, pattern[1:]) && len(host) > len(pattern)-1
 	}
 	return pattern == host
+}
+
+// DefaultPorts are the ports a host entry without a port allows: HTTP and HTTPS.
+var DefaultPorts = []string{"80", "443"}
+
+// splitHostEntry splits a host entry "host" or "host:port" (the port empty when absent).
+func splitHostEntry(h string) (host, port string) {
+	if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		return h[:i], h[i+1:]
+	}
+	return h, ""
+}
+
+// AllowsPort reports whether a connection to host:port is allowed: an entry that names a port allows that
+// port only; an entry without one (and every preset host) allows DefaultPorts.
+func (p *NetworkPolicy) AllowsPort(host, port string) bool {
+	if p == nil || p.Mode == PolicyDenyAll {
+		return false
+	}
+	if p.Mode == PolicyAllowAll {
+		return true
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	for _, entry := range p.AllowedHosts() {
+		pat, want := splitHostEntry(entry)
+		if !matchHost(pat, host) {
+			continue
+		}
+		if want == port || (want == "" && slices.Contains(DefaultPorts, port)) {
+			return true
+		}
+	}
+	return false
 }
 
 // HeadersFor returns the headers to inject into a request to host: those of every preset that has a credential

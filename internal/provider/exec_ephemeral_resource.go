@@ -61,14 +61,16 @@ func (r *execEphemeralResource) Schema(_ context.Context, _ ephemeral.SchemaRequ
 			"command": schema.ListAttribute{
 				MarkdownDescription: "The argv to run (no shell).",
 				Required:            true, ElementType: types.StringType,
-				Validators: []validator.List{listvalidator.SizeAtLeast(1)},
+				Validators: []validator.List{listvalidator.SizeAtLeast(1), argvValidator{}},
 			},
 			"env": schema.MapAttribute{
 				MarkdownDescription: "Environment variables for the command. Sensitive.",
 				Optional:            true, Sensitive: true, ElementType: types.StringType,
-				Validators: []validator.Map{mapvalidator.KeysAre(stringvalidator.RegexMatches(envNameRegexp, "must be an environment variable name"))},
+				Validators: []validator.Map{mapvalidator.KeysAre(stringvalidator.RegexMatches(envNameRegexp, "must be an environment variable name")),
+					mapvalidator.ValueStringsAre(noNULValidator{what: "environment variable's value"})},
 			},
-			"cwd": schema.StringAttribute{Optional: true, MarkdownDescription: "Working directory (default: the home)."},
+			"cwd": schema.StringAttribute{Optional: true, MarkdownDescription: "Working directory (default: the home).",
+				Validators: []validator.String{noNULValidator{what: "working directory"}}},
 			"timeout": schema.StringAttribute{
 				Optional: true, MarkdownDescription: "How long the command may run. Default `" + defaultCommandTimeout + "`.",
 				Validators: []validator.String{durationValidator{min: time.Second, max: 24 * time.Hour}},

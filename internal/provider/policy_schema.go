@@ -41,12 +41,12 @@ func policyBlock(what string, modifiers ...planmodifier.Object) schema.SingleNes
 				Validators:          []validator.String{stringvalidator.OneOf(backend.PolicyDenyAll, backend.PolicyAllowAll, backend.PolicyAllowList)},
 			},
 			"hosts": schema.ListAttribute{
-				MarkdownDescription: "With `allow_list`: host names to allow; `*.example.com` allows every subdomain.",
+				MarkdownDescription: "With `allow_list`: host names to allow; `*.example.com` allows every subdomain. On `local` an entry allows ports 80 and 443 only, unless it names a port (`db.example.com:5432` allows that port alone).",
 				Optional:            true,
 				ElementType:         types.StringType,
 				Validators: []validator.List{
 					listvalidator.UniqueValues(),
-					listvalidator.ValueStringsAre(stringvalidator.RegexMatches(hostPatternRegexp, "must be a host name such as api.example.com or a *.example.com wildcard")),
+					listvalidator.ValueStringsAre(stringvalidator.RegexMatches(hostPatternRegexp, "must be a host name such as api.example.com or a *.example.com wildcard, optionally with a :port")),
 				},
 			},
 			"presets": schema.ListAttribute{

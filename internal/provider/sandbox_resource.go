@@ -167,6 +167,7 @@ func (r *sandboxResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				ElementType: types.StringType,
 				Validators: []validator.Map{
 					mapvalidator.KeysAre(stringvalidator.RegexMatches(envNameRegexp, "must be an environment variable name: a letter or _, then letters, digits or _")),
+					mapvalidator.ValueStringsAre(noNULValidator{what: "environment variable's value"}),
 				},
 			},
 			"desired_state": schema.StringAttribute{
@@ -403,6 +404,9 @@ func (r *sandboxResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	if caps.MaxVCPUs > 0 && plan.VCPUs.ValueInt64() > int64(caps.MaxVCPUs) {
 		resp.Diagnostics.AddAttributeError(path.Root("vcpus"), "Too many vCPUs",
 			fmt.Sprintf("The %s engine gives at most %d vCPUs.", eng.Name(), caps.MaxVCPUs))
+	}
+	for _, bad := range checkMountPaths(eng, plan.Volumes) {
+		resp.Diagnostics.AddAttributeError(bad.Path, "Invalid mount path", bad.Err.Error())
 	}
 	if resp.Diagnostics.HasError() {
 		return

@@ -79,13 +79,14 @@ func (r *setupResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 			"command": schema.ListAttribute{
 				MarkdownDescription: "The setup's argv (no shell: use `[\"sh\", \"-c\", \"...\"]` for one). It runs in the builder sandbox's home.",
 				Required:            true, ElementType: types.StringType,
-				Validators:    []validator.List{listvalidator.SizeAtLeast(1)},
+				Validators:    []validator.List{listvalidator.SizeAtLeast(1), argvValidator{}},
 				PlanModifiers: []planmodifier.List{listplanmodifier.RequiresReplace()},
 			},
 			"env": schema.MapAttribute{
 				MarkdownDescription: "Environment variables for the setup command. Sensitive: never recorded; only their names enter the fingerprint.",
 				Optional:            true, Sensitive: true, ElementType: types.StringType,
-				Validators:    []validator.Map{mapvalidator.KeysAre(stringvalidator.RegexMatches(envNameRegexp, "must be an environment variable name"))},
+				Validators: []validator.Map{mapvalidator.KeysAre(stringvalidator.RegexMatches(envNameRegexp, "must be an environment variable name")),
+					mapvalidator.ValueStringsAre(noNULValidator{what: "environment variable's value"})},
 				PlanModifiers: []planmodifier.Map{mapplanmodifier.RequiresReplace()},
 			},
 			"runtime": schema.StringAttribute{Optional: true, PlanModifiers: replace,

@@ -96,7 +96,8 @@ func (r *workspaceResource) Schema(ctx context.Context, _ resource.SchemaRequest
 			"env": schema.MapAttribute{
 				MarkdownDescription: "Environment variables given to every command in the workspace. Sensitive: never recorded. Changed in place.",
 				Optional:            true, Sensitive: true, ElementType: types.StringType,
-				Validators: []validator.Map{mapvalidator.KeysAre(stringvalidator.RegexMatches(envNameRegexp, "must be an environment variable name"))},
+				Validators: []validator.Map{mapvalidator.KeysAre(stringvalidator.RegexMatches(envNameRegexp, "must be an environment variable name")),
+					mapvalidator.ValueStringsAre(noNULValidator{what: "environment variable's value"})},
 			},
 			"external_id": schema.StringAttribute{Computed: true, PlanModifiers: keep, MarkdownDescription: "The engine's id of the workspace (the record's `sandboxId`)."},
 			"status": schema.StringAttribute{Computed: true, PlanModifiers: keep,

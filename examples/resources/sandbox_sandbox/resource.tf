@@ -15,8 +15,9 @@ resource "sandbox_sandbox" "example" {
   }
 
   local {
-    max_processes = 256
-    memory_mb     = 2048
+    max_processes = 256  # processes and threads of all its commands together
+    memory_mb     = 2048 # the whole sandbox, all its processes together
+    tmp_mb        = 512
   }
 }
 

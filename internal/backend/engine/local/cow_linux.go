@@ -149,7 +149,7 @@ func (e *Engine) ensureHome(dir string, m *meta) (string, error) {
 		return e.ensureHome(wdir, wm)
 	}
 	home := filepath.Join(dir, homeDir)
-	if m.SetupCopy != CopyOverlay {
+	if m.SetupCopy != CopyOverlay && !m.hasDisk() {
 		return home, nil
 	}
 	lk, err := lockFileAt(filepath.Join(dir, "mount.lock"), m.noun(), true)
@@ -158,6 +158,12 @@ func (e *Engine) ensureHome(dir string, m *meta) (string, error) {
 	}
 	defer lk.unlock()
 	if homeMounted(dir) {
+		return home, nil
+	}
+	if m.hasDisk() {
+		if err := mountDiskHome(dir); err != nil {
+			return "", fmt.Errorf("%s %s: %w", m.noun(), m.ExternalID, err)
+		}
 		return home, nil
 	}
 	lower := e.buildHome(m.SetupBuild)
@@ -211,8 +217,9 @@ func probeReflink(root string) error {
 }
 
 // copyTree copies the tree src to dst (which must not exist): directories, regular files (cloned with FICLONE
-// when reflink is set, else copied), symlinks, hard links (as hard links) and FIFOs, with their modes and
-// times, and their owners when running as root. Sockets and devices are left out.
+// when reflink is set, else copied), symlinks, hard links (as hard links) and FIFOs, with their modes (without
+// the set-user-id and set-group-id bits of files) and times, and their owners when running as root. Sockets and
+// devices are left out.
 func copyTree(src, dst string, reflink bool) error {
 	asRoot := os.Geteuid() == 0
 	type dirAttrs struct {
@@ -296,8 +303,13 @@ func setAttrs(target string, fi fs.FileInfo, st *syscall.Stat_t, chown bool) err
 		}
 	}
 	if !symlink {
-		// After chown, which clears the set-id bits.
-		if err := os.Chmod(target, fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+		// Never a set-user-id or set-group-id file: a copy of a sandbox's files must not hand anyone (on the host
+		// or in another sandbox) the rights of their owner. Directories keep set-group-id (group inheritance).
+		keep := fs.ModePerm | fs.ModeSticky
+		if fi.IsDir() {
+			keep |= fs.ModeSetgid
+		}
+		if err := os.Chmod(target, fi.Mode()&keep); err != nil {
 			return err
 		}
 	}
@@ -331,4 +343,25 @@ func copyFile(src, dst string, reflink bool) error {
 		err = cerr
 	}
 	return err
+}
+
+// stripSetID clears the set-user-id and set-group-id bits of every file under root (not following symlinks):
+// a setup's artifact is shared by every sandbox that starts from it.
+func stripSetID(root string) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid) != 0 {
+			return os.Chmod(p, fi.Mode()&(fs.ModePerm|fs.ModeSticky))
+		}
+		return nil
+	})
 }

@@ -31,10 +31,6 @@ const (
 	egressHelper = egressDir + "/forwarder"
 	// egressEnv tells the executable to be the forwarder, with the control socket at the descriptor it names.
 	egressEnv = "TERRAFORM_PROVIDER_SANDBOX_EGRESS_FD"
-	// egressASEnv is memory_mb in bytes, for the forwarder to apply to the command.
-	egressASEnv = "TERRAFORM_PROVIDER_SANDBOX_EGRESS_RLIMIT_AS"
-	// shimASEnv tells the executable to limit its address space and execute the command in its place.
-	shimASEnv = "TERRAFORM_PROVIDER_SANDBOX_EXEC_RLIMIT_AS"
 	// egressFD follows bubblewrap's --args, --info-fd and --block-fd (3, 4, 5).
 	egressFD        = 6
 	egressMaxConns  = 256 // open proxy connections per command
@@ -215,16 +211,19 @@ func (g *egress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sandbox egress proxy: only proxy requests are served: CONNECT host:port, or an absolute http:// URL", http.StatusBadRequest)
 		return
 	}
-	host := r.URL.Hostname()
-	if !g.policy.Allows(host) {
-		deny(w, host)
+	host, port := r.URL.Hostname(), r.URL.Port()
+	if port == "" {
+		port = "80"
+	}
+	if !g.policy.AllowsPort(host, port) {
+		deny(w, net.JoinHostPort(host, port))
 		return
 	}
 	g.proxy.ServeHTTP(w, r)
 }
 
-func deny(w http.ResponseWriter, host string) {
-	http.Error(w, fmt.Sprintf("sandbox egress proxy: %s is not allowed by the sandbox's network policy", host), http.StatusForbidden)
+func deny(w http.ResponseWriter, hostPort string) {
+	http.Error(w, fmt.Sprintf("sandbox egress proxy: %s is not allowed by the sandbox's network policy (a host entry allows ports 80 and 443 unless it names a port: \"host:port\")", hostPort), http.StatusForbidden)
 }
 
 // rewrite prepares a plain-HTTP request: the URL's host is the one that was checked, the Host header follows
@@ -242,8 +241,8 @@ func (g *egress) dial(ctx context.Context, _, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !g.policy.Allows(host) {
-		return nil, fmt.Errorf("%s is not allowed by the sandbox's network policy", host)
+	if !g.policy.AllowsPort(host, port) {
+		return nil, fmt.Errorf("%s is not allowed by the sandbox's network policy", addr)
 	}
 	ctx, cancel := context.WithTimeout(ctx, egressDialLimit)
 	defer cancel()
@@ -261,8 +260,8 @@ func (g *egress) connect(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		host, port = r.Host, "443"
 	}
-	if !g.policy.Allows(host) {
-		deny(w, host)
+	if !g.policy.AllowsPort(host, port) {
+		deny(w, net.JoinHostPort(host, port))
 		return
 	}
 	ctx, cancel := context.WithCancel(g.ctx)
@@ -462,7 +461,7 @@ func runForwarder(fdText string, argv []string) int {
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch strings.ToUpper(k) {
-		case egressEnv, egressASEnv, shimASEnv, shimNprocEnv, spawnerEnv, spawnerLockEnv, spawnerIdleEnv, "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY":
+		case egressEnv, shimNprocEnv, shimCgroupEnv, spawnerEnv, spawnerLockEnv, spawnerIdleEnv, "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY":
 			continue
 		}
 		env = append(env, kv)
@@ -470,7 +469,7 @@ func runForwarder(fdText string, argv []string) int {
 	noProxy := "localhost,127.0.0.1,::1"
 	env = append(env, "HTTP_PROXY="+proxy, "HTTPS_PROXY="+proxy, "http_proxy="+proxy, "https_proxy="+proxy,
 		"NO_PROXY="+noProxy, "no_proxy="+noProxy)
-	return runChild(argv, env, os.Getenv(egressASEnv))
+	return runChild(argv, env)
 }
 
 // forwarder passes connections made to its loopback listener to the host's proxy.

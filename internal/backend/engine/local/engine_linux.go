@@ -346,6 +346,13 @@ func (e *Engine) makeHome(dir string, m *meta) error {
 		_, err := e.ensureHome(dir, m)
 		return err
 	}
+	if m.hasDisk() {
+		if _, err := os.Stat(filepath.Join(dir, diskImageFile)); err == nil {
+			return mountDiskHome(dir)
+		}
+		l, _ := parseLimits(m.Options)
+		return makeDiskHome(dir, l.diskMB)
+	}
 	if err := os.Mkdir(home, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("creating %s: %w", home, err)
 	}
@@ -543,8 +550,14 @@ func (e *Engine) StopSandbox(ctx context.Context, externalID string) error {
 		return err
 	}
 	defer lk.unlock()
-	if m.SetupCopy == CopyOverlay {
-		// Files stay in the upper directory; the next start, command or file access mounts the home again.
+	if e.isolation == IsolationBwrap {
+		if err := removeCgroup(dir); err != nil {
+			return fmt.Errorf("stopping sandbox %s: %w", externalID, err)
+		}
+	}
+	if m.SetupCopy == CopyOverlay || m.hasDisk() {
+		// Files stay in the upper directory or the disk image; the next start, command or file access mounts the
+		// home again.
 		if err := unmountHome(dir); err != nil {
 			return fmt.Errorf("stopping sandbox %s: %w", externalID, err)
 		}
@@ -588,6 +601,9 @@ func (e *Engine) DeleteSandbox(ctx context.Context, externalID string) error {
 func deleteBox(ctx context.Context, dir, parent, ext, noun, file string, lk *sandboxLock) (*meta, error) {
 	defer lk.unlock()
 	if err := waitGone(ctx, killRunning(dir)); err != nil {
+		return nil, err
+	}
+	if err := removeCgroup(dir); err != nil {
 		return nil, err
 	}
 	m, _ := readMetaFile(dir, file, noun)
@@ -735,4 +751,11 @@ func (e *Engine) metadata(dir string, m *meta) map[string]any {
 		md["network"] = "none"
 	}
 	return md
+}
+
+// CheckMountPath refuses, without touching the disk, a volume mount path that no local sandbox can have: not
+// clean and absolute, /, the sandbox home itself, the read-only system and kernel file systems, the egress
+// forwarder's place. The provider calls it at plan time, on the volume's mount_path.
+func (e *Engine) CheckMountPath(mountPath string) error {
+	return checkMountPath(mountPath)
 }

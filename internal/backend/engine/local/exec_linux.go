@@ -148,6 +148,14 @@ func (e *Engine) execIn(ctx context.Context, dir, file, noun string, req backend
 		policy:  policy,
 	}
 	defer r.closeEgress()
+	if e.isolation == IsolationBwrap {
+		if cg := hostCgroups(); cg.err == nil {
+			r.cg, r.cgName = cg, cgroupName(dir)
+			if err := cg.prepare(r.cgName, lim.memoryBytes(), lim.procs()); err != nil {
+				return nil, fmt.Errorf("exec: applying the limits of %s %s: %w", noun, m.ExternalID, err)
+			}
+		}
+	}
 	if err := r.resolveCwd(); err != nil {
 		return nil, err
 	}
@@ -197,7 +205,9 @@ type run struct {
 	env     map[string]string
 	req     backend.ExecRequest
 	policy  *backend.NetworkPolicy
-	egress  *egress // the egress proxy of an allow_list command
+	egress  *egress    // the egress proxy of an allow_list command
+	cg      *cgroupSys // the host's cgroups (bubblewrap, when this process can use them); nil without
+	cgName  string     // the box's cgroup under cg
 
 	etc     string // the /etc view (bubblewrap)
 	cwd     string // inside the sandbox
@@ -216,6 +226,7 @@ type run struct {
 	setupDone chan error    // bubblewrap: the outcome of setupSandbox
 	exited    chan struct{} // closed when the started process has exited (not reaped yet)
 	notFound  bool          // isolation none: argv[0] was not found
+	started   bool          // bubblewrap reported its sandbox (set by setupSandbox before setupDone)
 
 	conn       *net.UnixConn // the connection to the sandbox's spawner, for a command run in its init
 	notStarted *spawnStarted // the spawner could not start the command
@@ -407,7 +418,7 @@ func (r *run) bwrapArgs() []string {
 		"--proc", "/proc",
 		"--ro-bind", "/proc/sys", "/proc/sys",
 		"--dev", "/dev",
-		"--tmpfs", "/tmp",
+		"--size", strconv.FormatInt(r.limits.tmpBytes(), 10), "--tmpfs", "/tmp",
 		"--perms", "0755", "--dir", "/home",
 		"--bind", r.home, SandboxHome,
 	)
@@ -420,9 +431,6 @@ func (r *run) bwrapArgs() []string {
 		env = maps.Clone(env)
 		// For the forwarder only: it removes them from the command's env.
 		env[egressEnv] = strconv.Itoa(egressFD)
-		if r.limits.memoryMB > 0 {
-			env[egressASEnv] = strconv.FormatInt(r.limits.memoryMB<<20, 10)
-		}
 	}
 	// The root (a tmpfs holding the mount points) becomes read-only; /tmp, the home and volumes stay writable.
 	a = append(a, "--remount-ro", "/", "--chdir", r.cwd, "--clearenv")
@@ -507,6 +515,7 @@ func (r *run) setupSandbox() (err error) {
 		r.kill()
 		return nil // bubblewrap failed; its exit status and stderr tell why
 	}
+	r.started = true
 	defer func() {
 		if err != nil {
 			_ = unix.Kill(info.ChildPID, unix.SIGKILL)
@@ -520,13 +529,13 @@ func (r *run) setupSandbox() (err error) {
 	if err := writeRunFile(r.runPath, runFile{Group: r.group, Init: &init}); err != nil {
 		return fmt.Errorf("recording the command: %w", err)
 	}
-	lim := r.limits
-	if r.egress != nil {
-		// The forwarder is a Go program, which cannot start under a small address-space limit: it applies
-		// memory_mb to the command itself (egressASEnv).
-		lim.memoryMB = 0
+	if r.cg != nil {
+		// The whole one-shot sandbox is its command: it goes into cmds/, under max_processes.
+		if err := r.cg.enter(r.cgName, cgCmds, info.ChildPID); err != nil {
+			return fmt.Errorf("applying resource limits: %w", err)
+		}
 	}
-	if err := setLimits(info.ChildPID, lim); err != nil {
+	if err := setLimits(info.ChildPID, r.limits.procs()); err != nil {
 		return fmt.Errorf("applying resource limits: %w", err)
 	}
 	if _, err := r.blockW.Write([]byte{1}); err != nil {
@@ -637,9 +646,12 @@ wait:
 	}
 	if r.engine.isolation == IsolationBwrap && res.ExitCode == 1 && !timedOut {
 		if msg, ok := strings.CutPrefix(string(res.Stderr), "bwrap: "); ok {
-			if strings.HasPrefix(msg, "execvp ") {
+			switch {
+			case r.started && strings.HasPrefix(msg, "execvp "):
 				res.ExitCode = 127 // the command was not found or could not be executed
-			} else if len(res.Stdout) == 0 {
+			case !r.started:
+				// Only before the sandbox started is stderr bubblewrap's own: afterwards it is the command's, which
+				// the provider never shows as its own error message.
 				return nil, fmt.Errorf("bubblewrap could not start the sandbox %s: %s", r.meta.ExternalID, strings.TrimSpace(msg))
 			}
 		}

@@ -24,7 +24,7 @@ func (r *run) startSpawned(c *net.UnixConn) (err error) {
 	r.conn = c
 	argv := r.req.Argv
 	env := r.env
-	req := spawnRequest{Dir: r.cwd, NProc: commandNproc(r.limits)}
+	req := spawnRequest{Dir: r.cwd, NProc: r.commandNproc()}
 	var extra []*os.File
 	if policyMode(r.policy, IsolationBwrap) == backend.PolicyAllowList {
 		if r.egress, err = r.engine.startEgress(r.policy); err != nil {
@@ -32,14 +32,21 @@ func (r *run) startSpawned(c *net.UnixConn) (err error) {
 		}
 		argv = append([]string{egressHelper}, argv...)
 		env = maps.Clone(env)
-		// For the forwarder only: it removes them from the command's env, and applies memory_mb itself.
+		// For the forwarder only: it removes it from the command's env.
 		env[egressEnv] = "3"
-		if r.limits.memoryMB > 0 {
-			env[egressASEnv] = strconv.FormatInt(r.limits.memoryMB<<20, 10)
-		}
 		extra = append(extra, r.egress.sandboxEnd) // fd 3
-	} else if r.limits.memoryMB > 0 {
-		req.AS = r.limits.memoryMB << 20
+	}
+	if r.cg != nil {
+		// The shim writes the command into the sandbox's cmds cgroup before it executes it.
+		procs, err := r.cg.openProcs(r.cgName, cgCmds)
+		if err != nil {
+			return fmt.Errorf("exec: %w", err)
+		}
+		defer closeAll(procs...)
+		for _, f := range procs {
+			req.Cgroup = append(req.Cgroup, 3+len(extra))
+			extra = append(extra, f)
+		}
 	}
 	req.Argv, req.Env = argv, envList(env)
 	var stdin *os.File

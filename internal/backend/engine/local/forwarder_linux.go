@@ -21,10 +21,10 @@ import (
 // read-only by the engine (see the package documentation). It works
 // in the provider binary and in test binaries alike, since both link this package. Nothing else is run.
 func init() {
-	as, asOK := os.LookupEnv(shimASEnv)
 	nproc, nprocOK := os.LookupEnv(shimNprocEnv)
-	if asOK || nprocOK {
-		os.Exit(runShim(as, nproc, os.Args[1:]))
+	cg, cgOK := os.LookupEnv(shimCgroupEnv)
+	if nprocOK || cgOK {
+		os.Exit(runShim(nproc, cg, os.Args[1:]))
 	}
 	if fd, ok := os.LookupEnv(egressEnv); ok {
 		os.Exit(runForwarder(fd, os.Args[1:]))
@@ -34,26 +34,39 @@ func init() {
 	}
 }
 
-// runShim limits its address space to as bytes and its processes to nproc (each unless empty or 0) and
-// executes argv in its place: the forwarder and the spawner start the command through it when the sandbox has
-// limits that they, Go programs, could not run under themselves. It returns only when the command cannot be run.
-func runShim(as, nproc string, argv []string) int {
-	parse := func(s string) (uint64, bool) {
-		if s == "" {
-			return 0, true
-		}
-		n, err := strconv.ParseUint(s, 10, 64)
-		return n, err == nil
+// runShim writes itself into the cgroups whose cgroup.procs files are the descriptors listed in cgroupFDs
+// (comma-separated), limits its processes to nproc (unless empty or 0) and executes argv in its place: the
+// spawner starts a command through it, since the spawner, a Go program, cannot run code between fork and exec.
+// It returns only when the command cannot be run.
+func runShim(nproc, cgroupFDs string, argv []string) int {
+	np, err := strconv.ParseUint(nproc, 10, 64)
+	if nproc == "" {
+		np, err = 0, nil
 	}
-	n, ok1 := parse(as)
-	np, ok2 := parse(nproc)
-	if !ok1 || !ok2 || len(argv) == 0 {
-		fmt.Fprintf(os.Stderr, "sandbox exec shim: bad %s %q, %s %q or no command\n", shimASEnv, as, shimNprocEnv, nproc)
+	if err != nil || len(argv) == 0 {
+		fmt.Fprintf(os.Stderr, "sandbox exec shim: bad %s %q or no command\n", shimNprocEnv, nproc)
 		return 126
+	}
+	for _, s := range strings.Split(cgroupFDs, ",") {
+		if s == "" {
+			continue
+		}
+		fd, err := strconv.Atoi(s)
+		if err != nil || fd < 3 {
+			fmt.Fprintf(os.Stderr, "sandbox exec shim: bad %s %q\n", shimCgroupEnv, cgroupFDs)
+			return 126
+		}
+		_, werr := unix.Write(fd, []byte("0"))
+		_ = unix.Close(fd)
+		if werr != nil {
+			// Never run a command outside its sandbox's limits.
+			fmt.Fprintf(os.Stderr, "sandbox exec shim: entering the sandbox's cgroup: %v\n", werr)
+			return 126
+		}
 	}
 	env := make([]string, 0, len(os.Environ()))
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, shimASEnv+"=") && !strings.HasPrefix(kv, shimNprocEnv+"=") {
+		if !strings.HasPrefix(kv, shimNprocEnv+"=") && !strings.HasPrefix(kv, shimCgroupEnv+"=") {
 			env = append(env, kv)
 		}
 	}
@@ -69,21 +82,14 @@ func runShim(as, nproc string, argv []string) int {
 			return 126
 		}
 	}
-	if n > 0 {
-		if err := unix.Setrlimit(unix.RLIMIT_AS, &unix.Rlimit{Cur: n, Max: n}); err != nil {
-			fmt.Fprintf(os.Stderr, "sandbox exec shim: setting memory_mb: %v\n", err)
-			return 126
-		}
-	}
-	err := unix.Exec(file, argv, env)
+	err = unix.Exec(file, argv, env)
 	fmt.Fprintf(os.Stderr, "%s: %v\n", argv[0], err)
 	return 126
 }
 
-// runChild runs the sandbox's command with env (through the shim when as, an address-space limit in bytes, is
-// set) and returns the exit status the forwarder exits with: the command's, 128 + the signal that killed it,
+// runChild runs the sandbox's command with env and returns the exit status the forwarder exits with: the command's, 128 + the signal that killed it,
 // 127 when it cannot be found and 126 when it cannot be run.
-func runChild(argv, env []string, as string) int {
+func runChild(argv, env []string) int {
 	cwd, _ := os.Getwd()
 	pathEnv := ""
 	for _, kv := range env {
@@ -97,11 +103,6 @@ func runChild(argv, env []string, as string) int {
 		return 127
 	}
 	cmd := &exec.Cmd{Path: file, Args: argv, Env: env, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
-	if as != "" {
-		cmd.Path = "/proc/self/exe" // this executable, as the shim
-		cmd.Args = append([]string{egressHelper}, argv...)
-		cmd.Env = append(env, shimASEnv+"="+as)
-	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT)
 	if err := cmd.Start(); err != nil {

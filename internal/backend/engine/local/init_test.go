@@ -40,30 +40,17 @@ func readInit(t *testing.T, sb *backend.Sandbox) initRecord {
 	return rec
 }
 
-// initProcs returns the processes of an init: bubblewrap, its init in the sandbox and the init's children (the
-// spawner).
+// initProcs returns the processes of an init: bubblewrap (on the host) and the spawner, the sandbox's pid 1
+// (bubblewrap --as-pid-1), both alive.
 func initProcs(t *testing.T, rec initRecord) []proc {
 	t.Helper()
-	children := "/proc/" + strconv.Itoa(rec.Init.PID) + "/task/" + strconv.Itoa(rec.Init.PID) + "/children"
-	// The init forks the spawner once the engine has applied the limits: it may not be there yet.
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		procs := []proc{rec.Group, *rec.Init}
-		b, err := os.ReadFile(children)
-		if err != nil {
-			t.Fatalf("children of the init: %v", err)
-		}
-		for _, f := range strings.Fields(string(b)) {
-			pid, _ := strconv.Atoi(f)
-			if p, ok := procOf(pid); ok {
-				procs = append(procs, p)
-			}
-		}
-		if len(procs) >= 3 {
-			return procs
+	procs := []proc{rec.Group, *rec.Init}
+	for _, p := range procs {
+		if !p.alive() {
+			t.Fatalf("process %d of the init is not running", p.PID)
 		}
 	}
-	t.Fatalf("the init %d has no spawner", rec.Init.PID)
-	return nil
+	return procs
 }
 
 func checkGone(t *testing.T, what string, procs []proc) {
@@ -108,7 +95,7 @@ func TestInitSurvivesNewEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := execIn(t, b, sb.ExternalID, backend.ExecRequest{Argv: []string{"cat", "/proc/1/comm"}})
-	if strings.TrimSpace(string(res.Stdout)) != "bwrap" {
+	if strings.TrimSpace(string(res.Stdout)) != spawnerName {
 		t.Errorf("pid 1 of the sandbox through a new engine: %q", res.Stdout)
 	}
 	again := readInit(t, sb)
@@ -241,8 +228,8 @@ func TestInitIsolation(t *testing.T) {
 		"hostname":       `cat /proc/sys/kernel/hostname`,
 	}
 	want := map[string]string{
-		"pid 1":          "bwrap",
-		"processes":      "4", // bubblewrap's init, the spawner, this shell and ls
+		"pid 1":          spawnerName,
+		"processes":      "3", // the spawner (pid 1), this shell and ls
 		"network":        "lo",
 		"read-only /usr": "read-only",
 		"capabilities":   "CapEff:0000000000000000",

@@ -36,7 +36,6 @@ const (
 	initRecordFile = "init.json"
 	initSockFile   = "init.sock"
 	initLockFile   = ".init.lock"
-	initLogFile    = ".init.log"
 	// initSpawnerFD is the spawner's listening socket in bubblewrap's command (after --args, --info-fd and
 	// --block-fd).
 	initSpawnerFD = 6
@@ -52,15 +51,17 @@ type initRecord struct {
 }
 
 // initNproc is the RLIMIT_NPROC of the init (and so of the spawner): the default, or max_processes when larger.
-// A smaller max_processes is applied to each command by the shim, since the spawner's threads count against it.
+// Without cgroups a smaller max_processes is applied to each command by the shim, since the spawner's threads
+// count against it.
 func initNproc(l limits) int64 {
 	return max(int64(DefaultMaxProcesses), l.maxProcesses)
 }
 
-// commandNproc is the RLIMIT_NPROC the shim applies to a command, 0 for none.
-func commandNproc(l limits) int64 {
-	if l.maxProcesses > 0 && l.maxProcesses < DefaultMaxProcesses {
-		return l.maxProcesses
+// commandNproc is the RLIMIT_NPROC the shim applies to a command, 0 for none: with cgroups, the pids cgroup
+// of the sandbox's commands does the work.
+func (r *run) commandNproc() int64 {
+	if r.cg == nil && r.limits.procs() < DefaultMaxProcesses {
+		return r.limits.procs()
 	}
 	return 0
 }
@@ -72,14 +73,17 @@ func (r *run) initArgs(exe string) []string {
 	if policyMode(r.policy, IsolationBwrap) == backend.PolicyAllowAll {
 		a = []string{"--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"}
 	}
-	a = append(a, "--disable-userns", "--new-session", "--cap-drop", "ALL", "--hostname", "sandbox")
+	// --as-pid-1: the spawner is the sandbox's pid 1 (no bubblewrap reaper in the sandbox): a non-dumpable
+	// process that the sandbox's commands can neither trace nor signal (the kernel protects a namespace's init
+	// from signals it does not handle).
+	a = append(a, "--disable-userns", "--new-session", "--cap-drop", "ALL", "--as-pid-1", "--hostname", "sandbox")
 	a = append(a, r.engine.system...)
 	a = append(a,
 		"--ro-bind", r.etc, "/etc",
 		"--proc", "/proc",
 		"--ro-bind", "/proc/sys", "/proc/sys",
 		"--dev", "/dev",
-		"--tmpfs", "/tmp",
+		"--size", strconv.FormatInt(r.limits.tmpBytes(), 10), "--tmpfs", "/tmp",
 		"--perms", "0755", "--dir", "/home",
 		"--bind", r.home, SandboxHome,
 	)
@@ -261,11 +265,21 @@ func (r *run) startInit(rd string, args []string, key string, nproc int64) (err 
 		return fmt.Errorf("exec: %w", err)
 	}
 	defer lockf.Close()
-	logf, err := os.OpenFile(filepath.Join(rd, initLogFile), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	// bubblewrap's own messages come on a pipe that is read only until the sandbox has started: no file of the
+	// host is ever open for writing in the sandbox, and what the provider shows as bubblewrap's error was written
+	// before anything ran in the sandbox.
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
 		return fmt.Errorf("exec: %w", err)
 	}
-	defer logf.Close()
+	defer devNull.Close()
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
+	defer errR.Close()
+	var bwrapErr cappedBuffer
+	errDone := make(chan struct{})
 	argsR, argsW, infoR, infoW, blockR, blockW, err := bwrapPipes()
 	if err != nil {
 		return err
@@ -276,18 +290,22 @@ func (r *run) startInit(rd string, args []string, key string, nproc int64) (err 
 		Args:       []string{"bwrap", "--args", "3", "--", egressHelper},
 		Env:        []string{},
 		Dir:        "/",
-		Stdout:     logf,
-		Stderr:     logf,
+		Stdout:     devNull,
+		Stderr:     errW,
 		ExtraFiles: []*os.File{argsR, infoW, blockR, lf, lockf}, // fds 3, 4, 5, 6, 7
 		// A session of its own: the init outlives this process and is no part of its process group.
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
 	err = cmd.Start()
-	closeAll(argsR, infoW, blockR)
+	closeAll(argsR, infoW, blockR, errW)
 	if err != nil {
 		closeAll(argsW)
 		return fmt.Errorf("exec: starting bubblewrap: %w", err)
 	}
+	go func() {
+		defer close(errDone)
+		_, _ = io.Copy(&bwrapErr, io.LimitReader(errR, 64<<10))
+	}()
 	go func() {
 		_, _ = io.WriteString(argsW, nulJoined(args))
 		_ = argsW.Close()
@@ -311,8 +329,12 @@ func (r *run) startInit(rd string, args []string, key string, nproc int64) (err 
 		ChildPID int `json:"child-pid"`
 	}
 	if derr := json.NewDecoder(infoR).Decode(&info); derr != nil || info.ChildPID <= 1 {
-		time.Sleep(10 * time.Millisecond) // let bubblewrap finish its message
-		msg, _ := os.ReadFile(filepath.Join(rd, initLogFile))
+		// bubblewrap failed before the sandbox ran anything: its message is complete once it has exited.
+		select {
+		case <-errDone:
+		case <-time.After(killGrace):
+		}
+		msg := bwrapErr.Bytes()
 		return fmt.Errorf("bubblewrap could not start the sandbox %s: %s", r.meta.ExternalID, strings.TrimSpace(strings.TrimPrefix(string(msg), "bwrap: ")))
 	}
 	child = info.ChildPID
@@ -327,7 +349,12 @@ func (r *run) startInit(rd string, args []string, key string, nproc int64) (err 
 	if err := writeFileAtomic(rd, initRecordFile, b2, false); err != nil {
 		return fmt.Errorf("exec: recording the sandbox's init: %w", err)
 	}
-	if err := setLimits(child, limits{maxProcesses: nproc}); err != nil {
+	if r.cg != nil {
+		if err := r.cg.enter(r.cgName, cgInit, child); err != nil {
+			return fmt.Errorf("exec: applying resource limits: %w", err)
+		}
+	}
+	if err := setLimits(child, nproc); err != nil {
 		return fmt.Errorf("exec: applying resource limits: %w", err)
 	}
 	if _, err := blockW.Write([]byte{1}); err != nil {

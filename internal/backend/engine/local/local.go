@@ -42,8 +42,16 @@
 //
 // A command runs as the provider's user, which is also the owner of the files in its home. When the provider
 // runs as root, bubblewrap maps the sandbox's uid 0 to root without any capability: the sandbox sees no more
-// than what is mounted (read-only system, its home, /tmp, volumes) and /proc/sys is read-only, but the kernel
-// does not apply RLIMIT_NPROC (max_processes) to root.
+// than what is mounted (read-only system, its home, /tmp, volumes; all nosuid) and /proc/sys is read-only.
+//
+// # Limits
+//
+// The limits hold for the whole sandbox, every process of it together (cgroup_linux.go): max_processes by its
+// pids cgroup, memory_mb by its memory cgroup (cgroup v2, or the v1 pids and memory hierarchies), tmp_mb by the
+// size of its /tmp tmpfs. Without cgroups an unprivileged provider still gets max_processes as RLIMIT_NPROC,
+// which counts in the sandbox's own user namespace; a limit that cannot be enforced is refused by ValidateSpec
+// with an OptionError naming it. The sandbox's pid 1 is the spawner itself (bubblewrap --as-pid-1), not
+// dumpable, so that commands can neither trace it nor reach its descriptors.
 //
 // The directory with its metadata is made under a temporary name and renamed into place, so every visible
 // sandbox directory names its record id: FindSandbox finds a half-made sandbox too.
@@ -107,22 +115,45 @@ const SandboxHome = "/home/sandbox"
 // DefaultTimeout is the command timeout when neither the request nor the sandbox sets one.
 const DefaultTimeout = 5 * time.Minute
 
-// DefaultMaxProcesses is the RLIMIT_NPROC of bubblewrapped commands when the max_processes option is unset.
-// Under bubblewrap the count is per sandbox: the processes and threads of its user namespace (with the spawner's
-// few threads), as each command sees it from its start.
-const DefaultMaxProcesses = 4096
+// DefaultMaxProcesses is the process limit of a sandbox when the max_processes option is unset: enough for
+// builds and test runs, few enough that a fork bomb cannot exhaust the host's pids or scheduler.
+const DefaultMaxProcesses = 1024
+
+// DefaultTmpMB is the size of a sandbox's /tmp (a tmpfs, in memory) when the tmp_mb option is unset.
+const DefaultTmpMB = 1024
+
+// MinDiskMB is the smallest disk_mb: ext4 keeps a few MiB for itself.
+const MinDiskMB = 16
+
+// MinMemoryMB is the smallest memory_mb: a sandbox's init and spawner take a few MiB of it.
+const MinMemoryMB = 16
+
+// DefaultMemoryFraction: a sandbox without memory_mb may use at most this fraction of the host's RAM (with cgroup
+// accounting), so that one runaway sandbox leaves the host room to work.
+const DefaultMemoryFraction = 2
 
 // MaxOutputBytes caps what Exec keeps of each of stdout and stderr; the rest is read and discarded.
 const MaxOutputBytes = 32 << 20
 
 // Options of the local block (SandboxSpec.Options).
 const (
-	// OptionMemoryMB limits each process's address space (RLIMIT_AS) in MiB; unset or 0 = no limit.
+	// OptionMemoryMB limits the memory of the whole sandbox (all its processes together, its /tmp included,
+	// swap counted with it where the host accounts swap) in MiB, through its memory cgroup; unset or 0 = half of
+	// the host's RAM. The engine refuses it where it cannot give a sandbox a memory cgroup.
 	OptionMemoryMB = "memory_mb"
-	// OptionMaxProcesses limits the processes and threads of a command (RLIMIT_NPROC, counted in the sandbox's
-	// user namespace); unset or 0 = DefaultMaxProcesses. The kernel does not enforce it when the provider
-	// runs as root.
+	// OptionMaxProcesses limits the processes and threads of all the sandbox's commands together (its pids
+	// cgroup; without cgroups, RLIMIT_NPROC in the sandbox's own user namespace, which an unprivileged provider
+	// gets); unset or 0 = DefaultMaxProcesses. Refused as root without cgroups (the kernel exempts root from
+	// RLIMIT_NPROC).
 	OptionMaxProcesses = "max_processes"
+	// OptionTmpMB is the size of the sandbox's /tmp in MiB (a tmpfs: writing past it fails with ENOSPC inside
+	// the sandbox); unset or 0 = DefaultTmpMB. Its files count against memory_mb too.
+	OptionTmpMB = "tmp_mb"
+	// OptionDiskMB gives the sandbox's home a file system of its own of that size in MiB (an ext4 image on a loop
+	// device, sparse: it takes on the host's disk only what is written): writing past it fails with ENOSPC
+	// inside the sandbox. Unset or 0 = none (the home shares the root's file system). It needs root (mounting)
+	// and mkfs.ext4, and is refused with a setup or a workspace.
+	OptionDiskMB = "disk_mb"
 )
 
 // ErrBwrapNotInstalled is returned by New when Isolation is "bwrap" and bubblewrap cannot be found.

@@ -275,8 +275,8 @@ func TestHostProcessesInvisible(t *testing.T) {
 		}
 	}
 	res = execIn(t, e, sb.ExternalID, backend.ExecRequest{Argv: []string{"cat", "/proc/1/comm"}})
-	if strings.TrimSpace(string(res.Stdout)) != "bwrap" {
-		t.Errorf("pid 1 in the sandbox is %q, want bubblewrap's init", res.Stdout)
+	if strings.TrimSpace(string(res.Stdout)) != spawnerName {
+		t.Errorf("pid 1 in the sandbox is %q, want the spawner", res.Stdout)
 	}
 	if lookable("ps") {
 		res = execIn(t, e, sb.ExternalID, backend.ExecRequest{Argv: []string{"ps", "-e", "-o", "pid=,comm="}})
@@ -322,8 +322,9 @@ func waitNoHostProcs(t *testing.T, argv ...string) {
 	}
 }
 
-// TestTimeoutKillsTree: a command and its background children are killed at the timeout, and Exec returns at
-// once.
+// TestTimeoutKillsTree: a command and its background children are killed at the timeout, and Exec returns then,
+// not when the children would have ended. Only behaviour is asserted, with generous bounds (a loaded machine
+// must not fail it); timings belong to make bench.
 func TestTimeoutKillsTree(t *testing.T) {
 	for name, newEngine := range map[string]func(testing.TB) *Engine{"bwrap": newBwrap, "none": newNone} {
 		t.Run(name, func(t *testing.T) {
@@ -340,16 +341,17 @@ func TestTimeoutKillsTree(t *testing.T) {
 			if !res.TimedOut || res.ExitCode != -1 {
 				t.Errorf("result %+v, want TimedOut and exit code -1", res)
 			}
-			if took < time.Second || took > 3*time.Second {
-				t.Errorf("Exec took %s with a 1s timeout", took)
+			// The children sleep for ~an hour: returning within a minute shows Exec did not wait for them.
+			if took < time.Second || took > time.Minute {
+				t.Errorf("Exec took %s with a 1s timeout and children sleeping %ss", took, secs)
 			}
 			waitNoHostProcs(t, "sleep", secs)
 		})
 	}
 }
 
-// TestBackgroundChildDoesNotHang: a command that leaves a child holding its output returns when it exits, and
-// the child is gone.
+// TestBackgroundChildDoesNotHang: a command that leaves a child holding its output returns when it exits (not
+// at its timeout, not when the child would end), and the child is gone. No wall-clock upper bound beyond that.
 func TestBackgroundChildDoesNotHang(t *testing.T) {
 	for name, newEngine := range map[string]func(testing.TB) *Engine{"bwrap": newBwrap, "none": newNone} {
 		t.Run(name, func(t *testing.T) {
@@ -357,11 +359,8 @@ func TestBackgroundChildDoesNotHang(t *testing.T) {
 			e := newEngine(t)
 			sb := create(t, e, backend.SandboxSpec{})
 			secs := strconv.Itoa(4000 + os.Getpid()%1000 + len(name))
-			start := time.Now()
-			res := execIn(t, e, sb.ExternalID, backend.ExecRequest{Argv: []string{"sh", "-c", "sleep " + secs + " & echo started"}, Timeout: 30 * time.Second})
-			if took := time.Since(start); took > 3*time.Second {
-				t.Errorf("Exec took %s", took)
-			}
+			res := execIn(t, e, sb.ExternalID, backend.ExecRequest{Argv: []string{"sh", "-c", "sleep " + secs + " & echo started"}, Timeout: 2 * time.Minute})
+			// Not TimedOut: Exec returned when the command exited, before its timeout, with the child detached.
 			if res.ExitCode != 0 || res.TimedOut || string(res.Stdout) != "started\n" {
 				t.Errorf("result %+v (stdout %q), want exit 0 and started", res, res.Stdout)
 			}
@@ -558,28 +557,36 @@ func TestVolumes(t *testing.T) {
 	}
 }
 
-// TestLimits: max_processes and memory_mb reach the command.
+// forkMany starts 40 background processes at once.
+const forkMany = `i=0; while [ $i -lt 40 ]; do sleep 1 & i=$((i+1)); done; wait; echo done`
+
+// TestLimits: max_processes holds for the sandbox's commands, as root (cgroups) and unprivileged (cgroups, or
+// RLIMIT_NPROC in the sandbox's user namespace); memory_mb bounds the sandbox where the host can enforce it and
+// is refused where it cannot; core dumps are off.
 func TestLimits(t *testing.T) {
 	e := newBwrap(t)
-	sb := create(t, e, backend.SandboxSpec{Options: map[string]any{OptionMaxProcesses: 16, OptionMemoryMB: float64(512)}})
-	want := map[string]string{"Max processes": "16", "Max address space": strconv.Itoa(512 << 20), "Max core file size": "0"}
-	checkLimits(t, e, sb.ExternalID, want)
-	if os.Geteuid() == 0 {
-		// The kernel exempts uid 0 of the initial user namespace from RLIMIT_NPROC, and bubblewrap run by root
-		// maps the sandbox to it: TestUnprivileged runs this test again as an unprivileged user.
-		t.Log("running as root: the kernel does not enforce max_processes; not checking fork failures")
-	} else {
-		res := sh(t, e, sb.ExternalID, `i=0; while [ $i -lt 40 ]; do sleep 1 & i=$((i+1)); done; echo done`)
-		if !bytes.Contains(res.Stderr, []byte("fork")) {
-			t.Errorf("40 processes with max_processes 16: exit %d, stderr %q; want fork failures", res.ExitCode, res.Stderr)
-		}
+	if err := checkEnforceable(limits{maxProcesses: 16}, IsolationBwrap); err != nil {
+		t.Skipf("max_processes cannot be enforced here (TestLimitsRefused checks the refusal): %v", err)
 	}
-	res := sh(t, e, sb.ExternalID, `head -c 600000000 /dev/zero | sort > /dev/null`)
-	if res.ExitCode == 0 {
+	sb := create(t, e, backend.SandboxSpec{Options: map[string]any{OptionMaxProcesses: 16}})
+	checkLimits(t, e, sb.ExternalID, map[string]string{"Max core file size": "0"})
+	res := sh(t, e, sb.ExternalID, forkMany)
+	if !bytes.Contains(res.Stderr, []byte("fork")) {
+		t.Errorf("40 processes with max_processes 16: exit %d, stderr %q; want fork failures", res.ExitCode, res.Stderr)
+	}
+	// The default limit leaves room for ordinary work.
+	def := create(t, e, backend.SandboxSpec{})
+	if res := sh(t, e, def.ExternalID, forkMany); res.ExitCode != 0 || len(res.Stderr) != 0 {
+		t.Errorf("40 processes with the default max_processes: %+v (stderr %q)", res, res.Stderr)
+	}
+	if checkEnforceable(limits{memoryMB: 512}, IsolationBwrap) != nil {
+		t.Log("memory_mb cannot be enforced here: TestLimitsRefused checks the refusal")
+		return
+	}
+	mem := create(t, e, backend.SandboxSpec{Options: map[string]any{OptionMemoryMB: float64(512)}})
+	if res := sh(t, e, mem.ExternalID, `head -c 600000000 /dev/zero | sort > /dev/null`); res.ExitCode == 0 {
 		t.Errorf("sorting 600 MB with memory_mb 512 succeeded")
 	}
-	def := create(t, e, backend.SandboxSpec{})
-	checkLimits(t, e, def.ExternalID, map[string]string{"Max processes": strconv.Itoa(DefaultMaxProcesses), "Max address space": "unlimited", "Max core file size": "0"})
 }
 
 // checkLimits compares soft limits from /proc/self/limits in the sandbox.
@@ -825,7 +832,7 @@ func ExampleNew() {
 }
 
 // unprivilegedTests are the tests TestUnprivileged runs again as an unprivileged user.
-const unprivilegedTests = "^(TestConformanceBwrap|TestLimits|TestSeesOnlyItsHome|TestHostFilesInvisible|TestNoNetwork|TestHostProcessesInvisible|TestTimeoutKillsTree|TestStopKillsRunningCommands|TestPathsRefused|TestVolumes|TestDeleteRemovesReadOnlyTrees|TestVolumeLifecycle|TestSandboxFromSetup|TestWorkspace|TestPolicyAllowList|TestInitSurvivesNewEngine|TestInitTimeoutKillsTreeNotInit|TestInitIsolation)$"
+const unprivilegedTests = "^(TestConformanceBwrap|TestLimits|TestForkBomb|TestSandboxMemory|TestTmpLimit|TestLimitsRefused|TestDiskLimit|TestInitUntouchable|TestSeesOnlyItsHome|TestHostFilesInvisible|TestNoNetwork|TestHostProcessesInvisible|TestTimeoutKillsTree|TestStopKillsRunningCommands|TestPathsRefused|TestVolumes|TestDeleteRemovesReadOnlyTrees|TestVolumeLifecycle|TestSandboxFromSetup|TestWorkspace|TestPolicyAllowList|TestInitSurvivesNewEngine|TestInitTimeoutKillsTreeNotInit|TestInitIsolation)$"
 
 // TestUnprivileged runs the isolation tests again as user nobody (65534) when the tests run as root, since a
 // provider usually runs as an ordinary user: bubblewrap then works unprivileged, and max_processes is enforced.
@@ -887,7 +894,7 @@ func TestUnprivileged(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the unprivileged run failed (%v):\n%s", err, out)
 	}
-	for _, name := range []string{"TestLimits", "TestSandboxFromSetup", "TestWorkspace", "TestPolicyAllowList"} {
+	for _, name := range []string{"TestLimits", "TestForkBomb", "TestTmpLimit", "TestLimitsRefused", "TestSandboxFromSetup", "TestWorkspace", "TestPolicyAllowList"} {
 		if !bytes.Contains(out, []byte("--- PASS: "+name)) {
 			t.Errorf("the unprivileged run did not pass %s:\n%s", name, out)
 		}

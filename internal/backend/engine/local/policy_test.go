@@ -246,7 +246,7 @@ func TestPolicyAllowAllAndDenyAll(t *testing.T) {
 		t.Errorf("allow_all: %q (stderr %q)", got, res.Stderr)
 	}
 	// Still its own pid namespace and read-only system.
-	if res := sh(t, e, all.ExternalID, `cat /proc/1/comm; echo x > /usr/x`); !strings.HasPrefix(string(res.Stdout), "bwrap") || res.ExitCode == 0 {
+	if res := sh(t, e, all.ExternalID, `cat /proc/1/comm; echo x > /usr/x`); !strings.HasPrefix(string(res.Stdout), spawnerName) || res.ExitCode == 0 {
 		t.Errorf("allow_all sandbox: %q, exit %d", res.Stdout, res.ExitCode)
 	}
 
@@ -320,21 +320,82 @@ func TestDefaultResolveRefusesLocal(t *testing.T) {
 	}
 }
 
-// TestPolicyAllowListLimits: under allow_list the command still gets memory_mb and max_processes (the
-// forwarder, a Go program, runs without the address-space limit and applies it to the command).
+// TestPolicyAllowListLimits: under allow_list the command (behind its forwarder) still gets memory_mb and
+// max_processes.
 func TestPolicyAllowListLimits(t *testing.T) {
 	t.Parallel()
 	e := newBwrap(t)
+	opts := map[string]any{OptionMaxProcesses: 16}
+	memOK := checkEnforceable(limits{memoryMB: 64}, IsolationBwrap) == nil
+	if memOK {
+		opts[OptionMemoryMB] = 64
+	}
 	sb := create(t, e, backend.SandboxSpec{
-		Options: map[string]any{OptionMemoryMB: 64, OptionMaxProcesses: 64},
+		Options: opts,
 		Policy:  &backend.NetworkPolicy{Mode: backend.PolicyAllowList, Hosts: []string{"a.test"}},
 	})
-	checkLimits(t, e, sb.ExternalID, map[string]string{"Max address space": fmt.Sprint(64 << 20), "Max processes": "64"})
+	if res := sh(t, e, sb.ExternalID, forkMany); !bytes.Contains(res.Stderr, []byte("fork")) {
+		t.Errorf("40 processes with max_processes 16 under allow_list: exit %d, stderr %q; want fork failures", res.ExitCode, res.Stderr)
+	}
+	if memOK {
+		if res := sh(t, e, sb.ExternalID, `(head -c 100000000 /dev/zero; sleep 1) | tail -n1 >/dev/null; echo "rc=$?"`); string(res.Stdout) != "rc=137\n" {
+			t.Errorf("100 MB under memory_mb 64 and allow_list: %q (stderr %q), want it killed", res.Stdout, res.Stderr)
+		}
+	}
 	res := sh(t, e, sb.ExternalID, `echo "ok $HTTP_PROXY"; env | grep -c TERRAFORM_PROVIDER_SANDBOX || true`)
 	if out := string(res.Stdout); !strings.HasPrefix(out, "ok http://127.0.0.1:") || !strings.HasSuffix(out, "\n0\n") {
 		t.Errorf("a command under memory_mb 64 and allow_list: %q (stderr %q)", out, res.Stderr)
 	}
 	if res := execIn(t, e, sb.ExternalID, backend.ExecRequest{Argv: []string{"no-such-command-xyz"}}); res.ExitCode != 127 {
 		t.Errorf("missing command through the shim: %+v", res)
+	}
+}
+
+// TestPolicyPorts: an allow_list host entry allows ports 80 and 443 only, over plain HTTP and CONNECT alike;
+// an entry that names a port allows that port (and not the defaults).
+func TestPolicyPorts(t *testing.T) {
+	t.Parallel()
+	needCurl(t)
+	inet := &fakeInternet{hosts: map[string]string{}}
+	inet.serve(t, "web.test")
+	inet.serve(t, "ported.test")
+	e := newBwrapCfg(t, Config{Resolve: inet.resolve})
+	sb := create(t, e, backend.SandboxSpec{Policy: &backend.NetworkPolicy{Mode: backend.PolicyAllowList, Hosts: []string{"web.test", "ported.test:8080"}}})
+	if got, res := curl(t, e, sb.ExternalID, "http://web.test/"); got != "200|hello from web.test" {
+		t.Errorf("web.test on port 80: %q (stderr %q)", got, res.Stderr)
+	}
+	for _, u := range []string{"http://web.test:22/", "http://web.test:8080/", "http://ported.test/", "http://ported.test:8081/"} {
+		if got, res := curl(t, e, sb.ExternalID, u); !strings.HasPrefix(got, "403|") || !strings.Contains(got, "not allowed") {
+			t.Errorf("%s: %q (stderr %q), want 403", u, got, res.Stderr)
+		}
+	}
+	if got, res := curl(t, e, sb.ExternalID, "http://ported.test:8080/"); got != "200|hello from ported.test" {
+		t.Errorf("ported.test on its named port 8080: %q (stderr %q)", got, res.Stderr)
+	}
+	// CONNECT to an allowed host's other port (an SSH tunnel, say) is refused before any dial.
+	res := sh(t, e, sb.ExternalID, `curl -sS --max-time 10 -p -o /dev/null -w '%{http_connect}' http://web.test:22/; true`)
+	if string(res.Stdout) != "403" {
+		t.Errorf("CONNECT web.test:22: %q (stderr %q), want 403", res.Stdout, res.Stderr)
+	}
+	if n := len(inet.requests("ported.test")); n != 1 {
+		t.Errorf("ported.test got %d requests, want only the one on its port", n)
+	}
+	p := &backend.NetworkPolicy{Mode: backend.PolicyAllowList, Hosts: []string{"*.example.com", "db.example.com:5432"}, Presets: []string{"github"}}
+	for _, c := range []struct {
+		host, port string
+		want       bool
+	}{
+		{"a.example.com", "443", true}, {"a.example.com", "80", true}, {"a.example.com", "22", false},
+		{"db.example.com", "5432", true}, {"db.example.com", "443", true}, {"api.github.com", "443", true},
+		{"api.github.com", "22", false}, {"other.test", "443", false},
+	} {
+		if got := p.AllowsPort(c.host, c.port); got != c.want {
+			t.Errorf("AllowsPort(%s, %s) = %v, want %v", c.host, c.port, got, c.want)
+		}
+	}
+	for _, bad := range []string{"a.test:0", "a.test:65536", "a.test:x", "a.test:", "a.test:080"} {
+		if err := (&backend.NetworkPolicy{Mode: backend.PolicyAllowList, Hosts: []string{bad}}).Validate(); err == nil {
+			t.Errorf("host entry %q accepted", bad)
+		}
 	}
 }

@@ -221,26 +221,18 @@ func waitExited(pid int) {
 }
 
 // setLimits applies the resource limits to pid (bubblewrap's init in the sandbox, before it starts the
-// command, which inherits them).
-func setLimits(pid int, l limits) error {
+// command, which inherits them): RLIMIT_NPROC nproc (max_processes for an unprivileged provider without
+// cgroups: it counts in the sandbox's own user namespace) and no core dumps.
+func setLimits(pid int, nproc int64) error {
 	set := func(res int, v uint64) error {
 		lim := unix.Rlimit{Cur: v, Max: v}
 		return unix.Prlimit(pid, res, &lim, nil)
 	}
-	nproc := uint64(DefaultMaxProcesses)
-	if l.maxProcesses > 0 {
-		nproc = uint64(l.maxProcesses)
-	}
-	if err := set(unix.RLIMIT_NPROC, nproc); err != nil {
+	if err := set(unix.RLIMIT_NPROC, uint64(nproc)); err != nil {
 		return fmt.Errorf("setting max_processes: %w", err)
 	}
 	if err := set(unix.RLIMIT_CORE, 0); err != nil {
 		return fmt.Errorf("disabling core dumps: %w", err)
-	}
-	if l.memoryMB > 0 {
-		if err := set(unix.RLIMIT_AS, uint64(l.memoryMB)<<20); err != nil {
-			return fmt.Errorf("setting memory_mb: %w", err)
-		}
 	}
 	return nil
 }

@@ -158,6 +158,9 @@ func (e *Engine) BuildSetup(ctx context.Context, spec backend.SetupSpec) (*backe
 		return nil, nil, fmt.Errorf("creating the setup builder: %w", err)
 	}
 	defer func() { _ = removeBox(builder) }()
+	if e.isolation == IsolationBwrap {
+		defer func() { _ = removeCgroup(builder) }()
+	}
 	building, err := lockFileAt(filepath.Join(builder, buildingFile), "setup builder", true)
 	if err != nil {
 		return nil, nil, err
@@ -204,6 +207,9 @@ func (e *Engine) BuildSetup(ctx context.Context, spec backend.SetupSpec) (*backe
 
 // keepBuild turns the builder's home into the artifact build and names it.
 func (e *Engine) keepBuild(builder, ext string, spec backend.SetupSpec, policy string) (*backend.SetupArtifact, error) {
+	if err := stripSetID(filepath.Join(builder, homeDir)); err != nil {
+		return nil, fmt.Errorf("keeping setup artifact %s: clearing set-id bits: %w", ext, err)
+	}
 	build := ext + "-" + nonce()
 	sm := &setupMeta{Version: 1, ExternalID: ext, Fingerprint: spec.Fingerprint, RecordID: spec.RecordID, Build: build,
 		Policy: policy, CreatedAt: time.Now().UTC()}

@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -47,20 +49,26 @@ const (
 	spawnerIdleEnv = "TERRAFORM_PROVIDER_SANDBOX_SPAWNER_IDLE"
 	// shimNprocEnv is max_processes, for the shim to apply to the command (see runShim).
 	shimNprocEnv = "TERRAFORM_PROVIDER_SANDBOX_EXEC_RLIMIT_NPROC"
+	// shimCgroupEnv lists the descriptors (comma-separated) of the cgroup.procs files the shim writes the
+	// command into.
+	shimCgroupEnv = "TERRAFORM_PROVIDER_SANDBOX_EXEC_CGROUP_FDS"
+	// spawnerName is the spawner's process name (/proc/<pid>/comm) in the sandbox, where it is pid 1.
+	spawnerName = "sandbox-init"
 	// spawnerProto changes whenever the protocol does: a spawner of another version is replaced.
-	spawnerProto = 1
+	spawnerProto = 3
 	spawnChunk   = 32 << 10
 	spawnMaxBody = 64 << 20
 	spawnMaxFDs  = 8
 )
 
-// spawnRequest is a command to run. NProc and AS (bytes), when set, are applied to the command by the shim.
+// spawnRequest is a command to run. NProc, when set, is applied to the command by the shim, which also writes
+// it into the cgroups whose cgroup.procs files are the command's descriptors listed in Cgroup.
 type spawnRequest struct {
-	Argv  []string `json:"argv"`
-	Env   []string `json:"env"`
-	Dir   string   `json:"dir"`
-	AS    int64    `json:"as,omitempty"`
-	NProc int64    `json:"nproc,omitempty"`
+	Argv   []string `json:"argv"`
+	Env    []string `json:"env"`
+	Dir    string   `json:"dir"`
+	NProc  int64    `json:"nproc,omitempty"`
+	Cgroup []int    `json:"cgroup,omitempty"`
 }
 
 // spawnStarted answers a request: Pid (in the sandbox) when the command started, else Code and Stderr.
@@ -85,6 +93,9 @@ func runSpawner(fdText string) int {
 	unix.CloseOnExec(fd)
 	// Commands run as the same user: they must not be able to trace the spawner or take its descriptors.
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	if name, err := unix.BytePtrFromString(spawnerName); err == nil {
+		_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(name)), 0, 0, 0)
+	}
 	f := os.NewFile(uintptr(fd), "spawner")
 	l, err := net.FileListener(f)
 	_ = f.Close()
@@ -97,7 +108,14 @@ func runSpawner(fdText string) int {
 		fmt.Fprintln(os.Stderr, "sandbox spawner: not a unix socket")
 		return 126
 	}
-	s := &spawner{last: time.Now()}
+	s := &spawner{last: time.Now(), commands: map[int]bool{}}
+	if os.Getpid() == 1 {
+		// The sandbox's init (bubblewrap --as-pid-1): it reaps the processes orphaned in the sandbox, and ignores
+		// the signals a command could send it (the kernel already drops those it has no handler for).
+		signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGPIPE, syscall.SIGUSR1,
+			syscall.SIGUSR2, syscall.SIGALRM, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU)
+		go s.reapOrphans()
+	}
 	if idle, err := time.ParseDuration(os.Getenv(spawnerIdleEnv)); err == nil && idle > 0 {
 		if lockFD, err := strconv.Atoi(os.Getenv(spawnerLockEnv)); err == nil && lockFD > 2 {
 			unix.CloseOnExec(lockFD)
@@ -120,9 +138,38 @@ func runSpawner(fdText string) int {
 }
 
 type spawner struct {
-	mu      sync.Mutex
-	running int
-	last    time.Time // when a command last ended, or a connection came
+	mu       sync.Mutex
+	running  int
+	last     time.Time    // when a command last ended, or a connection came
+	commands map[int]bool // the commands' pids: their own goroutines reap them
+}
+
+// reapOrphans reaps, as the sandbox's pid 1, every exited process that is not a command (those are reaped by the
+// goroutine that serves them): the processes that outlived their parents.
+func (s *spawner) reapOrphans() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGCHLD)
+	for range ch {
+		ents, err := os.ReadDir("/proc")
+		if err != nil {
+			continue
+		}
+		for _, ent := range ents {
+			pid, err := strconv.Atoi(ent.Name())
+			if err != nil || pid <= 1 {
+				continue
+			}
+			if _, zombie, ok := startTime(pid); !ok || !zombie {
+				continue
+			}
+			s.mu.Lock()
+			if !s.commands[pid] {
+				var ws syscall.WaitStatus
+				_, _ = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+			}
+			s.mu.Unlock()
+		}
+	}
 }
 
 // exitWhenIdle ends the spawner, and with it the init (bubblewrap's init follows its only child) and every
@@ -178,12 +225,16 @@ func (s *spawner) serve(c *net.UnixConn) {
 		return
 	}
 	argv := req.Argv
-	if req.AS > 0 || req.NProc > 0 {
-		// Limits that this process cannot carry itself (a Go program under a small address space, a small
-		// RLIMIT_NPROC that its threads count against): the shim applies them and executes the command.
+	if req.NProc > 0 || len(req.Cgroup) > 0 {
+		// What this process cannot do for the command alone (a small RLIMIT_NPROC that its own threads count
+		// against, a cgroup of the command's own): the shim does it and executes the command.
 		file = "/proc/self/exe"
 		argv = append([]string{egressHelper}, argv...)
-		env = append(env[:len(env):len(env)], shimASEnv+"="+strconv.FormatInt(req.AS, 10), shimNprocEnv+"="+strconv.FormatInt(req.NProc, 10))
+		fds := make([]string, len(req.Cgroup))
+		for i, fd := range req.Cgroup {
+			fds[i] = strconv.Itoa(fd)
+		}
+		env = append(env[:len(env):len(env)], shimNprocEnv+"="+strconv.FormatInt(req.NProc, 10), shimCgroupEnv+"="+strings.Join(fds, ","))
 	}
 	fds := make([]uintptr, len(files))
 	for i, f := range files {
@@ -199,6 +250,7 @@ func (s *spawner) serve(c *net.UnixConn) {
 	})
 	if err == nil {
 		s.running++
+		s.commands[pid] = true
 	}
 	s.mu.Unlock()
 	for _, f := range files {
@@ -262,6 +314,7 @@ func (s *spawner) serve(c *net.UnixConn) {
 	close(reaped)
 	killMu.Unlock()
 	s.mu.Lock()
+	delete(s.commands, pid)
 	s.running--
 	s.last = time.Now()
 	if s.running == 0 {

@@ -14,11 +14,40 @@ import (
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 )
 
-// limits are the resource limits of a sandbox's commands, from its options.
+// limits are the resource limits of a sandbox, from its options.
 type limits struct {
-	memoryMB     int64 // 0 = none
+	memoryMB     int64 // 0 = the default (see memoryBytes)
 	maxProcesses int64 // 0 = DefaultMaxProcesses
+	tmpMB        int64 // 0 = DefaultTmpMB
+	diskMB       int64 // 0 = no disk image: the home is a directory of the root's file system
 }
+
+// procs is the process limit of the sandbox's commands.
+func (l limits) procs() int64 {
+	if l.maxProcesses > 0 {
+		return l.maxProcesses
+	}
+	return DefaultMaxProcesses
+}
+
+// tmpBytes is the size of the sandbox's /tmp.
+func (l limits) tmpBytes() int64 {
+	if l.tmpMB > 0 {
+		return l.tmpMB << 20
+	}
+	return DefaultTmpMB << 20
+}
+
+// OptionError is a refusal of one local option; AttributePath names it in the provider's schema (local.<name>).
+type OptionError struct {
+	Option string
+	Msg    string
+}
+
+func (e *OptionError) Error() string { return "local option " + e.Option + ": " + e.Msg }
+
+// AttributePath implements the provider's attribute-path interface: the error belongs to local.<option>.
+func (e *OptionError) AttributePath() []string { return []string{"local", e.Option} }
 
 // parseLimits reads the local options; unknown keys and bad values are errors naming them.
 func parseLimits(opts map[string]any) (limits, error) {
@@ -40,7 +69,10 @@ func parseLimits(opts map[string]any) (limits, error) {
 				return l, err
 			}
 			if n > math.MaxInt64>>20 {
-				return l, fmt.Errorf("local option %s: %d is too large", k, n)
+				return l, &OptionError{k, fmt.Sprintf("%d is too large", n)}
+			}
+			if n > 0 && n < MinMemoryMB {
+				return l, &OptionError{k, fmt.Sprintf("%d MiB is too small to start a sandbox: at least %d", n, MinMemoryMB)}
 			}
 			l.memoryMB = n
 		case OptionMaxProcesses:
@@ -49,8 +81,29 @@ func parseLimits(opts map[string]any) (limits, error) {
 				return l, err
 			}
 			l.maxProcesses = n
+		case OptionDiskMB:
+			n, err := nonNegativeInt(k, v)
+			if err != nil {
+				return l, err
+			}
+			if n > 0 && n < MinDiskMB {
+				return l, &OptionError{k, fmt.Sprintf("%d MiB is too small for a file system: at least %d", n, MinDiskMB)}
+			}
+			if n > math.MaxInt64>>20 {
+				return l, &OptionError{k, fmt.Sprintf("%d is too large", n)}
+			}
+			l.diskMB = n
+		case OptionTmpMB:
+			n, err := nonNegativeInt(k, v)
+			if err != nil {
+				return l, err
+			}
+			if n > math.MaxInt64>>20 {
+				return l, &OptionError{k, fmt.Sprintf("%d is too large", n)}
+			}
+			l.tmpMB = n
 		default:
-			return l, fmt.Errorf("unknown local option %q (supported: %s, %s)", k, OptionMemoryMB, OptionMaxProcesses)
+			return l, fmt.Errorf("unknown local option %q (supported: %s, %s, %s, %s)", k, OptionDiskMB, OptionMaxProcesses, OptionMemoryMB, OptionTmpMB)
 		}
 	}
 	return l, nil
@@ -58,14 +111,14 @@ func parseLimits(opts map[string]any) (limits, error) {
 
 func nonNegativeInt(name string, v any) (int64, error) {
 	if f, ok := v.(float64); ok && math.Trunc(f) != f {
-		return 0, fmt.Errorf("local option %s: want a whole number, got %v", name, v)
+		return 0, &OptionError{name, fmt.Sprintf("want a whole number, got %v", v)}
 	}
 	n, ok := backend.AsInt(v)
 	if !ok {
-		return 0, fmt.Errorf("local option %s: want a number, got %T", name, v)
+		return 0, &OptionError{name, fmt.Sprintf("want a number, got %T", v)}
 	}
 	if n < 0 {
-		return 0, fmt.Errorf("local option %s: must not be negative, got %d", name, n)
+		return 0, &OptionError{name, fmt.Sprintf("must not be negative, got %d", n)}
 	}
 	return n, nil
 }
@@ -103,6 +156,9 @@ func validateSpec(spec backend.SandboxSpec, isolation string) error {
 	}
 	if spec.Workspace != "" && !isWorkspaceID(spec.Workspace) {
 		return fmt.Errorf("%q is not a local workspace id (ws-<record id>)", spec.Workspace)
+	}
+	if l, err := parseLimits(spec.Options); err == nil && l.diskMB > 0 && (spec.Setup != "" || spec.Workspace != "") {
+		return &OptionError{OptionDiskMB, "a sandbox that starts from a setup or runs on a workspace's files cannot have a disk image of its own yet: remove disk_mb, or the setup_id / workspace"}
 	}
 	if spec.Setup != "" && spec.Workspace != "" {
 		return errors.New("a sandbox starts either from a setup or on a workspace's files, not both (the workspace already started from its setup)")
@@ -155,7 +211,11 @@ func checkCommon(timeout time.Duration, ports []int, env map[string]string, opts
 	if err := checkEnv(env); err != nil {
 		return err
 	}
-	if _, err := parseLimits(opts); err != nil {
+	l, err := parseLimits(opts)
+	if err != nil {
+		return err
+	}
+	if err := checkEnforceable(l, isolation); err != nil {
 		return err
 	}
 	if err := policy.Validate(); err != nil {
@@ -171,23 +231,34 @@ func checkVolume(v backend.VolumeMount) error {
 	if !isVolumeID(v.ExternalID) && (!path.IsAbs(v.ExternalID) || path.Clean(v.ExternalID) != v.ExternalID) {
 		return fmt.Errorf("volume %s: the local engine's volume id must be a volume's id (vol-<record id>) or a clean absolute host directory, got %q", v.VolumeID, v.ExternalID)
 	}
-	mp := v.MountPath
-	if !path.IsAbs(mp) || path.Clean(mp) != mp || mp == "/" {
-		return fmt.Errorf("volume %s: mount path must be a clean absolute path other than /, got %q", v.VolumeID, mp)
+	if strings.ContainsRune(v.ExternalID, 0) {
+		return fmt.Errorf("volume %s: paths must not contain NUL", v.VolumeID)
 	}
-	if mp == SandboxHome {
-		return fmt.Errorf("volume %s: cannot be mounted on the sandbox home %s (mount it below)", v.VolumeID, SandboxHome)
+	if err := checkMountPath(v.MountPath); err != nil {
+		return fmt.Errorf("volume %s: %w", v.VolumeID, err)
+	}
+	return nil
+}
+
+// checkMountPath refuses the mount paths no volume may have in a local sandbox, saying what would be valid.
+func checkMountPath(mp string) error {
+	const valid = "mount it on a path of its own such as /data or /home/sandbox/data"
+	if strings.ContainsRune(mp, 0) {
+		return errors.New("the mount path must not contain NUL")
+	}
+	if !path.IsAbs(mp) || path.Clean(mp) != mp || mp == "/" {
+		return fmt.Errorf("the mount path must be a clean absolute path other than /, got %q: %s", mp, valid)
+	}
+	if mp == SandboxHome || mp == path.Dir(SandboxHome) {
+		return fmt.Errorf("cannot be mounted on %s, which holds the sandbox home %s: %s", mp, SandboxHome, valid)
 	}
 	for _, r := range reservedMounts {
 		if within(mp, r) {
-			return fmt.Errorf("volume %s: cannot be mounted on %s: %s is the read-only system or a kernel file system", v.VolumeID, mp, r)
+			return fmt.Errorf("cannot be mounted on %s: %s is the read-only system or a kernel file system: %s", mp, r, valid)
 		}
 	}
 	if within(mp, egressDir) {
-		return fmt.Errorf("volume %s: cannot be mounted on %s: %s is reserved for the egress forwarder", v.VolumeID, mp, egressDir)
-	}
-	if strings.ContainsRune(v.ExternalID, 0) || strings.ContainsRune(mp, 0) {
-		return fmt.Errorf("volume %s: paths must not contain NUL", v.VolumeID)
+		return fmt.Errorf("cannot be mounted on %s: %s is reserved for the egress forwarder: %s", mp, egressDir, valid)
 	}
 	return nil
 }

@@ -111,6 +111,15 @@ func policyMode(p *backend.NetworkPolicy, isolation string) string {
 	return p.Mode
 }
 
+// hasDisk reports whether the box's home is a disk image of its own (disk_mb, a plain home only).
+func (m *meta) hasDisk() bool {
+	if m.Setup != "" || m.Workspace != "" {
+		return false
+	}
+	l, err := parseLimits(m.Options)
+	return err == nil && l.diskMB > 0
+}
+
 func (m *meta) timeout() time.Duration { return time.Duration(m.TimeoutMS) * time.Millisecond }
 
 // readMeta reads a sandbox's metadata; a missing directory or file is backend.ErrNotFound.

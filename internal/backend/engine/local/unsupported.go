@@ -163,3 +163,5 @@ func (e *Engine) DeleteWorkspace(context.Context, string) error { return errUnsu
 func (e *Engine) ExecWorkspace(context.Context, string, backend.ExecRequest) (*backend.ExecResult, error) {
 	return nil, errUnsupported
 }
+
+func checkEnforceable(limits, string) error { return errUnsupported }
