@@ -134,7 +134,7 @@ func TestRetry500GivesUpInBoundedTime(t *testing.T) {
 	start := time.Now()
 	_, err := e.GetSandbox(ctxFor(t, 10*time.Second), "x")
 	took := time.Since(start)
-	if err == nil || !strings.Contains(err.Error(), "giving up after 4 attempts") || !strings.Contains(err.Error(), "HTTP 500") ||
+	if err == nil || !strings.Contains(err.Error(), "gave up after 4 attempts") || !strings.Contains(err.Error(), "HTTP 500") ||
 		!strings.Contains(err.Error(), "An unexpected error occurred.") {
 		t.Fatalf("GetSandbox under 500s = %v; want a clear error after 4 attempts with the service's message", err)
 	}
