@@ -145,14 +145,14 @@ func apiMessage(err error) string {
 
 // client is the typed HTTP client of the main API and the toolbox proxy, with the one retry policy.
 type client struct {
-	base          string // main API base URL, no trailing slash
-	hc            *http.Client
-	auth          string // Authorization header value
-	org           string
-	secrets       []string
-	policy        httpapi.Policy
-	pollInitial   time.Duration
-	pollMax       time.Duration
+	base        string // main API base URL, no trailing slash
+	hc          *http.Client
+	auth        string // Authorization header value
+	org         string
+	secrets     []string
+	policy      httpapi.Policy
+	pollInitial time.Duration
+	pollMax     time.Duration
 }
 
 func newClient(cfg Config) (*client, error) {

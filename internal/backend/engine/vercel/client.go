@@ -8,9 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-		"net/http"
+	"net/http"
 	"net/url"
-		"strings"
+	"strings"
 	"time"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/httpapi"

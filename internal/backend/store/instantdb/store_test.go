@@ -89,5 +89,3 @@ func TestNewConfig(t *testing.T) {
 		}
 	}
 }
-
-
