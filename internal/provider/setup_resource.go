@@ -136,13 +136,7 @@ func (r *setupResource) ValidateConfig(ctx context.Context, req resource.Validat
 }
 
 func (r *setupResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	eng := resolveBackendPlan(ctx, r.data, req, resp)
-	if eng != nil {
-		checkEnginePolicy(ctx, eng, req, resp)
-	}
-	if eng != nil && !eng.Capabilities().Setups {
-		resp.Diagnostics.AddAttributeError(path.Root("backend"), "Engine has no setups", fmt.Sprintf("The %s engine has no setup bootstraps.", eng.Name()))
-	}
+	eng := resolveBackendPlan(ctx, r.data, kindSetup, req, resp)
 	var v types.Object
 	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root(backend.EngineVercel), &v)...)
 	if eng != nil && eng.Name() != backend.EngineVercel && !v.IsNull() {

@@ -67,11 +67,13 @@ func (e *Engine) Identity() string {
 // Capabilities implements backend.Engine. Network policies: deny_all is networkBlockAll (also sent for a nil
 // policy), allow_list is the domain allow-list (plus the CIDR allow-list option), allow_all is Daytona's
 // default (nothing blocked).
-func (e *Engine) Capabilities() backend.Capabilities {
-	return backend.Capabilities{
-		StopStart: true, Exec: true, Files: true, Volumes: true, Setups: true, Workspaces: true, PublicURLs: true,
-		NetworkPolicies: []string{backend.PolicyDenyAll, backend.PolicyAllowAll, backend.PolicyAllowList},
-	}
+func (e *Engine) Capabilities() backend.Capabilities { return Capabilities }
+
+// Capabilities is what the daytona engine can do, declared for plan-time checks that need no credentials.
+// Daytona's network settings allow or block CIDRs and domains; they cannot inject credentials.
+var Capabilities = backend.Capabilities{
+	StopStart: true, Exec: true, Files: true, Volumes: true, Setups: true, Workspaces: true, PublicURLs: true,
+	NetworkPolicies: []string{backend.PolicyDenyAll, backend.PolicyAllowAll, backend.PolicyAllowList},
 }
 
 // ValidateSpec implements backend.Engine: the options, ports, env names, volumes and policy, as the API would

@@ -88,21 +88,25 @@ func (e *Engine) Name() string { return backend.EngineSprites }
 // on use, so StopStart is false. No volumes. Setups and workspaces are built from checkpoints (see the package
 // documentation), and a workspace is checkpointed and restored on request (WorkspaceCheckpoints). The network policy API stores allow/deny domain rules, so all three modes are enforced
 // (credential injection is not: CompilePolicy refuses credentials). Every sprite has 8 vCPUs.
-func (e *Engine) Capabilities() backend.Capabilities {
-	return backend.Capabilities{
-		StopStart:       false,
-		Exec:            true,
-		Files:           true,
-		Volumes:         false,
-		Setups:          true,
-		Workspaces:      true,
-		PublicURLs:      true,
-		NetworkPolicies: []string{backend.PolicyDenyAll, backend.PolicyAllowAll, backend.PolicyAllowList},
-		MaxPorts:        0,
-		MaxVCPUs:        MaxVCPUs,
+func (e *Engine) Capabilities() backend.Capabilities { return Capabilities }
 
-		WorkspaceCheckpoints: true,
-	}
+// Capabilities is what the sprites engine can do, declared for plan-time checks that need no credentials:
+// no stop (sprites sleep by themselves), no volumes, a network policy of domain rules without credential
+// injection, workspace checkpoints. Every sprite has 8 vCPUs.
+var Capabilities = backend.Capabilities{
+	StopStart:            false,
+	Exec:                 true,
+	Files:                true,
+	Volumes:              false,
+	Setups:               true,
+	Workspaces:           true,
+	PublicURLs:           true,
+	NetworkPolicies:      []string{backend.PolicyDenyAll, backend.PolicyAllowAll, backend.PolicyAllowList},
+	MaxPorts:             0,
+	MaxVCPUs:             MaxVCPUs,
+	WorkspaceCheckpoints: true,
+	NoStop: "Sprites have no stop call: a sprite sleeps by itself after about 30 seconds without activity (warm, then " +
+		"cold: its processes end, its files stay) and wakes on the next command or request to its URL. A cold sprite shows state = \"sleeping\"; to end a sandbox, destroy it.",
 }
 
 // ValidateSpec implements backend.Engine.
@@ -536,13 +540,6 @@ func (e *Engine) StartSandbox(ctx context.Context, externalID string) error {
 
 // ErrNoStop is wrapped by StopSandbox: Sprites has no stop call.
 var ErrNoStop = fmt.Errorf("sprites cannot be stopped: a sprite sleeps by itself when idle (its processes end once it goes cold, its files stay) and wakes on the next use; there is no stop call: %w", errors.ErrUnsupported)
-
-// NoStopExplanation says, at plan time with the refusal of desired_state = "stopped", what Sprites does
-// instead of stopping.
-func (e *Engine) NoStopExplanation() string {
-	return "Sprites have no stop call: a sprite sleeps by itself after about 30 seconds without activity (warm, then " +
-		"cold: its processes end, its files stay) and wakes on the next command or request to its URL. A cold sprite shows state = \"sleeping\"; to end a sandbox, destroy it."
-}
 
 // StopSandbox implements backend.Engine: always an error wrapping ErrNoStop (and errors.ErrUnsupported);
 // Capabilities().StopStart is false so that the provider refuses desired_state = "stopped" at plan time.

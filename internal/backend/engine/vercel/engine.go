@@ -93,19 +93,25 @@ func (e *Engine) Client() *Client { return e.c }
 func (e *Engine) Name() string { return backend.EngineVercel }
 
 // Capabilities implements backend.Engine.
-func (e *Engine) Capabilities() backend.Capabilities {
-	return backend.Capabilities{
-		StopStart:       true,
-		Exec:            true,
-		Files:           true,
-		Volumes:         false,
-		Setups:          true,
-		Workspaces:      true,
-		PublicURLs:      true,
-		NetworkPolicies: []string{backend.PolicyDenyAll, backend.PolicyAllowAll, backend.PolicyAllowList},
-		MaxPorts:        MaxPorts,
-		MaxVCPUs:        MaxVCPUs,
-	}
+func (e *Engine) Capabilities() backend.Capabilities { return Capabilities }
+
+// Capabilities is what the vercel engine can do, declared for plan-time checks that need no credentials: no
+// volumes; credentials injected by the firewall's header transforms; a sandbox starts from a source (git,
+// tarball, snapshot) or from a setup, not both.
+var Capabilities = backend.Capabilities{
+	StopStart:           true,
+	Exec:                true,
+	Files:               true,
+	Volumes:             false,
+	Setups:              true,
+	Workspaces:          true,
+	PublicURLs:          true,
+	NetworkPolicies:     []string{backend.PolicyDenyAll, backend.PolicyAllowAll, backend.PolicyAllowList},
+	MaxPorts:            MaxPorts,
+	MaxVCPUs:            MaxVCPUs,
+	PolicyCredentials:   true,
+	Sources:             []string{"git", "tarball", "snapshot"},
+	SourceExcludesSetup: true,
 }
 
 // SandboxName is the name of a record's sandbox.
