@@ -63,7 +63,7 @@ resource "sandbox_workspace" "w" {
 		t.Run(tc.name, func(t *testing.T) {
 			resource.Test(t, resource.TestCase{
 				ProtoV6ProviderFactories: testProviderFactories,
-				Steps: []resource.TestStep{{Config: tc.config, PlanOnly: true, ExpectError: regexp.MustCompile(tc.want)}},
+				Steps:                    []resource.TestStep{{Config: tc.config, PlanOnly: true, ExpectError: regexp.MustCompile(tc.want)}},
 			})
 		})
 	}
@@ -90,7 +90,7 @@ func TestAccCapabilities_vercelVolumeWithoutToken(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			resource.Test(t, resource.TestCase{
 				ProtoV6ProviderFactories: testProviderFactories,
-				Steps: []resource.TestStep{{Config: cfg + body, PlanOnly: true, ExpectError: regexp.MustCompile(`(?s)Engine has no volumes.*No volumes on vercel`)}},
+				Steps:                    []resource.TestStep{{Config: cfg + body, PlanOnly: true, ExpectError: regexp.MustCompile(`(?s)Engine has no volumes.*No volumes on vercel`)}},
 			})
 		})
 	}

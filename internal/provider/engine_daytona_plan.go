@@ -83,4 +83,3 @@ func planPolicy(ctx context.Context, planned types.Object, config tfsdk.Config) 
 	}
 	return p
 }
-
