@@ -518,9 +518,17 @@ func (r *sandboxResource) Create(ctx context.Context, req resource.CreateRequest
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
 	if err != nil {
-		resp.Diagnostics.AddError("Sandbox not created", err.Error()+
-			"\n\nThe record stays with status \"error\" and the resource is tainted: the next apply destroys what was made and creates the sandbox again.")
+		resp.Diagnostics.AddError("Sandbox not created", err.Error()+createFailureNote(res))
 	}
+}
+
+// createFailureNote says what a failed create leaves: with a record written, an error record and a tainted
+// resource; without one (the store refused the first write), nothing at all.
+func createFailureNote(res *backend.SandboxResult) string {
+	if res != nil && res.ID() != "" {
+		return "\n\nThe record stays with status \"error\" and the resource is tainted: the next apply destroys what was made and creates the sandbox again."
+	}
+	return "\n\nNo record was written, so nothing was made and nothing is tainted: fix the cause and apply again."
 }
 
 func (r *sandboxResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
