@@ -177,6 +177,15 @@ func (m *setupModel) fromRecord(rec *backend.Record) {
 
 // policyFromRecord rebuilds a policy block from a record's redacted policy (on import).
 func policyFromRecord(red map[string]any) types.Object {
+	if mode, hosts, presets, ok := backend.PolicyFromSandkit(red); ok { // a workspace's policy, in sandkit's shape
+		red = map[string]any{"mode": mode}
+		if len(hosts) > 0 {
+			red["hosts"] = anySlice(hosts)
+		}
+		if len(presets) > 0 {
+			red["presets"] = anySlice(presets)
+		}
+	}
 	mode, _ := red["mode"].(string)
 	if mode == "" || (mode == backend.PolicyDenyAll && len(red) == 1) {
 		return types.ObjectNull(policyAttrTypes)
@@ -285,4 +294,12 @@ func (r *setupResource) Delete(ctx context.Context, req resource.DeleteRequest, 
 func (r *setupResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	importByRecordID(ctx, r.data, backend.EntitySetups, req, resp)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("command"), types.ListNull(types.StringType))...)
+}
+
+func anySlice(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }
