@@ -449,7 +449,7 @@ func (l *Lifecycle) CreateWorkspace(ctx context.Context, req WorkspaceRequest) (
 	rec, err = l.Store.Update(ctx, EntityWorkspaces, rec.ID, Attrs{
 		"status": WorkspaceActive, "sandboxId": ws.ExternalID, "updatedAt": now, "lastResumedAt": NowMillis(l.now()),
 		"metadata": workspaceMetadata(req, ws.ExternalID, l.now()),
-		"params": map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), ws.Metadata)},
+		"params":   map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), ws.Metadata)},
 	})
 	if err != nil {
 		return nil, ws, fmt.Errorf("workspace %s was made but its record could not be updated: %w", ws.ExternalID, err)
