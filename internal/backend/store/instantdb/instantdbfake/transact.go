@@ -12,7 +12,7 @@ import (
 
 // step is one parsed admin transaction step (admin/model.clj ::op).
 type step struct {
-	links map[string][]string // link and unlink: label -> ids
+	links  map[string][]string // link and unlink: label -> ids
 	idx    int
 	action string
 	etype  string
