@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/httpapi"
 )
 
 // DefaultCommandTimeout is a command's timeout when neither the request nor the sandbox sets one.
@@ -557,24 +558,17 @@ func (e *Engine) deleteSprite(ctx context.Context, name string) error {
 	if err := e.c.DeleteSprite(ctx, name); err != nil && !errors.Is(err, backend.ErrNotFound) {
 		return fmt.Errorf("deleting sprite %s: %w", name, err)
 	}
-	delay := 100 * time.Millisecond
-	for {
+	// The one poller of the hosted clients: from 100 ms, backing off to 2 s.
+	return httpapi.Poll(ctx, "sprite "+name+" to be deleted", 100*time.Millisecond, 2*time.Second, func() (bool, error) {
 		_, err := e.c.GetSprite(ctx, name)
 		if errors.Is(err, backend.ErrNotFound) {
-			return nil
+			return true, nil
 		}
 		if err != nil {
-			return fmt.Errorf("waiting for sprite %s to be deleted: %w", name, err)
+			return false, fmt.Errorf("waiting for sprite %s to be deleted: %w", name, err)
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("waiting for sprite %s to be deleted: %w", name, ctx.Err())
-		case <-t.C:
-		}
-		delay = min(2*delay, 2*time.Second)
-	}
+		return false, nil
+	}, nil)
 }
 
 // Exec implements backend.Engine: it runs argv (no shell) with the base env, the sandbox's env and the

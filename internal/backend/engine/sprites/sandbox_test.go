@@ -22,6 +22,10 @@ func TestCapabilities(t *testing.T) {
 		NetworkPolicies: []string{backend.PolicyDenyAll, backend.PolicyAllowAll, backend.PolicyAllowList}, MaxVCPUs: 8,
 		WorkspaceCheckpoints: true,
 	}
+	if !strings.Contains(c.NoStop, "sleeps by itself") {
+		t.Errorf("NoStop = %q; want what a sprite does instead of stopping", c.NoStop)
+	}
+	c.NoStop = ""
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Capabilities() = %+v, want %+v", c, want)
 	}
