@@ -135,6 +135,7 @@ func (e *Engine) Capabilities() backend.Capabilities {
 	if e.isolation == IsolationNone {
 		c.Volumes = false
 		c.NetworkPolicies = []string{backend.PolicyAllowAll}
+		c.PolicyCredentials = false
 	}
 	return c
 }
