@@ -248,7 +248,7 @@ func (p *NetworkPolicy) SandkitPolicy() map[string]any {
 	default:
 		return map[string]any{"mode": SandkitDenyAll}
 	}
-	var services []any
+	var services []map[string]any
 	presets := append([]string(nil), p.Presets...)
 	sort.Strings(presets)
 	for _, n := range presets {
@@ -269,10 +269,12 @@ func (p *NetworkPolicy) SandkitPolicy() map[string]any {
 		sort.Strings(hosts)
 		services = append(services, map[string]any{"id": sandkitHostsService, "name": sandkitHostsService, "domains": hosts})
 	}
-	sort.SliceStable(services, func(i, j int) bool {
-		return services[i].(map[string]any)["id"].(string) < services[j].(map[string]any)["id"].(string)
-	})
-	return map[string]any{"mode": SandkitAllowServices, "services": services}
+	sort.SliceStable(services, func(i, j int) bool { return fmt.Sprint(services[i]["id"]) < fmt.Sprint(services[j]["id"]) })
+	list := make([]any, len(services))
+	for i, svc := range services {
+		list[i] = svc
+	}
+	return map[string]any{"mode": SandkitAllowServices, "services": list}
 }
 
 // PolicyFromSandkit reads a policy in sandkit's shape (SandkitPolicy) back as a mode, hosts and presets; ok is

@@ -19,15 +19,21 @@ func TestSandkitPolicy(t *testing.T) {
 	if got["mode"] != "allow-services" {
 		t.Fatalf("allow_list = %v", got)
 	}
-	svcs := got["services"].([]any)
+	svcs, _ := got["services"].([]any)
 	var ids []string
-	for _, s := range svcs {
-		ids = append(ids, s.(map[string]any)["id"].(string))
+	var first map[string]any
+	for i, s := range svcs {
+		m, _ := s.(map[string]any)
+		if i == 0 {
+			first = m
+		}
+		id, _ := m["id"].(string)
+		ids = append(ids, id)
 	}
 	if !reflect.DeepEqual(ids, []string{"github", "hosts", "npm"}) {
 		t.Errorf("service ids %v", ids)
 	}
-	if cred := svcs[0].(map[string]any)["credential"]; !reflect.DeepEqual(cred, map[string]any{"kind": "redacted"}) {
+	if cred := first["credential"]; !reflect.DeepEqual(cred, map[string]any{"kind": "redacted"}) {
 		t.Errorf("github credential recorded as %v", cred)
 	}
 	// Read back from JSON-decoded maps.

@@ -51,7 +51,7 @@ resource "sandbox_command" "hello" {
 					} `json:"sandbox_sandboxes"`
 				}
 				if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
-					return fmt.Errorf("query: HTTP %d, %v", resp.StatusCode, err)
+					return fmt.Errorf("query: HTTP %d, %w", resp.StatusCode, err)
 				}
 				if len(out.Sandboxes) != 1 || len(out.Sandboxes[0].Processes) != 1 || out.Sandboxes[0].Processes[0].ID != runID || out.Sandboxes[0].Processes[0].Status != "exited" {
 					return fmt.Errorf("sandbox_sandboxes { processes {} } = %+v; want the sandbox with run %s", out, runID)
