@@ -3,10 +3,13 @@
 #   1. every .tf and .tftest.hcl under examples/ and tests/ is `terraform fmt` clean;
 #   2. every directory of examples/ that holds .tf files passes `terraform validate` against the provider built
 #      from this tree;
-#   3. unless EXAMPLES_APPLY=0, every such directory is applied on the local engine, planned again (the plan must
-#      be empty: no perpetual diff) and destroyed. import*.tf files are left out of the apply (they name a record
-#      id that does not exist here), and a directory holding a `.no-apply` file (saying why: an example for an
-#      engine or store that needs an account or a server) is only validated.
+#   3. unless EXAMPLES_APPLY=0, every such directory is applied, planned again (the plan must be empty: no
+#      perpetual diff) and destroyed: the local engine's on this machine, the hosted engines' (daytona, vercel,
+#      sprites) and the InstantDB and PostgreSQL stores' against the project's fakes
+#      (internal/testfakes/cmd/fakeservers, which also starts a PostgreSQL server from the installed binaries),
+#      whose credentials are exported from the env files it writes. After a hosted example's destroy, the fake
+#      must hold nothing. import*.tf files are left out of the apply (they name a record id that does not exist
+#      here). There is no way to skip an example.
 #
 # Terraform uses a CLI configuration of its own (TF_CLI_CONFIG_FILE) with a dev_overrides entry for
 # registry.terraform.io/ekairos/sandbox pointing at the fresh build, so neither ~/.terraformrc nor the Registry is
@@ -57,6 +60,38 @@ fi
 echo "building the provider"
 go build -o "$tmp/bin/terraform-provider-sandbox" .
 
+apply=${EXAMPLES_APPLY:-1}
+fakes_pid=
+if [ "$apply" != 0 ]; then
+  echo "starting the fakes (daytona, vercel, sprites, InstantDB, PostgreSQL)"
+  go build -o "$tmp/fakeservers" ./internal/testfakes/cmd/fakeservers
+  "$tmp/fakeservers" -out "$tmp/fakes" -root "$tmp/fakes-root" -postgres >"$tmp/fakeservers.log" 2>&1 &
+  fakes_pid=$!
+  trap 'kill "$fakes_pid" 2>/dev/null; wait "$fakes_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+  for _ in $(seq 1 600); do
+    [ -f "$tmp/fakes/control.env" ] && break
+    kill -0 "$fakes_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ ! -f "$tmp/fakes/control.env" ]; then
+    echo "error: the fakes did not start:" >&2
+    cat "$tmp/fakeservers.log" >&2
+    exit 1
+  fi
+  # The hosted engines' and stores' credentials point at the fakes; SANDBOX_RECORDS (sqlite) stays the
+  # default, so only the examples that name a store use it.
+  # KEY=value lines, read as data (a value may hold shell characters such as & or ?).
+  for f in daytona vercel sprites instantdb postgres control; do
+    while IFS= read -r line; do
+      [ -n "$line" ] && export "${line%%=*}=${line#*=}"
+    done <"$tmp/fakes/$f.env"
+  done
+  # The examples' variables: dummies that only the fakes accept.
+  export TF_VAR_github_token="ghp_examples_token_for_the_fakes"
+  export TF_VAR_instant_admin_token="$INSTANT_APP_ADMIN_TOKEN"
+  export TF_VAR_records_database_url="$SANDBOX_POSTGRES_URL"
+fi
+
 # run <what> <terraform args...>: terraform in the example's temporary copy, quiet on success, its output on failure.
 run() {
   if ! terraform -chdir="$work" "${@:2}" >"$tmp/log" 2>&1; then
@@ -66,7 +101,6 @@ run() {
   fi
 }
 
-apply=${EXAMPLES_APPLY:-1}
 mapfile -t dirs < <(find examples -name '*.tf' -not -path '*/.terraform/*' -printf '%h\n' | sort -u)
 for dir in "${dirs[@]}"; do
   work="$tmp/work/$dir"
@@ -98,8 +132,8 @@ TF
     fail=1
     continue
   fi
-  if [ "$apply" = 0 ] || [ -f "$dir/.no-apply" ]; then
-    echo "ok    $dir (validate$([ -f "$dir/.no-apply" ] && echo "; not applied: $(head -n1 "$dir/.no-apply")"))"
+  if [ "$apply" = 0 ]; then
+    echo "ok    $dir (validate)"
     continue
   fi
   rm -f "$work"/import*.tf
@@ -111,6 +145,16 @@ TF
   ok=1
   run "plan after apply is not empty" plan -detailed-exitcode -input=false -no-color || ok=0
   run "destroy" destroy -auto-approve -input=false -no-color || ok=0
+  # A hosted example leaves nothing on its fake.
+  engine=$(basename "$dir")
+  case "$engine" in daytona | vercel | sprites)
+    left=$("$tmp/fakeservers" -get "$FAKESERVERS_URL/count?engine=$engine" 2>&1 || echo "?")
+    if [ "$left" != 0 ]; then
+      echo "FAIL  $dir: $left object(s) left on the $engine fake after destroy" >&2
+      ok=0
+    fi
+    ;;
+  esac
   if [ "$ok" = 0 ]; then
     fail=1
     continue
@@ -122,4 +166,4 @@ if [ "$fail" != 0 ]; then
   echo "examples check failed" >&2
   exit 1
 fi
-echo "examples are fmt clean, valid$([ "$apply" = 0 ] || echo ", and apply cleanly on the local engine")"
+echo "examples are fmt clean, valid$([ "$apply" = 0 ] || echo ", and apply cleanly (local engine, and the hosted engines and stores on their fakes)")"

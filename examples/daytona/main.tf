@@ -5,13 +5,10 @@ provider "sandbox" {
 }
 
 # Built once in a builder sandbox and kept as the snapshot ekairos-setup-<fingerprint>; sandboxes and workspaces
-# with setup_id start from it without running the command again. It needs the network: say so.
+# with setup_id start from it without running the command again. A setup that fetches packages needs the
+# network: say so with a policy (mode = "allow_list", presets = ["npm"]).
 resource "sandbox_setup" "node" {
-  command = ["sh", "-c", "npm install -g pnpm@9 && mkdir -p .cache"]
-  policy {
-    mode    = "allow_list"
-    presets = ["npm"]
-  }
+  command = ["sh", "-c", "mkdir -p tools && echo 'node toolchain ready' > tools/READY"]
 }
 
 # A Daytona volume; its files outlive every sandbox that mounts it.
@@ -26,7 +23,7 @@ resource "sandbox_sandbox" "ci" {
 
   volume {
     volume_id  = sandbox_volume.cache.id
-    mount_path = "/home/daytona/.pnpm-store"
+    mount_path = "/home/daytona/.cache/pnpm"
   }
 
   daytona {
@@ -35,7 +32,8 @@ resource "sandbox_sandbox" "ci" {
   }
 }
 
-# Durable files on a Daytona volume of its own; the sandboxes that run its commands come and go.
+# Durable files on a Daytona volume of its own; the sandboxes that run its commands come and go. Its commands
+# run on the volume and see the setup's files there.
 resource "sandbox_workspace" "repo" {
   name     = "repo"
   setup_id = sandbox_setup.node.id
@@ -43,7 +41,12 @@ resource "sandbox_workspace" "repo" {
 
 resource "sandbox_command" "check" {
   sandbox_id = sandbox_sandbox.ci.id
-  command    = ["sh", "-c", "pnpm --version"]
+  command    = ["sh", "-c", "cat tools/READY"]
+}
+
+resource "sandbox_command" "workspace_check" {
+  workspace_id = sandbox_workspace.repo.id
+  command      = ["sh", "-c", "cat tools/READY && date > built-at.txt"]
 }
 
 output "preview_url" {

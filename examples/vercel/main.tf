@@ -13,14 +13,12 @@ variable "github_token" {
 
 # Run once in a builder sandbox and kept as a Vercel snapshot (never expires unless expiration says so).
 resource "sandbox_setup" "deps" {
-  command = ["sh", "-c", "npm ci"]
+  command = ["sh", "-c", "mkdir -p app && echo 'console.log(\"ready\")' > app/index.js"]
   runtime = "node24"
-  policy {
-    mode    = "allow_list"
-    presets = ["npm"]
-  }
 }
 
+# Starts from the setup's snapshot. A sandbox gets its first files from a setup or from a source
+# (vercel { source = { type = "git", url = "..." } }), not both: the plan refuses the two together.
 resource "sandbox_sandbox" "agent" {
   setup_id = sandbox_setup.deps.id
   runtime  = "node24"
@@ -37,20 +35,23 @@ resource "sandbox_sandbox" "agent" {
     credentials_wo         = { github = var.github_token }
     credentials_wo_version = 1
   }
-
-  vercel {
-    source = {
-      type     = "git"
-      url      = "https://github.com/example/app.git"
-      revision = "main"
-    }
-  }
 }
+
+# A sandbox whose first files come from a repository has a source instead of a setup_id:
+#
+#   vercel {
+#     source = { type = "git", url = "https://github.com/example/app.git", revision = "main" }
+#   }
 
 # A persistent named sandbox: its files are snapshotted when it stops and come back when it resumes.
 resource "sandbox_workspace" "notes" {
   name     = "notes"
   setup_id = sandbox_setup.deps.id
+}
+
+resource "sandbox_command" "check" {
+  sandbox_id = sandbox_sandbox.agent.id
+  command    = ["node", "app/index.js"]
 }
 
 output "agent_url" {

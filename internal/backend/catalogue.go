@@ -386,15 +386,24 @@ func workspaceEngine(e Engine) (WorkspaceEngine, error) {
 	return we, nil
 }
 
-func workspaceMetadata(req WorkspaceRequest) map[string]any {
+// workspaceMetadata is a workspace record's metadata with sandkit's keys: the durable policy in sandkit's
+// shape (credentials redacted), the sandbox configuration, and the lifecycle state "sandkit:sandbox": cold
+// while no sandbox is known (sessionID ""), else a session on the workspace's sandbox with its lease (observed
+// now, expiring after the workspace's timeout), as sandkit writes them.
+func workspaceMetadata(req WorkspaceRequest, sessionID string, now time.Time) map[string]any {
 	ports := make([]any, 0, len(req.Ports))
 	for _, p := range req.Ports {
 		ports = append(ports, p)
 	}
-	// sandkit's metadata keys: the durable policy (redacted) and the sandbox configuration.
+	lifecycle := map[string]any{"kind": "cold"}
+	if sessionID != "" {
+		lifecycle = map[string]any{"kind": "session", "sessionId": sessionID, "lease": map[string]any{
+			"observedAt": now.UTC().Format(time.RFC3339Nano), "expiresAt": now.Add(req.Timeout).UTC().Format(time.RFC3339Nano)}}
+	}
 	return map[string]any{
-		"sandkit:policy":         req.Policy.Redacted(),
+		"sandkit:policy":         req.Policy.SandkitPolicy(),
 		"sandkit:sandbox-config": map[string]any{"exposedPorts": ports},
+		"sandkit:sandbox":        lifecycle,
 		"timeoutMs":              req.Timeout.Milliseconds(),
 	}
 }
@@ -420,7 +429,7 @@ func (l *Lifecycle) CreateWorkspace(ctx context.Context, req WorkspaceRequest) (
 	}
 	now := NowMillis(l.now())
 	attrs := Attrs{
-		"name": req.Name, "provider": req.Backend, "status": WorkspaceInactive, "metadata": workspaceMetadata(req),
+		"name": req.Name, "provider": req.Backend, "status": WorkspaceInactive, "metadata": workspaceMetadata(req, "", l.now()),
 		"params":    map[string]any{req.Backend: orEmpty(req.Options), ParamsTerraform: map[string]any{"phase": "creating"}},
 		"createdAt": now, "updatedAt": now,
 	}
@@ -439,7 +448,8 @@ func (l *Lifecycle) CreateWorkspace(ctx context.Context, req WorkspaceRequest) (
 	}
 	rec, err = l.Store.Update(ctx, EntityWorkspaces, rec.ID, Attrs{
 		"status": WorkspaceActive, "sandboxId": ws.ExternalID, "updatedAt": now, "lastResumedAt": NowMillis(l.now()),
-		"params": map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), ws.Metadata)},
+		"metadata": workspaceMetadata(req, ws.ExternalID, l.now()),
+		"params":   map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), ws.Metadata)},
 	})
 	if err != nil {
 		return nil, ws, fmt.Errorf("workspace %s was made but its record could not be updated: %w", ws.ExternalID, err)
@@ -502,7 +512,7 @@ func (l *Lifecycle) UpdateWorkspace(ctx context.Context, id string, req Workspac
 	if err != nil {
 		return nil, nil, fmt.Errorf("updating workspace %s: %w", id, err)
 	}
-	rec, err = l.Store.Update(ctx, EntityWorkspaces, id, Attrs{"metadata": workspaceMetadata(req), "updatedAt": NowMillis(l.now())})
+	rec, err = l.Store.Update(ctx, EntityWorkspaces, id, Attrs{"metadata": workspaceMetadata(req, rec.String("sandboxId"), l.now()), "updatedAt": NowMillis(l.now())})
 	return rec, ws, err
 }
 

@@ -37,6 +37,9 @@ type CommandResult struct {
 	StdoutTruncated bool
 	StderrTruncated bool
 	Status          string
+	// Ran: the command ran to its end (its exit code is known), even when RunCommand also returns an error
+	// because the run's record could not be updated.
+	Ran bool
 }
 
 // ErrSandboxNotActive is returned when a command targets a sandbox whose record is not active.
@@ -106,6 +109,7 @@ func (l *Lifecycle) RunCommand(ctx context.Context, req CommandRequest) (*Comman
 		res.ExitCode = out.ExitCode
 	}
 	update["status"] = res.Status
+	res.Ran = execErr == nil
 	if out != nil {
 		res.ExitCode = out.ExitCode
 		update["exitCode"] = out.ExitCode

@@ -45,6 +45,18 @@ type Capabilities struct {
 	// WorkspaceCheckpoints: a workspace's files can be checkpointed on request and restored to one of its
 	// checkpoints (the engine implements WorkspaceCheckpointer).
 	WorkspaceCheckpoints bool
+
+	// PolicyCredentials: the engine injects a network policy's credentials into requests (an egress proxy
+	// with header transforms); without it a policy with credentials is refused.
+	PolicyCredentials bool
+	// Sources are the types of the engine option "source" (where a sandbox's first files come from: git,
+	// tarball, snapshot); none = no such option.
+	Sources []string
+	// SourceExcludesSetup: a sandbox cannot have both a source and a setup (both give its first files).
+	SourceExcludesSetup bool
+	// NoStop, when StopStart is false, says what the engine does instead of stopping (shown with the
+	// refusal of desired_state = "stopped").
+	NoStop string
 }
 
 // VolumeMount mounts a volume into a sandbox.

@@ -304,7 +304,7 @@ func TestRunCommandRecordsTheRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if run.Status != backend.ProcessExited || run.Stdout != "ok\n" || run.Record.String("sandboxId") != res.ID() {
+	if run.Status != backend.ProcessExited || !run.Ran || run.Stdout != "ok\n" || run.Record.String("sandboxId") != res.ID() {
 		t.Fatalf("run: %+v", run)
 	}
 	if containsValue(run.Record.Attrs, "run-secret") {

@@ -264,3 +264,88 @@ func (p *NetworkPolicy) Redacted() map[string]any {
 	}
 	return out
 }
+
+// sandkit's spellings of the policy modes (WorkspacePolicy.mode).
+const (
+	SandkitDenyAll       = "deny-all"
+	SandkitAllowAll      = "allow-all"
+	SandkitAllowServices = "allow-services"
+	// sandkitHostsService is the id of the service that carries an allow list's own hosts (sandkit's services
+	// are presets; hosts outside them need one of their own).
+	sandkitHostsService = "hosts"
+)
+
+// SandkitPolicy is the policy as sandkit persists a workspace's policy in metadata["sandkit:policy"]:
+// {"mode":"deny-all"}, {"mode":"allow-all"}, or {"mode":"allow-services","services":[...]} with one service per
+// preset ({id, name, domains}, sorted by id, with a redacted credential when one was given) and the policy's own
+// hosts as the service "hosts". No secret: a credential is {"kind":"redacted"}.
+func (p *NetworkPolicy) SandkitPolicy() map[string]any {
+	mode := PolicyDenyAll
+	if p != nil {
+		mode = p.Mode
+	}
+	switch mode {
+	case PolicyAllowAll:
+		return map[string]any{"mode": SandkitAllowAll}
+	case PolicyAllowList:
+	default:
+		return map[string]any{"mode": SandkitDenyAll}
+	}
+	var services []map[string]any
+	presets := append([]string(nil), p.Presets...)
+	sort.Strings(presets)
+	for _, n := range presets {
+		pr, ok := Presets[n]
+		if !ok {
+			continue
+		}
+		domains := append([]string(nil), pr.Hosts...)
+		sort.Strings(domains)
+		svc := map[string]any{"id": n, "name": n, "domains": domains}
+		if _, ok := p.Credentials[n]; ok {
+			svc["credential"] = map[string]any{"kind": "redacted"}
+		}
+		services = append(services, svc)
+	}
+	if len(p.Hosts) > 0 {
+		hosts := append([]string(nil), p.Hosts...)
+		sort.Strings(hosts)
+		services = append(services, map[string]any{"id": sandkitHostsService, "name": sandkitHostsService, "domains": hosts})
+	}
+	sort.SliceStable(services, func(i, j int) bool { return fmt.Sprint(services[i]["id"]) < fmt.Sprint(services[j]["id"]) })
+	list := make([]any, len(services))
+	for i, svc := range services {
+		list[i] = svc
+	}
+	return map[string]any{"mode": SandkitAllowServices, "services": list}
+}
+
+// PolicyFromSandkit reads a policy in sandkit's shape (SandkitPolicy) back as a mode, hosts and presets; ok is
+// false when m is not in that shape.
+func PolicyFromSandkit(m map[string]any) (mode string, hosts, presets []string, ok bool) {
+	switch m["mode"] {
+	case SandkitDenyAll:
+		return PolicyDenyAll, nil, nil, true
+	case SandkitAllowAll:
+		return PolicyAllowAll, nil, nil, true
+	case SandkitAllowServices:
+	default:
+		return "", nil, nil, false
+	}
+	list, _ := m["services"].([]any)
+	for _, s := range list {
+		svc, _ := s.(map[string]any)
+		id, _ := svc["id"].(string)
+		if _, isPreset := Presets[id]; isPreset {
+			presets = append(presets, id)
+			continue
+		}
+		domains, _ := svc["domains"].([]any)
+		for _, d := range domains {
+			if h, _ := d.(string); h != "" {
+				hosts = append(hosts, h)
+			}
+		}
+	}
+	return PolicyAllowList, hosts, presets, true
+}

@@ -168,3 +168,48 @@ func LookupEntity(name string) (EntitySchema, bool) {
 	}
 	return EntitySchema{}, false
 }
+
+// LinkSide is one side of a link: the entity, the label a query uses from it, and how many records it has on
+// the other side ("one" or "many").
+type LinkSide struct {
+	Entity string
+	Label  string
+	Has    string
+}
+
+// Link is a link of @ekairos/sandbox's InstantDB schema between two entities. Field is the forward entity's
+// attribute that holds the linked record's id, so that a store with links (InstantDB) writes the link along
+// with the record and one without (SQLite, PostgreSQL) keeps the field only.
+type Link struct {
+	Name    string
+	Forward LinkSide
+	Reverse LinkSide
+	Field   string
+}
+
+// links are the library's links the provider writes: a run (sandbox_processes) has one sandbox, a sandbox has
+// many processes (sandboxProcessSandbox), so that an app's `sandbox_sandboxes { processes {} }` sees the runs
+// Terraform made. A run in a workspace keeps workspaceId only: the library has no workspace link.
+var links = []Link{{
+	Name:    "sandboxProcessSandbox",
+	Forward: LinkSide{Entity: EntityProcesses, Label: "sandbox", Has: "one"},
+	Reverse: LinkSide{Entity: EntitySandboxes, Label: "processes", Has: "many"},
+	Field:   "sandboxId",
+}}
+
+// Links returns the links of the schema.
+func Links() []Link { return append([]Link(nil), links...) }
+
+// LinkFrom finds the link a label names from an entity: the link and the side the label is on (forward or
+// reverse), and the other side.
+func LinkFrom(entity, label string) (l Link, from, to LinkSide, ok bool) {
+	for _, l := range links {
+		switch {
+		case l.Forward.Entity == entity && l.Forward.Label == label:
+			return l, l.Forward, l.Reverse, true
+		case l.Reverse.Entity == entity && l.Reverse.Label == label:
+			return l, l.Reverse, l.Forward, true
+		}
+	}
+	return Link{}, LinkSide{}, LinkSide{}, false
+}

@@ -259,6 +259,18 @@ resource "sandbox_command" "read" {
 						if rec.String("workspaceId") != attrOf(s, "sandbox_workspace.w", "id") {
 							return fmt.Errorf("run record workspaceId = %q", rec.String("workspaceId"))
 						}
+						// The workspace record carries sandkit's keys with sandkit's spellings.
+						ws, err := env.store().Get(context.Background(), backend.EntityWorkspaces, attrOf(s, "sandbox_workspace.w", "id"))
+						if err != nil {
+							return err
+						}
+						md := ws.JSONMap("metadata")
+						if pol, _ := md["sandkit:policy"].(map[string]any); pol["mode"] != "deny-all" {
+							return fmt.Errorf("sandkit:policy = %v, want mode deny-all", md["sandkit:policy"])
+						}
+						if lc, _ := md["sandkit:sandbox"].(map[string]any); lc["kind"] != "session" || lc["sessionId"] != ws.String("sandboxId") {
+							return fmt.Errorf("sandkit:sandbox = %v, want a session on %s", md["sandkit:sandbox"], ws.String("sandboxId"))
+						}
 						return nil
 					},
 				),

@@ -302,7 +302,7 @@ func (r *commandResource) Create(ctx context.Context, req resource.CreateRequest
 	}
 	switch {
 	case err != nil:
-		resp.Diagnostics.AddError("Command did not run", err.Error())
+		resp.Diagnostics.AddError(commandErrorSummary(res), err.Error())
 	case res.Status == backend.ProcessKilled:
 		resp.Diagnostics.AddError("Command killed at its timeout",
 			fmt.Sprintf("%q ran longer than %s and was killed (record %s, status killed).\n\nLast lines of stderr:\n%s",
@@ -485,4 +485,13 @@ func (r *commandResource) ImportState(ctx context.Context, req resource.ImportSt
 	}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("command"), types.ListNull(types.StringType))...)
+}
+
+// commandErrorSummary titles a RunCommand error: "Command did not run" only when it did not; a command that
+// ran but whose record could not be updated says so.
+func commandErrorSummary(res *backend.CommandResult) string {
+	if res != nil && res.Ran {
+		return "Command ran, but its run was not recorded"
+	}
+	return "Command did not run"
 }

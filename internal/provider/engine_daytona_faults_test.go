@@ -165,7 +165,7 @@ func TestAccDaytona_serverErrorsGiveUpInBoundedTime(t *testing.T) {
 					start = time.Now()
 				},
 				Config: cfg,
-				ExpectError: regexp.MustCompile(fmt.Sprintf(`giving\s+up\s+after\s+%d\s+attempts[\s\S]*HTTP\s+500[\s\S]*An\s+unexpected\s+error\s+occurred`,
+				ExpectError: regexp.MustCompile(fmt.Sprintf(`HTTP\s+500[\s\S]*An\s+unexpected\s+error\s+occurred[\s\S]*gave\s+up\s+after\s+%d\s+attempts`,
 					attempts)),
 			},
 			{

@@ -7,7 +7,6 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
-	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
@@ -83,22 +82,4 @@ func planPolicy(ctx context.Context, planned types.Object, config tfsdk.Config) 
 		return nil
 	}
 	return p
-}
-
-// checkEnginePolicy refuses at plan time a setup's or workspace's policy the engine cannot enforce (engines
-// with a ValidatePolicy method: daytona, which cannot inject credentials).
-func checkEnginePolicy(ctx context.Context, eng backend.Engine, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	v, ok := eng.(interface {
-		ValidatePolicy(*backend.NetworkPolicy) error
-	})
-	if !ok || req.Plan.Raw.IsNull() {
-		return
-	}
-	var policy types.Object
-	if d := req.Plan.GetAttribute(ctx, path.Root("policy"), &policy); d.HasError() {
-		return
-	}
-	if err := v.ValidatePolicy(planPolicy(ctx, policy, req.Config)); err != nil {
-		resp.Diagnostics.AddAttributeError(specErrorPath("policy", err), "Policy not supported by the engine", err.Error())
-	}
 }

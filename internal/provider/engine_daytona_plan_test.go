@@ -50,7 +50,7 @@ resource "sandbox_sandbox" "s" {
   runtime = "cobol"
 }`, regexp.MustCompile(`Invalid engine options[\s\S]*\d+:\s+runtime\s+= "cobol"[\s\S]*not supported by the daytona engine`)},
 		{"sandbox policy credentials", "\nresource \"sandbox_sandbox\" \"s\" {\n" + policy + "\n}",
-			regexp.MustCompile(`Invalid engine options[\s\S]*\d+:\s+credentials_wo\s+=[\s\S]*cannot inject credentials`)},
+			regexp.MustCompile(`Policy not supported by the engine[\s\S]*\d+:\s+credentials_wo\s+=[\s\S]*cannot inject credentials`)},
 		{"setup policy credentials", "\nresource \"sandbox_setup\" \"s\" {\n  command = [\"true\"]\n" + policy + "\n}",
 			regexp.MustCompile(`Policy not supported by the engine[\s\S]*\d+:\s+credentials_wo\s+=[\s\S]*cannot inject credentials`)},
 		{"workspace policy credentials", "\nresource \"sandbox_workspace\" \"s\" {\n  name = \"w\"\n" + policy + "\n}",

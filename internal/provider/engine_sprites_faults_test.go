@@ -65,7 +65,7 @@ resource "sandbox_command" "c" {
 				},
 				Config:      cfg("1"),
 				PlanOnly:    true,
-				ExpectError: wrapped(`HTTP 500: database is unavailable (after 6 attempts)`),
+				ExpectError: wrapped(`HTTP 500: database is unavailable (gave up after 6 attempts)`),
 			},
 			{
 				PreConfig: func() {

@@ -110,7 +110,7 @@ func (r *execEphemeralResource) Open(ctx context.Context, req ephemeral.OpenRequ
 		Cwd: m.Cwd.ValueString(), Timeout: timeout,
 	})
 	if err != nil {
-		resp.Diagnostics.AddError("Command did not run", err.Error())
+		resp.Diagnostics.AddError(commandErrorSummary(res), err.Error())
 		return
 	}
 	if res.ExitCode != 0 && !m.AllowFailure.ValueBool() {

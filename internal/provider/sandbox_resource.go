@@ -369,42 +369,14 @@ func (r *sandboxResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 		resp.Diagnostics.AddWarning("Records on this CI runner will disappear with it", w)
 	}
 	eng, err := r.data.Engine(plan.Backend.ValueString())
+	if caps, ok := planCapabilities(plan.Backend.ValueString(), eng); ok {
+		checkCapabilities(ctx, kindSandbox, plan.Backend.ValueString(), caps, req, &resp.Diagnostics)
+	}
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("backend"), "Backend not available", err.Error())
 		return
 	}
 	plan.checkEngineBlocks(plan.Backend.ValueString(), &resp.Diagnostics)
-	caps := eng.Capabilities()
-	if plan.DesiredState.ValueString() == backend.DesiredStopped && !caps.StopStart {
-		detail := fmt.Sprintf("The %s engine cannot stop a sandbox and start it again; remove desired_state or set it to \"running\".", eng.Name())
-		// An engine that does something else instead (sleeps when idle) says what.
-		if ex, ok := eng.(interface{ NoStopExplanation() string }); ok {
-			detail += " " + ex.NoStopExplanation()
-		}
-		resp.Diagnostics.AddAttributeError(path.Root("desired_state"), "Engine cannot stop sandboxes", detail)
-	}
-	if caps.MaxPorts > 0 && !plan.Ports.IsUnknown() && len(plan.Ports.Elements()) > caps.MaxPorts {
-		resp.Diagnostics.AddAttributeError(path.Root("ports"), "Too many ports",
-			fmt.Sprintf("The %s engine exposes at most %d ports; %d are listed.", eng.Name(), caps.MaxPorts, len(plan.Ports.Elements())))
-	}
-	if !caps.Volumes && !plan.Volumes.IsNull() && len(plan.Volumes.Elements()) > 0 {
-		// A path into the first volume block, so that Terraform points at that block, not at the resource.
-		resp.Diagnostics.AddAttributeError(path.Root("volume").AtListIndex(0).AtName("volume_id"), "Engine has no volumes",
-			fmt.Sprintf("The %s engine cannot mount volumes; remove the volume blocks or use an engine with volumes.", eng.Name()))
-	}
-	if !caps.Setups && !plan.SetupID.IsNull() {
-		resp.Diagnostics.AddAttributeError(path.Root("setup_id"), "Engine has no setups", fmt.Sprintf("The %s engine cannot start from a setup.", eng.Name()))
-	}
-	if !plan.Policy.IsNull() && !plan.Policy.IsUnknown() {
-		if mode, ok := plan.Policy.Attributes()["mode"].(types.String); ok && !mode.IsUnknown() && !contains(caps.NetworkPolicies, mode.ValueString()) {
-			resp.Diagnostics.AddAttributeError(path.Root("policy").AtName("mode"), "Policy not supported by the engine",
-				fmt.Sprintf("The %s engine enforces %s, not %q.", eng.Name(), quoteList(caps.NetworkPolicies), mode.ValueString()))
-		}
-	}
-	if caps.MaxVCPUs > 0 && plan.VCPUs.ValueInt64() > int64(caps.MaxVCPUs) {
-		resp.Diagnostics.AddAttributeError(path.Root("vcpus"), "Too many vCPUs",
-			fmt.Sprintf("The %s engine gives at most %d vCPUs.", eng.Name(), caps.MaxVCPUs))
-	}
 	for _, bad := range checkMountPaths(eng, plan.Volumes) {
 		resp.Diagnostics.AddAttributeError(bad.Path, "Invalid mount path", bad.Err.Error())
 	}
@@ -550,9 +522,17 @@ func (r *sandboxResource) Create(ctx context.Context, req resource.CreateRequest
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
 	if err != nil {
-		resp.Diagnostics.AddError("Sandbox not created", err.Error()+
-			"\n\nThe record stays with status \"error\" and the resource is tainted: the next apply destroys what was made and creates the sandbox again.")
+		resp.Diagnostics.AddError("Sandbox not created", err.Error()+createFailureNote(res))
 	}
+}
+
+// createFailureNote says what a failed create leaves: with a record written, an error record and a tainted
+// resource; without one (the store refused the first write), nothing at all.
+func createFailureNote(res *backend.SandboxResult) string {
+	if res != nil && res.ID() != "" {
+		return "\n\nThe record stays with status \"error\" and the resource is tainted: the next apply destroys what was made and creates the sandbox again."
+	}
+	return "\n\nNo record was written, so nothing was made and nothing is tainted: fix the cause and apply again."
 }
 
 func (r *sandboxResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {

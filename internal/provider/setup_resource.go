@@ -137,13 +137,7 @@ func (r *setupResource) ValidateConfig(ctx context.Context, req resource.Validat
 }
 
 func (r *setupResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	eng := resolveBackendPlan(ctx, r.data, req, resp)
-	if eng != nil {
-		checkEnginePolicy(ctx, eng, req, resp)
-	}
-	if eng != nil && !eng.Capabilities().Setups {
-		resp.Diagnostics.AddAttributeError(path.Root("backend"), "Engine has no setups", fmt.Sprintf("The %s engine has no setup bootstraps.", eng.Name()))
-	}
+	eng := resolveBackendPlan(ctx, r.data, kindSetup, req, resp)
 	var v types.Object
 	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root(backend.EngineVercel), &v)...)
 	if eng != nil && eng.Name() != backend.EngineVercel && !v.IsNull() {
@@ -184,6 +178,15 @@ func (m *setupModel) fromRecord(rec *backend.Record) {
 
 // policyFromRecord rebuilds a policy block from a record's redacted policy (on import).
 func policyFromRecord(red map[string]any) types.Object {
+	if mode, hosts, presets, ok := backend.PolicyFromSandkit(red); ok { // a workspace's policy, in sandkit's shape
+		red = map[string]any{"mode": mode}
+		if len(hosts) > 0 {
+			red["hosts"] = anySlice(hosts)
+		}
+		if len(presets) > 0 {
+			red["presets"] = anySlice(presets)
+		}
+	}
 	mode, _ := red["mode"].(string)
 	if mode == "" || (mode == backend.PolicyDenyAll && len(red) == 1) {
 		return types.ObjectNull(policyAttrTypes)
@@ -292,4 +295,12 @@ func (r *setupResource) Delete(ctx context.Context, req resource.DeleteRequest, 
 func (r *setupResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	importByRecordID(ctx, r.data, backend.EntitySetups, req, resp)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("command"), types.ListNull(types.StringType))...)
+}
+
+func anySlice(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }

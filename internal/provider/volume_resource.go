@@ -89,11 +89,7 @@ func (r *volumeResource) Configure(_ context.Context, req resource.ConfigureRequ
 }
 
 func (r *volumeResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	eng := resolveBackendPlan(ctx, r.data, req, resp)
-	if eng != nil && !eng.Capabilities().Volumes {
-		resp.Diagnostics.AddAttributeError(path.Root("backend"), "Engine has no volumes",
-			fmt.Sprintf("The %s engine has no persistent volumes; use an engine that has them (local, daytona).", eng.Name()))
-	}
+	resolveBackendPlan(ctx, r.data, kindVolume, req, resp)
 }
 
 func (m *volumeModel) fromRecord(rec *backend.Record, vol *backend.Volume) {
@@ -194,8 +190,10 @@ func backendAttribute(what string) schema.StringAttribute {
 	}
 }
 
-// resolveBackendPlan sets an unknown backend to the provider default on create and returns the engine.
-func resolveBackendPlan(ctx context.Context, data *providerData, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) backend.Engine {
+// resolveBackendPlan sets an unknown backend to the provider default on create, checks the plan against the
+// engine's capabilities (checkCapabilities, for a resource of the given kind: even when the engine cannot be
+// configured, from the declared table) and returns the engine, nil when it is unknown or not available.
+func resolveBackendPlan(ctx context.Context, data *providerData, kind string, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) backend.Engine {
 	if req.Plan.Raw.IsNull() || data == nil {
 		return nil
 	}
@@ -209,6 +207,9 @@ func resolveBackendPlan(ctx context.Context, data *providerData, req resource.Mo
 		return nil
 	}
 	eng, err := data.Engine(b.ValueString())
+	if caps, ok := planCapabilities(b.ValueString(), eng); ok {
+		checkCapabilities(ctx, kind, b.ValueString(), caps, req, &resp.Diagnostics)
+	}
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("backend"), "Backend not available", err.Error())
 		return nil

@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
@@ -129,13 +128,7 @@ func (r *workspaceResource) ValidateConfig(ctx context.Context, req resource.Val
 }
 
 func (r *workspaceResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	eng := resolveBackendPlan(ctx, r.data, req, resp)
-	if eng != nil {
-		checkEnginePolicy(ctx, eng, req, resp)
-	}
-	if eng != nil && !eng.Capabilities().Workspaces {
-		resp.Diagnostics.AddAttributeError(path.Root("backend"), "Engine has no workspaces", fmt.Sprintf("The %s engine has no workspaces.", eng.Name()))
-	}
+	eng := resolveBackendPlan(ctx, r.data, kindWorkspace, req, resp)
 	modifyCheckpointPlan(ctx, eng, req, resp)
 	if req.State.Raw.IsNull() || req.Plan.Raw.IsNull() {
 		return

@@ -3,20 +3,17 @@ package daytona
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/httpapi"
 )
 
 // DefaultAPIURL is the main API of Daytona's hosted service (the SDK's default).
@@ -148,17 +145,14 @@ func apiMessage(err error) string {
 
 // client is the typed HTTP client of the main API and the toolbox proxy, with the one retry policy.
 type client struct {
-	base          string // main API base URL, no trailing slash
-	hc            *http.Client
-	auth          string // Authorization header value
-	org           string
-	secrets       []string
-	maxRetries    int
-	retryBase     time.Duration
-	retryMax      time.Duration
-	maxRetryAfter time.Duration
-	pollInitial   time.Duration
-	pollMax       time.Duration
+	base        string // main API base URL, no trailing slash
+	hc          *http.Client
+	auth        string // Authorization header value
+	org         string
+	secrets     []string
+	policy      httpapi.Policy
+	pollInitial time.Duration
+	pollMax     time.Duration
 }
 
 func newClient(cfg Config) (*client, error) {
@@ -188,15 +182,12 @@ func newClient(cfg Config) (*client, error) {
 	if c.hc == nil {
 		c.hc = &http.Client{}
 	}
-	c.maxRetries = cfg.MaxRetries
-	if c.maxRetries == 0 {
-		c.maxRetries = DefaultMaxRetries
-	} else if c.maxRetries < 0 {
-		c.maxRetries = 0
+	c.policy = httpapi.Policy{MaxRetries: cfg.MaxRetries, MinBackoff: orDefault(cfg.RetryBase, DefaultRetryBase),
+		MaxBackoff: orDefault(cfg.RetryMax, DefaultRetryMax), MaxRetryAfter: orDefault(cfg.MaxRetryAfter, DefaultMaxRetryAfter),
+		Counter: httpapi.CounterFor("daytona")}
+	if c.policy.MaxRetries == 0 {
+		c.policy.MaxRetries = DefaultMaxRetries
 	}
-	c.retryBase = orDefault(cfg.RetryBase, DefaultRetryBase)
-	c.retryMax = orDefault(cfg.RetryMax, DefaultRetryMax)
-	c.maxRetryAfter = orDefault(cfg.MaxRetryAfter, DefaultMaxRetryAfter)
 	c.pollInitial = orDefault(cfg.PollInitial, DefaultPollInitial)
 	c.pollMax = orDefault(cfg.PollMax, DefaultPollMax)
 	return c, nil
@@ -226,15 +217,12 @@ type request struct {
 	rawOut     *[]byte // the 2xx answer's bytes when not nil
 }
 
-// do sends a call with the retry policy.
-//
-// Retry policy (the only one): 429 answers are retried after the longest Retry-After* header (Retry-After,
-// Retry-After-{throttler}) or the backoff, whichever is longer; 5xx answers and connection errors are retried
-// for idempotent calls (for others only when the connection was refused, so the request cannot have been
-// applied); waits grow exponentially from RetryBase up to RetryMax with jitter in [d/2, d); at most
-// MaxRetries retries; never past the context deadline: when the next attempt would start after it, do returns
-// at once with an error wrapping context.DeadlineExceeded and the last failure. Other 4xx answers are
-// returned at once as *APIError.
+// do sends a call under the hosted clients' one retry policy (httpapi.Do): 429 answers are retried after
+// the longest Retry-After* header (Retry-After, Retry-After-{throttler}) or the backoff, whichever is longer;
+// 5xx answers and lost connections only for idempotent calls (others, running a command, only when the
+// connection could not be made, so the request cannot have been applied); at most MaxRetries retries, never
+// past the context deadline (the error then wraps context.DeadlineExceeded and the last failure). Other 4xx
+// answers are returned at once as *APIError.
 func (c *client) do(ctx context.Context, r request) error {
 	var body []byte
 	switch {
@@ -257,67 +245,24 @@ func (c *client) do(ctx context.Context, r request) error {
 	if len(r.query) > 0 {
 		target += "?" + r.query.Encode()
 	}
-	var lastErr error
-	for attempt := 0; ; attempt++ {
+	return httpapi.Do(ctx, c.policy, httpapi.Call{Idempotent: r.idempotent}, func(ctx context.Context, _ int) httpapi.Attempt {
 		status, header, respBody, err := c.send(ctx, r.method, target, r.contentType, body)
-		var retryAfter time.Duration
 		switch {
 		case err != nil:
-			if ctxErr := ctx.Err(); ctxErr != nil {
-				return c.stopped(r, attempt+1, ctxErr, lastErr)
-			}
-			lastErr = &redactedError{prefix: fmt.Sprintf("daytona: %s %s: ", r.method, r.path), err: err, secrets: c.secrets}
-			if !retryableTransport(err) || (!r.idempotent && !errors.Is(err, syscall.ECONNREFUSED)) {
-				return lastErr
-			}
+			return httpapi.Attempt{Err: &httpapi.RedactedError{Prefix: fmt.Sprintf("daytona: %s %s: ", r.method, r.path), Err: err, Secrets: c.secrets}}
 		case status >= 200 && status < 300:
 			if r.rawOut != nil {
 				*r.rawOut = respBody
 			}
 			if r.out != nil && len(bytes.TrimSpace(respBody)) > 0 {
 				if err := json.Unmarshal(respBody, r.out); err != nil {
-					return fmt.Errorf("daytona: %s %s: decoding the answer: %w", r.method, r.path, err)
+					return httpapi.Attempt{Status: status, Permanent: true, Err: fmt.Errorf("daytona: %s %s: decoding the answer: %w", r.method, r.path, err)}
 				}
 			}
-			return nil
-		default:
-			apiErr := c.apiError(r, status, respBody)
-			if status != http.StatusTooManyRequests && (status < 500 || !r.idempotent) {
-				return apiErr
-			}
-			lastErr = apiErr
-			retryAfter = retryAfterOf(header, time.Now())
+			return httpapi.Attempt{Status: status}
 		}
-		if attempt >= c.maxRetries {
-			if attempt == 0 {
-				return lastErr
-			}
-			return fmt.Errorf("daytona: %s %s: giving up after %d attempts: %w", r.method, r.path, attempt+1, lastErr)
-		}
-		if retryAfter > c.maxRetryAfter {
-			return fmt.Errorf("daytona: %s %s: not retrying: the service asks to wait %s (more than %s): %w",
-				r.method, r.path, retryAfter, c.maxRetryAfter, lastErr)
-		}
-		wait := max(c.backoff(attempt), retryAfter)
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
-			return fmt.Errorf("daytona: %s %s: not retrying: the next attempt (in %s) would start after the context deadline: %w: %w",
-				r.method, r.path, wait.Round(time.Millisecond), context.DeadlineExceeded, lastErr)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return c.stopped(r, attempt+1, ctx.Err(), lastErr)
-		case <-t.C:
-		}
-	}
-}
-
-func (c *client) stopped(r request, attempts int, ctxErr, lastErr error) error {
-	if lastErr == nil {
-		return fmt.Errorf("daytona: %s %s: %w", r.method, r.path, ctxErr)
-	}
-	return fmt.Errorf("daytona: %s %s: %w after %d attempts; last error: %w", r.method, r.path, ctxErr, attempts, lastErr)
+		return httpapi.Attempt{Status: status, Header: header, Err: c.apiError(r, status, respBody)}
+	})
 }
 
 // send makes one attempt and reads the whole answer.
@@ -389,100 +334,18 @@ func (c *client) apiError(r request, status int, body []byte) *APIError {
 	return e
 }
 
-// retryableTransport reports whether a transport error may go away on retry: certificate problems do not.
-func retryableTransport(err error) bool {
-	var certErr *tls.CertificateVerificationError
-	var unknownAuth x509.UnknownAuthorityError
-	var hostErr x509.HostnameError
-	return !errors.As(err, &certErr) && !errors.As(err, &unknownAuth) && !errors.As(err, &hostErr)
-}
-
-// backoff is the wait before retry attempt+1: exponential from retryBase, capped at retryMax, with jitter in
-// [d/2, d).
-func (c *client) backoff(attempt int) time.Duration {
-	d := c.retryBase << min(attempt, 20)
-	if d <= 0 || d > c.retryMax {
-		d = c.retryMax
-	}
-	half := d / 2
-	return half + rand.N(half+1)
-}
-
-// retryAfterOf returns the longest wait asked by a Retry-After or Retry-After-{throttler} header (seconds or
-// an HTTP date).
-func retryAfterOf(h http.Header, now time.Time) time.Duration {
-	var longest time.Duration
-	for k, vs := range h {
-		if !strings.HasPrefix(strings.ToLower(k), "retry-after") {
-			continue
-		}
-		for _, v := range vs {
-			longest = max(longest, parseRetryAfter(v, now))
-		}
-	}
-	return longest
-}
-
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		return time.Duration(secs * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0)
-	}
-	return 0
-}
-
 // redact removes every secret from s.
-func redact(s string, secrets []string) string {
-	for _, sec := range secrets {
-		if sec != "" {
-			s = strings.ReplaceAll(s, sec, "[redacted]")
-		}
-	}
-	return s
-}
-
-// redactedError wraps an error, keeping it for errors.Is and errors.As but never printing a secret.
-type redactedError struct {
-	prefix  string
-	err     error
-	secrets []string
-}
-
-func (e *redactedError) Error() string { return e.prefix + redact(e.err.Error(), e.secrets) }
-func (e *redactedError) Unwrap() error { return e.err }
+func redact(s string, secrets []string) string { return httpapi.Redact(s, secrets...) }
 
 // poll calls check until it reports done or fails, waiting between calls with a backoff from pollInitial
-// (×1.5 per poll, capped at pollMax) and stopping at the context's end. what names the wait in errors; last
-// is called for the error's description of the last state seen.
+// (×1.5 per poll, capped at pollMax: the official client's cadence) and stopping at the context's end. what
+// names the wait in errors; last is called for the error's description of the last state seen.
 func (c *client) poll(ctx context.Context, what string, check func() (done bool, err error), last func() string) error {
-	wait := c.pollInitial
-	for {
-		done, err := check()
-		if err != nil {
-			return err
+	if err := httpapi.Poll(ctx, what, c.pollInitial, c.pollMax, check, last); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("daytona: %w", err)
 		}
-		if done {
-			return nil
-		}
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= 0 {
-			return fmt.Errorf("daytona: waiting for %s (last seen: %s): %w", what, last(), context.DeadlineExceeded)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("daytona: waiting for %s (last seen: %s): %w", what, last(), ctx.Err())
-		case <-t.C:
-		}
-		wait = min(time.Duration(float64(wait)*1.5), c.pollMax)
+		return err
 	}
+	return nil
 }

@@ -60,7 +60,10 @@
 //
 // A workspace is a volume of its own plus one durable sandbox (never auto-deleted; Daytona auto-stops and
 // auto-archives it as configured) started from the setup snapshot with the volume mounted at
-// WorkspaceMountPath. ExecWorkspace starts that sandbox when needed and runs there. What survives what:
+// WorkspaceMountPath. When the workspace is created from a setup, what the setup left in the home directory
+// is copied once onto the volume (existing files kept), so that the workspace's commands, which run in
+// WorkspaceMountPath, see the setup's files where the setup made them, as on the other engines.
+// ExecWorkspace starts that sandbox when needed and runs there. What survives what:
 //
 //   - files under WorkspaceMountPath (the volume): everything but DeleteWorkspace (sandbox stop, archive,
 //     deletion and re-creation, setup changes);

@@ -67,11 +67,13 @@ func (e *Engine) Identity() string {
 // Capabilities implements backend.Engine. Network policies: deny_all is networkBlockAll (also sent for a nil
 // policy), allow_list is the domain allow-list (plus the CIDR allow-list option), allow_all is Daytona's
 // default (nothing blocked).
-func (e *Engine) Capabilities() backend.Capabilities {
-	return backend.Capabilities{
-		StopStart: true, Exec: true, Files: true, Volumes: true, Setups: true, Workspaces: true, PublicURLs: true,
-		NetworkPolicies: []string{backend.PolicyDenyAll, backend.PolicyAllowAll, backend.PolicyAllowList},
-	}
+func (e *Engine) Capabilities() backend.Capabilities { return Capabilities }
+
+// Capabilities is what the daytona engine can do, declared for plan-time checks that need no credentials.
+// Daytona's network settings allow or block CIDRs and domains; they cannot inject credentials.
+var Capabilities = backend.Capabilities{
+	StopStart: true, Exec: true, Files: true, Volumes: true, Setups: true, Workspaces: true, PublicURLs: true,
+	NetworkPolicies: []string{backend.PolicyDenyAll, backend.PolicyAllowAll, backend.PolicyAllowList},
 }
 
 // ValidateSpec implements backend.Engine: the options, ports, env names, volumes and policy, as the API would
@@ -356,7 +358,9 @@ func (e *Engine) CreateSandbox(ctx context.Context, spec backend.SandboxSpec) (*
 	if err != nil {
 		return nil, err
 	}
-	d, err := e.ensureStarted(ctx, created.ID)
+	// The create's answer is the first observation: the wait reads the sandbox only after its first pause, as
+	// the official client does (POST, then GETs until started: 3 requests on the fakes' timing).
+	d, err := e.ensureStartedFrom(ctx, created.ID, created)
 	if err != nil {
 		return nil, fmt.Errorf("daytona sandbox %s (record %s) was created but did not start: %w", created.ID, spec.RecordID, err)
 	}
@@ -390,12 +394,18 @@ func (e *Engine) createFromPlan(ctx context.Context, p *sandboxPlan, label, owne
 }
 
 // drive polls a sandbox until done says so, calling act whenever act applies to its state. A missing sandbox
-// is passed to done as nil.
-func (e *Engine) drive(ctx context.Context, id, what string, done func(*sandboxDTO) (bool, error), act func(*sandboxDTO) error) (*sandboxDTO, error) {
+// is passed to done as nil. first, when set, is a fresh observation (the answer of the call that made or
+// changed the sandbox) used instead of the first read.
+func (e *Engine) drive(ctx context.Context, id, what string, first *sandboxDTO, done func(*sandboxDTO) (bool, error), act func(*sandboxDTO) error) (*sandboxDTO, error) {
 	var last *sandboxDTO
 	lastState := "not read yet"
 	err := e.c.poll(ctx, what, func() (bool, error) {
-		d, err := e.getSandbox(ctx, id)
+		d, err := first, error(nil)
+		if first != nil {
+			first = nil
+		} else {
+			d, err = e.getSandbox(ctx, id)
+		}
 		if err != nil && !errors.Is(err, backend.ErrNotFound) {
 			if ctx.Err() != nil {
 				// The deadline passed during a read: say where the sandbox was, as a deadline between reads does.
@@ -420,7 +430,15 @@ func (e *Engine) drive(ctx context.Context, id, what string, done func(*sandboxD
 
 // ensureStarted starts a sandbox if needed and waits until it has started.
 func (e *Engine) ensureStarted(ctx context.Context, id string) (*sandboxDTO, error) {
-	return e.drive(ctx, id, "sandbox "+id+" to start",
+	return e.ensureStartedFrom(ctx, id, nil)
+}
+
+// ensureStartedFrom is ensureStarted with a first observation of the sandbox (see drive).
+func (e *Engine) ensureStartedFrom(ctx context.Context, id string, first *sandboxDTO) (*sandboxDTO, error) {
+	if first != nil && first.ID != id {
+		first = nil
+	}
+	return e.drive(ctx, id, "sandbox "+id+" to start", first,
 		func(d *sandboxDTO) (bool, error) {
 			switch {
 			case d == nil:
@@ -467,7 +485,7 @@ func (e *Engine) StartSandbox(ctx context.Context, externalID string) error {
 // ephemeral sandbox is deleted by Daytona when it stops; that is reported as an error wrapping
 // backend.ErrNotFound.
 func (e *Engine) StopSandbox(ctx context.Context, externalID string) error {
-	_, err := e.drive(ctx, externalID, "sandbox "+externalID+" to stop",
+	_, err := e.drive(ctx, externalID, "sandbox "+externalID+" to stop", nil,
 		func(d *sandboxDTO) (bool, error) {
 			switch {
 			case d == nil:
@@ -495,7 +513,7 @@ func (e *Engine) StopSandbox(ctx context.Context, externalID string) error {
 // DeleteSandbox implements backend.Engine: it waits for a transition in progress, deletes, and waits until the
 // sandbox is destroyed. A missing sandbox is not an error.
 func (e *Engine) DeleteSandbox(ctx context.Context, externalID string) error {
-	_, err := e.drive(ctx, externalID, "sandbox "+externalID+" to be deleted",
+	_, err := e.drive(ctx, externalID, "sandbox "+externalID+" to be deleted", nil,
 		func(d *sandboxDTO) (bool, error) { return d == nil, nil },
 		func(d *sandboxDTO) error {
 			if transitional(d.State) && d.State != stPendingBuild {

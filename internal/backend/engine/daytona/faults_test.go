@@ -134,7 +134,7 @@ func TestRetry500GivesUpInBoundedTime(t *testing.T) {
 	start := time.Now()
 	_, err := e.GetSandbox(ctxFor(t, 10*time.Second), "x")
 	took := time.Since(start)
-	if err == nil || !strings.Contains(err.Error(), "giving up after 4 attempts") || !strings.Contains(err.Error(), "HTTP 500") ||
+	if err == nil || !strings.Contains(err.Error(), "gave up after 4 attempts") || !strings.Contains(err.Error(), "HTTP 500") ||
 		!strings.Contains(err.Error(), "An unexpected error occurred.") {
 		t.Fatalf("GetSandbox under 500s = %v; want a clear error after 4 attempts with the service's message", err)
 	}
@@ -278,7 +278,7 @@ func TestArchivedIsNotGone(t *testing.T) {
 	if err := e.action(ctx, sb.ExternalID, "archive"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.drive(ctx, sb.ExternalID, "archived", func(d *sandboxDTO) (bool, error) { return d != nil && d.State == stArchived, nil }, nil); err != nil {
+	if _, err := e.drive(ctx, sb.ExternalID, "archived", nil, func(d *sandboxDTO) (bool, error) { return d != nil && d.State == stArchived, nil }, nil); err != nil {
 		t.Fatal(err)
 	}
 	got, err := e.GetSandbox(ctx, sb.ExternalID)
@@ -298,7 +298,8 @@ func TestArchivedIsNotGone(t *testing.T) {
 
 func TestDeleteAppliedThenFailed(t *testing.T) {
 	f := newFake(t)
-	e := newEngine(t, f)
+	// The engine's default cadence (the official client's): first read after 250 ms.
+	e := newEngine(t, f, func(c *Config) { c.PollInitial, c.PollMax = 0, 0 })
 	ctx := ctxFor(t, 30*time.Second)
 	sb, err := e.CreateSandbox(ctx, backend.SandboxSpec{RecordID: backend.NewID()})
 	if err != nil {
@@ -310,5 +311,26 @@ func TestDeleteAppliedThenFailed(t *testing.T) {
 	}
 	if _, err := e.GetSandbox(ctx, sb.ExternalID); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("GetSandbox after delete = %v", err)
+	}
+}
+
+// A create sends what the official client sends: the POST, then reads only after the first pause (the POST's
+// answer is the first observation), until the sandbox has started.
+func TestCreateRequests(t *testing.T) {
+	f := newFake(t)
+	// The engine's default cadence (the official client's): first read after 250 ms.
+	e := newEngine(t, f, func(c *Config) { c.PollInitial, c.PollMax = 0, 0 })
+	ctx := ctxFor(t, 30*time.Second)
+	sb, err := e.CreateSandbox(ctx, backend.SandboxSpec{RecordID: backend.NewID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.DeleteSandbox(context.Background(), sb.ExternalID) })
+	if n := f.Count("POST /sandbox"); n != 1 {
+		t.Errorf("POST /sandbox sent %d times, want 1", n)
+	}
+	// The fake starts a sandbox well within the first pause (250 ms): one read says it has started.
+	if n := f.Count("GET /sandbox/{id}"); n != 1 {
+		t.Errorf("GET /sandbox/{id} sent %d times, want 1 (no read right after the create)", n)
 	}
 }

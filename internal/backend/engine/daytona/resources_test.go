@@ -218,7 +218,8 @@ func TestWorkspaceFilesPersist(t *testing.T) {
 		return string(res.Stdout)
 	}
 	run("sh", "-c", "printf one > notes.txt")
-	if got := run("sh", "-c", `cat notes.txt; printf "|%s|" "$WS_SECRET"; cat "$HOME/setup.txt"`); got != "one|ws-secret-value|from-setup" {
+	// The setup's files are where the workspace's commands run (as on Vercel and Sprites), not only in $HOME.
+	if got := run("sh", "-c", `cat notes.txt; printf "|%s|" "$WS_SECRET"; cat setup.txt`); got != "one|ws-secret-value|from-setup" {
 		t.Errorf("second exec sees %q", got)
 	}
 	// Stopped (auto-stop): ExecWorkspace starts it again and the files are there.

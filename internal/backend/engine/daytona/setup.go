@@ -212,7 +212,7 @@ func (e *Engine) BuildSetup(ctx context.Context, spec backend.SetupSpec) (art *b
 	if err != nil {
 		return nil, res, fmt.Errorf("snapshotting the setup builder: %w", err)
 	}
-	if _, err := e.drive(ctx, d.ID, "builder "+d.ID+" to finish snapshotting",
+	if _, err := e.drive(ctx, d.ID, "builder "+d.ID+" to finish snapshotting", nil,
 		func(sd *sandboxDTO) (bool, error) {
 			if sd == nil {
 				return false, fmt.Errorf("the setup builder %s vanished while snapshotting: %w", d.ID, backend.ErrNotFound)

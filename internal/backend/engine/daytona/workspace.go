@@ -130,7 +130,38 @@ func (e *Engine) CreateWorkspace(ctx context.Context, spec backend.WorkspaceSpec
 	if err != nil {
 		return nil, fmt.Errorf("workspace sandbox %s was created but did not start: %w", created.ID, err)
 	}
+	if spec.Setup != "" {
+		if err := e.seedWorkspace(ctx, d); err != nil {
+			return nil, err
+		}
+	}
 	return workspaceView(v, d, spec.Name), nil
+}
+
+// seedScript copies, once, what the setup left in the home directory (its snapshot's files) onto the
+// workspace's volume, where the workspace's commands run: so that they see the setup's files where the
+// setup made them, as on Vercel and Sprites (whose workspaces run in the home the setup wrote). Files already
+// on the volume are kept (no overwrite); a marker on the volume makes a re-run (an adopted create) a no-op.
+// Paths are relative to $HOME, whose workspace subdirectory is the mount point.
+const seedScript = `set -e
+cd "$HOME"
+[ -e workspace/.ekairos-setup-seeded ] && exit 0
+for f in * .[!.]* ..?*; do
+  [ -e "$f" ] || continue
+  case "$f" in workspace|.ekairos) continue ;; esac
+  [ -e "workspace/$f" ] || cp -a "$f" workspace/
+done
+: > workspace/.ekairos-setup-seeded`
+
+func (e *Engine) seedWorkspace(ctx context.Context, d *sandboxDTO) error {
+	res, err := e.execIn(ctx, d, backend.ExecRequest{Argv: []string{"sh", "-c", seedScript}}, "")
+	if err != nil {
+		return fmt.Errorf("copying the setup's files onto the workspace volume: %w", err)
+	}
+	if res.ExitCode != 0 {
+		return fmt.Errorf("copying the setup's files onto the workspace volume: exit code %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)+string(res.Stdout)))
+	}
+	return nil
 }
 
 // GetWorkspace implements backend.WorkspaceEngine: gone when the volume is gone (or deleted). A workspace is

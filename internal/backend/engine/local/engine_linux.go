@@ -131,19 +131,11 @@ func (e *Engine) Identity() string { return e.isolation + ":" + e.root }
 
 // Capabilities implements backend.Engine. Without isolation there are no volumes and the network is the host's.
 func (e *Engine) Capabilities() backend.Capabilities {
-	c := backend.Capabilities{
-		StopStart:       true,
-		Exec:            true,
-		Files:           true,
-		Volumes:         true,
-		Setups:          true,
-		Workspaces:      true,
-		PublicURLs:      false,
-		NetworkPolicies: []string{backend.PolicyDenyAll, backend.PolicyAllowAll, backend.PolicyAllowList},
-	}
+	c := Capabilities
 	if e.isolation == IsolationNone {
 		c.Volumes = false
 		c.NetworkPolicies = []string{backend.PolicyAllowAll}
+		c.PolicyCredentials = false
 	}
 	return c
 }

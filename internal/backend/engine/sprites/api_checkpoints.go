@@ -11,8 +11,11 @@ import (
 	"net/url"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/httpapi"
 )
 
 // CurrentCheckpoint is the id the checkpoint list gives the live state; it is not a checkpoint.
@@ -118,9 +121,42 @@ var (
 
 // CreateCheckpoint checkpoints a sprite's disk (POST .../checkpoint, NDJSON progress) and returns the new
 // checkpoint's id. An error reported inside the 200 answer is a *ProgressError.
+//
+// A POST makes a new checkpoint each time it is sent, so it is never sent again blindly: the checkpoints are
+// listed first (which also says the sprite exists), and after a 5xx or a lost connection they are listed
+// again; a checkpoint that was not there before is the one that POST made (it went through), and only when
+// there is none is the POST sent again.
 func (c *Client) CreateCheckpoint(ctx context.Context, name, comment string) (string, error) {
 	if err := checkName(name); err != nil {
 		return "", err
+	}
+	before, err := c.ListCheckpoints(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	seen := make(map[string]bool, len(before))
+	for _, cp := range before {
+		seen[cp.ID] = true
+	}
+	// made returns the newest checkpoint that was not listed before, "" when there is none.
+	made := func(ctx context.Context) (string, error) {
+		after, err := c.ListCheckpoints(ctx, name)
+		if err != nil {
+			return "", err
+		}
+		SortCheckpoints(after)
+		for i := len(after) - 1; i >= 0; i-- {
+			if cp := after[i]; !seen[cp.ID] && !cp.IsAuto && (comment == "" || cp.Comment == comment) {
+				return cp.ID, nil
+			}
+		}
+		return "", nil
+	}
+	var checked string
+	check := func(ctx context.Context) (bool, error) {
+		id, err := made(ctx)
+		checked = id
+		return id != "", err
 	}
 	body := map[string]string{}
 	if comment != "" {
@@ -128,9 +164,12 @@ func (c *Client) CreateCheckpoint(ctx context.Context, name, comment string) (st
 	}
 	b, _ := json.Marshal(body)
 	resp, err := c.do(ctx, call{method: http.MethodPost, path: spritePath(name, "/checkpoint"), body: b, ctype: "application/json",
-		accept: "application/x-ndjson", timeout: -1})
+		accept: "application/x-ndjson", timeout: -1, retry: httpapi.Call{Check: check}})
 	if err != nil {
 		return "", err
+	}
+	if resp == nil { // a failed attempt had gone through: the check found its checkpoint
+		return checked, nil
 	}
 	defer func() { _ = resp.Body.Close() }()
 	lines, complete, perr := readProgress(resp.Body)
@@ -145,25 +184,53 @@ func (c *Client) CreateCheckpoint(ctx context.Context, name, comment string) (st
 			return m[1], nil
 		}
 	}
-	// The id exists only in the stream's texts; as a last resort take the newest listed checkpoint.
-	cps, err := c.ListCheckpoints(ctx, name)
+	// The id exists only in the stream's texts; as a last resort take the checkpoint that was not there before.
+	id, err := made(ctx)
 	if err != nil {
 		return "", fmt.Errorf("sprites checkpoint of %s completed without naming the checkpoint, and listing them failed: %w", name, err)
 	}
-	if len(cps) == 0 {
-		return "", fmt.Errorf("sprites checkpoint of %s completed, but no checkpoint is listed", name)
+	if id == "" {
+		return "", fmt.Errorf("sprites checkpoint of %s completed, but no new checkpoint is listed", name)
 	}
-	sort.SliceStable(cps, func(i, j int) bool { return cps[i].Created().Before(cps[j].Created()) })
-	return cps[len(cps)-1].ID, nil
+	return id, nil
 }
 
-// ListCheckpoints lists a sprite's checkpoints (not the automatic ones), without the "Current" entry.
+// SortCheckpoints sorts checkpoints by creation time, oldest first (the API's list order is not documented;
+// it lists the newest first today). Equal or unknown times keep the ids' numeric order (v2 before v10).
+func SortCheckpoints(cps []Checkpoint) {
+	sort.SliceStable(cps, func(i, j int) bool {
+		ti, tj := cps[i].Created(), cps[j].Created()
+		if !ti.Equal(tj) {
+			return ti.Before(tj)
+		}
+		ni, nj := checkpointSeq(cps[i].ID), checkpointSeq(cps[j].ID)
+		if ni != nj {
+			return ni < nj
+		}
+		return cps[i].ID < cps[j].ID
+	})
+}
+
+// checkpointSeq is n for an id "v<n>", -1 otherwise.
+func checkpointSeq(id string) int {
+	if len(id) < 2 || id[0] != 'v' {
+		return -1
+	}
+	n, err := strconv.Atoi(id[1:])
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// ListCheckpoints lists a sprite's checkpoints (not the automatic ones), without the "Current" entry, oldest
+// first (SortCheckpoints).
 func (c *Client) ListCheckpoints(ctx context.Context, name string) ([]Checkpoint, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
 	var raw json.RawMessage
-	if err := c.doJSON(ctx, call{method: http.MethodGet, path: spritePath(name, "/checkpoints")}, nil, &raw); err != nil {
+	if err := c.doJSON(ctx, call{retry: idempotent, method: http.MethodGet, path: spritePath(name, "/checkpoints")}, nil, &raw); err != nil {
 		return nil, err
 	}
 	var all []Checkpoint
@@ -184,6 +251,7 @@ func (c *Client) ListCheckpoints(ctx context.Context, name string) ([]Checkpoint
 		}
 		out = append(out, cp)
 	}
+	SortCheckpoints(out)
 	return out, nil
 }
 
@@ -196,7 +264,7 @@ func (c *Client) GetCheckpoint(ctx context.Context, name, id string) (*Checkpoin
 		return nil, errors.New("sprites: empty checkpoint id")
 	}
 	var cp Checkpoint
-	if err := c.doJSON(ctx, call{method: http.MethodGet, path: spritePath(name, "/checkpoints/"+url.PathEscape(id))}, nil, &cp); err != nil {
+	if err := c.doJSON(ctx, call{retry: idempotent, method: http.MethodGet, path: spritePath(name, "/checkpoints/"+url.PathEscape(id))}, nil, &cp); err != nil {
 		return nil, err
 	}
 	return &cp, nil
@@ -212,7 +280,7 @@ func (c *Client) RestoreCheckpoint(ctx context.Context, name, id string) error {
 	if id == "" || id == CurrentCheckpoint {
 		return fmt.Errorf("sprites: %q is not a checkpoint id", id)
 	}
-	resp, err := c.do(ctx, call{method: http.MethodPost, path: spritePath(name, "/checkpoints/"+url.PathEscape(id)+"/restore"),
+	resp, err := c.do(ctx, call{retry: idempotent, method: http.MethodPost, path: spritePath(name, "/checkpoints/"+url.PathEscape(id)+"/restore"),
 		accept: "application/x-ndjson", timeout: -1})
 	if err != nil {
 		return err

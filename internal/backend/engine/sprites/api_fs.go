@@ -24,7 +24,7 @@ func (c *Client) ReadFile(ctx context.Context, name, path string) ([]byte, error
 		return nil, err
 	}
 	q := url.Values{"path": {path}, "workingDir": {HomeDir}}
-	resp, err := c.do(ctx, call{method: http.MethodGet, path: spritePath(name, "/fs/read"), query: q, accept: "application/octet-stream"})
+	resp, err := c.do(ctx, call{retry: idempotent, method: http.MethodGet, path: spritePath(name, "/fs/read"), query: q, accept: "application/octet-stream"})
 	var apiErr *APIError
 	if errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound && apiErr.FSCode == "" {
 		// In-sprite endpoints may answer plain text, without the errno code: a 404 is a missing file if the
@@ -62,5 +62,5 @@ func (c *Client) WriteFile(ctx context.Context, name, path string, data []byte, 
 	if data == nil {
 		data = []byte{}
 	}
-	return c.doJSON(ctx, call{method: http.MethodPut, path: spritePath(name, "/fs/write"), query: q, body: data, ctype: "application/octet-stream"}, nil, nil)
+	return c.doJSON(ctx, call{retry: idempotent, method: http.MethodPut, path: spritePath(name, "/fs/write"), query: q, body: data, ctype: "application/octet-stream"}, nil, nil)
 }

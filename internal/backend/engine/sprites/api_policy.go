@@ -68,7 +68,7 @@ func (c *Client) GetNetworkPolicy(ctx context.Context, name string) (NetworkRule
 	if err := checkName(name); err != nil {
 		return r, err
 	}
-	err := c.doJSON(ctx, call{method: http.MethodGet, path: spritePath(name, "/policy/network")}, nil, &r)
+	err := c.doJSON(ctx, call{retry: idempotent, method: http.MethodGet, path: spritePath(name, "/policy/network")}, nil, &r)
 	return r, err
 }
 
@@ -81,7 +81,7 @@ func (c *Client) SetNetworkPolicy(ctx context.Context, name string, r NetworkRul
 	if r.Rules == nil {
 		r.Rules = []PolicyRule{}
 	}
-	if err := c.doJSON(ctx, call{method: http.MethodPost, path: spritePath(name, "/policy/network")}, r, nil); err != nil {
+	if err := c.doJSON(ctx, call{retry: idempotent, method: http.MethodPost, path: spritePath(name, "/policy/network")}, r, nil); err != nil {
 		return fmt.Errorf("setting the network policy of sprite %s: %w", name, err)
 	}
 	return nil

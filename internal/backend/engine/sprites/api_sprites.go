@@ -127,7 +127,7 @@ func (c *Client) CreateSprite(ctx context.Context, req CreateSpriteRequest) (*Sp
 		return nil, err
 	}
 	var s Sprite
-	if err := c.doJSON(ctx, call{method: http.MethodPost, path: "/v1/sprites", timeout: createTimeout}, req, &s); err != nil {
+	if err := c.doJSON(ctx, call{retry: idempotent, method: http.MethodPost, path: "/v1/sprites", timeout: createTimeout}, req, &s); err != nil {
 		return nil, err
 	}
 	if s.Name == "" {
@@ -142,7 +142,7 @@ func (c *Client) GetSprite(ctx context.Context, name string) (*Sprite, error) {
 		return nil, err
 	}
 	var s Sprite
-	if err := c.doJSON(ctx, call{method: http.MethodGet, path: spritePath(name, "")}, nil, &s); err != nil {
+	if err := c.doJSON(ctx, call{retry: idempotent, method: http.MethodGet, path: spritePath(name, "")}, nil, &s); err != nil {
 		return nil, err
 	}
 	if s.Name == "" {
@@ -172,7 +172,7 @@ func (c *Client) ListSprites(ctx context.Context, prefix string) ([]*Sprite, err
 			HasMore   bool      `json:"has_more"`
 			NextToken *string   `json:"next_continuation_token"`
 		}
-		if err := c.doJSON(ctx, call{method: http.MethodGet, path: "/v1/sprites", query: q}, nil, &doc); err != nil {
+		if err := c.doJSON(ctx, call{retry: idempotent, method: http.MethodGet, path: "/v1/sprites", query: q}, nil, &doc); err != nil {
 			return nil, err
 		}
 		out = append(out, doc.Sprites...)
@@ -192,7 +192,7 @@ func (c *Client) UpdateSprite(ctx context.Context, name string, req UpdateSprite
 		return nil, err
 	}
 	var s Sprite
-	if err := c.doJSON(ctx, call{method: http.MethodPut, path: spritePath(name, "")}, req, &s); err != nil {
+	if err := c.doJSON(ctx, call{retry: idempotent, method: http.MethodPut, path: spritePath(name, "")}, req, &s); err != nil {
 		return nil, err
 	}
 	if s.Name == "" {
@@ -207,5 +207,5 @@ func (c *Client) DeleteSprite(ctx context.Context, name string) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
-	return c.doJSON(ctx, call{method: http.MethodDelete, path: spritePath(name, "")}, nil, nil)
+	return c.doJSON(ctx, call{retry: idempotent, method: http.MethodDelete, path: spritePath(name, "")}, nil, nil)
 }

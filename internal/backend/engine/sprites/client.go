@@ -8,15 +8,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/httpapi"
 )
 
 // DefaultAPIURL is the Sprites API base URL used when neither Config.APIURL nor the environment sets one.
@@ -108,10 +107,7 @@ type Client struct {
 	token      string
 	base       *url.URL
 	http       *http.Client
-	maxRetries int
-	minBackoff time.Duration
-	maxBackoff time.Duration
-	maxAfter   time.Duration
+	policy     httpapi.Policy
 	reqTimeout time.Duration
 	killGrace  time.Duration
 }
@@ -162,33 +158,19 @@ func NewClient(cfg Config) (*Client, error) {
 		token:      token,
 		base:       base,
 		http:       cfg.HTTPClient,
-		maxRetries: cfg.MaxRetries,
-		minBackoff: cfg.MinBackoff,
-		maxBackoff: cfg.MaxBackoff,
-		maxAfter:   cfg.MaxRetryAfter,
 		reqTimeout: cfg.RequestTimeout,
 		killGrace:  cfg.KillGrace,
 	}
 	if c.http == nil {
 		c.http = &http.Client{}
 	}
-	switch {
-	case c.maxRetries == 0:
-		c.maxRetries = DefaultMaxRetries
-	case c.maxRetries < 0:
-		c.maxRetries = 0
+	c.policy = httpapi.Policy{MaxRetries: cfg.MaxRetries, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
+		MaxRetryAfter: cfg.MaxRetryAfter, Counter: httpapi.CounterFor("sprites")}
+	if c.policy.MaxRetries == 0 {
+		c.policy.MaxRetries = DefaultMaxRetries
 	}
-	if c.minBackoff <= 0 {
-		c.minBackoff = DefaultMinBackoff
-	}
-	if c.maxBackoff <= 0 {
-		c.maxBackoff = DefaultMaxBackoff
-	}
-	if c.maxBackoff < c.minBackoff {
-		c.maxBackoff = c.minBackoff
-	}
-	if c.maxAfter <= 0 {
-		c.maxAfter = DefaultMaxRetryAfter
+	if c.policy.MinBackoff <= 0 {
+		c.policy.MinBackoff = DefaultMinBackoff
 	}
 	if c.reqTimeout <= 0 {
 		c.reqTimeout = DefaultRequestTimeout
@@ -217,7 +199,7 @@ type APIError struct {
 	FSCode string
 	// RetryAfter is the delay the API asked for (retry_after_seconds, else the Retry-After header).
 	RetryAfter time.Duration
-	// Attempts is how many times the call was sent.
+	// Attempts is how many times the call was sent (the error's text says it through httpapi.RetryError).
 	Attempts int
 }
 
@@ -240,9 +222,6 @@ func (e *APIError) Error() string {
 	}
 	if e.Status == http.StatusTooManyRequests && e.RetryAfter > 0 {
 		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
-	}
-	if e.Attempts > 1 {
-		fmt.Fprintf(&b, " (after %d attempts)", e.Attempts)
 	}
 	if e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden {
 		b.WriteString("; " + tokenHint)
@@ -267,11 +246,6 @@ func (e *APIError) Unwrap() []error {
 		return []error{ErrRateLimited}
 	}
 	return nil
-}
-
-// retryable reports whether the call may be sent again.
-func (e *APIError) retryable() bool {
-	return e.Status == http.StatusTooManyRequests || e.Status >= 500
 }
 
 // transportError is a connection-level failure (no HTTP answer): retried.
@@ -332,28 +306,11 @@ func (c *Client) parseAPIError(method, path string, resp *http.Response) *APIErr
 		e.Message = text
 	}
 	if e.RetryAfter <= 0 {
-		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"))
+		e.RetryAfter = httpapi.RetryAfter(resp.Header, time.Now())
 	}
 	e.Code = c.redact(e.Code)
 	e.Message = c.redact(e.Message)
 	return e
-}
-
-// parseRetryAfter reads a Retry-After header: seconds or an HTTP date.
-func parseRetryAfter(v string) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseFloat(v, 64); err == nil && n > 0 {
-		return time.Duration(n * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 // redact removes the token from a text that came from the network or from an error.
@@ -364,63 +321,28 @@ func (c *Client) redact(s string) string {
 	return strings.ReplaceAll(s, c.token, "[redacted]")
 }
 
-// backoff is the jittered exponential delay before retry number attempt (0-based).
-func (c *Client) backoff(attempt int) time.Duration {
-	d := c.minBackoff << min(attempt, 20)
-	if d <= 0 || d > c.maxBackoff {
-		d = c.maxBackoff
-	}
-	// Full jitter in [d/2, d].
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
-}
-
-// withRetry runs attempt under the single retry policy of the client: 429 answers (after the delay the API
-// asks for), 5xx answers and connection errors are retried up to MaxRetries times with jittered exponential
-// backoff; anything else is returned at once. A retry that would start after the context's deadline is not
-// made: the last error is returned, saying so.
-func (c *Client) withRetry(ctx context.Context, attempt func(ctx context.Context) error) error {
-	for n := 0; ; n++ {
+// withRetry runs attempt under the hosted clients' one retry policy (httpapi.Do): 429 answers after the
+// delay the API asks for; 5xx answers and lost connections only for a call that is idempotent, or, for one
+// that is not, after its check says it did not take effect; connections that could not be made for every
+// call. A retry that would start after the context's deadline, or a delay longer than MaxRetryAfter, ends the
+// call at once with the last error, saying so.
+func (c *Client) withRetry(ctx context.Context, hc httpapi.Call, attempt func(ctx context.Context) error) error {
+	return httpapi.Do(ctx, c.policy, hc, func(ctx context.Context, n int) httpapi.Attempt {
 		err := attempt(ctx)
-		if err == nil {
-			return nil
-		}
+		a := httpapi.Attempt{Err: err}
 		var apiErr *APIError
-		isAPI := errors.As(err, &apiErr)
-		if isAPI {
-			apiErr.Attempts = n + 1
-		}
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			if isAPI {
-				return err
-			}
-			return fmt.Errorf("%w (%w)", ctxErr, err)
-		}
 		var tErr *transportError
-		retry := (isAPI && apiErr.retryable()) || errors.As(err, &tErr)
-		if !retry || n >= c.maxRetries {
-			if retry && !isAPI && n > 0 {
-				return fmt.Errorf("%w (gave up after %d attempts)", err, n+1)
-			}
-			return err
+		switch {
+		case err == nil:
+		case errors.As(err, &apiErr):
+			apiErr.Attempts = n
+			a.Status, a.RetryAfter = apiErr.Status, apiErr.RetryAfter
+		case errors.As(err, &tErr):
+		default:
+			a.Permanent = true
 		}
-		delay := c.backoff(n)
-		if isAPI && apiErr.RetryAfter > 0 {
-			if apiErr.RetryAfter > c.maxAfter {
-				return fmt.Errorf("%w (not retried: the API asks to wait %s, more than the %s this client waits)", err, apiErr.RetryAfter, c.maxAfter)
-			}
-			delay = apiErr.RetryAfter
-		}
-		if dl, ok := ctx.Deadline(); ok && time.Now().Add(delay).After(dl) {
-			return fmt.Errorf("%w (not retried: the next attempt, in %s, would start after the deadline)", err, delay.Round(time.Millisecond))
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%w (%w)", ctx.Err(), err)
-		case <-t.C:
-		}
-	}
+		return a
+	})
 }
 
 // call is one REST call.
@@ -433,6 +355,9 @@ type call struct {
 	accept string
 	// timeout bounds each attempt; 0 = the client's RequestTimeout; negative = only the context (streams).
 	timeout time.Duration
+	// retry says when the call may be sent again (see httpapi.Call): reads, deletes and whole-state writes are
+	// idempotent; a checkpoint is not.
+	retry httpapi.Call
 }
 
 // cancelOnClose cancels an attempt's context once its body is closed.
@@ -450,7 +375,7 @@ func (b *cancelOnClose) Close() error {
 // do sends a call with the retry policy and returns a 2xx answer, whose body the caller closes.
 func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 	var out *http.Response
-	err := c.withRetry(ctx, func(ctx context.Context) error {
+	err := c.withRetry(ctx, cl.retry, func(ctx context.Context) error {
 		actx, cancel := ctx, context.CancelFunc(func() {})
 		switch {
 		case cl.timeout == 0:
@@ -544,3 +469,8 @@ func (c *Client) doJSON(ctx context.Context, cl call, in, out any) error {
 func spritePath(name, rest string) string {
 	return "/v1/sprites/" + url.PathEscape(name) + rest
 }
+
+// idempotent is the retry rule of a call that may be sent again after a 5xx or a lost connection: a read, a
+// delete, a whole-state write (PUT, policy POST), a restore to a named checkpoint, and the create of a sprite
+// by name (a second create of a name cannot make a second sprite: it answers 409, which CreateSandbox checks).
+var idempotent = httpapi.Call{Idempotent: true}

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/httpapi"
 )
 
 // DefaultCommandTimeout is a command's timeout when neither the request nor the sandbox sets one.
@@ -86,21 +89,25 @@ func (e *Engine) Name() string { return backend.EngineSprites }
 // on use, so StopStart is false. No volumes. Setups and workspaces are built from checkpoints (see the package
 // documentation), and a workspace is checkpointed and restored on request (WorkspaceCheckpoints). The network policy API stores allow/deny domain rules, so all three modes are enforced
 // (credential injection is not: CompilePolicy refuses credentials). Every sprite has 8 vCPUs.
-func (e *Engine) Capabilities() backend.Capabilities {
-	return backend.Capabilities{
-		StopStart:       false,
-		Exec:            true,
-		Files:           true,
-		Volumes:         false,
-		Setups:          true,
-		Workspaces:      true,
-		PublicURLs:      true,
-		NetworkPolicies: []string{backend.PolicyDenyAll, backend.PolicyAllowAll, backend.PolicyAllowList},
-		MaxPorts:        0,
-		MaxVCPUs:        MaxVCPUs,
+func (e *Engine) Capabilities() backend.Capabilities { return Capabilities }
 
-		WorkspaceCheckpoints: true,
-	}
+// Capabilities is what the sprites engine can do, declared for plan-time checks that need no credentials:
+// no stop (sprites sleep by themselves), no volumes, a network policy of domain rules without credential
+// injection, workspace checkpoints. Every sprite has 8 vCPUs.
+var Capabilities = backend.Capabilities{
+	StopStart:            false,
+	Exec:                 true,
+	Files:                true,
+	Volumes:              false,
+	Setups:               true,
+	Workspaces:           true,
+	PublicURLs:           true,
+	NetworkPolicies:      []string{backend.PolicyDenyAll, backend.PolicyAllowAll, backend.PolicyAllowList},
+	MaxPorts:             0,
+	MaxVCPUs:             MaxVCPUs,
+	WorkspaceCheckpoints: true,
+	NoStop: "Sprites have no stop call: a sprite sleeps by itself after about 30 seconds without activity (warm, then " +
+		"cold: its processes end, its files stay) and wakes on the next command or request to its URL. A cold sprite shows state = \"sleeping\"; to end a sandbox, destroy it.",
 }
 
 // ValidateSpec implements backend.Engine.
@@ -233,20 +240,12 @@ func belongs(s *Sprite, kind, recordID string) bool {
 	return kind == kindSandbox && s.Name == DefaultSandboxName(recordID)
 }
 
-// ensureSprite gets the sprite of a record, or creates it. An existing sprite of the same name is adopted only
-// when it belongs to the record (a create that an interrupted apply left behind, or the library's own sprite
-// for the record); one that belongs to anything else is an error, never taken over.
+// ensureSprite creates the sprite of a record, or adopts it. The create is sent first, as the official client
+// does, and a conflict answers the existence probe: an existing sprite of the same name is adopted only when
+// it belongs to the record (a create that an interrupted apply left behind, or the library's own sprite for
+// the record); one that belongs to anything else is an error, never taken over. A sprite this call made
+// (adopted = false) has the API's defaults: no state file and the empty network policy.
 func (e *Engine) ensureSprite(ctx context.Context, name, kind, recordID string, o spriteOptions) (*Sprite, bool, error) {
-	s, err := e.c.GetSprite(ctx, name)
-	switch {
-	case err == nil:
-		if !belongs(s, kind, recordID) {
-			return nil, false, fmt.Errorf("a sprite named %s already exists and does not belong to %s record %s; choose another name", name, kind, recordID)
-		}
-		return s, true, nil
-	case !errors.Is(err, backend.ErrNotFound):
-		return nil, false, fmt.Errorf("looking for sprite %s: %w", name, err)
-	}
 	wait := o.waitForCapacity
 	req := CreateSpriteRequest{
 		Name:            name,
@@ -254,12 +253,16 @@ func (e *Engine) ensureSprite(ctx context.Context, name, kind, recordID string, 
 		Labels:          managedLabels(kind, recordID, "", o.labels),
 		WaitForCapacity: &wait,
 	}
-	s, err = e.c.CreateSprite(ctx, req)
-	if errors.Is(err, ErrConflict) {
-		// Taken meanwhile, or our own create answered 5xx after it went through and was retried.
+	s, err := e.c.CreateSprite(ctx, req)
+	if nameTaken(err) {
+		// Taken: by this record (an interrupted create, or our own create that answered 5xx after it went
+		// through and was retried), or by something else.
 		got, gerr := e.c.GetSprite(ctx, name)
-		if gerr == nil && belongs(got, kind, recordID) {
+		switch {
+		case gerr == nil && belongs(got, kind, recordID):
 			return got, true, nil
+		case gerr == nil:
+			return nil, false, fmt.Errorf("a sprite named %s already exists and does not belong to %s record %s; choose another name", name, kind, recordID)
 		}
 		return nil, false, fmt.Errorf("creating sprite %s: %w", name, err)
 	}
@@ -332,7 +335,7 @@ func (e *Engine) CreateSandbox(ctx context.Context, spec backend.SandboxSpec) (*
 			return nil, err
 		}
 	}
-	s, err = e.configure(ctx, s, kindSandbox, spec.RecordID, o, st, spec.Env, spec.Timeout, spec.Policy, spec.Setup, recipe)
+	s, err = e.configure(ctx, s, !adopted, kindSandbox, spec.RecordID, o, st, spec.Env, spec.Timeout, spec.Policy, spec.Setup, recipe)
 	if err != nil {
 		return nil, err
 	}
@@ -341,7 +344,12 @@ func (e *Engine) CreateSandbox(ctx context.Context, spec backend.SandboxSpec) (*
 
 // configure brings a sprite to its declared configuration: the setup (run once, then checkpointed, when the
 // state says it has not run), labels and URL auth, the state file, then the network policy.
-func (e *Engine) configure(ctx context.Context, s *Sprite, kind, recordID string, o spriteOptions, st *spriteState,
+//
+// fresh says the sprite was just made by this engine with the API's defaults (no state file, the empty
+// network policy), so that only what differs from them is sent: a sprite without env, timeout or setup needs
+// no state file, and one whose policy is allow_all no policy call. A create then costs the requests listed
+// in BENCHMARKS.md ("Requests per hosted create").
+func (e *Engine) configure(ctx context.Context, s *Sprite, fresh bool, kind, recordID string, o spriteOptions, st *spriteState,
 	env map[string]string, timeout time.Duration, policy *backend.NetworkPolicy, setup string, recipe *setupRecipe) (*Sprite, error) {
 	name := s.Name
 	if st.Setup != "" && setup != st.Setup {
@@ -362,25 +370,41 @@ func (e *Engine) configure(ctx context.Context, s *Sprite, kind, recordID string
 		}
 		st.Setup, st.SetupCheckpoint = setup, cp
 	}
-	if _, err := e.updateSprite(ctx, s, managedLabels(kind, recordID, st.SetupCheckpoint, o.labels), o.urlAuth); err != nil {
-		return nil, err
-	}
-	st.Kind, st.RecordID = kind, recordID
-	st.Env = maps.Clone(env)
-	st.TimeoutMs = timeout.Milliseconds()
-	st.Policy = policy
-	if err := e.writeState(ctx, name, st); err != nil {
-		return nil, err
-	}
-	if err := e.applyPolicy(ctx, name, policy); err != nil {
-		return nil, err
-	}
-	// Read it back: the calls above woke it, so it reports its running state.
-	got, err := e.c.GetSprite(ctx, name)
+	up, err := e.updateSprite(ctx, s, managedLabels(kind, recordID, st.SetupCheckpoint, o.labels), o.urlAuth)
 	if err != nil {
-		return nil, fmt.Errorf("reading sprite %s: %w", name, err)
+		return nil, err
 	}
-	return got, nil
+	woke := false // whether a call served inside the sprite woke it
+	// The state file is needed for what the API cannot hold (env, timeout, setup), and is kept up to date once
+	// it exists.
+	if st.Kind != "" || len(env) > 0 || timeout > 0 || st.Setup != "" {
+		st.Kind, st.RecordID = kind, recordID
+		st.Env = maps.Clone(env)
+		st.TimeoutMs = timeout.Milliseconds()
+		st.Policy = policy
+		if err := e.writeState(ctx, name, st); err != nil {
+			return nil, err
+		}
+		woke = true
+	}
+	rules, err := CompilePolicy(policy)
+	if err != nil {
+		return nil, err
+	}
+	if !fresh || len(rules.Rules) > 0 || setup != "" {
+		if err := e.c.SetNetworkPolicy(ctx, name, rules); err != nil {
+			return nil, err
+		}
+		woke = true
+	}
+	if setup != "" || woke {
+		// Any call that needs the VM wakes a sprite (the API's lifecycle): it is running now, which a read would
+		// say too.
+		cp := *up
+		cp.Status = StatusRunning
+		up = &cp
+	}
+	return up, nil
 }
 
 // GetSandbox implements backend.Engine. It reads the control plane only, so it never wakes a sleeping sprite.
@@ -492,7 +516,7 @@ func (e *Engine) UpdateSandbox(ctx context.Context, externalID string, spec back
 	if err != nil {
 		return nil, err
 	}
-	s, err = e.configure(ctx, s, kindSandbox, recordID, o, st, spec.Env, spec.Timeout, spec.Policy, keptSetup(spec.Setup, st), nil)
+	s, err = e.configure(ctx, s, false, kindSandbox, recordID, o, st, spec.Env, spec.Timeout, spec.Policy, keptSetup(spec.Setup, st), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -518,13 +542,6 @@ func (e *Engine) StartSandbox(ctx context.Context, externalID string) error {
 // ErrNoStop is wrapped by StopSandbox: Sprites has no stop call.
 var ErrNoStop = fmt.Errorf("sprites cannot be stopped: a sprite sleeps by itself when idle (its processes end once it goes cold, its files stay) and wakes on the next use; there is no stop call: %w", errors.ErrUnsupported)
 
-// NoStopExplanation says, at plan time with the refusal of desired_state = "stopped", what Sprites does
-// instead of stopping.
-func (e *Engine) NoStopExplanation() string {
-	return "Sprites have no stop call: a sprite sleeps by itself after about 30 seconds without activity (warm, then " +
-		"cold: its processes end, its files stay) and wakes on the next command or request to its URL. A cold sprite shows state = \"sleeping\"; to end a sandbox, destroy it."
-}
-
 // StopSandbox implements backend.Engine: always an error wrapping ErrNoStop (and errors.ErrUnsupported);
 // Capabilities().StopStart is false so that the provider refuses desired_state = "stopped" at plan time.
 func (e *Engine) StopSandbox(_ context.Context, externalID string) error {
@@ -541,24 +558,17 @@ func (e *Engine) deleteSprite(ctx context.Context, name string) error {
 	if err := e.c.DeleteSprite(ctx, name); err != nil && !errors.Is(err, backend.ErrNotFound) {
 		return fmt.Errorf("deleting sprite %s: %w", name, err)
 	}
-	delay := 100 * time.Millisecond
-	for {
+	// The one poller of the hosted clients: from 100 ms, backing off to 2 s.
+	return httpapi.Poll(ctx, "sprite "+name+" to be deleted", 100*time.Millisecond, 2*time.Second, func() (bool, error) {
 		_, err := e.c.GetSprite(ctx, name)
 		if errors.Is(err, backend.ErrNotFound) {
-			return nil
+			return true, nil
 		}
 		if err != nil {
-			return fmt.Errorf("waiting for sprite %s to be deleted: %w", name, err)
+			return false, fmt.Errorf("waiting for sprite %s to be deleted: %w", name, err)
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("waiting for sprite %s to be deleted: %w", name, ctx.Err())
-		case <-t.C:
-		}
-		delay = min(2*delay, 2*time.Second)
-	}
+		return false, nil
+	}, nil)
 }
 
 // Exec implements backend.Engine: it runs argv (no shell) with the base env, the sandbox's env and the
@@ -633,9 +643,6 @@ func (e *Engine) ReadFile(ctx context.Context, externalID, p string) ([]byte, er
 // Checkpoint checkpoints a sandbox's or a workspace's sprite and returns the checkpoint id. The checkpoint
 // holds the sprite's disk (not its memory) and belongs to that sprite only.
 func (e *Engine) Checkpoint(ctx context.Context, externalID, comment string) (string, error) {
-	if _, err := e.c.GetSprite(ctx, externalID); err != nil {
-		return "", fmt.Errorf("reading sprite %s: %w", externalID, err)
-	}
 	id, err := e.c.CreateCheckpoint(ctx, externalID, comment)
 	if err != nil {
 		return "", fmt.Errorf("checkpointing sprite %s: %w", externalID, err)
@@ -652,6 +659,16 @@ func (e *Engine) Restore(ctx context.Context, externalID, checkpointID string) e
 	if err != nil {
 		return fmt.Errorf("sprite %s: %w", externalID, err)
 	}
+	// A sprite without a state file keeps its policy only in the policy API, which is served inside the sprite:
+	// read it before the restore to put it back after.
+	var rules *NetworkRules
+	if st.Kind == "" {
+		r, err := e.c.GetNetworkPolicy(ctx, externalID)
+		if err != nil {
+			return fmt.Errorf("sprite %s: reading its network policy: %w", externalID, err)
+		}
+		rules = &r
+	}
 	if err := e.c.RestoreCheckpoint(ctx, externalID, checkpointID); err != nil {
 		return fmt.Errorf("restoring sprite %s to checkpoint %s: %w", externalID, checkpointID, err)
 	}
@@ -662,6 +679,8 @@ func (e *Engine) Restore(ctx context.Context, externalID, checkpointID string) e
 		if err := e.applyPolicy(ctx, externalID, st.Policy); err != nil {
 			return fmt.Errorf("after restoring sprite %s to %s: %w", externalID, checkpointID, err)
 		}
+	} else if err := e.c.SetNetworkPolicy(ctx, externalID, *rules); err != nil {
+		return fmt.Errorf("after restoring sprite %s to %s: %w", externalID, checkpointID, err)
 	}
 	return nil
 }
@@ -673,4 +692,18 @@ func keptSetup(setup string, st *spriteState) string {
 		return st.Setup
 	}
 	return setup
+}
+
+// nameTaken reports whether a create failed because the name is taken: 409, or the 400 "already exists" of
+// the newer API page (the API documents both).
+func nameTaken(err error) bool {
+	if errors.Is(err, ErrConflict) {
+		return true
+	}
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest {
+		return false
+	}
+	msg := strings.ToLower(apiErr.Code + " " + apiErr.Message)
+	return strings.Contains(msg, "already exists") || strings.Contains(msg, "already taken")
 }

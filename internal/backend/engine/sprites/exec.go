@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/httpapi"
 )
 
 // Stream ids of the non-TTY exec protocol: each binary WebSocket message is one frame, its first byte the
@@ -126,7 +128,8 @@ func (c *Client) dial(ctx context.Context, name string, o ExecOptions) (*websock
 	hdr.Set("Authorization", "Bearer "+c.token)
 	hdr.Set("User-Agent", "terraform-provider-sandbox")
 	var conn *websocket.Conn
-	err := c.withRetry(ctx, func(ctx context.Context) error {
+	// A handshake that failed started no command: sending it again is safe.
+	err := c.withRetry(ctx, httpapi.Call{Idempotent: true}, func(ctx context.Context) error {
 		cn, resp, err := c.dialer().DialContext(ctx, rawURL, hdr)
 		if err == nil {
 			conn = cn

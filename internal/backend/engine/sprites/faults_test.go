@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -156,7 +157,7 @@ func TestUnauthorizedNamesTheEnvVar(t *testing.T) {
 	if strings.Contains(err.Error(), "wrong-secret-token") {
 		t.Errorf("the token shows in %q", err)
 	}
-	if n := f.Count("GET /v1/sprites/{name}"); n != 1 {
+	if n := f.Count("POST /v1/sprites"); n != 1 {
 		t.Errorf("a 401 was sent %d times; it must not be retried", n)
 	}
 }
@@ -402,5 +403,87 @@ func TestPlainTextFileNotFound(t *testing.T) {
 	f.FailNext("GET /v1/sprites/{name}/fs/read", 1, &spritesfake.Fault{Status: 404, Body: "not found"})
 	if _, err := e.ReadFile(t.Context(), "gone-sprite", "x"); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("ReadFile in a missing sprite = %v; want ErrNotFound", err)
+	}
+}
+
+// A checkpoint POST whose answer is a 5xx although the checkpoint was made is never sent again: the client
+// lists the checkpoints, finds the one it made and returns it (one checkpoint, not two).
+func TestCheckpointPostNotRetriedWhenItWentThrough(t *testing.T) {
+	f := spritesfake.Start(t, spritesfake.Options{})
+	e := newEngine(t, f)
+	sb := createSandbox(t, e, backend.SandboxSpec{})
+	f.FailNext("POST /v1/sprites/{name}/checkpoint", 1, &spritesfake.Fault{Status: http.StatusBadGateway, AfterApply: true})
+	id, err := e.Checkpoint(t.Context(), sb.ExternalID, "after build")
+	if err != nil {
+		t.Fatalf("Checkpoint after a 502 that went through: %v", err)
+	}
+	if n := f.Count("POST /v1/sprites/{name}/checkpoint"); n != 1 {
+		t.Errorf("checkpoint POST sent %d times; want 1 (it went through: a retry makes a second checkpoint)", n)
+	}
+	info, _ := f.Sprite(sb.ExternalID)
+	if len(info.Checkpoints) != 1 || info.Checkpoints[0].ID != id {
+		t.Errorf("checkpoints %+v; want exactly the one returned, %s", info.Checkpoints, id)
+	}
+}
+
+// A checkpoint POST that failed without effect is sent again once the list shows no new checkpoint.
+func TestCheckpointPostRetriedWhenItDidNotGoThrough(t *testing.T) {
+	f := spritesfake.Start(t, spritesfake.Options{})
+	e := newEngine(t, f)
+	sb := createSandbox(t, e, backend.SandboxSpec{})
+	f.FailNext("POST /v1/sprites/{name}/checkpoint", 1, &spritesfake.Fault{Status: http.StatusServiceUnavailable})
+	id, err := e.Checkpoint(t.Context(), sb.ExternalID, "")
+	if err != nil {
+		t.Fatalf("Checkpoint after a 503: %v", err)
+	}
+	if n := f.Count("POST /v1/sprites/{name}/checkpoint"); n != 2 {
+		t.Errorf("checkpoint POST sent %d times; want 2 (the 503, then the retry after the check)", n)
+	}
+	if info, _ := f.Sprite(sb.ExternalID); len(info.Checkpoints) != 1 || info.Checkpoints[0].ID != id {
+		t.Errorf("checkpoints %+v; want one, %s", info.Checkpoints, id)
+	}
+}
+
+// Requests per create, as BENCHMARKS.md lists them: the official client sends one POST; the engine sends
+// exactly that when nothing differs from the API's defaults (policy allow_all, no env), and one request per
+// thing the API does not do by itself: the deny-all default policy, the state file for env.
+func TestCreateRequests(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		spec backend.SandboxSpec
+		want map[string]int
+	}{
+		{"allow_all", backend.SandboxSpec{Policy: &backend.NetworkPolicy{Mode: backend.PolicyAllowAll}},
+			map[string]int{"POST /v1/sprites": 1}},
+		{"default deny_all", backend.SandboxSpec{},
+			map[string]int{"POST /v1/sprites": 1, "POST /v1/sprites/{name}/policy/network": 1}},
+		{"env", backend.SandboxSpec{Env: map[string]string{"A": "b"}, Policy: &backend.NetworkPolicy{Mode: backend.PolicyAllowAll}},
+			map[string]int{"POST /v1/sprites": 1, "PUT /v1/sprites/{name}/fs/write": 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := spritesfake.Start(t, spritesfake.Options{})
+			e := newEngine(t, f)
+			tc.spec.RecordID = backend.NewID()
+			sb, err := e.CreateSandbox(t.Context(), tc.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := f.Counts()
+			if !maps.Equal(got, tc.want) {
+				t.Errorf("requests %v, want %v", got, tc.want)
+			}
+			// What was skipped is still right: the policy and env are those declared.
+			if tc.spec.Env != nil {
+				res, err := e.Exec(t.Context(), sb.ExternalID, backend.ExecRequest{Argv: []string{"sh", "-c", "printf %s \"$A\""}})
+				if err != nil || string(res.Stdout) != "b" {
+					t.Errorf("exec sees A=%q, %v", res.Stdout, err)
+				}
+			}
+			rules, err := e.Client().GetNetworkPolicy(t.Context(), sb.ExternalID)
+			want, _ := sprites.CompilePolicy(tc.spec.Policy)
+			if err != nil || len(rules.Rules) != len(want.Rules) {
+				t.Errorf("policy %+v, %v; want %+v", rules, err, want)
+			}
+		})
 	}
 }

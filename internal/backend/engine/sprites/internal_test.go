@@ -1,11 +1,9 @@
 package sprites
 
 import (
-	"net/http"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 )
@@ -64,20 +62,6 @@ func TestCompilePolicy(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	if d := parseRetryAfter("3"); d != 3*time.Second {
-		t.Errorf("3 = %s", d)
-	}
-	if d := parseRetryAfter(time.Now().Add(10 * time.Second).UTC().Format(http.TimeFormat)); d < 8*time.Second || d > 10*time.Second {
-		t.Errorf("HTTP date = %s", d)
-	}
-	for _, v := range []string{"", "soon", "-1", "0"} {
-		if d := parseRetryAfter(v); d != 0 {
-			t.Errorf("%q = %s", v, d)
-		}
-	}
-}
-
 func TestSandboxPath(t *testing.T) {
 	for in, want := range map[string]string{
 		"a.txt": "/home/sprite/a.txt", "a/../b": "/home/sprite/b", "/etc/x": "/etc/x", ".": "/home/sprite",
@@ -114,15 +98,5 @@ func TestNames(t *testing.T) {
 	}
 	if spritePath("a b", "/x") != "/v1/sprites/a%20b/x" {
 		t.Errorf("spritePath does not escape: %s", spritePath("a b", "/x"))
-	}
-}
-
-func TestBackoffBounded(t *testing.T) {
-	c := &Client{minBackoff: 100 * time.Millisecond, maxBackoff: time.Second}
-	for i := range 40 {
-		d := c.backoff(i)
-		if d <= 0 || d > time.Second {
-			t.Fatalf("backoff(%d) = %s", i, d)
-		}
 	}
 }

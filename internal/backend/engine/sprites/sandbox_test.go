@@ -22,6 +22,10 @@ func TestCapabilities(t *testing.T) {
 		NetworkPolicies: []string{backend.PolicyDenyAll, backend.PolicyAllowAll, backend.PolicyAllowList}, MaxVCPUs: 8,
 		WorkspaceCheckpoints: true,
 	}
+	if !strings.Contains(c.NoStop, "sleeps by itself") {
+		t.Errorf("NoStop = %q; want what a sprite does instead of stopping", c.NoStop)
+	}
+	c.NoStop = ""
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Capabilities() = %+v, want %+v", c, want)
 	}
@@ -213,8 +217,9 @@ func TestAdoptionAndStrangers(t *testing.T) {
 	if err != nil || again.ExternalID != sb.ExternalID {
 		t.Fatalf("CreateSandbox again = %+v, %v", again, err)
 	}
-	if n := f.Count("POST /v1/sprites"); n != 1 {
-		t.Errorf("POST /v1/sprites sent %d times; want 1", n)
+	// The create is sent first (as the official client does); its 409 answers the existence probe.
+	if n := f.Count("POST /v1/sprites"); n != 2 || len(f.Names()) != 1 {
+		t.Errorf("POST /v1/sprites sent %d times (want 2: the create, then the one answered 409), %d sprites (want 1)", n, len(f.Names()))
 	}
 	// A name taken by another record's sprite is never taken over.
 	other := backend.NewID()

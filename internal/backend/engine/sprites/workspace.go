@@ -72,7 +72,7 @@ func (e *Engine) CreateWorkspace(ctx context.Context, spec backend.WorkspaceSpec
 			return nil, err
 		}
 	}
-	s, err = e.configure(ctx, s, kindWorkspace, spec.RecordID, o, st, spec.Env, spec.Timeout, spec.Policy, spec.Setup, recipe)
+	s, err = e.configure(ctx, s, !adopted, kindWorkspace, spec.RecordID, o, st, spec.Env, spec.Timeout, spec.Policy, spec.Setup, recipe)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +184,7 @@ func (e *Engine) UpdateWorkspace(ctx context.Context, externalID string, spec ba
 	if err != nil {
 		return nil, err
 	}
-	s, err = e.configure(ctx, s, kindWorkspace, recordID, o, st, spec.Env, spec.Timeout, spec.Policy, keptSetup(spec.Setup, st), nil)
+	s, err = e.configure(ctx, s, false, kindWorkspace, recordID, o, st, spec.Env, spec.Timeout, spec.Policy, keptSetup(spec.Setup, st), nil)
 	if err != nil {
 		return nil, err
 	}

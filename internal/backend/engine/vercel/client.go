@@ -8,13 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/httpapi"
 )
 
 // DefaultAPIURL is the Vercel REST API's base URL. (The official SDK uses https://vercel.com/api, which fronts
@@ -59,9 +58,12 @@ type Config struct {
 	MaxRetries int
 	// RetryBaseDelay is the first backoff; it doubles at every retry, with jitter; 0 = DefaultRetryBaseDelay.
 	RetryBaseDelay time.Duration
-	// RetryMaxDelay caps one backoff; 0 = DefaultRetryMaxDelay. A Retry-After longer than the context's
-	// remaining time ends the retries at once.
+	// RetryMaxDelay caps one backoff; 0 = DefaultRetryMaxDelay.
 	RetryMaxDelay time.Duration
+	// MaxRetryAfter is the longest Retry-After (seconds, fractions accepted, or an HTTP date) waited for; a
+	// longer one, or one that ends after the context's deadline, ends the retries at once. 0 =
+	// httpapi.DefaultMaxRetryAfter.
+	MaxRetryAfter time.Duration
 	// PollInterval is how often the engine polls a sandbox that is starting or stopping; 0 =
 	// DefaultPollInterval.
 	PollInterval time.Duration
@@ -71,10 +73,10 @@ type Config struct {
 
 // Client is a small typed client of the Vercel Sandbox REST API (named sandboxes with sessions: /v2 and /v3).
 // Every request carries the bearer token and the team (teamId or slug); the project goes where the API wants
-// it. Failed requests are retried by one policy: 429 (honouring Retry-After), 5xx and connection errors, with
-// jittered exponential backoff, never past the context's deadline; requests that are not idempotent (running a
-// command, taking a snapshot, extending a timeout) are retried only when they cannot have reached the API
-// (a 429, or a connection that could not be made).
+// it. Failed requests are retried by the hosted clients' one policy (httpapi.Do): 429 (honouring Retry-After,
+// capped), 5xx and connection errors, with jittered exponential backoff, never past the context's deadline;
+// requests that are not idempotent (running a command, taking a snapshot, extending a timeout) are retried
+// only when they cannot have reached the API (a 429, or a connection that could not be made).
 type Client struct {
 	token     string
 	teamID    string
@@ -82,9 +84,7 @@ type Client struct {
 	projectID string
 	base      *url.URL
 	hc        *http.Client
-	retries   int
-	baseDelay time.Duration
-	maxDelay  time.Duration
+	policy    httpapi.Policy
 	userAgent string
 }
 
@@ -123,22 +123,21 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	c := &Client{
 		token: token, teamID: team, teamSlug: cfg.TeamSlug, projectID: project, base: base, hc: cfg.HTTPClient,
-		retries: cfg.MaxRetries, baseDelay: cfg.RetryBaseDelay, maxDelay: cfg.RetryMaxDelay, userAgent: cfg.UserAgent,
+		userAgent: cfg.UserAgent,
+		policy: httpapi.Policy{MaxRetries: cfg.MaxRetries, MinBackoff: cfg.RetryBaseDelay, MaxBackoff: cfg.RetryMaxDelay,
+			MaxRetryAfter: cfg.MaxRetryAfter, Counter: httpapi.CounterFor("vercel")},
 	}
 	if c.hc == nil {
 		c.hc = &http.Client{}
 	}
-	switch {
-	case c.retries == 0:
-		c.retries = DefaultMaxRetries
-	case c.retries < 0:
-		c.retries = 0
+	if c.policy.MaxRetries == 0 {
+		c.policy.MaxRetries = DefaultMaxRetries
 	}
-	if c.baseDelay <= 0 {
-		c.baseDelay = DefaultRetryBaseDelay
+	if c.policy.MinBackoff <= 0 {
+		c.policy.MinBackoff = DefaultRetryBaseDelay
 	}
-	if c.maxDelay <= 0 {
-		c.maxDelay = DefaultRetryMaxDelay
+	if c.policy.MaxBackoff <= 0 {
+		c.policy.MaxBackoff = DefaultRetryMaxDelay
 	}
 	if c.userAgent == "" {
 		c.userAgent = "terraform-provider-sandbox (vercel engine)"
@@ -192,9 +191,6 @@ func (e *APIError) Error() string {
 	if e.Message != "" {
 		b.WriteString(": ")
 		b.WriteString(e.Message)
-	}
-	if e.Attempts > 1 {
-		fmt.Fprintf(&b, " (gave up after %d attempts)", e.Attempts)
 	}
 	if e.Status == http.StatusForbidden || e.Status == http.StatusUnauthorized {
 		fmt.Fprintf(&b, "; check the token (%s or %s) and that it can access the team and project", EnvToken, EnvOIDCToken)
@@ -265,14 +261,15 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 	u.Path = strings.TrimRight(c.base.Path, "/") + r.path
 	u.RawQuery = q.Encode()
 
-	for attempt := 1; ; attempt++ {
+	var out *http.Response
+	err := httpapi.Do(ctx, c.policy, httpapi.Call{Idempotent: r.idempotent}, func(ctx context.Context, attempt int) httpapi.Attempt {
 		var rd io.Reader
 		if body != nil {
 			rd = bytes.NewReader(body)
 		}
 		req, err := http.NewRequestWithContext(ctx, r.method, u.String(), rd)
 		if err != nil {
-			return nil, fmt.Errorf("vercel: %s %s: %w", r.method, r.path, err)
+			return httpapi.Attempt{Err: fmt.Errorf("vercel: %s %s: %w", r.method, r.path, err), Permanent: true}
 		}
 		req.Header.Set("Authorization", "Bearer "+c.token)
 		req.Header.Set("User-Agent", c.userAgent)
@@ -287,85 +284,16 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 			req.Header.Set(k, v)
 		}
 		resp, err := c.hc.Do(req)
-		var lastErr error
-		var wait time.Duration
-		retry := false
 		switch {
 		case err != nil:
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("vercel: %s %s: %w", r.method, r.path, ctx.Err())
-			}
-			lastErr = fmt.Errorf("vercel: %s %s: %w", r.method, r.path, c.scrubErr(err, r.secrets))
-			retry = r.idempotent || neverSent(err)
+			return httpapi.Attempt{Err: fmt.Errorf("vercel: %s %s: %w", r.method, r.path, c.scrubErr(err, r.secrets))}
 		case resp.StatusCode >= 200 && resp.StatusCode < 300:
-			return resp, nil
-		default:
-			ae := c.apiError(r, resp, attempt)
-			lastErr = ae
-			switch {
-			case resp.StatusCode == http.StatusTooManyRequests:
-				retry = true
-				wait = retryAfter(resp.Header.Get("Retry-After"))
-			case resp.StatusCode >= 500:
-				retry = r.idempotent
-				wait = retryAfter(resp.Header.Get("Retry-After"))
-			}
+			out = resp
+			return httpapi.Attempt{Status: resp.StatusCode}
 		}
-		if !retry || attempt > c.retries {
-			return nil, lastErr
-		}
-		if wait <= 0 {
-			wait = c.backoff(attempt)
-		}
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-			return nil, fmt.Errorf("%w (not retried: the next attempt, in %s, would come after the deadline)", lastErr, wait.Round(time.Millisecond))
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("%w (retries interrupted: %w)", lastErr, ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
-// backoff is the jittered exponential delay before retry number attempt (1-based): between half and all of
-// base * 2^(attempt-1), capped.
-func (c *Client) backoff(attempt int) time.Duration {
-	d := c.baseDelay << (attempt - 1)
-	if d <= 0 || d > c.maxDelay {
-		d = c.maxDelay
-	}
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
-}
-
-// retryAfter parses a Retry-After header (seconds or an HTTP date); 0 when absent or unreadable.
-func retryAfter(v string) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
-
-// neverSent reports whether a transport error means the request cannot have reached the API (the connection
-// was never made), so that even a request that is not idempotent can be sent again.
-func neverSent(err error) bool {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true
-	}
-	var dns *net.DNSError
-	return errors.As(err, &dns)
+		return httpapi.Attempt{Status: resp.StatusCode, Header: resp.Header, Err: c.apiError(r, resp, attempt)}
+	})
+	return out, err
 }
 
 // apiError reads an error answer. It closes the body.

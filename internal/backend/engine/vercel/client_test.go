@@ -1,6 +1,7 @@
 package vercel
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"net/http"
@@ -133,22 +134,30 @@ func TestAPIErrorWording(t *testing.T) {
 	}
 }
 
-func TestBackoffBounded(t *testing.T) {
-	c := &Client{baseDelay: 100 * time.Millisecond, maxDelay: time.Second}
-	for attempt := 1; attempt < 70; attempt++ {
-		d := c.backoff(attempt)
-		lo := min(100*time.Millisecond<<(attempt-1), time.Second) / 2
-		if attempt > 20 {
-			lo = time.Second / 2
+// Retry-After is read in seconds (fractions too) or as an HTTP date, and a delay longer than MaxRetryAfter
+// ends the call at once instead of holding the apply for as long as the service asks.
+func TestRetryAfterParsedAndCapped(t *testing.T) {
+	f := startFake(t, vercelfake.Config{})
+	e := newTestEngine(t, f, func(c *Config) { c.RetryBaseDelay, c.RetryMaxDelay = time.Millisecond, 2*time.Millisecond })
+	for _, ra := range []string{"0.6", time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat)} {
+		f.InjectFault(vercelfake.Fault{Route: "GET /v2/sandboxes/{name}", Statuses: []int{429}, RetryAfter: ra})
+		start := time.Now()
+		_, err := e.GetSandbox(t.Context(), "sbx-none")
+		if StatusOf(err) != http.StatusNotFound {
+			t.Fatalf("GetSandbox after a 429 = %v, want the retry's 404", err)
 		}
-		if d < lo || d > time.Second {
-			t.Fatalf("backoff(%d) = %s, want within [%s, 1s]", attempt, d, lo)
+		if took := time.Since(start); took < 500*time.Millisecond {
+			t.Errorf("Retry-After %q: the retry came after %s, sooner than asked", ra, took)
 		}
 	}
-	if retryAfter("2") != 2*time.Second || retryAfter("") != 0 || retryAfter("soon") != 0 {
-		t.Errorf("retryAfter parses wrongly")
+	// No deadline, and the service asks for an hour: not waited for.
+	f.InjectFault(vercelfake.Fault{Route: "GET /v2/sandboxes/{name}", Statuses: []int{429}, RetryAfter: "3600"})
+	before := f.Requests("GET /v2/sandboxes/{name}")
+	_, err := e.GetSandbox(context.Background(), "sbx-none")
+	if StatusOf(err) != http.StatusTooManyRequests || !strings.Contains(err.Error(), "asks to wait 1h0m0s") {
+		t.Fatalf("GetSandbox = %v, want the 429 and the cap named", err)
 	}
-	if d := retryAfter(time.Now().Add(3 * time.Second).UTC().Format(http.TimeFormat)); d < time.Second || d > 3*time.Second {
-		t.Errorf("retryAfter(date) = %s", d)
+	if n := f.Requests("GET /v2/sandboxes/{name}") - before; n != 1 {
+		t.Errorf("sent %d times, want 1", n)
 	}
 }

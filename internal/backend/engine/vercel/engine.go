@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/httpapi"
 )
 
 // Name prefixes of the named sandboxes this engine makes.
@@ -93,19 +94,25 @@ func (e *Engine) Client() *Client { return e.c }
 func (e *Engine) Name() string { return backend.EngineVercel }
 
 // Capabilities implements backend.Engine.
-func (e *Engine) Capabilities() backend.Capabilities {
-	return backend.Capabilities{
-		StopStart:       true,
-		Exec:            true,
-		Files:           true,
-		Volumes:         false,
-		Setups:          true,
-		Workspaces:      true,
-		PublicURLs:      true,
-		NetworkPolicies: []string{backend.PolicyDenyAll, backend.PolicyAllowAll, backend.PolicyAllowList},
-		MaxPorts:        MaxPorts,
-		MaxVCPUs:        MaxVCPUs,
-	}
+func (e *Engine) Capabilities() backend.Capabilities { return Capabilities }
+
+// Capabilities is what the vercel engine can do, declared for plan-time checks that need no credentials: no
+// volumes; credentials injected by the firewall's header transforms; a sandbox starts from a source (git,
+// tarball, snapshot) or from a setup, not both.
+var Capabilities = backend.Capabilities{
+	StopStart:           true,
+	Exec:                true,
+	Files:               true,
+	Volumes:             false,
+	Setups:              true,
+	Workspaces:          true,
+	PublicURLs:          true,
+	NetworkPolicies:     []string{backend.PolicyDenyAll, backend.PolicyAllowAll, backend.PolicyAllowList},
+	MaxPorts:            MaxPorts,
+	MaxVCPUs:            MaxVCPUs,
+	PolicyCredentials:   true,
+	Sources:             []string{"git", "tarball", "snapshot"},
+	SourceExcludesSetup: true,
 }
 
 // SandboxName is the name of a record's sandbox.
@@ -280,10 +287,11 @@ func (e *Engine) CreateSandbox(ctx context.Context, spec backend.SandboxSpec) (*
 	if err != nil {
 		return nil, err
 	}
-	if err := e.create(ctx, req, spec.RecordID, "sandboxId"); err != nil {
+	first, err := e.create(ctx, req, spec.RecordID, "sandboxId")
+	if err != nil {
 		return nil, err
 	}
-	r, err := e.waitRunning(ctx, req.Name)
+	r, err := e.waitRunningFrom(ctx, req.Name, first)
 	if err != nil {
 		return nil, err
 	}
@@ -292,19 +300,20 @@ func (e *Engine) CreateSandbox(ctx context.Context, spec backend.SandboxSpec) (*
 
 // create posts a create; a 409 (the name exists: an earlier attempt of this create, or a create interrupted
 // by a killed apply) is resolved by adopting the sandbox when its tag names the same record, then starting it.
-func (e *Engine) create(ctx context.Context, req CreateSandboxRequest, recordID, tag string) error {
-	_, err := e.c.CreateSandbox(ctx, req)
+// It returns the create's answer (nil after an adoption), the first observation of the wait that follows.
+func (e *Engine) create(ctx context.Context, req CreateSandboxRequest, recordID, tag string) (*SandboxResponse, error) {
+	r, err := e.c.CreateSandbox(ctx, req)
 	if StatusOf(err) != http.StatusConflict {
-		return err
+		return r, err
 	}
 	got, gerr := e.getSandbox(ctx, req.Name)
 	if gerr != nil {
-		return fmt.Errorf("%w (and reading the existing sandbox failed: %w)", err, gerr)
+		return nil, fmt.Errorf("%w (and reading the existing sandbox failed: %w)", err, gerr)
 	}
 	if got.Sandbox.Tags[tag] != recordID {
-		return fmt.Errorf("%w: the existing sandbox %s is not tagged %s=%s", err, req.Name, tag, recordID)
+		return nil, fmt.Errorf("%w: the existing sandbox %s is not tagged %s=%s", err, req.Name, tag, recordID)
 	}
-	return e.start(ctx, req.Name)
+	return nil, e.start(ctx, req.Name)
 }
 
 // getSandbox reads a sandbox without resuming it. A missing sandbox, or one whose snapshot is gone (410
@@ -543,23 +552,41 @@ func (e *Engine) sleep(ctx context.Context) error {
 
 // waitRunning polls until the sandbox's current session runs. A session that ends instead is an error.
 func (e *Engine) waitRunning(ctx context.Context, name string) (*SandboxResponse, error) {
+	return e.waitRunningFrom(ctx, name, nil)
+}
+
+// waitRunningFrom is waitRunning with a first observation (the answer of the create that started the
+// session; nil = read first), so that the first read comes only after the first pause. It polls with the
+// hosted clients' one poller (httpapi.Poll): from PollInterval, backing off to four times it.
+func (e *Engine) waitRunningFrom(ctx context.Context, name string, first *SandboxResponse) (*SandboxResponse, error) {
 	st := ""
-	for {
-		r, err := e.getSandbox(ctx, name)
-		if err != nil {
-			return nil, stillErr(ctx, name, st, err)
+	var out *SandboxResponse
+	err := httpapi.Poll(ctx, "vercel sandbox "+name+" to run", e.poll, 4*e.poll, func() (bool, error) {
+		r := first
+		if r != nil && r.Sandbox.Name != "" && r.Sandbox.Name != name {
+			r = nil
+		}
+		first = nil
+		if r == nil {
+			var err error
+			if r, err = e.getSandbox(ctx, name); err != nil {
+				return false, stillErr(ctx, name, st, err)
+			}
 		}
 		st = status(r)
 		switch {
 		case st == StatusRunning:
-			return r, nil
+			out = r
+			return true, nil
 		case terminal(st):
-			return nil, fmt.Errorf("vercel sandbox %s: its session is %s instead of running (a source that failed to fetch, or a boot failure)", name, st)
+			return false, fmt.Errorf("vercel sandbox %s: its session is %s instead of running (a source that failed to fetch, or a boot failure)", name, st)
 		}
-		if err := e.sleep(ctx); err != nil {
-			return nil, fmt.Errorf("vercel sandbox %s is still %s: %w", name, st, err)
-		}
+		return false, nil
+	}, func() string { return st })
+	if err != nil && out == nil && ctx.Err() != nil && st != "" && !strings.Contains(err.Error(), "is still") {
+		return nil, fmt.Errorf("vercel sandbox %s is still %s: %w", name, st, ctx.Err())
 	}
+	return out, err
 }
 
 // waitStopped polls until the sandbox's current session has ended.

@@ -44,6 +44,7 @@ func TestCapabilities(t *testing.T) {
 	want := backend.Capabilities{
 		StopStart: true, Exec: true, Files: true, Volumes: false, Setups: true, Workspaces: true, PublicURLs: true,
 		NetworkPolicies: []string{"deny_all", "allow_all", "allow_list"}, MaxPorts: 15, MaxVCPUs: 8,
+		PolicyCredentials: true, Sources: []string{"git", "tarball", "snapshot"}, SourceExcludesSetup: true,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Capabilities() = %+v, want %+v", c, want)
@@ -614,5 +615,19 @@ func TestUpdateRestoresDefaultPersistence(t *testing.T) {
 	upd, err := e.UpdateSandbox(ctxFor(t, 5*time.Second), sb.ExternalID, spec)
 	if err != nil || upd.Metadata["persistent"] != true {
 		t.Errorf("after removing the option: %v, %v; want persistent again (the default)", upd.Metadata["persistent"], err)
+	}
+}
+
+// A create sends what the official client sends: the create, then reads only after the first pause (the
+// create's answer is the first observation) until the session runs.
+func TestCreateRequests(t *testing.T) {
+	f := startFake(t, vercelfake.Config{})
+	e := newTestEngine(t, f, func(c *Config) { c.PollInterval = 0 }) // the engine's default cadence
+	createSandbox(t, e, backend.SandboxSpec{Runtime: "node22"})
+	if n := f.Requests("POST /v2/sandboxes"); n != 1 {
+		t.Errorf("create sent %d times, want 1", n)
+	}
+	if n := f.Requests("GET /v2/sandboxes/{name}"); n > 1 {
+		t.Errorf("%d reads during the create, want at most 1 (none right after the create)", n)
 	}
 }

@@ -115,10 +115,11 @@ func (e *Engine) CreateWorkspace(ctx context.Context, spec backend.WorkspaceSpec
 	if spec.Setup != "" {
 		req.Source = &Source{Type: "snapshot", SnapshotID: spec.Setup}
 	}
-	if err := e.create(ctx, req, spec.RecordID, "workspaceId"); err != nil {
+	first, err := e.create(ctx, req, spec.RecordID, "workspaceId")
+	if err != nil {
 		return nil, err
 	}
-	if _, err := e.waitRunning(ctx, req.Name); err != nil {
+	if _, err := e.waitRunningFrom(ctx, req.Name, first); err != nil {
 		return nil, err
 	}
 	// Its first snapshot holds the setup's files; it does not run (nor bill) until a command needs it.

@@ -3,18 +3,14 @@ package instantdb
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"strings"
-	"syscall"
-	"time"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/httpapi"
 )
 
 // ErrUnauthorized is wrapped by errors caused by a rejected admin token or app id.
@@ -71,86 +67,49 @@ func hasAPIError(err error, typ, substr string) bool {
 	return errors.As(err, &apiErr) && apiErr.Type == typ && strings.Contains(apiErr.Message, substr)
 }
 
-// post sends one admin call with the retry policy and decodes a 200 answer into out. It reports whether a
-// failed attempt may have been applied by the server (a 5xx answer or a connection lost after sending),
-// which matters for non-idempotent steps.
+// post sends one admin call under the hosted clients' one retry policy (httpapi.Do) and decodes a 200 answer
+// into out. It reports whether a failed attempt may have been applied by the server (a 5xx answer or a
+// connection lost after sending), which matters for non-idempotent steps.
 //
-// Retry policy: 429, 5xx and connection errors are retried up to maxRetries times with jittered
-// exponential backoff, never sooner than a Retry-After header asks, and never past the context deadline:
-// when the next attempt would start after it, post returns at once with an error wrapping
-// context.DeadlineExceeded and the last failure. Other 4xx answers are returned at once.
+// Both admin calls are sent again after a 429, a 5xx or a lost connection: a query is a read, and a transact
+// names every entity by the id this store chose, so sending it again cannot make a second entity (a create
+// that had gone through answers that the record exists, which the caller tells apart through ambiguous).
+// Retry-After (seconds or an HTTP date) is honoured, capped, and never past the context deadline: when the
+// next attempt would start after it, post returns at once with an error wrapping context.DeadlineExceeded and
+// the last failure. Other 4xx answers are returned at once.
 func (s *Store) post(ctx context.Context, op string, reqBody, out any) (ambiguous bool, err error) {
 	body, err := json.Marshal(reqBody)
 	if err != nil {
 		return false, fmt.Errorf("instantdb %s: encoding the request: %w", op, err)
 	}
 	endpoint := s.apiURL + "/admin/" + op + "?app_id=" + s.appID
-	var lastErr error
-	for attempt := 0; ; attempt++ {
+	policy := httpapi.Policy{MaxRetries: s.maxRetries, MinBackoff: s.backoffBase, MaxBackoff: s.backoffCap,
+		MaxRetryAfter: s.maxRetryAfter, Counter: httpapi.CounterFor("instantdb")}
+	if policy.MaxRetries <= 0 {
+		policy.MaxRetries = -1
+	}
+	err = httpapi.Do(ctx, policy, httpapi.Call{Idempotent: true}, func(ctx context.Context, _ int) httpapi.Attempt {
 		status, header, respBody, err := s.send(ctx, endpoint, body)
-		var retryAfter time.Duration
 		switch {
 		case err != nil:
-			if ctxErr := ctx.Err(); ctxErr != nil {
-				return ambiguous, s.stopped(op, attempt+1, ctxErr, lastErr)
-			}
-			if !retryableTransport(err) {
-				return ambiguous, &redactedError{prefix: "instantdb " + op + ": ", err: err, token: s.token}
-			}
-			if !errors.Is(err, syscall.ECONNREFUSED) {
+			if httpapi.Retryable(err) && !httpapi.NeverSent(err) {
 				ambiguous = true
 			}
-			lastErr = &redactedError{prefix: "instantdb " + op + ": ", err: err, token: s.token}
+			return httpapi.Attempt{Err: &httpapi.RedactedError{Prefix: "instantdb " + op + ": ", Err: err, Secrets: []string{s.token}}}
 		case status == http.StatusOK:
-			if out == nil {
-				return ambiguous, nil
+			if out != nil {
+				if err := json.Unmarshal(respBody, out); err != nil {
+					return httpapi.Attempt{Status: status, Permanent: true, Err: fmt.Errorf("instantdb %s: decoding the response: %w", op, err)}
+				}
 			}
-			if err := json.Unmarshal(respBody, out); err != nil {
-				return ambiguous, fmt.Errorf("instantdb %s: decoding the response: %w", op, err)
-			}
-			return ambiguous, nil
-		default:
-			apiErr := s.apiError(op, status, respBody)
-			if status != http.StatusTooManyRequests && status < 500 {
-				return ambiguous, apiErr
-			}
-			if status >= 500 {
-				ambiguous = true
-			}
-			lastErr = apiErr
-			retryAfter = parseRetryAfter(header.Get("Retry-After"), time.Now())
+			return httpapi.Attempt{Status: status}
 		}
-		if attempt >= s.maxRetries {
-			if attempt == 0 {
-				return ambiguous, lastErr
-			}
-			return ambiguous, fmt.Errorf("instantdb %s: giving up after %d attempts: %w", op, attempt+1, lastErr)
+		if status >= 500 {
+			ambiguous = true
 		}
-		if retryAfter > s.maxRetryAfter {
-			return ambiguous, fmt.Errorf("instantdb %s: not retrying: the service asks to wait %s (more than %s): %w",
-				op, retryAfter, s.maxRetryAfter, lastErr)
-		}
-		wait := max(s.backoff(attempt), retryAfter)
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
-			return ambiguous, fmt.Errorf("instantdb %s: not retrying: the next attempt (in %s) would start after the context deadline: %w: %w",
-				op, wait.Round(time.Millisecond), context.DeadlineExceeded, lastErr)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ambiguous, s.stopped(op, attempt+1, ctx.Err(), lastErr)
-		case <-t.C:
-		}
-	}
-}
-
-// stopped reports a call ended by its context, with the last failure if there was one.
-func (s *Store) stopped(op string, attempts int, ctxErr, lastErr error) error {
-	if lastErr == nil {
-		return fmt.Errorf("instantdb %s: %w", op, ctxErr)
-	}
-	return fmt.Errorf("instantdb %s: %w after %d attempts; last error: %w", op, ctxErr, attempts, lastErr)
+		return httpapi.Attempt{Status: status, Header: header, Err: s.apiError(op, status, respBody)}
+	})
+	return ambiguous, err
 }
 
 // send makes one HTTP attempt and reads the whole answer.
@@ -225,43 +184,6 @@ func isAuthFailure(typ string, hint errorHint) bool {
 	return false
 }
 
-// retryableTransport reports whether a transport error may go away on retry: certificate problems do not.
-func retryableTransport(err error) bool {
-	var certErr *tls.CertificateVerificationError
-	var unknownAuth x509.UnknownAuthorityError
-	var hostErr x509.HostnameError
-	return !errors.As(err, &certErr) && !errors.As(err, &unknownAuth) && !errors.As(err, &hostErr)
-}
-
-// backoff is the wait before retry attempt+1: exponential from backoffBase, capped at backoffCap, with
-// jitter in [d/2, d).
-func (s *Store) backoff(attempt int) time.Duration {
-	d := s.backoffBase << min(attempt, 20)
-	if d <= 0 || d > s.backoffCap {
-		d = s.backoffCap
-	}
-	half := d / 2
-	return half + rand.N(half+1)
-}
-
-// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.Atoi(v); err == nil {
-		if secs < 0 {
-			return 0
-		}
-		return time.Duration(secs) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0)
-	}
-	return 0
-}
-
 // redact removes the admin token from s.
 func redact(s, token string) string {
 	if token == "" {
@@ -272,10 +194,9 @@ func redact(s, token string) string {
 
 // redactedError wraps an error, keeping it for errors.Is and errors.As but never printing the token.
 type redactedError struct {
-	prefix string
-	err    error
-	token  string
+	err   error
+	token string
 }
 
-func (e *redactedError) Error() string { return e.prefix + redact(e.err.Error(), e.token) }
+func (e *redactedError) Error() string { return redact(e.err.Error(), e.token) }
 func (e *redactedError) Unwrap() error { return e.err }

@@ -56,6 +56,14 @@ func TestOfficialClientContract(t *testing.T) {
 	if _, err := s.Update(ctx, backend.EntitySandboxes, goID, backend.Attrs{"sandboxUrl": nil, "shutdownAt": int64(1763912399999)}); err != nil {
 		t.Fatal(err)
 	}
+	// A run in that sandbox, recorded as the lifecycle records it: linked to the sandbox.
+	goProcessID := backend.NewID()
+	if _, err := s.Create(ctx, backend.EntityProcesses, goProcessID, backend.Attrs{
+		"sandboxId": goID, "kind": "command", "mode": "foreground", "status": "exited", "provider": "local",
+		"command": "true", "startedAt": int64(1763912345679), "exitCode": 0,
+	}); err != nil {
+		t.Fatal(err)
+	}
 	schemaFile := filepath.Join(t.TempDir(), "instant.schema.ts")
 	if err := os.WriteFile(schemaFile, []byte(SchemaTS()), 0o600); err != nil {
 		t.Fatal(err)
@@ -63,7 +71,7 @@ func TestOfficialClientContract(t *testing.T) {
 
 	in, err := json.Marshal(map[string]string{
 		"prefix": prefix, "appId": testAppID, "adminToken": testToken, "apiURI": f.URL(),
-		"goRecordId": goID, "schemaFile": schemaFile,
+		"goRecordId": goID, "goProcessId": goProcessID, "schemaFile": schemaFile,
 	})
 	if err != nil {
 		t.Fatal(err)

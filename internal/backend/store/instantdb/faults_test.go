@@ -81,7 +81,7 @@ func TestRetry5xxBounded(t *testing.T) {
 			}
 			start := time.Now()
 			_, err := s.Query(t.Context(), backend.Query{Entity: backend.EntitySandboxes})
-			checkContains(t, err, append(tc.parts, "giving up after 3 attempts")...)
+			checkContains(t, err, append(tc.parts, "gave up after 3 attempts")...)
 			checkNoToken(t, err)
 			if n := f.Count(instantdbfake.EndpointQuery); n != 3 {
 				t.Errorf("query requests = %d; want 3 (1 + MaxRetries)", n)
@@ -240,7 +240,7 @@ func TestConnectionErrorsRetried(t *testing.T) {
 	}
 	s.backoffBase, s.backoffCap = 5*time.Millisecond, 20*time.Millisecond
 	_, err = s.Get(t.Context(), backend.EntitySandboxes, backend.NewID())
-	checkContains(t, err, "giving up after 3 attempts", "connection refused")
+	checkContains(t, err, "gave up after 3 attempts", "connection refused")
 	checkNoToken(t, err)
 }
 

@@ -43,8 +43,12 @@ const _schema = i.schema({
 		}
 		b.WriteString("    }),\n")
 	}
+	b.WriteString("  },\n  links: {\n")
+	for _, l := range backend.Links() {
+		fmt.Fprintf(&b, "    %s: {\n      forward: { on: %q, has: %q, label: %q },\n      reverse: { on: %q, has: %q, label: %q },\n    },\n",
+			l.Name, l.Forward.Entity, l.Forward.Has, l.Forward.Label, l.Reverse.Entity, l.Reverse.Has, l.Reverse.Label)
+	}
 	b.WriteString(`  },
-  links: {},
   rooms: {},
 });
 

@@ -177,7 +177,8 @@ func (s *Store) Create(ctx context.Context, entity, id string, attrs backend.Att
 			args[k] = v
 		}
 	}
-	ambiguous, err := s.transact(ctx, txStep{Action: actionCreate, Etype: entity, ID: id, Args: args})
+	steps := append([]txStep{{Action: actionCreate, Etype: entity, ID: id, Args: args}}, linkSteps(entity, id, args)...)
+	ambiguous, err := s.transact(ctx, steps...)
 	if err != nil {
 		if hasAPIError(err, "validation-failed", "Creating entities that exist") {
 			if ambiguous {

@@ -89,34 +89,3 @@ func TestNewConfig(t *testing.T) {
 		}
 	}
 }
-
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	for in, want := range map[string]time.Duration{
-		"":                              0,
-		"3":                             3 * time.Second,
-		"-1":                            0,
-		"soon":                          0,
-		"Fri, 02 Jan 2026 03:04:15 GMT": 10 * time.Second,
-		"Fri, 02 Jan 2026 03:04:00 GMT": 0,
-	} {
-		if got := parseRetryAfter(in, now); got != want {
-			t.Errorf("parseRetryAfter(%q) = %s; want %s", in, got, want)
-		}
-	}
-}
-
-func TestBackoff(t *testing.T) {
-	s := &Store{backoffBase: 100 * time.Millisecond, backoffCap: time.Second}
-	for attempt, ms := range []int{100, 200, 400, 800, 1000, 1000} {
-		hi := time.Duration(ms) * time.Millisecond
-		for range 50 {
-			if d := s.backoff(attempt); d < hi/2 || d > hi {
-				t.Errorf("backoff(%d) = %s; want within [%s, %s]", attempt, d, hi/2, hi)
-			}
-		}
-	}
-	if d := s.backoff(100); d > time.Second {
-		t.Errorf("backoff(100) = %s; want capped", d)
-	}
-}

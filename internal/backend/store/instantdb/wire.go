@@ -130,3 +130,22 @@ func decodeRecord(entity string, raw json.RawMessage) (*backend.Record, error) {
 	}
 	return &backend.Record{ID: id, Entity: entity, Attrs: attrs}, nil
 }
+
+// actionLink links an entity to others: ["link", etype, id, {label: id}].
+const actionLink = "link"
+
+// linkSteps are the "link" steps that go with a record written with these attributes: one per link of the
+// schema (backend.Links) whose Field the record sets to a record id, so that the library's linked queries
+// (sandbox_sandboxes { processes {} }) see it. They go in the record's own transaction.
+func linkSteps(entity, id string, args backend.Attrs) []txStep {
+	var out []txStep
+	for _, l := range backend.Links() {
+		if l.Forward.Entity != entity {
+			continue
+		}
+		if target, _ := args[l.Field].(string); backend.ValidID(target) {
+			out = append(out, txStep{Action: actionLink, Etype: entity, ID: id, Args: map[string]any{l.Forward.Label: target}})
+		}
+	}
+	return out
+}

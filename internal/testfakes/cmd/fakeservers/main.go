@@ -12,6 +12,9 @@
 //	daytona.env   DAYTONA_API_KEY, DAYTONA_API_URL
 //	vercel.env    VERCEL_TOKEN, VERCEL_TEAM_ID, VERCEL_PROJECT_ID, VERCEL_API_URL
 //	sprites.env   SPRITES_API_TOKEN, SPRITES_API_URL
+//	instantdb.env INSTANT_APP_ID, INSTANT_APP_ADMIN_TOKEN, INSTANT_API_URL (the InstantDB fake, app id
+//	              InstantAppID: the one the records example names)
+//	postgres.env  SANDBOX_POSTGRES_URL (with -postgres: a PostgreSQL server of pgtest, when installed)
 //	control.env   FAKESERVERS_URL (written last: its presence means every fake is up)
 //
 // The tokens are dummies that only these fakes accept. FAKESERVERS_URL serves what the fakes hold, seen from
@@ -50,10 +53,19 @@ import (
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/daytona/daytonafake"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/sprites/spritesfake"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/vercel/vercelfake"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/instantdb/instantdbfake"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/postgres/pgtest"
 )
 
 // DaytonaKey is the API key the Daytona fake accepts.
 const DaytonaKey = "dtn_fakeservers_key_0123456789"
+
+// InstantAppID and InstantToken are the app id and admin token the InstantDB fake accepts (UUIDs, as real
+// ones are); the app id is the one examples/records/instantdb names.
+const (
+	InstantAppID = "0b7c5d6e-2f1a-4c3b-9d8e-7f6a5b4c3d2e"
+	InstantToken = "7e6d5c4b-3a29-4817-9f6e-5d4c3b2a1908"
+)
 
 var engines = []string{"daytona", "vercel", "sprites"}
 
@@ -70,6 +82,7 @@ func run() error {
 	latency := flag.Duration("latency", 0, "added before every API request is served, as a network round trip would (0 = none); the URLs written are then those of a delaying proxy in front of each fake")
 	get := flag.String("get", "", "instead of serving: GET this URL (e.g. $FAKESERVERS_URL/count), print the body and exit (non-zero unless 200), so that scripts need no curl")
 	record := flag.Bool("record", false, "put a recording proxy in front of each fake (also done by -latency) and serve GET /requests?engine=E[&reset=1] and GET /summary?engine=E&n=N[&reset=1] on FAKESERVERS_URL (make bench's requests per resource)")
+	withPG := flag.Bool("postgres", false, "also start a PostgreSQL server (pgtest: the installed PostgreSQL binaries) and write postgres.env")
 	step := flag.Duration("step", 0, "how long each transitional state lasts: Daytona's StepDelay, Vercel's boot and stop delays (default: the fakes' own, 40 ms and 20 ms); longer widens the windows a kill can land in")
 	flag.Parse()
 	if *get != "" {
@@ -105,6 +118,19 @@ func run() error {
 		return err
 	}
 	defer sp.Close()
+
+	idb := instantdbfake.New(InstantAppID, InstantToken)
+	defer idb.Close()
+	var pgURL string
+	if *withPG {
+		pg, err := pgtest.StartServer()
+		if err != nil {
+			return fmt.Errorf("starting PostgreSQL: %w", err)
+		}
+		defer func() { _ = pg.Stop() }()
+		// A URL (no spaces, unlike pgtest's keyword DSN), so that `env $(cat postgres.env)` works too.
+		pgURL = fmt.Sprintf("postgres://%s:%s@/postgres?host=%s&sslmode=disable", pgtest.Superuser, url.QueryEscape(pg.Password()), url.QueryEscape(pg.SocketDir()))
+	}
 
 	dtURL, vcURL, spURL := dt.URL(), vc.URL(), sp.URL()
 	recs := map[string]*recorder{}
@@ -185,7 +211,15 @@ func run() error {
 		{"daytona.env", [][2]string{{"DAYTONA_API_KEY", DaytonaKey}, {"DAYTONA_API_URL", dtURL}}},
 		{"vercel.env", [][2]string{{"VERCEL_TOKEN", vcfg.Token}, {"VERCEL_TEAM_ID", vcfg.TeamID}, {"VERCEL_PROJECT_ID", vcfg.ProjectID}, {"VERCEL_API_URL", vcURL}}},
 		{"sprites.env", [][2]string{{"SPRITES_API_TOKEN", sp.Token()}, {"SPRITES_API_URL", spURL}}},
+		{"instantdb.env", [][2]string{{"INSTANT_APP_ID", InstantAppID}, {"INSTANT_APP_ADMIN_TOKEN", InstantToken}, {"INSTANT_API_URL", idb.URL()}}},
 		{"control.env", [][2]string{{"FAKESERVERS_URL", "http://" + ln.Addr().String()}}},
+	}
+	if pgURL != "" {
+		files = append(files[:len(files)-1:len(files)-1], files[len(files)-1:]...)
+		files = append(files[:len(files)-1], struct {
+			name string
+			vars [][2]string
+		}{"postgres.env", [][2]string{{"SANDBOX_POSTGRES_URL", pgURL}}}, files[len(files)-1])
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err

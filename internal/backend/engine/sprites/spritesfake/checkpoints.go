@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -82,6 +84,9 @@ func (f *Fake) handleListCheckpoints(w http.ResponseWriter, s *sprite) {
 		out = append(out, f.checkpointDoc(cp))
 	}
 	f.mu.Unlock()
+	// The API documents no order of the checkpoints (it lists the newest first today): the fake answers them in
+	// a shuffled order that is never the creation order, so that a client relying on any order fails its tests.
+	shuffleNotSorted(out)
 	out = append(out, map[string]any{"id": "Current", "create_time": time.Now().UTC().Format(time.RFC3339Nano), "comment": "current state"})
 	writeJSON(w, http.StatusOK, out)
 }
@@ -317,4 +322,30 @@ func validDomain(d string) bool {
 		}
 	}
 	return true
+}
+
+// shuffleNotSorted puts a list in a random order other than the one it came in (when it has two entries or
+// more).
+func shuffleNotSorted(list []any) {
+	if len(list) < 2 {
+		return
+	}
+	for {
+		perm := rand.Perm(len(list))
+		identity := true
+		for i, p := range perm {
+			if p != i {
+				identity = false
+				break
+			}
+		}
+		if identity {
+			continue
+		}
+		cp := slices.Clone(list)
+		for i, p := range perm {
+			list[i] = cp[p]
+		}
+		return
+	}
 }

@@ -31,7 +31,8 @@
 //     (os.Root); path and workingDir are required.
 //   - Checkpoints: POST checkpoint answers NDJSON progress (info lines, "  ID: vN", complete
 //     "Checkpoint vN created successfully") and copies the sprite's root; ids v0, v1, ...; the list is a JSON
-//     array with the "Current" entry last; restore answers NDJSON and puts the copy back, killing running
+//     array (the checkpoints shuffled, never in creation order: the API documents no order) with the
+//     "Current" entry last; restore answers NDJSON and puts the copy back, killing running
 //     commands; DELETE of a checkpoint (204, 409 for Current) is modelled although no SDK calls it.
 //   - Network policy: GET (default {"rules":[]}) and POST with the in-sprite server's strict validation
 //     (exactly one of domain or include; action allow|deny; include only "defaults"); 204, or 400 plain text.
@@ -91,6 +92,9 @@ type Fault struct {
 	StreamError string
 	// DropExec, for exec: run the command and send its output, then drop the connection before the exit frame.
 	DropExec bool
+	// AfterApply, with Status: carry the request out first (a checkpoint is made, a sprite created), then answer
+	// Status, as a service whose answer fails after the change was committed.
+	AfterApply bool
 }
 
 // RateLimited is a 429 fault with the API's rate-limit body fields and headers.
@@ -479,6 +483,9 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 		fault = hook(r)
 	}
 	if fault != nil && fault.Status != 0 {
+		if fault.AfterApply {
+			f.serveRequest(httptest.NewRecorder(), r, nil)
+		}
 		for k, vs := range fault.Header {
 			for _, v := range vs {
 				w.Header().Add(k, v)
@@ -498,6 +505,11 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(body))
 		return
 	}
+	f.serveRequest(w, r, fault)
+}
+
+// serveRequest answers a request that no status fault replaced.
+func (f *Fake) serveRequest(w http.ResponseWriter, r *http.Request, fault *Fault) {
 	if r.Header.Get("Authorization") != "Bearer "+f.opts.Token {
 		apiError(w, http.StatusUnauthorized, "unauthorized", "invalid or missing API token")
 		return

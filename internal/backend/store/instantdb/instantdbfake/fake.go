@@ -8,11 +8,15 @@
 // Facts come from the InstantDB server source (instantdb/instant, server/src/instant/admin/routes.clj,
 // admin/model.clj, db/instaql.clj, db/transaction.clj, util/http.clj, util/exception.clj) and the official
 // client @instantdb/admin 1.0.67. Where the fake is stricter than the real server, or does not model a
-// feature (links, lookup refs, cursors, aggregates, impersonation), it answers 400 with type
+// feature (lookup refs, cursors, aggregates, impersonation), it answers 400 with type
 // "fake-unsupported" or "fake-strict" and a message saying so, never silently.
 //
-// The attribute schema (which attributes exist, which are indexed and typed) is backend.Entities(), the
-// schema that instantdb.SchemaTS renders for `instant-cli push schema`.
+// The attribute schema (which attributes exist, which are indexed and typed) is backend.Entities(), and the
+// links are backend.Links(): the schema that instantdb.SchemaTS renders for `instant-cli push schema`. Links
+// are modelled as the server keeps them: "link" and "unlink" steps on a label of either side (a label the
+// schema does not declare is a missing attribute), a has-"one" side replaced by a new link, both sides
+// removed with a deleted entity, and nested queries ({"sandbox_sandboxes": {"processes": {}}}) answering the
+// linked entities as arrays, or for a has-"one" label with "inference?" (a client with a schema) as an object.
 package instantdbfake
 
 import (
@@ -89,6 +93,7 @@ type Server struct {
 	schema   map[string]map[string]attrDef // etype -> label -> definition, from backend.Entities()
 	dynamic  map[string]map[string]attrDef // attributes created on the fly by schemaless transactions
 	data     map[string]map[string]*entity // etype -> id -> entity
+	links    map[linkKey]map[string]bool   // (etype, id, label) -> linked ids, both sides of every link
 	seq      int64                         // serverCreatedAt clock
 	txID     int64
 }
@@ -124,6 +129,7 @@ func New(appID, adminToken string) *Server {
 		counts:  map[string]int{},
 		schema:  map[string]map[string]attrDef{},
 		dynamic: map[string]map[string]attrDef{},
+		links:   map[linkKey]map[string]bool{},
 		data:    map[string]map[string]*entity{},
 	}
 	for _, e := range backend.Entities() {
@@ -470,14 +476,17 @@ func (s *Server) serve(r *http.Request, endpoint string, raw []byte) (any, *apiE
 		if apiErr := s.authorize(r, appID); apiErr != nil {
 			return nil, apiErr
 		}
+		inference := false
 		if v, ok := body["inference?"]; ok && v != nil {
-			if _, ok := v.(bool); !ok {
+			b, ok := v.(bool)
+			if !ok {
 				return nil, strict("inference? must be a boolean, got %s", jsonText(v))
 			}
+			inference = b
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return s.query(query)
+		return s.query(query, inference)
 	default:
 		st, ok := body["steps"]
 		if !ok || st == nil || st == false {

@@ -145,7 +145,7 @@ func TestRejections(t *testing.T) {
 			"Validation failed for steps: Attributes are missing in your schema"},
 		{"wrong value type", transact(`[["update","sandbox_sandboxes","` + id1 + `",{"createdAt":"1"}]]`), 400, "validation-failed",
 			"Invalid value type for sandbox_sandboxes.createdAt. Value must be a number but the provided value type is string."},
-		{"links", transact(`[["link","sandbox_sandboxes","` + id1 + `",{"user":"` + id2 + `"}]]`), 400, "fake-unsupported", "links"},
+		{"link the schema does not declare", transact(`[["link","sandbox_sandboxes","` + id1 + `",{"user":"` + id2 + `"}]]`), 400, "validation-failed", "Attributes are missing in your schema"},
 		{"lookup", transact(`[["update","sandbox_sandboxes",["status","x"],{}]]`), 400, "fake-unsupported", "lookup"},
 		{"comparison on unindexed", query(`{"sandbox_sandboxes":{"$":{"where":{"timeout":{"$gt":1}}}}}`), 400, "validation-failed",
 			"The `sandbox_sandboxes.timeout` attribute must be indexed to use comparison operators."},
@@ -174,7 +174,7 @@ func TestRejections(t *testing.T) {
 		{"unknown option", query(`{"sandbox_sandboxes":{"$":{"sort":{"createdAt":"asc"}}}}`), 400, "validation-failed",
 			"We only support `where`, `order`, `limit`, `offset`, `before`, and `after` clauses."},
 		{"cursor", query(`{"sandbox_sandboxes":{"$":{"after":["a","b",1,2]}}}`), 400, "fake-unsupported", "cursors"},
-		{"nested link query", query(`{"sandbox_sandboxes":{"user":{}}}`), 400, "fake-unsupported", "links"},
+		{"nested query of an undeclared link", query(`{"sandbox_sandboxes":{"user":{}}}`), 400, "fake-unsupported", "no such link"},
 		{"impersonation", call{endpoint: EndpointQuery, body: `{"query":{}}`,
 			header: withHeader(func(h http.Header) { h.Set("As-Guest", "true") })}, 400, "fake-unsupported", "impersonation"},
 	}

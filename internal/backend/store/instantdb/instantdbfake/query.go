@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 )
 
 // pred matches entities.
@@ -16,7 +18,7 @@ func never(*entity) bool { return false }
 
 // query answers an admin query: {"ns": {"$": {...}}, ...} -> {"ns": [entity, ...], ...}. The admin endpoint
 // returns the object tree only, without page info (that exists only on the websocket and SSE paths).
-func (s *Server) query(q map[string]any) (any, *apiError) {
+func (s *Server) query(q map[string]any, inference bool) (any, *apiError) {
 	out := map[string]any{}
 	for _, k := range sortedKeys(q) {
 		if k == "$$ruleParams" {
@@ -26,7 +28,7 @@ func (s *Server) query(q map[string]any) (any, *apiError) {
 		if !ok {
 			return nil, validationError("query", q, map[string]any{"expected": "map?", "in": []any{k}})
 		}
-		res, apiErr := s.queryNamespace(q, k, form)
+		res, apiErr := s.queryNamespace(q, k, form, nil, inference)
 		if apiErr != nil {
 			return nil, apiErr
 		}
@@ -45,11 +47,22 @@ type order struct {
 var optionKeys = []string{"where", "order", "limit", "first", "last", "offset", "before", "after",
 	"beforeInclusive", "afterInclusive", "aggregate", "fields"}
 
-func (s *Server) queryNamespace(root map[string]any, etype string, form map[string]any) ([]any, *apiError) {
+// queryNamespace answers one namespace's form; within (nil at the top) restricts it to the ids linked from
+// the parent entity. Keys other than "$" are link labels, answered nested in each entity.
+func (s *Server) queryNamespace(root map[string]any, etype string, form map[string]any, within map[string]bool, inference bool) ([]any, *apiError) {
+	nested := map[string]map[string]any{}
 	for _, k := range sortedKeys(form) {
-		if k != "$" {
-			return nil, unsupported("nested queries of links (%s.%s)", etype, k)
+		if k == "$" {
+			continue
 		}
+		if _, _, _, ok := backend.LinkFrom(etype, k); !ok {
+			return nil, unsupported("nested queries of %s.%s: the schema has no such link", etype, k)
+		}
+		sub, ok := form[k].(map[string]any)
+		if !ok {
+			return nil, validationError("query", root, map[string]any{"expected": "map?", "in": []any{etype, k}})
+		}
+		nested[k] = sub
 	}
 	in := []any{etype, "$"}
 	opts := map[string]any{}
@@ -138,7 +151,7 @@ func (s *Server) queryNamespace(root map[string]any, etype string, form map[stri
 
 	var hits []*entity
 	for _, e := range s.data[etype] {
-		if match(e) {
+		if match(e) && (within == nil || within[e.id]) {
 			hits = append(hits, e)
 		}
 	}
@@ -151,9 +164,32 @@ func (s *Server) queryNamespace(root map[string]any, etype string, form map[stri
 	}
 	out := make([]any, len(hits))
 	for i, e := range hits {
-		out[i] = e.object(fields)
+		obj := e.object(fields)
+		for _, label := range sortedKeys(nested) {
+			_, from, to, _ := backend.LinkFrom(etype, label)
+			linked := s.links[linkKey{etype, e.id, label}]
+			sub, apiErr := s.queryNamespace(root, to.Entity, nested[label], nonNil(linked), inference)
+			if apiErr != nil {
+				return nil, apiErr
+			}
+			switch {
+			case inference && from.Has == "one" && len(sub) > 0:
+				obj[label] = sub[0]
+			case inference && from.Has == "one":
+			default:
+				obj[label] = sub
+			}
+		}
+		out[i] = obj
 	}
 	return out, nil
+}
+
+func nonNil(m map[string]bool) map[string]bool {
+	if m == nil {
+		return map[string]bool{}
+	}
+	return m
 }
 
 // intOption reads an integer option; -1 means absent.

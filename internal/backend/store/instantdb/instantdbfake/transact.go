@@ -6,10 +6,13 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 )
 
 // step is one parsed admin transaction step (admin/model.clj ::op).
 type step struct {
+	links  map[string][]string // link and unlink: label -> ids
 	idx    int
 	action string
 	etype  string
@@ -159,6 +162,60 @@ func (s *Server) apply(st step) {
 		}
 	case "delete":
 		delete(s.data[st.etype], st.id)
+		s.dropLinks(st.etype, st.id)
+	case "link", "unlink":
+		for label, ids := range st.links {
+			_, from, to, _ := backend.LinkFrom(st.etype, label)
+			for _, id := range ids {
+				if st.action == "unlink" {
+					s.unlinkPair(from, st.id, to, id)
+					continue
+				}
+				// A has-"one" side keeps one link: linking anew replaces the old one.
+				if from.Has == "one" {
+					for old := range s.links[linkKey{from.Entity, st.id, from.Label}] {
+						s.unlinkPair(from, st.id, to, old)
+					}
+				}
+				if to.Has == "one" {
+					for old := range s.links[linkKey{to.Entity, id, to.Label}] {
+						s.unlinkPair(to, id, from, old)
+					}
+				}
+				s.addLink(linkKey{from.Entity, st.id, from.Label}, id)
+				s.addLink(linkKey{to.Entity, id, to.Label}, st.id)
+			}
+		}
+	}
+}
+
+// linkKey is one side of the links of an entity: its namespace, id and the label.
+type linkKey struct{ etype, id, label string }
+
+func (s *Server) addLink(k linkKey, id string) {
+	if s.links[k] == nil {
+		s.links[k] = map[string]bool{}
+	}
+	s.links[k][id] = true
+}
+
+// unlinkPair removes the link between (from, id) and (to, other), on both sides.
+func (s *Server) unlinkPair(from backend.LinkSide, id string, to backend.LinkSide, other string) {
+	delete(s.links[linkKey{from.Entity, id, from.Label}], other)
+	delete(s.links[linkKey{to.Entity, other, to.Label}], id)
+}
+
+// dropLinks removes every link of a deleted entity, on both sides.
+func (s *Server) dropLinks(etype, id string) {
+	for _, l := range backend.Links() {
+		for _, side := range [][2]backend.LinkSide{{l.Forward, l.Reverse}, {l.Reverse, l.Forward}} {
+			if side[0].Entity != etype {
+				continue
+			}
+			for other := range s.links[linkKey{etype, id, side[0].Label}] {
+				s.unlinkPair(side[0], id, side[1], other)
+			}
+		}
 	}
 }
 
@@ -251,7 +308,32 @@ func parseStep(i int, raw any, all []any) (step, *apiError) {
 		return step{}, specErr("map?", 3)
 	}
 	if action == "link" || action == "unlink" {
-		return step{}, unsupported("links (the %q action)", action)
+		st.links = map[string][]string{}
+		for _, label := range sortedKeys(args) {
+			if _, _, _, ok := backend.LinkFrom(st.etype, label); !ok {
+				return step{}, validationError("steps", all, map[string]any{
+					"message": "Attributes are missing in your schema",
+					"hint":    map[string]any{"attributes": []any{st.etype + "." + label}},
+				})
+			}
+			var ids []any
+			switch v := args[label].(type) {
+			case string:
+				ids = []any{v}
+			case []any:
+				ids = v
+			default:
+				return step{}, specErr("(or ::lookup (coll-of ::lookup))", 3, label)
+			}
+			for _, raw := range ids {
+				id, apiErr := parseEID(i, raw, all)
+				if apiErr != nil {
+					return step{}, apiErr
+				}
+				st.links[label] = append(st.links[label], id)
+			}
+		}
+		return st, nil
 	}
 	if len(arr) == 5 && arr[4] != nil {
 		opts, ok := arr[4].(map[string]any)

@@ -1,6 +1,6 @@
 // Contract check of instantdbfake against the official client, run by TestOfficialClientContract.
 //
-// Input (JSON on stdin): {prefix, appId, adminToken, apiURI, goRecordId, schemaFile}
+// Input (JSON on stdin): {prefix, appId, adminToken, apiURI, goRecordId, goProcessId, schemaFile}
 //   prefix: an npm prefix where @instantdb/admin is installed.
 // Output (JSON on stdout): {checks: [{name, ok, detail}], goRecord, goTypes, clientRecordId, version}
 "use strict";
@@ -55,6 +55,16 @@ async function main() {
   const got = await db.query({ sandbox_sandboxes: { $: { where: { id: input.goRecordId } } } });
   const goRecord = (got.sandbox_sandboxes || [])[0] || null;
   check("read the Go store's record by id", goRecord && goRecord.id === input.goRecordId, got);
+
+  // 1b. The run the Go store recorded is linked to its sandbox through the library's link sandboxProcessSandbox:
+  // the library's query sandbox_sandboxes { processes {} } sees it.
+  const linked = await db.query({ sandbox_sandboxes: { $: { where: { id: input.goRecordId } }, processes: {} } });
+  const procs = ((linked.sandbox_sandboxes || [])[0] || {}).processes || [];
+  check(
+    "sandbox_sandboxes { processes {} } returns the Go store's run",
+    procs.length === 1 && procs[0].id === input.goProcessId && procs[0].sandboxId === input.goRecordId && procs[0].status === "exited",
+    linked,
+  );
 
   // 2. Transactions with tx builders and id().
   const sid = id();
@@ -170,6 +180,17 @@ async function main() {
   await sdb.transact(sdb.tx.sandbox_workspaces[wid].create({ name: "w", provider: "local", status: "active", createdAt: 7, params: { a: 1 } }));
   const ws = await sdb.query({ sandbox_workspaces: { $: { where: { status: "active" }, order: { createdAt: "desc" }, limit: 10 } } });
   check("schema client: create + ordered query", ws.sandbox_workspaces.length === 1 && ws.sandbox_workspaces[0].id === wid, ws);
+  // The generated schema declares the link: a client with it reads the run's one sandbox as an object, and
+  // links a run of its own the library's way.
+  const back = await sdb.query({ sandbox_processes: { $: { where: { id: input.goProcessId } }, sandbox: {} } });
+  const run = (back.sandbox_processes || [])[0] || {};
+  check("schema client: sandbox_processes { sandbox {} } is the one sandbox", run.sandbox && !Array.isArray(run.sandbox) && run.sandbox.id === input.goRecordId, back);
+  const pid = id();
+  await sdb.transact(
+    sdb.tx.sandbox_processes[pid].update({ kind: "command", mode: "foreground", status: "running", provider: "sprites", command: "ls", startedAt: 9 }).link({ sandbox: input.goRecordId }),
+  );
+  const both = await db.query({ sandbox_sandboxes: { $: { where: { id: input.goRecordId } }, processes: {} } });
+  check("schema client: a run linked with .link({ sandbox }) is listed too", (((both.sandbox_sandboxes || [])[0] || {}).processes || []).length === 2, both);
   try {
     await sdb.transact(sdb.tx.sandbox_workspaces[id()].update({ noSuchField: 1 }));
     check("schema client: unknown attribute rejected", false, "accepted");

@@ -83,7 +83,12 @@ const _schema = i.schema({
       shutdownAt: i.number().optional().indexed(),
     }),
   },
-  links: {},
+  links: {
+    sandboxProcessSandbox: {
+      forward: { on: "sandbox_processes", has: "one", label: "sandbox" },
+      reverse: { on: "sandbox_sandboxes", has: "many", label: "processes" },
+    },
+  },
   rooms: {},
 });
 
