@@ -46,6 +46,8 @@ type VolumeRequest struct {
 	Backend string
 	Name    string
 	Options map[string]any
+	// Bookkeeping is kept under params.terraform for import (see ImportBookkeeping).
+	Bookkeeping map[string]any
 }
 
 func volumeEngine(e Engine) (VolumeEngine, error) {
@@ -69,7 +71,7 @@ func (l *Lifecycle) CreateVolume(ctx context.Context, req VolumeRequest) (*Recor
 	now := NowMillis(l.now())
 	rec, err := l.Store.Create(ctx, EntityVolumes, NewID(), Attrs{
 		"name": req.Name, "provider": req.Backend, "status": StatusCreating,
-		"params": map[string]any{req.Backend: orEmpty(req.Options)}, "createdAt": now, "updatedAt": now,
+		"params": withBookkeeping(map[string]any{req.Backend: orEmpty(req.Options)}, req.Bookkeeping), "createdAt": now, "updatedAt": now,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("writing the volume record: %w", err)
@@ -81,7 +83,7 @@ func (l *Lifecycle) CreateVolume(ctx context.Context, req VolumeRequest) (*Recor
 	}
 	rec, err = l.Store.Update(ctx, EntityVolumes, rec.ID, Attrs{
 		"status": StatusActive, "externalVolumeId": vol.ExternalID, "updatedAt": NowMillis(l.now()),
-		"params": map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), vol.Metadata)},
+		"params": withBookkeeping(map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), vol.Metadata)}, req.Bookkeeping),
 	})
 	if err != nil {
 		return nil, vol, fmt.Errorf("volume %s was made as %s but its record could not be updated: %w", req.Name, vol.ExternalID, err)
@@ -185,6 +187,8 @@ type SetupRequest struct {
 	Policy  *NetworkPolicy
 	Timeout time.Duration
 	Options map[string]any
+	// Bookkeeping is kept under params.terraform for import (see ImportBookkeeping); not in the fingerprint.
+	Bookkeeping map[string]any
 }
 
 // SetupFingerprint is the stable key of a setup, as sandkit keys its shared bootstrap: a SHA-256 of the
@@ -244,7 +248,7 @@ func (l *Lifecycle) CreateSetup(ctx context.Context, req SetupRequest) (rec *Rec
 	attrs := Attrs{
 		"key": req.Backend + ":shared-bootstrap:" + fp, "fingerprint": fp, "provider": req.Backend,
 		"status": StatusCreating, "command": req.Argv[0], "args": args, "policy": req.Policy.Redacted(),
-		"params": map[string]any{req.Backend: orEmpty(req.Options)}, "createdAt": now, "updatedAt": now,
+		"params": withBookkeeping(map[string]any{req.Backend: orEmpty(req.Options)}, req.Bookkeeping), "createdAt": now, "updatedAt": now,
 	}
 	if req.Runtime != "" {
 		attrs["runtime"] = req.Runtime
@@ -277,7 +281,7 @@ func (l *Lifecycle) CreateSetup(ctx context.Context, req SetupRequest) (rec *Rec
 	}
 	rec, err = l.Store.Update(ctx, EntitySetups, rec.ID, Attrs{
 		"status": StatusActive, "snapshotId": art.ExternalID, "updatedAt": NowMillis(l.now()),
-		"params": map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), art.Metadata), "reused": reused},
+		"params": withBookkeeping(map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), art.Metadata), "reused": reused}, req.Bookkeeping),
 	})
 	if err != nil {
 		return nil, art, reused, nil, fmt.Errorf("setup artifact %s was made but its record could not be updated: %w", art.ExternalID, err)
@@ -376,6 +380,8 @@ type WorkspaceRequest struct {
 	Timeout time.Duration
 	Env     map[string]string
 	Options map[string]any
+	// Bookkeeping is kept under params.terraform for import (see ImportBookkeeping).
+	Bookkeeping map[string]any
 }
 
 func workspaceEngine(e Engine) (WorkspaceEngine, error) {
@@ -421,7 +427,7 @@ func (l *Lifecycle) CreateWorkspace(ctx context.Context, req WorkspaceRequest) (
 	now := NowMillis(l.now())
 	attrs := Attrs{
 		"name": req.Name, "provider": req.Backend, "status": WorkspaceInactive, "metadata": workspaceMetadata(req),
-		"params":    map[string]any{req.Backend: orEmpty(req.Options), ParamsTerraform: map[string]any{"phase": "creating"}},
+		"params":    map[string]any{req.Backend: orEmpty(req.Options), ParamsTerraform: mergeMaps(req.Bookkeeping, map[string]any{"phase": "creating"})},
 		"createdAt": now, "updatedAt": now,
 	}
 	if req.SetupID != "" {
@@ -439,7 +445,7 @@ func (l *Lifecycle) CreateWorkspace(ctx context.Context, req WorkspaceRequest) (
 	}
 	rec, err = l.Store.Update(ctx, EntityWorkspaces, rec.ID, Attrs{
 		"status": WorkspaceActive, "sandboxId": ws.ExternalID, "updatedAt": now, "lastResumedAt": NowMillis(l.now()),
-		"params": map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), ws.Metadata)},
+		"params": withBookkeeping(map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), ws.Metadata)}, req.Bookkeeping),
 	})
 	if err != nil {
 		return nil, ws, fmt.Errorf("workspace %s was made but its record could not be updated: %w", ws.ExternalID, err)
@@ -502,7 +508,11 @@ func (l *Lifecycle) UpdateWorkspace(ctx context.Context, id string, req Workspac
 	if err != nil {
 		return nil, nil, fmt.Errorf("updating workspace %s: %w", id, err)
 	}
-	rec, err = l.Store.Update(ctx, EntityWorkspaces, id, Attrs{"metadata": workspaceMetadata(req), "updatedAt": NowMillis(l.now())})
+	params := copyMap(rec.JSONMap("params"))
+	if len(req.Bookkeeping) > 0 {
+		params[ParamsTerraform] = mergeMaps(toMap(params[ParamsTerraform]), req.Bookkeeping)
+	}
+	rec, err = l.Store.Update(ctx, EntityWorkspaces, id, Attrs{"metadata": workspaceMetadata(req), "params": params, "updatedAt": NowMillis(l.now())})
 	return rec, ws, err
 }
 
@@ -680,9 +690,37 @@ func lockKey(key string) (unlock func()) {
 	return mu.Unlock
 }
 
+// withBookkeeping puts the provider's import bookkeeping under params.terraform (nothing when there is none).
+func withBookkeeping(params, bookkeeping map[string]any) map[string]any {
+	if len(bookkeeping) > 0 {
+		params[ParamsTerraform] = mergeMaps(toMap(params[ParamsTerraform]), bookkeeping)
+	}
+	return params
+}
+
 func orEmpty(m map[string]any) map[string]any {
 	if m == nil {
 		return map[string]any{}
 	}
 	return m
+}
+
+// SetBookkeeping merges the provider's import bookkeeping into a record (params.terraform; metadata.terraform
+// for runs) after an in-place change that touches no engine object, so that an import still rebuilds the
+// configuration as it now is.
+func (l *Lifecycle) SetBookkeeping(ctx context.Context, entity, id string, bookkeeping map[string]any) error {
+	rec, err := l.Store.Get(ctx, entity, id)
+	if err != nil {
+		return fmt.Errorf("reading %s record %s: %w", entity, id, err)
+	}
+	field := "params"
+	if entity == EntityProcesses {
+		field = "metadata"
+	}
+	m := copyMap(rec.JSONMap(field))
+	m[ParamsTerraform] = mergeMaps(toMap(m[ParamsTerraform]), bookkeeping)
+	if _, err := l.Store.Update(ctx, entity, id, Attrs{field: m, "updatedAt": NowMillis(l.now())}); err != nil {
+		return fmt.Errorf("updating %s record %s: %w", entity, id, err)
+	}
+	return nil
 }

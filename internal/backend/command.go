@@ -27,6 +27,9 @@ type CommandRequest struct {
 	Cwd         string
 	Timeout     time.Duration
 	OutputLimit int // bytes kept of each stream; 0 = DefaultOutputLimit
+	// Bookkeeping is kept under metadata.terraform for import: what the configuration said that the record's
+	// own fields do not (never env values).
+	Bookkeeping map[string]any
 }
 
 // CommandResult is a finished run.
@@ -71,6 +74,9 @@ func (l *Lifecycle) RunCommand(ctx context.Context, req CommandRequest) (*Comman
 		"startedAt": now,
 		"updatedAt": now,
 		"metadata":  map[string]any{"source": "terraform", "timeoutMs": req.Timeout.Milliseconds()},
+	}
+	if len(req.Bookkeeping) > 0 {
+		attrs["metadata"].(map[string]any)["terraform"] = req.Bookkeeping
 	}
 	if req.Cwd != "" {
 		attrs["cwd"] = req.Cwd

@@ -15,7 +15,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listplanmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/mapplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/objectplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
@@ -86,7 +85,7 @@ func (r *setupResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 				MarkdownDescription: "Environment variables for the setup command. Sensitive: never recorded; only their names enter the fingerprint.",
 				Optional:            true, Sensitive: true, ElementType: types.StringType,
 				Validators:    []validator.Map{mapvalidator.KeysAre(stringvalidator.RegexMatches(envNameRegexp, "must be an environment variable name"))},
-				PlanModifiers: []planmodifier.Map{mapplanmodifier.RequiresReplace()},
+				PlanModifiers: []planmodifier.Map{envRequiresReplace()},
 			},
 			"runtime": schema.StringAttribute{Optional: true, PlanModifiers: replace,
 				Validators:          []validator.String{stringvalidator.LengthBetween(1, 128)},
@@ -174,9 +173,11 @@ func (m *setupModel) fromRecord(rec *backend.Record) {
 		}
 		m.Command = types.ListValueMust(types.StringType, argv)
 		m.Runtime = stringOrNull(rec.String("runtime"))
-		m.Timeout = types.StringValue(defaultSetupTimeout)
+		bk := bookkeepingOf(rec)
+		m.Timeout = restoreDuration(types.StringNull(), bk, -1, defaultSetupTimeout)
 		m.Env = types.MapNull(types.StringType)
-		m.Policy = policyFromRecord(rec.JSONMap("policy"))
+		m.Policy = restorePolicyVersion(policyFromRecord(rec.JSONMap("policy")), bk)
+		m.Vercel = restoreBlock(rec.JSONMap("params")[backend.EngineVercel], bk, vercelSetupOptionTypes, m.Vercel)
 	}
 	m.Policy = policyForState(m.Policy)
 }
@@ -223,6 +224,7 @@ func (r *setupResource) Create(ctx context.Context, req resource.CreateRequest, 
 		Policy:  policyFrom(ctx, plan.Policy, &req.Config, &resp.Diagnostics),
 		Timeout: runTimeout,
 		Options: optionsFromObject(plan.Vercel),
+		Bookkeeping: plan.bookkeeping(),
 	}
 	if resp.Diagnostics.HasError() {
 		return
@@ -260,18 +262,37 @@ func (r *setupResource) Read(ctx context.Context, req resource.ReadRequest, resp
 		return
 	}
 	state.fromRecord(rec)
-	if state.Timeouts.IsNull() || state.Timeouts.IsUnknown() {
-		state.Timeouts = timeouts.Value{Object: types.ObjectNull(state.Timeouts.AttributeTypes(ctx))}
-	}
+	state.Timeouts = restoreTimeouts(ctx, state.Timeouts, bookkeepingOf(rec))
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
-// Update only stores changes that need no rebuild (none today: every argument replaces).
+// Update stores the changes that need no rebuild: the timeouts block, a policy's credentials_wo_version, and
+// after an import the env values the record cannot hold. They are written to the record's bookkeeping so
+// that a later import still rebuilds the configuration.
 func (r *setupResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var plan setupModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	lc := lifecycleOf(r.data, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() || lc == nil {
+		return
+	}
+	if err := lc.SetBookkeeping(ctx, backend.EntitySetups, plan.ID.ValueString(), plan.bookkeeping()); err != nil {
+		resp.Diagnostics.AddError("Setup not updated", err.Error())
+		return
+	}
 	plan.Policy = policyForState(plan.Policy)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	clearImported(ctx, resp.Private, &resp.Diagnostics)
+}
+
+// bookkeeping is what the record needs besides its own fields to rebuild this configuration on import.
+func (m *setupModel) bookkeeping() map[string]any {
+	return map[string]any{
+		bkTimeout:  durationSpelling(m.Timeout),
+		bkTimeouts: timeoutsBookkeeping(m.Timeouts),
+		bkOptions:  blockKeys(m.Vercel),
+		bkCredsV:   policyVersionBookkeeping(m.Policy),
+	}
 }
 
 func (r *setupResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
@@ -290,5 +311,6 @@ func (r *setupResource) Delete(ctx context.Context, req resource.DeleteRequest, 
 
 func (r *setupResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	importByRecordID(ctx, r.data, backend.EntitySetups, req, resp)
+	markImported(ctx, resp)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("command"), types.ListNull(types.StringType))...)
 }

@@ -1,0 +1,250 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+)
+
+// importSteps imports a resource twice: with `terraform import` and ImportStateVerify (ignoring only what the
+// resource's docs list as not coming back), and with an `import {}` block by record id, whose plan must be a
+// no-op (the testing framework fails an import-block step whose plan has any change).
+func importSteps(addr string, ignore ...string) []resource.TestStep {
+	return []resource.TestStep{
+		{ResourceName: addr, ImportState: true, ImportStateVerify: true, ImportStateVerifyIgnore: ignore},
+		{ResourceName: addr, ImportState: true, ImportStateKind: resource.ImportBlockWithID,
+			ImportPlanChecks: resource.ImportPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionNoop)}}},
+	}
+}
+
+// commandImportIgnore is what a sandbox_command's docs say does not come back on import: its output, kept in
+// state only (never in records, which apps read).
+var commandImportIgnore = []string{"stdout", "stderr", "truncated"}
+
+// importEverythingConfig sets every optional argument and block of every resource type on the local engine,
+// with durations spelled as a user would (90s, not 1m30s).
+func importEverythingConfig(env *testEnv) string {
+	return env.providerHCL() + `
+resource "sandbox_setup" "base" {
+  command = ["sh", "-c", "mkdir sub && echo from-setup > base.txt"]
+  runtime = "node24"
+  timeout = "90s"
+  policy {
+    mode                   = "allow_list"
+    hosts                  = ["example.com"]
+    presets                = ["npm"]
+    credentials_wo_version = 3
+  }
+  timeouts {
+    create = "20m"
+    delete = "7m"
+  }
+}
+
+resource "sandbox_volume" "data" {
+  name = "data"
+  timeouts {
+    create = "4m"
+  }
+}
+
+resource "sandbox_sandbox" "box" {
+  runtime       = "node24"
+  timeout       = "90s"
+  vcpus         = 2
+  ports         = [3000]
+  purpose       = "ci"
+  params        = jsonencode({ team = "infra" })
+  desired_state = "running"
+  setup_id      = sandbox_setup.base.id
+  local {
+    max_processes = 512
+    memory_mb     = 2048
+  }
+  volume {
+    volume_id  = sandbox_volume.data.id
+    mount_path = "/data"
+  }
+  policy {
+    mode                   = "allow_list"
+    hosts                  = ["example.com"]
+    credentials_wo_version = 2
+  }
+  timeouts {
+    create = "15m"
+    update = "12m"
+  }
+}
+
+resource "sandbox_workspace" "ws" {
+  name          = "ws"
+  setup_id      = sandbox_setup.base.id
+  exposed_ports = [3000]
+  timeout       = "150s"
+  policy {
+    mode  = "allow_list"
+    hosts = ["example.org"]
+  }
+  timeouts {
+    update = "9m"
+  }
+}
+
+resource "sandbox_command" "run" {
+  sandbox_id       = sandbox_sandbox.box.id
+  command          = ["sh", "-c", "cat ../base.txt; basename $(pwd)"]
+  cwd              = "sub"
+  timeout          = "45s"
+  env_wo_version   = 4
+  triggers         = { rev = "r1" }
+  allow_failure    = true
+  output_limit_kib = 8
+  destroy_command  = ["true"]
+  timeouts {
+    create = "3m"
+  }
+}
+
+resource "sandbox_command" "in_ws" {
+  workspace_id = sandbox_workspace.ws.id
+  command      = ["cat", "base.txt"]
+}
+`
+}
+
+// TestAccImport_everyResourceLocal: every resource type, with every optional block set, imports into a fresh
+// state with everything but the documented exceptions, and an import {} block plans nothing.
+func TestAccImport_everyResourceLocal(t *testing.T) {
+	env := newTestEnv(t)
+	cfg := importEverythingConfig(env)
+	steps := []resource.TestStep{
+		{
+			Config: cfg,
+			Check: resource.ComposeAggregateTestCheckFunc(
+				resource.TestCheckResourceAttr("sandbox_command.run", "stdout", "from-setup\nsub\n"),
+				resource.TestCheckResourceAttr("sandbox_command.in_ws", "stdout", "from-setup\n"),
+			),
+		},
+		{Config: cfg, PlanOnly: true},
+	}
+	for _, addr := range []string{"sandbox_setup.base", "sandbox_volume.data", "sandbox_sandbox.box", "sandbox_workspace.ws"} {
+		steps = append(steps, importSteps(addr)...)
+	}
+	steps = append(steps, importSteps("sandbox_command.run", commandImportIgnore...)...)
+	steps = append(steps, importSteps("sandbox_command.in_ws", commandImportIgnore...)...)
+	resource.Test(t, resource.TestCase{ProtoV6ProviderFactories: testProviderFactories, Steps: steps})
+}
+
+// TestAccImport_wholeStackByImportBlocks is the issue's walk, run with the real terraform out of process: a
+// setup shared by several sandboxes, a volume, a workspace, commands, local {} and policy blocks; apply; then a
+// fresh state (a new working directory on the same store) with an import {} block for every resource by record
+// id: the plan imports everything and changes nothing (no replace, no create), and after the import apply a
+// plan is empty and no record was added.
+func TestAccImport_wholeStackByImportBlocks(t *testing.T) {
+	env := newTestEnv(t)
+	cfg := importEverythingConfig(env) + `
+resource "sandbox_sandbox" "fleet" {
+  count    = 3
+  setup_id = sandbox_setup.base.id
+  timeout  = "2m30s"
+  local {
+    max_processes = 256
+  }
+  policy {
+    mode = "allow_all"
+  }
+}
+
+resource "sandbox_command" "fleet_hello" {
+  count      = 3
+  sandbox_id = sandbox_sandbox.fleet[count.index].id
+  command    = ["cat", "base.txt"]
+  timeout    = "60s"
+}
+`
+	first := newTFWorkdir(t, cfg)
+	first.mustRun(nil, "apply", "-auto-approve", "-input=false")
+	var st struct {
+		Values struct {
+			RootModule struct {
+				Resources []struct {
+					Address string         `json:"address"`
+					Values  map[string]any `json:"values"`
+				} `json:"resources"`
+			} `json:"root_module"`
+		} `json:"values"`
+	}
+	if err := json.Unmarshal([]byte(first.mustRun(nil, "show", "-json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	var imports strings.Builder
+	for _, r := range st.Values.RootModule.Resources {
+		fmt.Fprintf(&imports, "\nimport {\n  to = %s\n  id = %q\n}\n", r.Address, r.Values["id"])
+	}
+	if n := len(st.Values.RootModule.Resources); n != 12 {
+		t.Fatalf("%d resources in state, want 12", n)
+	}
+	before := env.countRecords(t)
+
+	second := newTFWorkdir(t, cfg+imports.String())
+	second.mustRun(nil, "plan", "-out=import.tfplan", "-input=false")
+	var plan struct {
+		ResourceChanges []struct {
+			Address string `json:"address"`
+			Change  struct {
+				Actions   []string        `json:"actions"`
+				Importing json.RawMessage `json:"importing"`
+			} `json:"change"`
+		} `json:"resource_changes"`
+	}
+	if err := json.Unmarshal([]byte(second.mustRun(nil, "show", "-json", "import.tfplan")), &plan); err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.ResourceChanges) != 12 {
+		t.Fatalf("%d resource changes in the import plan, want 12", len(plan.ResourceChanges))
+	}
+	for _, rc := range plan.ResourceChanges {
+		if len(rc.Change.Actions) != 1 || rc.Change.Actions[0] != "no-op" || len(rc.Change.Importing) == 0 {
+			t.Errorf("%s: actions %v importing %s, want a no-op import\n%s", rc.Address, rc.Change.Actions, rc.Change.Importing,
+				second.mustRun(nil, "show", "import.tfplan"))
+		}
+	}
+	second.mustRun(nil, "apply", "-auto-approve", "-input=false", "import.tfplan")
+	if out, err := second.run(nil, "plan", "-detailed-exitcode", "-input=false"); err != nil {
+		t.Fatalf("plan after the import is not empty: %v\n%s", err, out)
+	}
+	if after := env.countRecords(t); after != before {
+		t.Errorf("%d records after the import, %d before: the import made records", after, before)
+	}
+	second.mustRun(nil, "destroy", "-auto-approve", "-input=false")
+	recs, err := env.store().Query(context.Background(), backend.Query{Entity: backend.EntitySandboxes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.String("status") != backend.StatusShutdown {
+			t.Errorf("sandbox record %s is %s after destroy from the imported state", r.ID, r.String("status"))
+		}
+	}
+}
+
+// countRecords counts every record of every entity in the test's store.
+func (e *testEnv) countRecords(t *testing.T) int {
+	t.Helper()
+	n := 0
+	for _, ent := range []string{backend.EntitySandboxes, backend.EntitySetups, backend.EntityWorkspaces, backend.EntityVolumes, backend.EntityProcesses} {
+		recs, err := e.store().Query(context.Background(), backend.Query{Entity: ent})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(recs)
+	}
+	return n
+}
