@@ -217,13 +217,13 @@ func (r *setupResource) Create(ctx context.Context, req resource.CreateRequest, 
 	defer cancel()
 	runTimeout, _ := time.ParseDuration(plan.Timeout.ValueString())
 	sreq := backend.SetupRequest{
-		Backend: plan.Backend.ValueString(),
-		Argv:    listStrings(ctx, plan.Command, &resp.Diagnostics),
-		Env:     mapStrings(ctx, plan.Env, &resp.Diagnostics),
-		Runtime: plan.Runtime.ValueString(),
-		Policy:  policyFrom(ctx, plan.Policy, &req.Config, &resp.Diagnostics),
-		Timeout: runTimeout,
-		Options: optionsFromObject(plan.Vercel),
+		Backend:     plan.Backend.ValueString(),
+		Argv:        listStrings(ctx, plan.Command, &resp.Diagnostics),
+		Env:         mapStrings(ctx, plan.Env, &resp.Diagnostics),
+		Runtime:     plan.Runtime.ValueString(),
+		Policy:      policyFrom(ctx, plan.Policy, &req.Config, &resp.Diagnostics),
+		Timeout:     runTimeout,
+		Options:     optionsFromObject(plan.Vercel),
 		Bookkeeping: plan.bookkeeping(),
 	}
 	if resp.Diagnostics.HasError() {
