@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/sprites/spritesfake"
 )
 
 // importSteps imports a resource twice: with `terraform import` and ImportStateVerify (ignoring only what the
@@ -247,4 +248,205 @@ func (e *testEnv) countRecords(t *testing.T) int {
 		n += len(recs)
 	}
 	return n
+}
+
+// hostedImportTest applies cfg on a hosted engine's fake and imports every listed resource, as on local.
+func hostedImportTest(t *testing.T, cfg string, addrs []string, commands []string) {
+	steps := []resource.TestStep{{Config: cfg}, {Config: cfg, PlanOnly: true}}
+	for _, addr := range addrs {
+		steps = append(steps, importSteps(addr)...)
+	}
+	for _, addr := range commands {
+		steps = append(steps, importSteps(addr, commandImportIgnore...)...)
+	}
+	resource.Test(t, resource.TestCase{ProtoV6ProviderFactories: testProviderFactories, Steps: steps})
+}
+
+// hostedCommands are the commands of the hosted import tests: one with every optional argument set, one in
+// the workspace.
+const hostedCommands = `
+resource "sandbox_command" "run" {
+  sandbox_id       = sandbox_sandbox.box.id
+  command          = ["sh", "-c", "echo ran"]
+  timeout          = "45s"
+  env_wo_version   = 4
+  triggers         = { rev = "r1" }
+  allow_failure    = true
+  output_limit_kib = 8
+  destroy_command  = ["true"]
+  timeouts {
+    create = "3m"
+  }
+}
+
+resource "sandbox_command" "in_ws" {
+  workspace_id = sandbox_workspace.ws.id
+  command      = ["sh", "-c", "echo in-ws"]
+}
+`
+
+func TestAccImport_everyResourceDaytona(t *testing.T) {
+	env := newTestEnv(t)
+	fake := startDaytonaFake(t)
+	cfg := daytonaHCL(env, fake) + `
+resource "sandbox_setup" "base" {
+  command = ["sh", "-c", "echo tools > tools.txt"]
+  timeout = "90s"
+  policy {
+    mode = "allow_all"
+  }
+  timeouts {
+    create = "20m"
+  }
+}
+
+resource "sandbox_volume" "data" {
+  name = "data"
+  timeouts {
+    delete = "4m"
+  }
+}
+
+resource "sandbox_sandbox" "box" {
+  timeout  = "90s"
+  purpose  = "ci"
+  ports    = [3000]
+  setup_id = sandbox_setup.base.id
+  daytona {
+    labels                = { team = "infra" }
+    public                = true
+    auto_stop_interval    = 30
+    auto_archive_interval = 60
+    auto_delete_interval  = -1
+  }
+  volume {
+    volume_id  = sandbox_volume.data.id
+    mount_path = "/home/daytona/data"
+  }
+  policy {
+    mode = "allow_all"
+  }
+  timeouts {
+    create = "15m"
+  }
+}
+
+resource "sandbox_workspace" "ws" {
+  name     = "ws"
+  setup_id = sandbox_setup.base.id
+  timeout  = "150s"
+  policy {
+    mode = "allow_all"
+  }
+  timeouts {
+    update = "9m"
+  }
+}
+` + hostedCommands
+	hostedImportTest(t, cfg, []string{"sandbox_setup.base", "sandbox_volume.data", "sandbox_sandbox.box", "sandbox_workspace.ws"},
+		[]string{"sandbox_command.run", "sandbox_command.in_ws"})
+}
+
+func TestAccImport_everyResourceVercel(t *testing.T) {
+	env := newTestEnv(t)
+	fake := startVercelFake(t)
+	cfg := vercelHCL(env, fake) + `
+resource "sandbox_setup" "base" {
+  backend = "vercel"
+  command = ["sh", "-c", "echo tools > tools.txt"]
+  runtime = "node22"
+  timeout = "90s"
+  vercel {
+    expiration = "never"
+    vcpus      = 2
+  }
+  policy {
+    mode = "allow_all"
+  }
+  timeouts {
+    create = "20m"
+  }
+}
+
+resource "sandbox_sandbox" "box" {
+  backend  = "vercel"
+  runtime  = "node22"
+  timeout  = "10m"
+  ports    = [3000]
+  purpose  = "ci"
+  setup_id = sandbox_setup.base.id
+  vercel {
+    persistent = true
+  }
+  policy {
+    mode                   = "allow_list"
+    presets                = ["github"]
+    credentials_wo_version = 1
+  }
+  timeouts {
+    create = "15m"
+  }
+}
+
+resource "sandbox_workspace" "ws" {
+  backend  = "vercel"
+  name     = "ws"
+  setup_id = sandbox_setup.base.id
+  timeout  = "150s"
+  policy {
+    mode = "allow_all"
+  }
+}
+` + hostedCommands
+	hostedImportTest(t, cfg, []string{"sandbox_setup.base", "sandbox_sandbox.box", "sandbox_workspace.ws"},
+		[]string{"sandbox_command.run", "sandbox_command.in_ws"})
+}
+
+func TestAccImport_everyResourceSprites(t *testing.T) {
+	env := newTestEnv(t)
+	fake := spritesfake.Start(t, spritesfake.Options{})
+	cfg := spritesHCL(env, fake) + `
+resource "sandbox_setup" "base" {
+  backend = "sprites"
+  command = ["sh", "-c", "echo tools > tools.txt"]
+  timeout = "90s"
+  policy {
+    mode = "allow_all"
+  }
+  timeouts {
+    create = "20m"
+  }
+}
+
+resource "sandbox_sandbox" "box" {
+  backend  = "sprites"
+  timeout  = "90s"
+  purpose  = "agent"
+  setup_id = sandbox_setup.base.id
+  sprites {
+    url_auth          = "sprite"
+    wait_for_capacity = true
+    labels            = { team = "infra" }
+  }
+  policy {
+    mode  = "allow_list"
+    hosts = ["example.com"]
+  }
+  timeouts {
+    create = "15m"
+  }
+}
+
+resource "sandbox_workspace" "ws" {
+  backend  = "sprites"
+  name     = "ws"
+  setup_id = sandbox_setup.base.id
+  timeout  = "150s"
+  policy {
+    mode = "allow_all"
+  }
+}
+` + hostedCommands
+	hostedImportTest(t, cfg, []string{"sandbox_setup.base", "sandbox_sandbox.box", "sandbox_workspace.ws"},
+		[]string{"sandbox_command.run", "sandbox_command.in_ws"})
 }
