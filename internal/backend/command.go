@@ -142,6 +142,10 @@ func (l *Lifecycle) commandTarget(ctx context.Context, req CommandRequest) (engi
 	}
 	if req.WorkspaceID != "" {
 		ws, err := l.Store.Get(ctx, EntityWorkspaces, req.WorkspaceID)
+		if errors.Is(err, ErrNotFound) {
+			return "", nil, done, fmt.Errorf("workspace_id %s names no record in %s of the %s store: no such workspace (%w)",
+				req.WorkspaceID, EntityWorkspaces, l.Store.Kind(), err)
+		}
 		if err != nil {
 			return "", nil, done, fmt.Errorf("workspace %s: %w", req.WorkspaceID, err)
 		}
@@ -160,6 +164,10 @@ func (l *Lifecycle) commandTarget(ctx context.Context, req CommandRequest) (engi
 		return eng.Name(), func(r ExecRequest) (*ExecResult, error) { return we.ExecWorkspace(ctx, ext, r) }, done, nil
 	}
 	sbRec, err := l.Store.Get(ctx, EntitySandboxes, req.SandboxID)
+	if errors.Is(err, ErrNotFound) {
+		return "", nil, done, fmt.Errorf("sandbox_id %s names no record in %s of the %s store: no such sandbox (%w)",
+			req.SandboxID, EntitySandboxes, l.Store.Kind(), err)
+	}
 	if err != nil {
 		return "", nil, done, fmt.Errorf("sandbox %s: %w", req.SandboxID, err)
 	}

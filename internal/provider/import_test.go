@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/sprites/spritesfake"
@@ -449,4 +451,80 @@ resource "sandbox_workspace" "ws" {
 ` + hostedCommands
 	hostedImportTest(t, cfg, []string{"sandbox_setup.base", "sandbox_sandbox.box", "sandbox_workspace.ws"},
 		[]string{"sandbox_command.run", "sandbox_command.in_ws"})
+}
+
+// TestAccImport_idOfAnotherKind: importing a setup's id as a sandbox (and a sandbox's as a command) names the
+// entity that holds it and the resource type to import it as.
+func TestAccImport_idOfAnotherKind(t *testing.T) {
+	env := newTestEnv(t)
+	cfg := env.providerHCL() + `
+resource "sandbox_setup" "base" {
+  command = ["true"]
+}
+
+resource "sandbox_sandbox" "box" {
+  setup_id = sandbox_setup.base.id
+}
+`
+	idOf := func(addr string) resource.ImportStateIdFunc {
+		return func(s *terraform.State) (string, error) { return s.RootModule().Resources[addr].Primary.ID, nil }
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: cfg},
+			{
+				ResourceName: "sandbox_sandbox.box", ImportState: true, ImportStateIdFunc: idOf("sandbox_setup.base"),
+				ExpectError: regexp.MustCompile(`(?s)No\s+record\s+.*\s+in\s+sandbox_sandboxes\s+of\s+the\s+sqlite\s+store.*record\s+of\s+sandbox_setups:\s+import\s+it\s+as\s+a\s+sandbox_setup,\s+not\s+a\s+sandbox_sandbox`),
+			},
+			{
+				ResourceName: "sandbox_setup.base", ImportState: true, ImportStateIdFunc: idOf("sandbox_sandbox.box"),
+				ExpectError: regexp.MustCompile(`(?s)record\s+of\s+sandbox_sandboxes:\s+import\s+it\s+as\s+a\s+sandbox_sandbox,\s+not\s+a\s+sandbox_setup`),
+			},
+		},
+	})
+}
+
+// TestAccCommand_missingSandboxFailsAtPlan: a sandbox_id that names no sandbox record fails the plan on the
+// attribute with what it is (here a setup's id); one that names no record at all too. Nothing runs.
+func TestAccCommand_missingSandboxFailsAtPlan(t *testing.T) {
+	env := newTestEnv(t)
+	base := env.providerHCL() + `
+resource "sandbox_setup" "base" {
+  command = ["true"]
+}
+`
+	cmd := func(id string) string {
+		return base + fmt.Sprintf(`
+resource "sandbox_command" "c" {
+  sandbox_id = %s
+  command    = ["true"]
+}
+`, id)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: base},
+			{
+				Config:      cmd(`"6f1c2d3e-8a9b-4c5d-9e0f-1a2b3c4d5e6f"`),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)No\s+such\s+sandbox.*sandbox_id\s+=\s+"6f1c2d3e-8a9b-4c5d-9e0f-1a2b3c4d5e6f"\s+names\s+no\s+record\s+in\s+sandbox_sandboxes\s+of\s+the\s+sqlite\s+store`),
+			},
+			{
+				Config:      cmd(`sandbox_setup.base.id`),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)No\s+such\s+sandbox.*record\s+of\s+sandbox_setups\s+\(a\s+sandbox_setup\)`),
+			},
+			{
+				Config: base,
+				Check: func(*terraform.State) error {
+					if n := len(env.processRecords(t)); n != 0 {
+						return fmt.Errorf("%d run records after refused plans", n)
+					}
+					return nil
+				},
+			},
+		},
+	})
 }
