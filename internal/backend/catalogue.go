@@ -257,6 +257,12 @@ func (l *Lifecycle) CreateSetup(ctx context.Context, req SetupRequest) (rec *Rec
 	if err != nil {
 		return nil, nil, false, nil, fmt.Errorf("writing the setup record: %w", err)
 	}
+	return l.buildSetup(ctx, se, rec, req, fp)
+}
+
+// buildSetup reuses the artifact built for the fingerprint or builds it under the setup record, and
+// activates the record with the artifact's id.
+func (l *Lifecycle) buildSetup(ctx context.Context, se SetupEngine, rec *Record, req SetupRequest, fp string) (_ *Record, art *SetupArtifact, reused bool, failed *ExecResult, err error) {
 	// Two setups with one definition in one apply run in parallel: the second waits for the first's artifact.
 	unlock := lockKey(req.Backend + ":" + fp)
 	defer unlock()
@@ -289,8 +295,9 @@ func (l *Lifecycle) CreateSetup(ctx context.Context, req SetupRequest) (rec *Rec
 	return rec, art, reused, nil, nil
 }
 
-// ReadSetup returns nil when the setup is gone; an artifact that vanished marks the record shutdown so that the
-// next plan rebuilds it.
+// ReadSetup returns nil when the setup's record is gone. An active record whose artifact vanished on the engine
+// is returned with a nil artifact and left as it is (a read writes nothing): RebuildSetup builds the artifact
+// again under the same record id, so that sandboxes and workspaces made from it keep their setup_id.
 func (l *Lifecycle) ReadSetup(ctx context.Context, id string) (*Record, *SetupArtifact, error) {
 	rec, eng, err := l.loadLive(ctx, EntitySetups, id)
 	if rec == nil || err != nil {
@@ -305,12 +312,34 @@ func (l *Lifecycle) ReadSetup(ctx context.Context, id string) (*Record, *SetupAr
 	}
 	art, err := se.GetSetup(ctx, rec.String("snapshotId"))
 	if errors.Is(err, ErrNotFound) {
-		return nil, nil, l.close(ctx, EntitySetups, id, StatusShutdown)
+		return rec, nil, nil
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading setup %s: %w", id, err)
 	}
 	return rec, art, nil
+}
+
+// RebuildSetup makes a vanished artifact again under the same setup record (in place): it reuses an artifact
+// another setup with the same fingerprint rebuilt meanwhile, or runs the command again. The request must be the
+// record's definition (same fingerprint); a failed run leaves the record error, as a failed create does.
+func (l *Lifecycle) RebuildSetup(ctx context.Context, id string, req SetupRequest) (*Record, *SetupArtifact, bool, *ExecResult, error) {
+	rec, eng, err := l.loadLive(ctx, EntitySetups, id)
+	if err != nil {
+		return nil, nil, false, nil, err
+	}
+	if rec == nil {
+		return nil, nil, false, nil, fmt.Errorf("setup %s: %w", id, ErrNotFound)
+	}
+	se, err := setupEngine(eng)
+	if err != nil {
+		return nil, nil, false, nil, err
+	}
+	fp := SetupFingerprint(EngineIdentity(eng), req)
+	if fp != rec.String("fingerprint") {
+		return nil, nil, false, nil, fmt.Errorf("setup %s: its definition changed (fingerprint %s, record %s); it must be replaced, not rebuilt", id, fp, rec.String("fingerprint"))
+	}
+	return l.buildSetup(ctx, se, rec, req, fp)
 }
 
 // DeleteSetup closes the record and removes the artifact unless another active setup record shares it (same

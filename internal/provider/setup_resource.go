@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
@@ -20,7 +21,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 )
@@ -148,6 +151,23 @@ func (r *setupResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 		resp.Diagnostics.AddAttributeError(path.Root(backend.EngineVercel), "Block for another engine",
 			fmt.Sprintf("The vercel block only applies with backend = \"vercel\"; this setup runs on %s.", eng.Name()))
 	}
+	planRebuild(ctx, req, resp)
+}
+
+// planRebuild plans an in-place rebuild of a setup whose artifact vanished (Read left its snapshot_id null):
+// the record id stays, so nothing made from the setup is replaced.
+func planRebuild(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.State.Raw.IsNull() || req.Plan.Raw.IsNull() {
+		return
+	}
+	var snap, status types.String
+	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("snapshot_id"), &snap)...)
+	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("status"), &status)...)
+	if !snap.IsNull() || status.ValueString() != backend.StatusActive {
+		return
+	}
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("snapshot_id"), types.StringUnknown())...)
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("reused"), types.BoolUnknown())...)
 }
 
 func (m *setupModel) fromRecord(rec *backend.Record) {
@@ -215,17 +235,7 @@ func (r *setupResource) Create(ctx context.Context, req resource.CreateRequest, 
 	}
 	ctx, cancel := withTimeout(ctx, plan.Timeouts.Create, 30*time.Minute, &resp.Diagnostics)
 	defer cancel()
-	runTimeout, _ := time.ParseDuration(plan.Timeout.ValueString())
-	sreq := backend.SetupRequest{
-		Backend:     plan.Backend.ValueString(),
-		Argv:        listStrings(ctx, plan.Command, &resp.Diagnostics),
-		Env:         mapStrings(ctx, plan.Env, &resp.Diagnostics),
-		Runtime:     plan.Runtime.ValueString(),
-		Policy:      policyFrom(ctx, plan.Policy, &req.Config, &resp.Diagnostics),
-		Timeout:     runTimeout,
-		Options:     optionsFromObject(plan.Vercel),
-		Bookkeeping: plan.bookkeeping(),
-	}
+	sreq := plan.request(ctx, &req.Config, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -235,13 +245,31 @@ func (r *setupResource) Create(ctx context.Context, req resource.CreateRequest, 
 		plan.fromRecord(rec)
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
+	setupRunDiagnostics(sreq, &plan, failed, err, &resp.Diagnostics)
+}
+
+func (m *setupModel) request(ctx context.Context, config *tfsdk.Config, diags *diag.Diagnostics) backend.SetupRequest {
+	runTimeout, _ := time.ParseDuration(m.Timeout.ValueString())
+	return backend.SetupRequest{
+		Backend:     m.Backend.ValueString(),
+		Argv:        listStrings(ctx, m.Command, diags),
+		Env:         mapStrings(ctx, m.Env, diags),
+		Runtime:     m.Runtime.ValueString(),
+		Policy:      policyFrom(ctx, m.Policy, config, diags),
+		Timeout:     runTimeout,
+		Options:     optionsFromObject(m.Vercel),
+		Bookkeeping: m.bookkeeping(),
+	}
+}
+
+func setupRunDiagnostics(sreq backend.SetupRequest, plan *setupModel, failed *backend.ExecResult, err error, diags *diag.Diagnostics) {
 	switch {
 	case err != nil && errors.Is(err, backend.ErrSetupFailed) && failed != nil:
-		resp.Diagnostics.AddError("Setup command failed", fmt.Sprintf(
+		diags.AddError("Setup command failed", fmt.Sprintf(
 			"%q exited with code %d; no artifact was kept (record %s is error). The resource is tainted: fix the command and apply again.\n\nLast lines of output:\n%s%s",
 			sreq.Argv[0], failed.ExitCode, plan.ID.ValueString(), backend.LastLines(string(failed.Stdout), 10), backend.LastLines(string(failed.Stderr), 20)))
 	case err != nil:
-		resp.Diagnostics.AddError("Setup not created", err.Error())
+		diags.AddError("Setup not created", err.Error())
 	}
 }
 
@@ -252,7 +280,7 @@ func (r *setupResource) Read(ctx context.Context, req resource.ReadRequest, resp
 	if resp.Diagnostics.HasError() || lc == nil {
 		return
 	}
-	rec, _, err := lc.ReadSetup(ctx, state.ID.ValueString())
+	rec, art, err := lc.ReadSetup(ctx, state.ID.ValueString())
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot read setup", err.Error())
 		return
@@ -262,6 +290,11 @@ func (r *setupResource) Read(ctx context.Context, req resource.ReadRequest, resp
 		return
 	}
 	state.fromRecord(rec)
+	if art == nil && rec.String("status") == backend.StatusActive {
+		// The artifact vanished on the engine: the plan rebuilds it in place, under this record id.
+		tflog.Info(ctx, "setup artifact gone: the next apply rebuilds it in place", map[string]any{"id": rec.ID})
+		state.SnapshotID = types.StringNull()
+	}
 	state.Timeouts = restoreTimeouts(ctx, state.Timeouts, bookkeepingOf(rec))
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
@@ -270,10 +303,15 @@ func (r *setupResource) Read(ctx context.Context, req resource.ReadRequest, resp
 // after an import the env values the record cannot hold. They are written to the record's bookkeeping so
 // that a later import still rebuilds the configuration.
 func (r *setupResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan setupModel
+	var plan, prior setupModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
 	lc := lifecycleOf(r.data, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() || lc == nil {
+		return
+	}
+	if prior.SnapshotID.IsNull() {
+		r.rebuild(ctx, lc, &plan, req, resp)
 		return
 	}
 	if err := lc.SetBookkeeping(ctx, backend.EntitySetups, plan.ID.ValueString(), plan.bookkeeping()); err != nil {
@@ -283,6 +321,26 @@ func (r *setupResource) Update(ctx context.Context, req resource.UpdateRequest, 
 	plan.Policy = policyForState(plan.Policy)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	clearImported(ctx, resp.Private, &resp.Diagnostics)
+}
+
+// rebuild makes the vanished artifact again under the same record id (see Lifecycle.RebuildSetup).
+func (r *setupResource) rebuild(ctx context.Context, lc *backend.Lifecycle, plan *setupModel, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	ctx, cancel := withTimeout(ctx, plan.Timeouts.Create, 30*time.Minute, &resp.Diagnostics)
+	defer cancel()
+	sreq := plan.request(ctx, &req.Config, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	rec, _, reused, failed, err := lc.RebuildSetup(ctx, plan.ID.ValueString(), sreq)
+	plan.Reused = types.BoolValue(reused)
+	if rec != nil {
+		plan.fromRecord(rec)
+		resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	}
+	setupRunDiagnostics(sreq, plan, failed, err, &resp.Diagnostics)
+	if !resp.Diagnostics.HasError() {
+		clearImported(ctx, resp.Private, &resp.Diagnostics)
+	}
 }
 
 // bookkeeping is what the record needs besides its own fields to rebuild this configuration on import.
