@@ -78,8 +78,9 @@ func (r *commandResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Runs one command in a sandbox at apply time and records the run in `sandbox_processes` " +
 			"(`kind = \"command\"`, `mode = \"foreground\"`, status `running`, then `exited`, `failed` or `killed`), as " +
-			"`@ekairos/sandbox` records its processes. The command runs once per resource: change `command`, `env`, `cwd` " +
-			"or `triggers` to run it again (by replacement). A non-zero exit fails the apply (unless `allow_failure`) and " +
+			"`@ekairos/sandbox` records its processes. The command runs once per resource. Changing any of `command`, `env`, " +
+			"`cwd`, `timeout`, `triggers`, `env_wo_version`, `sandbox_id` or `workspace_id` runs it again (by replacement); " +
+			"`allow_failure`, `output_limit_kib`, `destroy_command` and `timeouts` change in place without a run. A non-zero exit fails the apply (unless `allow_failure`) and " +
 			"leaves the resource tainted, so the next apply runs it again. Destroying the resource runs nothing unless " +
 			"`destroy_command` is set; the run's record stays as history.",
 		Attributes: map[string]schema.Attribute{
@@ -112,7 +113,7 @@ func (r *commandResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				PlanModifiers: replace,
 			},
 			"env": schema.MapAttribute{
-				MarkdownDescription: "Environment variables for this command, added to the sandbox's `env`. Sensitive: never written to records or logs. Changing them runs the command again.",
+				MarkdownDescription: "Environment variables for this command, added to the sandbox's `env`. Sensitive: never written to records or logs. Changing them runs the command again (except the first plan after an import, which takes them in place: the record cannot hold them).",
 				Optional:            true,
 				Sensitive:           true,
 				ElementType:         types.StringType,
@@ -134,7 +135,7 @@ func (r *commandResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				},
 			},
 			"env_wo_version": schema.Int64Attribute{
-				MarkdownDescription: "Change it to run the command again with changed `env_wo` values (Terraform cannot see them change).",
+				MarkdownDescription: "Change it to run the command again with changed `env_wo` values (Terraform cannot see them change). Recorded (the number only), so an import keeps it.",
 				Optional:            true,
 				PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()},
 			},
@@ -145,7 +146,7 @@ func (r *commandResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
 			},
 			"timeout": schema.StringAttribute{
-				MarkdownDescription: "How long the command may run before it is killed (recorded as `killed`, and an error). A duration such as `30s` or `10m`. Default `" + defaultCommandTimeout + "`.",
+				MarkdownDescription: "How long the command may run before it is killed (recorded as `killed`, and an error). A duration such as `30s` or `10m`. Default `" + defaultCommandTimeout + "`. Changing it runs the command again.",
 				Optional:            true,
 				Computed:            true,
 				Default:             stringdefault.StaticString(defaultCommandTimeout),

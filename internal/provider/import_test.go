@@ -528,3 +528,46 @@ resource "sandbox_command" "c" {
 		},
 	})
 }
+
+// TestAccImport_envComesBackInPlace: env values are never recorded, so after an import the configuration's env
+// shows as an in-place update (it stores the values; nothing runs again), never a replacement: for a setup and
+// a command (whose env otherwise replaces) and for a sandbox.
+func TestAccImport_envComesBackInPlace(t *testing.T) {
+	env := newTestEnv(t)
+	cfg := env.providerHCL() + `
+resource "sandbox_setup" "base" {
+  command = ["sh", "-c", "echo $TOOL > tool.txt"]
+  env     = { TOOL = "s3cr3t-setup" }
+}
+
+resource "sandbox_sandbox" "box" {
+  setup_id = sandbox_setup.base.id
+  env      = { WHO = "s3cr3t-box" }
+}
+
+resource "sandbox_command" "run" {
+  sandbox_id = sandbox_sandbox.box.id
+  command    = ["sh", "-c", "echo $RUN"]
+  env        = { RUN = "s3cr3t-run" }
+}
+`
+	steps := []resource.TestStep{{Config: cfg}}
+	for _, addr := range []string{"sandbox_setup.base", "sandbox_sandbox.box", "sandbox_command.run"} {
+		steps = append(steps, resource.TestStep{
+			ResourceName: addr, ImportState: true, ImportStateKind: resource.ImportBlockWithID, ExpectNonEmptyPlan: true,
+			ImportPlanChecks: resource.ImportPlanChecks{PreApply: []plancheck.PlanCheck{
+				plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate),
+			}},
+		})
+	}
+	steps = append(steps, resource.TestStep{
+		Config: cfg,
+		Check: func(*terraform.State) error {
+			if n := len(env.processRecords(t)); n != 1 {
+				return fmt.Errorf("%d runs, want 1: the command ran again", n)
+			}
+			return env.noSecretsInStore("s3cr3t-setup", "s3cr3t-box", "s3cr3t-run")
+		},
+	})
+	resource.Test(t, resource.TestCase{ProtoV6ProviderFactories: testProviderFactories, Steps: steps})
+}

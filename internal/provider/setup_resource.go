@@ -70,8 +70,10 @@ func (r *setupResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 			"kept as an artifact (on `local`, the sandbox's home as a read-only directory) that sandboxes and workspaces start from " +
 			"with `setup_id`, without running it again. The artifact is keyed by `fingerprint`: a second `sandbox_setup` with the " +
 			"same definition on the same engine reuses it (one run, not two), and destroying one of them leaves the artifact to the " +
-			"other. A failing command leaves no artifact and an `error` record. When the artifact vanishes, the next plan rebuilds it. " +
-			"Every argument replaces the setup. On `sprites` a checkpoint belongs to one sprite and cannot seed another, so the " +
+			"other. A failing command leaves no artifact and an `error` record. When the artifact vanishes (deleted or expired on the " +
+			"engine), the next plan shows an in-place update that builds it again under the **same record id**, so the sandboxes " +
+			"and workspaces made from it (by `setup_id`) are kept. Every argument and block replaces the setup except `timeouts`, " +
+			"which changes in place. On `sprites` a checkpoint belongs to one sprite and cannot seed another, so the " +
 			"artifact is the setup proven once in a kept builder sprite (`ekairos-setup-<hash>`): each sandbox or workspace made from " +
 			"it runs the `command` once in its own new sprite, which is then checkpointed (`params.sprites.setupCheckpointId`), so " +
 			"that restoring that checkpoint returns it to the set-up state." + daytonaSetupDoc,
@@ -85,7 +87,7 @@ func (r *setupResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 				PlanModifiers: []planmodifier.List{listplanmodifier.RequiresReplace()},
 			},
 			"env": schema.MapAttribute{
-				MarkdownDescription: "Environment variables for the setup command. Sensitive: never recorded; only their names enter the fingerprint.",
+				MarkdownDescription: "Environment variables for the setup command. Sensitive: never recorded; only their names enter the fingerprint. Changing them replaces the setup (except the first plan after an import, which takes them in place: the record cannot hold them).",
 				Optional:            true, Sensitive: true, ElementType: types.StringType,
 				Validators:    []validator.Map{mapvalidator.KeysAre(stringvalidator.RegexMatches(envNameRegexp, "must be an environment variable name"))},
 				PlanModifiers: []planmodifier.Map{envRequiresReplace()},
@@ -94,7 +96,7 @@ func (r *setupResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 				Validators:          []validator.String{stringvalidator.LengthBetween(1, 128)},
 				MarkdownDescription: "The runtime the setup is for (engine-specific; recorded only on `local`)."},
 			"timeout": schema.StringAttribute{
-				MarkdownDescription: "How long the setup command may run. Default `" + defaultSetupTimeout + "`.",
+				MarkdownDescription: "How long the setup command may run. Default `" + defaultSetupTimeout + "`. Kept in the record as you spell it, so an import brings it back. Changing it replaces the setup.",
 				Optional:            true, Computed: true, Default: stringdefault.StaticString(defaultSetupTimeout),
 				Validators:    []validator.String{durationValidator{min: time.Second, max: 24 * time.Hour}},
 				PlanModifiers: replace,
