@@ -151,7 +151,6 @@ resource "sandbox_command" "b" {
 				ResourceName:            "sandbox_setup.a",
 				ImportState:             true,
 				ImportStateVerify:       true,
-				ImportStateVerifyIgnore: []string{"reused"},
 			},
 			{
 				// The artifact vanishes behind Terraform's back: the next plan rebuilds both setups.

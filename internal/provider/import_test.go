@@ -125,7 +125,10 @@ resource "sandbox_command" "in_ws" {
 // TestAccImport_everyResourceLocal: every resource type, with every optional block set, imports into a fresh
 // state with everything but the documented exceptions, and an import {} block plans nothing.
 func TestAccImport_everyResourceLocal(t *testing.T) {
-	env := newTestEnv(t)
+	forEachStore(t, testAccImportEveryResourceLocal)
+}
+
+func testAccImportEveryResourceLocal(t *testing.T, env *testEnv) {
 	cfg := importEverythingConfig(env)
 	steps := []resource.TestStep{
 		{
