@@ -574,3 +574,72 @@ resource "sandbox_command" "run" {
 	})
 	resource.Test(t, resource.TestCase{ProtoV6ProviderFactories: testProviderFactories, Steps: steps})
 }
+
+// TestAccImport_afterInPlaceChanges: in-place changes (a setup's and a volume's timeouts, a sandbox's and a
+// workspace's timeout and policy, a command's allow_failure, output_limit_kib and destroy_command) reach the
+// record, so that an import after them gives back the configuration as it now is.
+func TestAccImport_afterInPlaceChanges(t *testing.T) {
+	env := newTestEnv(t)
+	cfg := func(v int) string {
+		return env.providerHCL() + fmt.Sprintf(`
+resource "sandbox_setup" "base" {
+  command = ["true"]
+  timeouts {
+    create = "%[1]dm"
+  }
+}
+
+resource "sandbox_volume" "data" {
+  name = "data"
+  timeouts {
+    delete = "%[1]dm"
+  }
+}
+
+resource "sandbox_sandbox" "box" {
+  setup_id = sandbox_setup.base.id
+  timeout  = "%[1]d0s"
+  policy {
+    mode                   = "allow_list"
+    hosts                  = ["h%[1]d.example.com"]
+    credentials_wo_version = %[1]d
+  }
+}
+
+resource "sandbox_workspace" "ws" {
+  name    = "ws"
+  timeout = "%[1]d5s"
+  policy {
+    mode  = "allow_list"
+    hosts = ["w%[1]d.example.com"]
+  }
+}
+
+resource "sandbox_command" "run" {
+  sandbox_id       = sandbox_sandbox.box.id
+  command          = ["true"]
+  allow_failure    = %[2]t
+  output_limit_kib = %[1]d
+  destroy_command  = ["echo", "%[1]d"]
+}
+`, v, v%2 == 0)
+	}
+	steps := []resource.TestStep{
+		{Config: cfg(1)},
+		{
+			Config: cfg(2),
+			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				plancheck.ExpectResourceAction("sandbox_setup.base", plancheck.ResourceActionUpdate),
+				plancheck.ExpectResourceAction("sandbox_volume.data", plancheck.ResourceActionUpdate),
+				plancheck.ExpectResourceAction("sandbox_sandbox.box", plancheck.ResourceActionUpdate),
+				plancheck.ExpectResourceAction("sandbox_workspace.ws", plancheck.ResourceActionUpdate),
+				plancheck.ExpectResourceAction("sandbox_command.run", plancheck.ResourceActionUpdate),
+			}},
+		},
+	}
+	for _, addr := range []string{"sandbox_setup.base", "sandbox_volume.data", "sandbox_sandbox.box", "sandbox_workspace.ws"} {
+		steps = append(steps, importSteps(addr)...)
+	}
+	steps = append(steps, importSteps("sandbox_command.run", commandImportIgnore...)...)
+	resource.Test(t, resource.TestCase{ProtoV6ProviderFactories: testProviderFactories, Steps: steps})
+}

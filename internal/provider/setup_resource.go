@@ -320,6 +320,9 @@ func (r *setupResource) Update(ctx context.Context, req resource.UpdateRequest, 
 		resp.Diagnostics.AddError("Setup not updated", err.Error())
 		return
 	}
+	if plan.Reused.IsUnknown() {
+		plan.Reused = prior.Reused
+	}
 	plan.Policy = policyForState(plan.Policy)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	clearImported(ctx, resp.Private, &resp.Diagnostics)

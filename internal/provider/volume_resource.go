@@ -152,8 +152,9 @@ func (r *volumeResource) Read(ctx context.Context, req resource.ReadRequest, res
 
 // Update is called only for the timeouts block (every argument replaces the volume); the record keeps it for import.
 func (r *volumeResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan volumeModel
+	var plan, prior volumeModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
 	lc := lifecycleOf(r.data, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() || lc == nil {
 		return
@@ -161,6 +162,9 @@ func (r *volumeResource) Update(ctx context.Context, req resource.UpdateRequest,
 	if err := lc.SetBookkeeping(ctx, backend.EntityVolumes, plan.ID.ValueString(), map[string]any{bkTimeouts: timeoutsBookkeeping(plan.Timeouts)}); err != nil {
 		resp.Diagnostics.AddError("Volume not updated", err.Error())
 		return
+	}
+	if plan.State.IsUnknown() {
+		plan.State = prior.State
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
