@@ -148,9 +148,9 @@ resource "sandbox_command" "b" {
 			},
 			{Config: cfg, PlanOnly: true},
 			{
-				ResourceName:            "sandbox_setup.a",
-				ImportState:             true,
-				ImportStateVerify:       true,
+				ResourceName:      "sandbox_setup.a",
+				ImportState:       true,
+				ImportStateVerify: true,
 			},
 			{
 				// The artifact vanishes behind Terraform's back: the next plan rebuilds both setups.
