@@ -76,7 +76,7 @@ func (l *Lifecycle) RunCommand(ctx context.Context, req CommandRequest) (*Comman
 		"metadata":  map[string]any{"source": "terraform", "timeoutMs": req.Timeout.Milliseconds()},
 	}
 	if len(req.Bookkeeping) > 0 {
-		attrs["metadata"].(map[string]any)["terraform"] = req.Bookkeeping
+		attrs["metadata"] = map[string]any{"source": "terraform", "timeoutMs": req.Timeout.Milliseconds(), ParamsTerraform: req.Bookkeeping}
 	}
 	if req.Cwd != "" {
 		attrs["cwd"] = req.Cwd

@@ -36,7 +36,7 @@ func TestSandboxBookkeeping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tf := res.Record.JSONMap("params")[backend.ParamsTerraform].(map[string]any)
+	tf, _ := res.Record.JSONMap("params")[backend.ParamsTerraform].(map[string]any)
 	if tf["timeout"] != "90s" {
 		t.Fatalf("params.terraform after create = %v", tf)
 	}
@@ -45,7 +45,7 @@ func TestSandboxBookkeeping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tf = res.Record.JSONMap("params")[backend.ParamsTerraform].(map[string]any)
+	tf, _ = res.Record.JSONMap("params")[backend.ParamsTerraform].(map[string]any)
 	if tf["timeout"] != "2m" || tf["options"] == nil {
 		t.Fatalf("params.terraform after update = %v", tf)
 	}
@@ -56,7 +56,7 @@ func TestSandboxBookkeeping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tf = rec.JSONMap("params")[backend.ParamsTerraform].(map[string]any)
+	tf, _ = rec.JSONMap("params")[backend.ParamsTerraform].(map[string]any)
 	if tf["timeout"] != "2m" || tf["timeouts"] == nil {
 		t.Fatalf("params.terraform after SetBookkeeping = %v", tf)
 	}

@@ -185,14 +185,20 @@ resource "sandbox_command" "b" {
 						if rec.String("status") != backend.StatusActive || rec.String("snapshotId") != attrOf(s, addr, "snapshot_id") || rec.String("snapshotId") == "" {
 							return fmt.Errorf("%s after the rebuild: record %v, state snapshot_id %q", addr, rec.Attrs, attrOf(s, addr, "snapshot_id"))
 						}
-						se := env.engine().(backend.SetupEngine)
+						se, ok := env.engine().(backend.SetupEngine)
+						if !ok {
+							return errors.New("the local engine has no setups")
+						}
 						if _, err := se.GetSetup(context.Background(), rec.String("snapshotId")); err != nil {
 							return fmt.Errorf("%s: the rebuilt artifact %s: %w", addr, rec.String("snapshotId"), err)
 						}
 					}
 					n, err := env.store().Query(context.Background(), backend.Query{Entity: backend.EntitySetups})
-					if err != nil || len(n) != 2 {
-						return fmt.Errorf("%d setup records after the rebuild (want the same 2): %v", len(n), err)
+					if err != nil {
+						return err
+					}
+					if len(n) != 2 {
+						return fmt.Errorf("%d setup records after the rebuild, want the same 2", len(n))
 					}
 					return nil
 				},
