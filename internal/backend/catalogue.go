@@ -46,6 +46,8 @@ type VolumeRequest struct {
 	Backend string
 	Name    string
 	Options map[string]any
+	// Bookkeeping is kept under params.terraform for import (see ImportBookkeeping).
+	Bookkeeping map[string]any
 }
 
 func volumeEngine(e Engine) (VolumeEngine, error) {
@@ -69,7 +71,7 @@ func (l *Lifecycle) CreateVolume(ctx context.Context, req VolumeRequest) (*Recor
 	now := NowMillis(l.now())
 	rec, err := l.Store.Create(ctx, EntityVolumes, NewID(), Attrs{
 		"name": req.Name, "provider": req.Backend, "status": StatusCreating,
-		"params": map[string]any{req.Backend: orEmpty(req.Options)}, "createdAt": now, "updatedAt": now,
+		"params": withBookkeeping(map[string]any{req.Backend: orEmpty(req.Options)}, req.Bookkeeping), "createdAt": now, "updatedAt": now,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("writing the volume record: %w", err)
@@ -81,7 +83,7 @@ func (l *Lifecycle) CreateVolume(ctx context.Context, req VolumeRequest) (*Recor
 	}
 	rec, err = l.Store.Update(ctx, EntityVolumes, rec.ID, Attrs{
 		"status": StatusActive, "externalVolumeId": vol.ExternalID, "updatedAt": NowMillis(l.now()),
-		"params": map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), vol.Metadata)},
+		"params": withBookkeeping(map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), vol.Metadata)}, req.Bookkeeping),
 	})
 	if err != nil {
 		return nil, vol, fmt.Errorf("volume %s was made as %s but its record could not be updated: %w", req.Name, vol.ExternalID, err)
@@ -185,6 +187,8 @@ type SetupRequest struct {
 	Policy  *NetworkPolicy
 	Timeout time.Duration
 	Options map[string]any
+	// Bookkeeping is kept under params.terraform for import (see ImportBookkeeping); not in the fingerprint.
+	Bookkeeping map[string]any
 }
 
 // SetupFingerprint is the stable key of a setup, as sandkit keys its shared bootstrap: a SHA-256 of the
@@ -244,7 +248,7 @@ func (l *Lifecycle) CreateSetup(ctx context.Context, req SetupRequest) (rec *Rec
 	attrs := Attrs{
 		"key": req.Backend + ":shared-bootstrap:" + fp, "fingerprint": fp, "provider": req.Backend,
 		"status": StatusCreating, "command": req.Argv[0], "args": args, "policy": req.Policy.Redacted(),
-		"params": map[string]any{req.Backend: orEmpty(req.Options)}, "createdAt": now, "updatedAt": now,
+		"params": withBookkeeping(map[string]any{req.Backend: orEmpty(req.Options)}, req.Bookkeeping), "createdAt": now, "updatedAt": now,
 	}
 	if req.Runtime != "" {
 		attrs["runtime"] = req.Runtime
@@ -253,6 +257,12 @@ func (l *Lifecycle) CreateSetup(ctx context.Context, req SetupRequest) (rec *Rec
 	if err != nil {
 		return nil, nil, false, nil, fmt.Errorf("writing the setup record: %w", err)
 	}
+	return l.buildSetup(ctx, se, rec, req, fp)
+}
+
+// buildSetup reuses the artifact built for the fingerprint or builds it under the setup record, and
+// activates the record with the artifact's id.
+func (l *Lifecycle) buildSetup(ctx context.Context, se SetupEngine, rec *Record, req SetupRequest, fp string) (_ *Record, art *SetupArtifact, reused bool, failed *ExecResult, err error) {
 	// Two setups with one definition in one apply run in parallel: the second waits for the first's artifact.
 	unlock := lockKey(req.Backend + ":" + fp)
 	defer unlock()
@@ -277,7 +287,7 @@ func (l *Lifecycle) CreateSetup(ctx context.Context, req SetupRequest) (rec *Rec
 	}
 	rec, err = l.Store.Update(ctx, EntitySetups, rec.ID, Attrs{
 		"status": StatusActive, "snapshotId": art.ExternalID, "updatedAt": NowMillis(l.now()),
-		"params": map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), art.Metadata), "reused": reused},
+		"params": withBookkeeping(map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), art.Metadata), "reused": reused}, req.Bookkeeping),
 	})
 	if err != nil {
 		return nil, art, reused, nil, fmt.Errorf("setup artifact %s was made but its record could not be updated: %w", art.ExternalID, err)
@@ -285,8 +295,9 @@ func (l *Lifecycle) CreateSetup(ctx context.Context, req SetupRequest) (rec *Rec
 	return rec, art, reused, nil, nil
 }
 
-// ReadSetup returns nil when the setup is gone; an artifact that vanished marks the record shutdown so that the
-// next plan rebuilds it.
+// ReadSetup returns nil when the setup's record is gone. An active record whose artifact vanished on the engine
+// is returned with a nil artifact and left as it is (a read writes nothing): RebuildSetup builds the artifact
+// again under the same record id, so that sandboxes and workspaces made from it keep their setup_id.
 func (l *Lifecycle) ReadSetup(ctx context.Context, id string) (*Record, *SetupArtifact, error) {
 	rec, eng, err := l.loadLive(ctx, EntitySetups, id)
 	if rec == nil || err != nil {
@@ -301,12 +312,34 @@ func (l *Lifecycle) ReadSetup(ctx context.Context, id string) (*Record, *SetupAr
 	}
 	art, err := se.GetSetup(ctx, rec.String("snapshotId"))
 	if errors.Is(err, ErrNotFound) {
-		return nil, nil, l.close(ctx, EntitySetups, id, StatusShutdown)
+		return rec, nil, nil
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading setup %s: %w", id, err)
 	}
 	return rec, art, nil
+}
+
+// RebuildSetup makes a vanished artifact again under the same setup record (in place): it reuses an artifact
+// another setup with the same fingerprint rebuilt meanwhile, or runs the command again. The request must be the
+// record's definition (same fingerprint); a failed run leaves the record error, as a failed create does.
+func (l *Lifecycle) RebuildSetup(ctx context.Context, id string, req SetupRequest) (*Record, *SetupArtifact, bool, *ExecResult, error) {
+	rec, eng, err := l.loadLive(ctx, EntitySetups, id)
+	if err != nil {
+		return nil, nil, false, nil, err
+	}
+	if rec == nil {
+		return nil, nil, false, nil, fmt.Errorf("setup %s: %w", id, ErrNotFound)
+	}
+	se, err := setupEngine(eng)
+	if err != nil {
+		return nil, nil, false, nil, err
+	}
+	fp := SetupFingerprint(EngineIdentity(eng), req)
+	if fp != rec.String("fingerprint") {
+		return nil, nil, false, nil, fmt.Errorf("setup %s: its definition changed (fingerprint %s, record %s); it must be replaced, not rebuilt", id, fp, rec.String("fingerprint"))
+	}
+	return l.buildSetup(ctx, se, rec, req, fp)
 }
 
 // DeleteSetup closes the record and removes the artifact unless another active setup record shares it (same
@@ -376,6 +409,8 @@ type WorkspaceRequest struct {
 	Timeout time.Duration
 	Env     map[string]string
 	Options map[string]any
+	// Bookkeeping is kept under params.terraform for import (see ImportBookkeeping).
+	Bookkeeping map[string]any
 }
 
 func workspaceEngine(e Engine) (WorkspaceEngine, error) {
@@ -430,7 +465,7 @@ func (l *Lifecycle) CreateWorkspace(ctx context.Context, req WorkspaceRequest) (
 	now := NowMillis(l.now())
 	attrs := Attrs{
 		"name": req.Name, "provider": req.Backend, "status": WorkspaceInactive, "metadata": workspaceMetadata(req, "", l.now()),
-		"params":    map[string]any{req.Backend: orEmpty(req.Options), ParamsTerraform: map[string]any{"phase": "creating"}},
+		"params":    map[string]any{req.Backend: orEmpty(req.Options), ParamsTerraform: mergeMaps(req.Bookkeeping, map[string]any{"phase": "creating"})},
 		"createdAt": now, "updatedAt": now,
 	}
 	if req.SetupID != "" {
@@ -449,7 +484,7 @@ func (l *Lifecycle) CreateWorkspace(ctx context.Context, req WorkspaceRequest) (
 	rec, err = l.Store.Update(ctx, EntityWorkspaces, rec.ID, Attrs{
 		"status": WorkspaceActive, "sandboxId": ws.ExternalID, "updatedAt": now, "lastResumedAt": NowMillis(l.now()),
 		"metadata": workspaceMetadata(req, ws.ExternalID, l.now()),
-		"params":   map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), ws.Metadata)},
+		"params":   withBookkeeping(map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), ws.Metadata)}, req.Bookkeeping),
 	})
 	if err != nil {
 		return nil, ws, fmt.Errorf("workspace %s was made but its record could not be updated: %w", ws.ExternalID, err)
@@ -512,7 +547,11 @@ func (l *Lifecycle) UpdateWorkspace(ctx context.Context, id string, req Workspac
 	if err != nil {
 		return nil, nil, fmt.Errorf("updating workspace %s: %w", id, err)
 	}
-	rec, err = l.Store.Update(ctx, EntityWorkspaces, id, Attrs{"metadata": workspaceMetadata(req, rec.String("sandboxId"), l.now()), "updatedAt": NowMillis(l.now())})
+	params := copyMap(rec.JSONMap("params"))
+	if len(req.Bookkeeping) > 0 {
+		params[ParamsTerraform] = mergeMaps(toMap(params[ParamsTerraform]), req.Bookkeeping)
+	}
+	rec, err = l.Store.Update(ctx, EntityWorkspaces, id, Attrs{"metadata": workspaceMetadata(req, rec.String("sandboxId"), l.now()), "params": params, "updatedAt": NowMillis(l.now())})
 	return rec, ws, err
 }
 
@@ -690,9 +729,37 @@ func lockKey(key string) (unlock func()) {
 	return mu.Unlock
 }
 
+// withBookkeeping puts the provider's import bookkeeping under params.terraform (nothing when there is none).
+func withBookkeeping(params, bookkeeping map[string]any) map[string]any {
+	if len(bookkeeping) > 0 {
+		params[ParamsTerraform] = mergeMaps(toMap(params[ParamsTerraform]), bookkeeping)
+	}
+	return params
+}
+
 func orEmpty(m map[string]any) map[string]any {
 	if m == nil {
 		return map[string]any{}
 	}
 	return m
+}
+
+// SetBookkeeping merges the provider's import bookkeeping into a record (params.terraform; metadata.terraform
+// for runs) after an in-place change that touches no engine object, so that an import still rebuilds the
+// configuration as it now is.
+func (l *Lifecycle) SetBookkeeping(ctx context.Context, entity, id string, bookkeeping map[string]any) error {
+	rec, err := l.Store.Get(ctx, entity, id)
+	if err != nil {
+		return fmt.Errorf("reading %s record %s: %w", entity, id, err)
+	}
+	field := "params"
+	if entity == EntityProcesses {
+		field = "metadata"
+	}
+	m := copyMap(rec.JSONMap(field))
+	m[ParamsTerraform] = mergeMaps(toMap(m[ParamsTerraform]), bookkeeping)
+	if _, err := l.Store.Update(ctx, entity, id, Attrs{field: m, "updatedAt": NowMillis(l.now())}); err != nil {
+		return fmt.Errorf("updating %s record %s: %w", entity, id, err)
+	}
+	return nil
 }

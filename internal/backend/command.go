@@ -27,6 +27,9 @@ type CommandRequest struct {
 	Cwd         string
 	Timeout     time.Duration
 	OutputLimit int // bytes kept of each stream; 0 = DefaultOutputLimit
+	// Bookkeeping is kept under metadata.terraform for import: what the configuration said that the record's
+	// own fields do not (never env values).
+	Bookkeeping map[string]any
 }
 
 // CommandResult is a finished run.
@@ -74,6 +77,9 @@ func (l *Lifecycle) RunCommand(ctx context.Context, req CommandRequest) (*Comman
 		"startedAt": now,
 		"updatedAt": now,
 		"metadata":  map[string]any{"source": "terraform", "timeoutMs": req.Timeout.Milliseconds()},
+	}
+	if len(req.Bookkeeping) > 0 {
+		attrs["metadata"] = map[string]any{"source": "terraform", "timeoutMs": req.Timeout.Milliseconds(), ParamsTerraform: req.Bookkeeping}
 	}
 	if req.Cwd != "" {
 		attrs["cwd"] = req.Cwd
@@ -140,6 +146,10 @@ func (l *Lifecycle) commandTarget(ctx context.Context, req CommandRequest) (engi
 	}
 	if req.WorkspaceID != "" {
 		ws, err := l.Store.Get(ctx, EntityWorkspaces, req.WorkspaceID)
+		if errors.Is(err, ErrNotFound) {
+			return "", nil, done, fmt.Errorf("workspace_id %s names no record in %s of the %s store: no such workspace (%w)",
+				req.WorkspaceID, EntityWorkspaces, l.Store.Kind(), err)
+		}
 		if err != nil {
 			return "", nil, done, fmt.Errorf("workspace %s: %w", req.WorkspaceID, err)
 		}
@@ -158,6 +168,10 @@ func (l *Lifecycle) commandTarget(ctx context.Context, req CommandRequest) (engi
 		return eng.Name(), func(r ExecRequest) (*ExecResult, error) { return we.ExecWorkspace(ctx, ext, r) }, done, nil
 	}
 	sbRec, err := l.Store.Get(ctx, EntitySandboxes, req.SandboxID)
+	if errors.Is(err, ErrNotFound) {
+		return "", nil, done, fmt.Errorf("sandbox_id %s names no record in %s of the %s store: no such sandbox (%w)",
+			req.SandboxID, EntitySandboxes, l.Store.Kind(), err)
+	}
 	if err != nil {
 		return "", nil, done, fmt.Errorf("sandbox %s: %w", req.SandboxID, err)
 	}

@@ -42,6 +42,10 @@ type SandboxRequest struct {
 	// SetupID is the record id of a setup to start from ("" = none). Spec.Volumes name volume record ids in
 	// VolumeID; the lifecycle resolves both to the engine's ids.
 	SetupID string
+	// Bookkeeping is what the configuration said that the record's own fields do not say exactly (the spelling
+	// of durations, which engine options were set, ...), kept under params.terraform so that an import can
+	// rebuild the configuration. Never secrets. Not part of ConfigHash.
+	Bookkeeping map[string]any
 }
 
 // SandboxResult is a sandbox as the record and the engine see it.
@@ -140,8 +144,12 @@ func (l *Lifecycle) sandboxAttrs(req SandboxRequest) (Attrs, map[string]any) {
 	if req.Spec.Policy != nil {
 		params[ParamsPolicy] = req.Spec.Policy.Redacted()
 	}
+	tf := copyMap(req.Bookkeeping)
 	if req.SetupID != "" {
-		params[ParamsTerraform] = map[string]any{"setupId": req.SetupID}
+		tf["setupId"] = req.SetupID
+	}
+	if len(tf) > 0 {
+		params[ParamsTerraform] = tf
 	}
 	a := Attrs{
 		"provider": req.Backend,
@@ -420,7 +428,7 @@ func (l *Lifecycle) UpdateSandbox(ctx context.Context, id string, req SandboxReq
 	attrs, params := l.sandboxAttrs(req)
 	params[req.Backend] = mergeMaps(toMap(params[req.Backend]), sb.Metadata)
 	if tf, ok := rec.JSONMap("params")[ParamsTerraform]; ok {
-		params[ParamsTerraform] = tf
+		params[ParamsTerraform] = mergeMaps(toMap(tf), toMap(params[ParamsTerraform]))
 	}
 	attrs["sandboxUrl"] = nilIfEmpty(sb.URL)
 	attrs["updatedAt"] = NowMillis(l.now())

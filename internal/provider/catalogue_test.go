@@ -148,10 +148,9 @@ resource "sandbox_command" "b" {
 			},
 			{Config: cfg, PlanOnly: true},
 			{
-				ResourceName:            "sandbox_setup.a",
-				ImportState:             true,
-				ImportStateVerify:       true,
-				ImportStateVerifyIgnore: []string{"reused"},
+				ResourceName:      "sandbox_setup.a",
+				ImportState:       true,
+				ImportStateVerify: true,
 			},
 			{
 				// The artifact vanishes behind Terraform's back: the next plan rebuilds both setups.
@@ -168,10 +167,43 @@ resource "sandbox_command" "b" {
 						t.Fatal(err)
 					}
 				},
-				Config:             cfg,
-				PlanOnly:           true,
-				ExpectNonEmptyPlan: true,
+				Config: cfg,
+				// Rebuilt in place under the same record ids: nothing made from the setups is replaced.
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("sandbox_setup.a", plancheck.ResourceActionUpdate),
+					plancheck.ExpectResourceAction("sandbox_setup.b", plancheck.ResourceActionUpdate),
+					plancheck.ExpectResourceAction("sandbox_sandbox.from_a", plancheck.ResourceActionNoop),
+					plancheck.ExpectResourceAction("sandbox_sandbox.from_b", plancheck.ResourceActionNoop),
+					plancheck.ExpectResourceAction("sandbox_command.a", plancheck.ResourceActionNoop),
+				}},
+				Check: func(s *terraform.State) error {
+					for _, addr := range []string{"sandbox_setup.a", "sandbox_setup.b"} {
+						rec, err := env.store().Get(context.Background(), backend.EntitySetups, attrOf(s, addr, "id"))
+						if err != nil {
+							return err
+						}
+						if rec.String("status") != backend.StatusActive || rec.String("snapshotId") != attrOf(s, addr, "snapshot_id") || rec.String("snapshotId") == "" {
+							return fmt.Errorf("%s after the rebuild: record %v, state snapshot_id %q", addr, rec.Attrs, attrOf(s, addr, "snapshot_id"))
+						}
+						se, ok := env.engine().(backend.SetupEngine)
+						if !ok {
+							return errors.New("the local engine has no setups")
+						}
+						if _, err := se.GetSetup(context.Background(), rec.String("snapshotId")); err != nil {
+							return fmt.Errorf("%s: the rebuilt artifact %s: %w", addr, rec.String("snapshotId"), err)
+						}
+					}
+					n, err := env.store().Query(context.Background(), backend.Query{Entity: backend.EntitySetups})
+					if err != nil {
+						return err
+					}
+					if len(n) != 2 {
+						return fmt.Errorf("%d setup records after the rebuild, want the same 2", len(n))
+					}
+					return nil
+				},
 			},
+			{Config: cfg, PlanOnly: true},
 		},
 	})
 }

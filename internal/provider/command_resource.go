@@ -78,8 +78,9 @@ func (r *commandResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Runs one command in a sandbox at apply time and records the run in `sandbox_processes` " +
 			"(`kind = \"command\"`, `mode = \"foreground\"`, status `running`, then `exited`, `failed` or `killed`), as " +
-			"`@ekairos/sandbox` records its processes. The command runs once per resource: change `command`, `env`, `cwd` " +
-			"or `triggers` to run it again (by replacement). A non-zero exit fails the apply (unless `allow_failure`) and " +
+			"`@ekairos/sandbox` records its processes. The command runs once per resource. Changing any of `command`, `env`, " +
+			"`cwd`, `timeout`, `triggers`, `env_wo_version`, `sandbox_id` or `workspace_id` runs it again (by replacement); " +
+			"`allow_failure`, `output_limit_kib`, `destroy_command` and `timeouts` change in place without a run. A non-zero exit fails the apply (unless `allow_failure`) and " +
 			"leaves the resource tainted, so the next apply runs it again. Destroying the resource runs nothing unless " +
 			"`destroy_command` is set; the run's record stays as history.",
 		Attributes: map[string]schema.Attribute{
@@ -112,7 +113,7 @@ func (r *commandResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				PlanModifiers: replace,
 			},
 			"env": schema.MapAttribute{
-				MarkdownDescription: "Environment variables for this command, added to the sandbox's `env`. Sensitive: never written to records or logs. Changing them runs the command again.",
+				MarkdownDescription: "Environment variables for this command, added to the sandbox's `env`. Sensitive: never written to records or logs. Changing them runs the command again (except the first plan after an import, which takes them in place: the record cannot hold them).",
 				Optional:            true,
 				Sensitive:           true,
 				ElementType:         types.StringType,
@@ -120,7 +121,7 @@ func (r *commandResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 					mapvalidator.KeysAre(stringvalidator.RegexMatches(envNameRegexp, "must be an environment variable name: a letter or _, then letters, digits or _")),
 					mapvalidator.ValueStringsAre(noNULValidator{what: "environment variable's value"}),
 				},
-				PlanModifiers: []planmodifier.Map{mapplanmodifier.RequiresReplace()},
+				PlanModifiers: []planmodifier.Map{envRequiresReplace()},
 			},
 			"env_wo": schema.MapAttribute{
 				MarkdownDescription: "Environment variables for this command that never reach state (write-only, Terraform 1.11+): " +
@@ -136,7 +137,7 @@ func (r *commandResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				},
 			},
 			"env_wo_version": schema.Int64Attribute{
-				MarkdownDescription: "Change it to run the command again with changed `env_wo` values (Terraform cannot see them change).",
+				MarkdownDescription: "Change it to run the command again with changed `env_wo` values (Terraform cannot see them change). Recorded (the number only), so an import keeps it.",
 				Optional:            true,
 				PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()},
 			},
@@ -147,7 +148,7 @@ func (r *commandResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
 			},
 			"timeout": schema.StringAttribute{
-				MarkdownDescription: "How long the command may run before it is killed (recorded as `killed`, and an error). A duration such as `30s` or `10m`. Default `" + defaultCommandTimeout + "`.",
+				MarkdownDescription: "How long the command may run before it is killed (recorded as `killed`, and an error). A duration such as `30s` or `10m`. Default `" + defaultCommandTimeout + "`. Changing it runs the command again.",
 				Optional:            true,
 				Computed:            true,
 				Default:             stringdefault.StaticString(defaultCommandTimeout),
@@ -280,6 +281,7 @@ func (r *commandResource) Create(ctx context.Context, req resource.CreateRequest
 		Cwd:         plan.Cwd.ValueString(),
 		Timeout:     runTimeout,
 		OutputLimit: int(plan.OutputLimitKiB.ValueInt64()) * 1024,
+		Bookkeeping: plan.bookkeeping(),
 	}
 	var wo types.Map
 	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("env_wo"), &wo)...)
@@ -393,27 +395,82 @@ func (r *commandResource) Read(ctx context.Context, req resource.ReadRequest, re
 			}
 		}
 		state.Command = types.ListValueMust(types.StringType, argv)
-		state.Cwd = stringOrNull(rec.String("cwd"))
-		ms, _ := backend.AsInt(rec.JSONMap("metadata")["timeoutMs"])
-		if ms > 0 {
-			state.Timeout = types.StringValue(formatMillis(ms))
-		} else {
-			state.Timeout = types.StringValue(defaultCommandTimeout)
-		}
-		state.AllowFailure = types.BoolValue(rec.String("status") == backend.ProcessFailed)
-		state.OutputLimitKiB = types.Int64Value(backend.DefaultOutputLimit / 1024)
-		state.Stdout = types.StringValue("")
-		state.Stderr = types.StringValue("")
-		state.Truncated = types.BoolValue(false)
-		state.Env = types.MapNull(types.StringType)
-		state.EnvWO = types.MapNull(types.StringType)
-		state.EnvWOVersion = types.Int64Null()
-		state.Triggers = types.MapNull(types.StringType)
-		state.DestroyCommand = types.ListNull(types.StringType)
-		state.Timeouts = timeouts.Value{Object: types.ObjectNull(state.Timeouts.AttributeTypes(ctx))}
+		state.restoreFromRecord(ctx, rec)
 	}
 	state.fromRecord(rec)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+// bookkeeping is what the run's record needs besides its own fields to rebuild this configuration on import
+// (metadata.terraform). Never env values; triggers are not sensitive in the schema.
+func (m *commandModel) bookkeeping() map[string]any {
+	// Every key is written, nil when unset, so that an in-place change that removes a value removes it here too.
+	bk := map[string]any{bkTimeout: durationSpelling(m.Timeout), bkTimeouts: timeoutsBookkeeping(m.Timeouts),
+		"envWoVersion": nil, "outputLimitKiB": nil, "destroyCommand": nil, "triggers": nil, "allowFailure": m.AllowFailure.ValueBool()}
+	if !m.EnvWOVersion.IsNull() && !m.EnvWOVersion.IsUnknown() {
+		bk["envWoVersion"] = m.EnvWOVersion.ValueInt64()
+	}
+	if !m.OutputLimitKiB.IsNull() && !m.OutputLimitKiB.IsUnknown() {
+		bk["outputLimitKiB"] = m.OutputLimitKiB.ValueInt64()
+	}
+	if dc := listStrings(context.Background(), m.DestroyCommand, &diag.Diagnostics{}); dc != nil {
+		bk["destroyCommand"] = dc
+	}
+	if !m.Triggers.IsNull() && !m.Triggers.IsUnknown() {
+		bk["triggers"] = mapStrings(context.Background(), m.Triggers, &diag.Diagnostics{})
+	}
+	return bk
+}
+
+// restoreFromRecord rebuilds, on import, the arguments the run's record holds (its own fields and the
+// bookkeeping). What never comes back: env (sensitive), env_wo (write-only), and stdout/stderr/truncated (kept in
+// state only: output may hold secrets and records are readable by apps).
+func (m *commandModel) restoreFromRecord(ctx context.Context, rec *backend.Record) {
+	md := rec.JSONMap("metadata")
+	bk, _ := md[backend.ParamsTerraform].(map[string]any)
+	m.Cwd = stringOrNull(rec.String("cwd"))
+	ms, _ := backend.AsInt(md["timeoutMs"])
+	if ms <= 0 {
+		ms = -1
+	}
+	m.Timeout = restoreDuration(types.StringNull(), bk, ms, defaultCommandTimeout)
+	if af, ok := bk["allowFailure"].(bool); ok {
+		m.AllowFailure = types.BoolValue(af)
+	} else {
+		m.AllowFailure = types.BoolValue(rec.String("status") == backend.ProcessFailed)
+	}
+	m.OutputLimitKiB = types.Int64Value(backend.DefaultOutputLimit / 1024)
+	if n, ok := backend.AsInt(bk["outputLimitKiB"]); ok {
+		m.OutputLimitKiB = types.Int64Value(n)
+	}
+	m.EnvWOVersion = types.Int64Null()
+	if n, ok := backend.AsInt(bk["envWoVersion"]); ok {
+		m.EnvWOVersion = types.Int64Value(n)
+	}
+	m.DestroyCommand = types.ListNull(types.StringType)
+	if raw, ok := bk["destroyCommand"].([]any); ok {
+		vals := make([]attr.Value, 0, len(raw))
+		for _, a := range raw {
+			s, _ := a.(string)
+			vals = append(vals, types.StringValue(s))
+		}
+		m.DestroyCommand = types.ListValueMust(types.StringType, vals)
+	}
+	m.Triggers = types.MapNull(types.StringType)
+	if raw, ok := bk["triggers"].(map[string]any); ok {
+		vals := map[string]attr.Value{}
+		for k, v := range raw {
+			s, _ := v.(string)
+			vals[k] = types.StringValue(s)
+		}
+		m.Triggers = types.MapValueMust(types.StringType, vals)
+	}
+	m.Stdout = types.StringValue("")
+	m.Stderr = types.StringValue("")
+	m.Truncated = types.BoolValue(false)
+	m.Env = types.MapNull(types.StringType)
+	m.EnvWO = types.MapNull(types.StringType)
+	m.Timeouts = restoreTimeouts(ctx, timeouts.Value{Object: types.ObjectNull(m.Timeouts.AttributeTypes(ctx))}, bk)
 }
 
 // Update changes only what needs no new run (allow_failure, output_limit_kib, destroy_command).
@@ -432,7 +489,14 @@ func (r *commandResource) Update(ctx context.Context, req resource.UpdateRequest
 				state.ID.ValueString(), state.ExitCode.ValueInt64()))
 		return
 	}
+	if lc := r.lifecycle(&resp.Diagnostics); lc != nil {
+		if err := lc.SetBookkeeping(ctx, backend.EntityProcesses, plan.ID.ValueString(), plan.bookkeeping()); err != nil {
+			resp.Diagnostics.AddError("Command not updated", err.Error())
+			return
+		}
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	clearImported(ctx, resp.Private, &resp.Diagnostics)
 }
 
 func (r *commandResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
@@ -479,10 +543,10 @@ func (r *commandResource) ImportState(ctx context.Context, req resource.ImportSt
 	if lc == nil {
 		return
 	}
-	if _, err := lc.Store.Get(ctx, backend.EntityProcesses, req.ID); err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("id"), "No such run record", fmt.Sprintf("sandbox_processes %s: %v", req.ID, err))
+	if getForImport(ctx, lc.Store, backend.EntityProcesses, req.ID, &resp.Diagnostics) == nil {
 		return
 	}
+	markImported(ctx, resp)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("command"), types.ListNull(types.StringType))...)
 }

@@ -116,8 +116,8 @@ resource "sandbox_command" "read" {
 				ResourceName:      "sandbox_command.read",
 				ImportState:       true,
 				ImportStateVerify: true,
-				// Output is kept in state only (never in records), and the run record does not know these inputs.
-				ImportStateVerifyIgnore: []string{"stdout", "stderr", "triggers", "env", "depends_on"},
+				// Output is kept in state only (never in records): the docs' Import section lists it.
+				ImportStateVerifyIgnore: commandImportIgnore,
 			},
 		},
 	})

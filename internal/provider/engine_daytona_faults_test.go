@@ -358,8 +358,9 @@ resource "sandbox_command" "c" {
 				},
 				Config: cfg,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					plancheck.ExpectResourceAction("sandbox_setup.tools", plancheck.ResourceActionCreate),
-					plancheck.ExpectResourceAction("sandbox_sandbox.s", plancheck.ResourceActionDestroyBeforeCreate),
+					// Rebuilt in place under the same record id: the sandbox made from it stays.
+					plancheck.ExpectResourceAction("sandbox_setup.tools", plancheck.ResourceActionUpdate),
+					plancheck.ExpectResourceAction("sandbox_sandbox.s", plancheck.ResourceActionNoop),
 				}},
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttr("sandbox_command.c", "stdout", "tools\n"),

@@ -92,7 +92,7 @@ resource "sandbox_command" "c" {
 				ResourceName:            "sandbox_sandbox.s",
 				ImportState:             true,
 				ImportStateVerify:       true,
-				ImportStateVerifyIgnore: []string{"env", "daytona"},
+				ImportStateVerifyIgnore: []string{"env"},
 			},
 			{
 				PreConfig: func() {

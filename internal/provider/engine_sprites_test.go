@@ -98,7 +98,7 @@ resource "sandbox_command" "c" {
 				ResourceName:            "sandbox_sandbox.s",
 				ImportState:             true,
 				ImportStateVerify:       true,
-				ImportStateVerifyIgnore: []string{"env", "sprites"},
+				ImportStateVerifyIgnore: []string{"env"},
 			},
 			{
 				// The sprite is deleted behind Terraform's back: the next plan re-creates the sandbox.

@@ -58,6 +58,9 @@ func vercelOptionAttributes() map[string]schema.Attribute {
 	}
 }
 
+// The setup's vercel {} block's attributes.
+var vercelSetupOptionTypes = map[string]attr.Type{"expiration": types.StringType, "vcpus": types.Int64Type}
+
 func vercelSetupOptionAttributes() map[string]schema.Attribute {
 	return map[string]schema.Attribute{
 		"expiration": schema.StringAttribute{

@@ -148,7 +148,8 @@ resource "sandbox_command" "read" {
 			},
 			{
 				// One setup snapshot expires, the other is deleted in the dashboard: the refresh finds both
-				// gone and the apply builds them again (a and b once), replacing what started from them.
+				// gone and the apply builds them again (a and b once) in place, under the same record ids, so
+				// that nothing started from them is replaced.
 				PreConfig: func() {
 					if !fake.ExpireSnapshot(snapA) || !fake.DeleteSnapshot(snapShort) {
 						t.Fatalf("snapshots %s, %s were not on the fake", snapA, snapShort)
@@ -156,10 +157,10 @@ resource "sandbox_command" "read" {
 				},
 				Config: cfg,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					plancheck.ExpectResourceAction("sandbox_setup.a", plancheck.ResourceActionCreate),
-					plancheck.ExpectResourceAction("sandbox_setup.b", plancheck.ResourceActionCreate),
-					plancheck.ExpectResourceAction("sandbox_setup.short", plancheck.ResourceActionCreate),
-					plancheck.ExpectResourceAction("sandbox_sandbox.s", plancheck.ResourceActionDestroyBeforeCreate),
+					plancheck.ExpectResourceAction("sandbox_setup.a", plancheck.ResourceActionUpdate),
+					plancheck.ExpectResourceAction("sandbox_setup.b", plancheck.ResourceActionUpdate),
+					plancheck.ExpectResourceAction("sandbox_setup.short", plancheck.ResourceActionUpdate),
+					plancheck.ExpectResourceAction("sandbox_sandbox.s", plancheck.ResourceActionNoop),
 				}},
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttrPair("sandbox_setup.a", "snapshot_id", "sandbox_setup.b", "snapshot_id"),
@@ -174,11 +175,11 @@ resource "sandbox_command" "read" {
 						if got := attrOf(s, "sandbox_setup.short", "snapshot_id"); got == snapShort {
 							return errors.New("setup short kept its deleted snapshot")
 						}
-						if got := strings.TrimPrefix(attrOf(s, "sandbox_command.c", "stdout"), "tools\n"); got == runID {
-							return errors.New("the sandbox sees the old run id: the setup did not run again")
+						if got := strings.TrimPrefix(attrOf(s, "sandbox_command.c", "stdout"), "tools\n"); got != runID {
+							return errors.New("the sandbox made from the setup was replaced: it sees another run id")
 						}
-						if n := vercelRecordCount(t, env, backend.EntitySetups); n != 6 {
-							return fmt.Errorf("%d setup records, want 6 (3 closed, 3 active)", n)
+						if n := vercelRecordCount(t, env, backend.EntitySetups); n != 3 {
+							return fmt.Errorf("%d setup records, want the same 3 (rebuilt in place)", n)
 						}
 						return nil
 					},

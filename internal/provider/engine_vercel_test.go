@@ -121,7 +121,7 @@ resource "sandbox_sandbox" "s" {
 				ResourceName:            "sandbox_sandbox.s",
 				ImportState:             true,
 				ImportStateVerify:       true,
-				ImportStateVerifyIgnore: []string{"env", "vercel", "policy"},
+				ImportStateVerifyIgnore: []string{"env"},
 			},
 		},
 	})

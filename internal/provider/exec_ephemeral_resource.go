@@ -32,6 +32,7 @@ type execModel struct {
 	Cwd          types.String `tfsdk:"cwd"`
 	Timeout      types.String `tfsdk:"timeout"`
 	AllowFailure types.Bool   `tfsdk:"allow_failure"`
+	After        types.List   `tfsdk:"after"`
 	ExitCode     types.Int64  `tfsdk:"exit_code"`
 	Stdout       types.String `tfsdk:"stdout"`
 	Stderr       types.String `tfsdk:"stderr"`
@@ -74,6 +75,15 @@ func (r *execEphemeralResource) Schema(_ context.Context, _ ephemeral.SchemaRequ
 			"timeout": schema.StringAttribute{
 				Optional: true, MarkdownDescription: "How long the command may run. Default `" + defaultCommandTimeout + "`.",
 				Validators: []validator.String{durationValidator{min: time.Second, max: 24 * time.Hour}},
+			},
+			"after": schema.ListAttribute{
+				Optional: true, ElementType: types.StringType,
+				MarkdownDescription: "Ids of what must have happened before the command can run, typically `[sandbox_command.mint.id]` " +
+					"for the command that writes what this one reads. Terraform opens an ephemeral resource during every plan, and " +
+					"`depends_on` does not stop that (Terraform 1.11): with the sandbox already there and the writing command not run " +
+					"yet, the exec would run too early and fail the plan. An id in `after` is unknown until its resource is created, " +
+					"and Terraform does not open an ephemeral resource whose arguments are unknown, so the exec waits for the apply " +
+					"that runs the writer (values taken from it are unknown in that plan). The ids are not passed to the command.",
 			},
 			"allow_failure": schema.BoolAttribute{Optional: true, MarkdownDescription: "When `true`, a non-zero exit is returned in `exit_code` instead of failing. Default `false`."},
 			"exit_code":     schema.Int64Attribute{Computed: true, MarkdownDescription: "The exit code."},

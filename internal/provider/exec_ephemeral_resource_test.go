@@ -95,3 +95,61 @@ resource "sandbox_command" "use" {
 		},
 	})
 }
+
+// TestAccExecEphemeral_mintPatternOnExistingSandbox is the documented mint -> sandbox_exec -> env_wo pattern
+// added to a sandbox that already exists: the exec waits for the mint through `after` (depends_on alone opens
+// it at plan time, before the mint ran, and fails every plan). Apply, a second plan, a change of the mint that
+// makes a new token, and destroy (by the test framework) all succeed.
+func TestAccExecEphemeral_mintPatternOnExistingSandbox(t *testing.T) {
+	env := newTestEnv(t)
+	sandboxOnly := env.providerHCL() + `
+resource "sandbox_sandbox" "issuer" {
+  purpose = "tokens"
+}
+`
+	pattern := func(rev, wait string) string {
+		return sandboxOnly + fmt.Sprintf(`
+resource "sandbox_command" "mint" {
+  sandbox_id = sandbox_sandbox.issuer.id
+  command    = ["sh", "-c", "echo token-%[1]s > token"]
+  triggers   = { rev = %[1]q }
+}
+
+ephemeral "sandbox_exec" "token" {
+  sandbox_id = sandbox_sandbox.issuer.id
+  command    = ["cat", "token"]
+  %[2]s
+}
+
+resource "sandbox_command" "use_token" {
+  sandbox_id     = sandbox_sandbox.issuer.id
+  command        = ["sh", "-c", "echo got $TOKEN"]
+  env_wo         = { TOKEN = trimspace(ephemeral.sandbox_exec.token.stdout) }
+  env_wo_version = %[1]s
+}
+`, rev, wait)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: sandboxOnly},
+			{
+				// What the docs used to show: depends_on alone fails the plan on an existing sandbox.
+				Config:      pattern("1", "depends_on = [sandbox_command.mint]"),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Command failed.*token`),
+			},
+			{
+				Config: pattern("1", "after      = [sandbox_command.mint.id]"),
+				Check:  resource.TestCheckResourceAttr("sandbox_command.use_token", "stdout", "got token-1\n"),
+			},
+			{Config: pattern("1", "after      = [sandbox_command.mint.id]"), PlanOnly: true},
+			{
+				// A new mint (and env_wo_version): the exec waits for the new token again.
+				Config: pattern("2", "after      = [sandbox_command.mint.id]"),
+				Check:  resource.TestCheckResourceAttr("sandbox_command.use_token", "stdout", "got token-2\n"),
+			},
+			{Config: pattern("2", "after      = [sandbox_command.mint.id]"), PlanOnly: true},
+		},
+	})
+}

@@ -28,11 +28,15 @@ var policyAttrTypes = map[string]attr.Type{
 
 // policyBlock is the network policy block shared by sandboxes, setups and workspaces.
 func policyBlock(what string, modifiers ...planmodifier.Object) schema.SingleNestedBlock {
+	change := " Changed in place: the " + what + " is kept and its network policy switched."
+	if len(modifiers) > 0 {
+		change = " Changing it (`credentials_wo_version` included) replaces the " + what + "."
+	}
 	return schema.SingleNestedBlock{
 		MarkdownDescription: "The " + what + "'s network policy, as sandkit's policies: `deny_all` (the default, also when the " +
 			"block is absent: no network), `allow_all`, or `allow_list` of hosts and presets (" + quoteList(backend.PresetNames()) +
 			", with sandkit's hosts for each). On `local`, an allow-list is enforced by a filtering HTTP(S) proxy of the " +
-			"provider's that is the sandbox's only way out, and it injects preset credentials as headers.",
+			"provider's that is the sandbox's only way out, and it injects preset credentials as headers." + change,
 		PlanModifiers: modifiers,
 		Attributes: map[string]schema.Attribute{
 			"mode": schema.StringAttribute{

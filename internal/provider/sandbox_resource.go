@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -472,7 +471,8 @@ func (m *sandboxModel) spec(ctx context.Context) (spec backend.SandboxSpec, know
 func (m *sandboxModel) request(ctx context.Context, config *tfsdk.Config) (backend.SandboxRequest, diag.Diagnostics) {
 	spec, _, diags := m.spec(ctx)
 	spec.Policy = policyFrom(ctx, m.Policy, config, &diags)
-	req := backend.SandboxRequest{Backend: m.Backend.ValueString(), Spec: spec, DesiredState: m.DesiredState.ValueString(), SetupID: m.SetupID.ValueString()}
+	req := backend.SandboxRequest{Backend: m.Backend.ValueString(), Spec: spec, DesiredState: m.DesiredState.ValueString(), SetupID: m.SetupID.ValueString(),
+		Bookkeeping: m.bookkeeping()}
 	if !m.Params.IsNull() && !m.Params.IsUnknown() {
 		var p map[string]any
 		if err := json.Unmarshal([]byte(m.Params.ValueString()), &p); err != nil {
@@ -621,14 +621,8 @@ func (r *sandboxResource) ImportState(ctx context.Context, req resource.ImportSt
 	if lc == nil {
 		return
 	}
-	rec, err := lc.Store.Get(ctx, backend.EntitySandboxes, id)
-	if errors.Is(err, backend.ErrNotFound) {
-		resp.Diagnostics.AddAttributeError(path.Root("id"), "No such sandbox record",
-			fmt.Sprintf("No record %s in sandbox_sandboxes of the %s store.", id, lc.Store.Kind()))
-		return
-	}
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot read the record store", err.Error())
+	rec := getForImport(ctx, lc.Store, backend.EntitySandboxes, id, &resp.Diagnostics)
+	if rec == nil {
 		return
 	}
 	if rec.String("status") == backend.StatusShutdown {
@@ -645,13 +639,12 @@ func (m *sandboxModel) fromResult(ctx context.Context, res *backend.SandboxResul
 	m.ID = types.StringValue(rec.ID)
 	m.Backend = types.StringValue(rec.String("provider"))
 	m.Runtime = stringOrNull(rec.String("runtime"))
-	if ms, ok := rec.Int("timeout"); ok {
-		if cur, err := time.ParseDuration(m.Timeout.ValueString()); err != nil || cur.Milliseconds() != ms {
-			m.Timeout = types.StringValue(formatMillis(ms))
-		}
-	} else if m.Timeout.IsNull() || m.Timeout.IsUnknown() {
-		m.Timeout = types.StringValue(defaultSandboxTimeout)
+	bk := bookkeepingOf(rec)
+	ms, ok := rec.Int("timeout")
+	if !ok {
+		ms = -1
 	}
+	m.Timeout = restoreDuration(m.Timeout, bk, ms, defaultSandboxTimeout)
 	if v, ok := rec.Int("vcpus"); ok {
 		m.VCPUs = types.Int64Value(v)
 	} else {
@@ -663,11 +656,8 @@ func (m *sandboxModel) fromResult(ctx context.Context, res *backend.SandboxResul
 	if m.Env.IsUnknown() {
 		m.Env = types.MapNull(types.StringType)
 	}
-	m.Local = optionsToObject(rec.JSONMap("params")[backend.EngineLocal], localOptionTypes, m.Local)
-	m.Sprites = optionsToObject(rec.JSONMap("params")[backend.EngineSprites], spritesOptionTypes, m.Sprites)
-	m.Vercel = optionsToObject(rec.JSONMap("params")[backend.EngineVercel], vercelOptionTypes, m.Vercel)
-	m.Daytona = optionsToObject(rec.JSONMap("params")[backend.EngineDaytona], daytonaOptionTypes, m.Daytona)
 	params := rec.JSONMap("params")
+	m.restoreEngineBlocks(rec.String("provider"), params, bk)
 	setupID, _ := toMapAny(params[backend.ParamsTerraform])["setupId"].(string)
 	m.SetupID = stringOrNull(setupID)
 	copyMethod, _ := toMapAny(params[rec.String("provider")])["setup_copy"].(string)
@@ -675,7 +665,7 @@ func (m *sandboxModel) fromResult(ctx context.Context, res *backend.SandboxResul
 	m.Volumes = volumesFromRecord(params, m.Volumes)
 	if m.Policy.IsUnknown() || m.Policy.IsNull() {
 		pol, _ := params[backend.ParamsPolicy].(map[string]any)
-		m.Policy = policyFromRecord(pol)
+		m.Policy = restorePolicyVersion(policyFromRecord(pol), bk)
 	}
 	m.Policy = policyForState(m.Policy)
 	m.Status = types.StringValue(rec.String("status"))
@@ -716,9 +706,33 @@ func (m *sandboxModel) fromResult(ctx context.Context, res *backend.SandboxResul
 		}
 	}
 	m.URLTokens = types.MapValueMust(types.StringType, tokens)
-	if m.Timeouts.IsNull() || m.Timeouts.IsUnknown() {
-		m.Timeouts = timeouts.Value{Object: types.ObjectNull(m.Timeouts.AttributeTypes(ctx))}
+	m.Timeouts = restoreTimeouts(ctx, m.Timeouts, bk)
+}
+
+// bookkeeping is what the record needs besides its own fields to rebuild this configuration on import.
+func (m *sandboxModel) bookkeeping() map[string]any {
+	return map[string]any{
+		bkTimeout:  durationSpelling(m.Timeout),
+		bkTimeouts: timeoutsBookkeeping(m.Timeouts),
+		bkOptions:  blockKeys(m.engineBlocks()[m.Backend.ValueString()]),
+		bkCredsV:   policyVersionBookkeeping(m.Policy),
 	}
+}
+
+// restoreEngineBlocks reads the engine blocks back from params.<engine>: the sandbox's own engine's block from
+// the bookkeeping on import; blocks of other engines are never set.
+func (m *sandboxModel) restoreEngineBlocks(engine string, params, bk map[string]any) {
+	types_ := map[string]map[string]attr.Type{backend.EngineLocal: localOptionTypes, backend.EngineSprites: spritesOptionTypes,
+		backend.EngineVercel: vercelOptionTypes, backend.EngineDaytona: daytonaOptionTypes}
+	out := map[string]types.Object{}
+	for name, prior := range m.engineBlocks() {
+		if name == engine {
+			out[name] = restoreBlock(params[name], bk, types_[name], prior)
+		} else {
+			out[name] = optionsToObject(params[name], types_[name], prior)
+		}
+	}
+	m.Local, m.Sprites, m.Vercel, m.Daytona = out[backend.EngineLocal], out[backend.EngineSprites], out[backend.EngineVercel], out[backend.EngineDaytona]
 }
 
 func toMapAny(v any) map[string]any {

@@ -11,17 +11,19 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listplanmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/mapplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/objectplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 )
@@ -68,8 +70,10 @@ func (r *setupResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 			"kept as an artifact (on `local`, the sandbox's home as a read-only directory) that sandboxes and workspaces start from " +
 			"with `setup_id`, without running it again. The artifact is keyed by `fingerprint`: a second `sandbox_setup` with the " +
 			"same definition on the same engine reuses it (one run, not two), and destroying one of them leaves the artifact to the " +
-			"other. A failing command leaves no artifact and an `error` record. When the artifact vanishes, the next plan rebuilds it. " +
-			"Every argument replaces the setup. On `sprites` a checkpoint belongs to one sprite and cannot seed another, so the " +
+			"other. A failing command leaves no artifact and an `error` record. When the artifact vanishes (deleted or expired on the " +
+			"engine), the next plan shows an in-place update that builds it again under the **same record id**, so the sandboxes " +
+			"and workspaces made from it (by `setup_id`) are kept. Every argument and block replaces the setup except `timeouts`, " +
+			"which changes in place. On `sprites` a checkpoint belongs to one sprite and cannot seed another, so the " +
 			"artifact is the setup proven once in a kept builder sprite (`ekairos-setup-<hash>`): each sandbox or workspace made from " +
 			"it runs the `command` once in its own new sprite, which is then checkpointed (`params.sprites.setupCheckpointId`), so " +
 			"that restoring that checkpoint returns it to the set-up state." + daytonaSetupDoc,
@@ -83,17 +87,17 @@ func (r *setupResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 				PlanModifiers: []planmodifier.List{listplanmodifier.RequiresReplace()},
 			},
 			"env": schema.MapAttribute{
-				MarkdownDescription: "Environment variables for the setup command. Sensitive: never recorded; only their names enter the fingerprint.",
+				MarkdownDescription: "Environment variables for the setup command. Sensitive: never recorded; only their names enter the fingerprint. Changing them replaces the setup (except the first plan after an import, which takes them in place: the record cannot hold them).",
 				Optional:            true, Sensitive: true, ElementType: types.StringType,
 				Validators: []validator.Map{mapvalidator.KeysAre(stringvalidator.RegexMatches(envNameRegexp, "must be an environment variable name")),
 					mapvalidator.ValueStringsAre(noNULValidator{what: "environment variable's value"})},
-				PlanModifiers: []planmodifier.Map{mapplanmodifier.RequiresReplace()},
+				PlanModifiers: []planmodifier.Map{envRequiresReplace()},
 			},
 			"runtime": schema.StringAttribute{Optional: true, PlanModifiers: replace,
 				Validators:          []validator.String{stringvalidator.LengthBetween(1, 128)},
 				MarkdownDescription: "The runtime the setup is for (engine-specific; recorded only on `local`)."},
 			"timeout": schema.StringAttribute{
-				MarkdownDescription: "How long the setup command may run. Default `" + defaultSetupTimeout + "`.",
+				MarkdownDescription: "How long the setup command may run. Default `" + defaultSetupTimeout + "`. Kept in the record as you spell it, so an import brings it back. Changing it replaces the setup.",
 				Optional:            true, Computed: true, Default: stringdefault.StaticString(defaultSetupTimeout),
 				Validators:    []validator.String{durationValidator{min: time.Second, max: 24 * time.Hour}},
 				PlanModifiers: replace,
@@ -144,6 +148,23 @@ func (r *setupResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 		resp.Diagnostics.AddAttributeError(path.Root(backend.EngineVercel), "Block for another engine",
 			fmt.Sprintf("The vercel block only applies with backend = \"vercel\"; this setup runs on %s.", eng.Name()))
 	}
+	planRebuild(ctx, req, resp)
+}
+
+// planRebuild plans an in-place rebuild of a setup whose artifact vanished (Read left its snapshot_id null):
+// the record id stays, so nothing made from the setup is replaced.
+func planRebuild(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.State.Raw.IsNull() || req.Plan.Raw.IsNull() {
+		return
+	}
+	var snap, status types.String
+	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("snapshot_id"), &snap)...)
+	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("status"), &status)...)
+	if !snap.IsNull() || status.ValueString() != backend.StatusActive {
+		return
+	}
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("snapshot_id"), types.StringUnknown())...)
+	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("reused"), types.BoolUnknown())...)
 }
 
 func (m *setupModel) fromRecord(rec *backend.Record) {
@@ -169,9 +190,11 @@ func (m *setupModel) fromRecord(rec *backend.Record) {
 		}
 		m.Command = types.ListValueMust(types.StringType, argv)
 		m.Runtime = stringOrNull(rec.String("runtime"))
-		m.Timeout = types.StringValue(defaultSetupTimeout)
+		bk := bookkeepingOf(rec)
+		m.Timeout = restoreDuration(types.StringNull(), bk, -1, defaultSetupTimeout)
 		m.Env = types.MapNull(types.StringType)
-		m.Policy = policyFromRecord(rec.JSONMap("policy"))
+		m.Policy = restorePolicyVersion(policyFromRecord(rec.JSONMap("policy")), bk)
+		m.Vercel = restoreBlock(rec.JSONMap("params")[backend.EngineVercel], bk, vercelSetupOptionTypes, m.Vercel)
 	}
 	m.Policy = policyForState(m.Policy)
 }
@@ -218,16 +241,7 @@ func (r *setupResource) Create(ctx context.Context, req resource.CreateRequest, 
 	}
 	ctx, cancel := withTimeout(ctx, plan.Timeouts.Create, 30*time.Minute, &resp.Diagnostics)
 	defer cancel()
-	runTimeout, _ := time.ParseDuration(plan.Timeout.ValueString())
-	sreq := backend.SetupRequest{
-		Backend: plan.Backend.ValueString(),
-		Argv:    listStrings(ctx, plan.Command, &resp.Diagnostics),
-		Env:     mapStrings(ctx, plan.Env, &resp.Diagnostics),
-		Runtime: plan.Runtime.ValueString(),
-		Policy:  policyFrom(ctx, plan.Policy, &req.Config, &resp.Diagnostics),
-		Timeout: runTimeout,
-		Options: optionsFromObject(plan.Vercel),
-	}
+	sreq := plan.request(ctx, &req.Config, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -237,13 +251,31 @@ func (r *setupResource) Create(ctx context.Context, req resource.CreateRequest, 
 		plan.fromRecord(rec)
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
+	setupRunDiagnostics(sreq, &plan, failed, err, &resp.Diagnostics)
+}
+
+func (m *setupModel) request(ctx context.Context, config *tfsdk.Config, diags *diag.Diagnostics) backend.SetupRequest {
+	runTimeout, _ := time.ParseDuration(m.Timeout.ValueString())
+	return backend.SetupRequest{
+		Backend:     m.Backend.ValueString(),
+		Argv:        listStrings(ctx, m.Command, diags),
+		Env:         mapStrings(ctx, m.Env, diags),
+		Runtime:     m.Runtime.ValueString(),
+		Policy:      policyFrom(ctx, m.Policy, config, diags),
+		Timeout:     runTimeout,
+		Options:     optionsFromObject(m.Vercel),
+		Bookkeeping: m.bookkeeping(),
+	}
+}
+
+func setupRunDiagnostics(sreq backend.SetupRequest, plan *setupModel, failed *backend.ExecResult, err error, diags *diag.Diagnostics) {
 	switch {
 	case err != nil && errors.Is(err, backend.ErrSetupFailed) && failed != nil:
-		resp.Diagnostics.AddError("Setup command failed", fmt.Sprintf(
+		diags.AddError("Setup command failed", fmt.Sprintf(
 			"%q exited with code %d; no artifact was kept (record %s is error). The resource is tainted: fix the command and apply again.\n\nLast lines of output:\n%s%s",
 			sreq.Argv[0], failed.ExitCode, plan.ID.ValueString(), backend.LastLines(string(failed.Stdout), 10), backend.LastLines(string(failed.Stderr), 20)))
 	case err != nil:
-		resp.Diagnostics.AddError("Setup not created", err.Error())
+		diags.AddError("Setup not created", err.Error())
 	}
 }
 
@@ -254,7 +286,7 @@ func (r *setupResource) Read(ctx context.Context, req resource.ReadRequest, resp
 	if resp.Diagnostics.HasError() || lc == nil {
 		return
 	}
-	rec, _, err := lc.ReadSetup(ctx, state.ID.ValueString())
+	rec, art, err := lc.ReadSetup(ctx, state.ID.ValueString())
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot read setup", err.Error())
 		return
@@ -264,18 +296,70 @@ func (r *setupResource) Read(ctx context.Context, req resource.ReadRequest, resp
 		return
 	}
 	state.fromRecord(rec)
-	if state.Timeouts.IsNull() || state.Timeouts.IsUnknown() {
-		state.Timeouts = timeouts.Value{Object: types.ObjectNull(state.Timeouts.AttributeTypes(ctx))}
+	if art == nil && rec.String("status") == backend.StatusActive {
+		// The artifact vanished on the engine: the plan rebuilds it in place, under this record id.
+		tflog.Info(ctx, "setup artifact gone: the next apply rebuilds it in place", map[string]any{"id": rec.ID})
+		state.SnapshotID = types.StringNull()
 	}
+	state.Timeouts = restoreTimeouts(ctx, state.Timeouts, bookkeepingOf(rec))
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
-// Update only stores changes that need no rebuild (none today: every argument replaces).
+// Update stores the changes that need no rebuild: the timeouts block, a policy's credentials_wo_version, and
+// after an import the env values the record cannot hold. They are written to the record's bookkeeping so
+// that a later import still rebuilds the configuration.
 func (r *setupResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan setupModel
+	var plan, prior setupModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
+	lc := lifecycleOf(r.data, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() || lc == nil {
+		return
+	}
+	if prior.SnapshotID.IsNull() {
+		r.rebuild(ctx, lc, &plan, req, resp)
+		return
+	}
+	if err := lc.SetBookkeeping(ctx, backend.EntitySetups, plan.ID.ValueString(), plan.bookkeeping()); err != nil {
+		resp.Diagnostics.AddError("Setup not updated", err.Error())
+		return
+	}
+	if plan.Reused.IsUnknown() {
+		plan.Reused = prior.Reused
+	}
 	plan.Policy = policyForState(plan.Policy)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	clearImported(ctx, resp.Private, &resp.Diagnostics)
+}
+
+// rebuild makes the vanished artifact again under the same record id (see Lifecycle.RebuildSetup).
+func (r *setupResource) rebuild(ctx context.Context, lc *backend.Lifecycle, plan *setupModel, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	ctx, cancel := withTimeout(ctx, plan.Timeouts.Create, 30*time.Minute, &resp.Diagnostics)
+	defer cancel()
+	sreq := plan.request(ctx, &req.Config, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	rec, _, reused, failed, err := lc.RebuildSetup(ctx, plan.ID.ValueString(), sreq)
+	plan.Reused = types.BoolValue(reused)
+	if rec != nil {
+		plan.fromRecord(rec)
+		resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	}
+	setupRunDiagnostics(sreq, plan, failed, err, &resp.Diagnostics)
+	if !resp.Diagnostics.HasError() {
+		clearImported(ctx, resp.Private, &resp.Diagnostics)
+	}
+}
+
+// bookkeeping is what the record needs besides its own fields to rebuild this configuration on import.
+func (m *setupModel) bookkeeping() map[string]any {
+	return map[string]any{
+		bkTimeout:  durationSpelling(m.Timeout),
+		bkTimeouts: timeoutsBookkeeping(m.Timeouts),
+		bkOptions:  blockKeys(m.Vercel),
+		bkCredsV:   policyVersionBookkeeping(m.Policy),
+	}
 }
 
 func (r *setupResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
@@ -294,6 +378,7 @@ func (r *setupResource) Delete(ctx context.Context, req resource.DeleteRequest, 
 
 func (r *setupResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	importByRecordID(ctx, r.data, backend.EntitySetups, req, resp)
+	markImported(ctx, resp)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("command"), types.ListNull(types.StringType))...)
 }
 

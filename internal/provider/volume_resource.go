@@ -114,7 +114,8 @@ func (r *volumeResource) Create(ctx context.Context, req resource.CreateRequest,
 	}
 	ctx, cancel := withTimeout(ctx, plan.Timeouts.Create, defaultCreateTimeout, &resp.Diagnostics)
 	defer cancel()
-	rec, vol, err := lc.CreateVolume(ctx, backend.VolumeRequest{Backend: plan.Backend.ValueString(), Name: plan.Name.ValueString()})
+	rec, vol, err := lc.CreateVolume(ctx, backend.VolumeRequest{Backend: plan.Backend.ValueString(), Name: plan.Name.ValueString(),
+		Bookkeeping: map[string]any{bkTimeouts: timeoutsBookkeeping(plan.Timeouts)}})
 	if rec != nil {
 		plan.fromRecord(rec, vol)
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
@@ -141,16 +142,26 @@ func (r *volumeResource) Read(ctx context.Context, req resource.ReadRequest, res
 		return
 	}
 	state.fromRecord(rec, vol)
-	if state.Timeouts.IsNull() || state.Timeouts.IsUnknown() {
-		state.Timeouts = timeouts.Value{Object: types.ObjectNull(state.Timeouts.AttributeTypes(ctx))}
-	}
+	state.Timeouts = restoreTimeouts(ctx, state.Timeouts, bookkeepingOf(rec))
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
-// Update is never called with a change: every argument replaces the volume.
+// Update is called only for the timeouts block (every argument replaces the volume); the record keeps it for import.
 func (r *volumeResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan volumeModel
+	var plan, prior volumeModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
+	lc := lifecycleOf(r.data, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() || lc == nil {
+		return
+	}
+	if err := lc.SetBookkeeping(ctx, backend.EntityVolumes, plan.ID.ValueString(), map[string]any{bkTimeouts: timeoutsBookkeeping(plan.Timeouts)}); err != nil {
+		resp.Diagnostics.AddError("Volume not updated", err.Error())
+		return
+	}
+	if plan.State.IsUnknown() {
+		plan.State = prior.State
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
@@ -245,13 +256,8 @@ func importByRecordID(ctx context.Context, data *providerData, entity string, re
 	if lc == nil {
 		return
 	}
-	rec, err := lc.Store.Get(ctx, entity, req.ID)
-	if errors.Is(err, backend.ErrNotFound) {
-		resp.Diagnostics.AddAttributeError(path.Root("id"), "No such record", fmt.Sprintf("No record %s in %s of the %s store.", req.ID, entity, lc.Store.Kind()))
-		return
-	}
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot read the record store", err.Error())
+	rec := getForImport(ctx, lc.Store, entity, req.ID, &resp.Diagnostics)
+	if rec == nil {
 		return
 	}
 	if st := rec.String("status"); st == backend.StatusShutdown || st == backend.WorkspaceArchived {

@@ -146,6 +146,9 @@ func (m *workspaceModel) request(ctx context.Context, config *tfsdk.Config, diag
 	req := backend.WorkspaceRequest{
 		Backend: m.Backend.ValueString(), Name: m.Name.ValueString(), SetupID: m.SetupID.ValueString(),
 		Policy: policyFrom(ctx, m.Policy, config, diags), Timeout: timeout, Env: mapStrings(ctx, m.Env, diags),
+		Bookkeeping: map[string]any{
+			bkTimeout: durationSpelling(m.Timeout), bkTimeouts: timeoutsBookkeeping(m.Timeouts), bkCredsV: policyVersionBookkeeping(m.Policy),
+		},
 	}
 	if !m.ExposedPorts.IsNull() {
 		var ports []int64
@@ -166,10 +169,11 @@ func (m *workspaceModel) fromRecord(rec *backend.Record) {
 	m.Status = types.StringValue(rec.String("status"))
 	m.CreatedAt = timeOrNull(rec, "createdAt")
 	md := rec.JSONMap("metadata")
+	bk := bookkeepingOf(rec)
 	if ms, ok := backend.AsInt(md["timeoutMs"]); ok && ms > 0 {
-		if cur, err := time.ParseDuration(m.Timeout.ValueString()); err != nil || cur.Milliseconds() != ms {
-			m.Timeout = types.StringValue(formatMillis(ms))
-		}
+		m.Timeout = restoreDuration(m.Timeout, bk, ms, defaultSandboxTimeout)
+	} else if m.Timeout.IsNull() || m.Timeout.IsUnknown() {
+		m.Timeout = restoreDuration(m.Timeout, bk, -1, defaultSandboxTimeout)
 	}
 	cfg, _ := md["sandkit:sandbox-config"].(map[string]any)
 	raw, _ := cfg["exposedPorts"].([]any)
@@ -185,7 +189,7 @@ func (m *workspaceModel) fromRecord(rec *backend.Record) {
 	}
 	pol, _ := md["sandkit:policy"].(map[string]any)
 	if m.Policy.IsUnknown() || m.Policy.IsNull() {
-		m.Policy = policyFromRecord(pol)
+		m.Policy = restorePolicyVersion(policyFromRecord(pol), bk)
 	}
 	m.Policy = policyForState(m.Policy)
 	if m.Env.IsUnknown() {
@@ -242,9 +246,7 @@ func (r *workspaceResource) Read(ctx context.Context, req resource.ReadRequest, 
 	}
 	state.fromRecord(rec)
 	state.checkpointsFromEngine(rec, ws)
-	if state.Timeouts.IsNull() || state.Timeouts.IsUnknown() {
-		state.Timeouts = timeouts.Value{Object: types.ObjectNull(state.Timeouts.AttributeTypes(ctx))}
-	}
+	state.Timeouts = restoreTimeouts(ctx, state.Timeouts, bookkeepingOf(rec))
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
