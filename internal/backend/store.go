@@ -86,10 +86,51 @@ type Store interface {
 	Update(ctx context.Context, entity, id string, attrs Attrs) (*Record, error)
 	// Delete removes a record. Deleting a missing record is not an error.
 	Delete(ctx context.Context, entity, id string) error
+	// CompareAndUpdate is Update on condition that the record's field (a string, number or boolean field)
+	// still holds expect (nil: unset) when the write is applied: a compare-and-swap, atomic against every
+	// other CompareAndUpdate of the record, in this process or any other. ErrStale (wrapped) when the field
+	// holds something else, ErrNotFound when the record is missing. attrs must set field to a value other
+	// than expect, so that of two callers that read the same value at most one succeeds.
+	CompareAndUpdate(ctx context.Context, entity, id, field string, expect any, attrs Attrs) (*Record, error)
 	// Query returns the matching records, ordered, at most Limit of them.
 	Query(ctx context.Context, q Query) ([]*Record, error)
 	// Close releases the store's resources.
 	Close() error
+}
+
+// ErrStale is returned (wrapped) by Store.CompareAndUpdate when the record changed since it was read.
+var ErrStale = errors.New("changed since it was read")
+
+// CheckCompareAndUpdate validates a CompareAndUpdate call, the same way for every store, and returns the
+// field's schema and expect normalized to the field's canonical type (nil stays nil).
+func CheckCompareAndUpdate(entity, field string, expect any, attrs Attrs) (Field, any, error) {
+	schema, ok := LookupEntity(entity)
+	if !ok {
+		return Field{}, nil, fmt.Errorf("unknown entity %q", entity)
+	}
+	f, ok := schema.Field(field)
+	if !ok {
+		return Field{}, nil, fmt.Errorf("%s has no field %q", entity, field)
+	}
+	if f.Type == TypeJSON {
+		return Field{}, nil, fmt.Errorf("%s.%s is a json field: a compare-and-swap compares a string, number or boolean field", entity, field)
+	}
+	want, err := NormalizeAttrs(entity, Attrs{field: expect})
+	if err != nil {
+		return Field{}, nil, err
+	}
+	next, ok := attrs[field]
+	if !ok {
+		return Field{}, nil, fmt.Errorf("a compare-and-swap on %s.%s must set %s", entity, field, field)
+	}
+	norm, err := NormalizeAttrs(entity, Attrs{field: next})
+	if err != nil {
+		return Field{}, nil, err
+	}
+	if norm[field] == want[field] {
+		return Field{}, nil, fmt.Errorf("a compare-and-swap on %s.%s must change it (it sets %v, the value it expects)", entity, field, next)
+	}
+	return f, want[field], nil
 }
 
 // FindRecord looks id up in every entity and returns the first record found (ids are UUIDs, unique across
