@@ -567,3 +567,122 @@ func TestAdoptionRaceChild(t *testing.T) {
 	}
 	fmt.Printf("RECORD=%s\n", res.ID())
 }
+
+// killRun makes a process record look as a SIGKILLed provider leaves it: running, owned by a dead process of
+// this machine.
+func killRun(t *testing.T, lc *backend.Lifecycle, id string) {
+	t.Helper()
+	ctx := context.Background()
+	rec, err := lc.Store.Get(ctx, backend.EntityProcesses, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := rec.JSONMap("metadata")
+	md[backend.MetadataTerraform].(map[string]any)[backend.BookOwner] = map[string]any{"host": mustHost(t), "pid": deadPID(t)}
+	if _, err := lc.Store.Update(ctx, backend.EntityProcesses, id, backend.Attrs{"status": backend.ProcessRunning, "metadata": md,
+		"exitCode": nil, "exitedAt": nil}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKilledRunIsRunAgainUnderItsRecord: a command whose apply was killed (its record running, or finished but
+// never saved in a state) runs again under the same record at the next apply: one record per command. Once read
+// back (confirmed), a record is never taken over.
+func TestKilledRunIsRunAgainUnderItsRecord(t *testing.T) {
+	ctx := context.Background()
+	lc, _ := newLifecycle(t)
+	sb, err := lc.CreateSandbox(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creq := backend.CommandRequest{SandboxID: sb.ID(), Argv: []string{"echo", "ok"}, Env: map[string]string{"K": "v"}}
+	first, err := lc.RunCommand(ctx, creq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	killRun(t, lc, first.Record.ID)
+	again, err := lc.RunCommand(ctx, creq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Record.ID != first.Record.ID || again.Status != backend.ProcessExited {
+		t.Fatalf("the run again made record %s (%s); want %s re-run", again.Record.ID, again.Status, first.Record.ID)
+	}
+	// Another command in the same sandbox is not that run.
+	other, err := lc.RunCommand(ctx, backend.CommandRequest{SandboxID: sb.ID(), Argv: []string{"echo", "other"}})
+	if err != nil || other.Record.ID == first.Record.ID {
+		t.Fatalf("another command took over the run: %v", err)
+	}
+	// Confirmed (a plan read it from state), then killed: never adopted.
+	if _, err := lc.ReadProcess(ctx, first.Record.ID); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := lc.Store.Get(ctx, backend.EntityProcesses, first.Record.ID)
+	md := rec.JSONMap("metadata")
+	md[backend.MetadataTerraform].(map[string]any)[backend.BookOwner] = map[string]any{"host": mustHost(t), "pid": deadPID(t)}
+	if _, err := lc.Store.Update(ctx, backend.EntityProcesses, rec.ID, backend.Attrs{"metadata": md}); err != nil {
+		t.Fatal(err)
+	}
+	third, err := lc.RunCommand(ctx, creq)
+	if err != nil || third.Record.ID == first.Record.ID {
+		t.Fatalf("a confirmed run was taken over: %v", err)
+	}
+	recs, err := lc.Store.Query(ctx, backend.Query{Entity: backend.EntityProcesses, Where: []backend.Cond{{Field: "sandboxId", Op: backend.OpEq, Value: sb.ID()}}})
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("process records: %d (%v); want 3 (the re-run one, the other command, the third run)", len(recs), err)
+	}
+}
+
+// TestReadProcessMarksUnknownOutcomesLost: a run left running by a provider that is gone becomes lost at the
+// next read, with the reason in metadata.lost; a run whose owner still runs stays running; a run owned by
+// another machine is lost only once its timeout and LostGrace have passed.
+func TestReadProcessMarksUnknownOutcomesLost(t *testing.T) {
+	ctx := context.Background()
+	lc, _ := newLifecycle(t)
+	sb, err := lc.CreateSandbox(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(argv ...string) string {
+		r, err := lc.RunCommand(ctx, backend.CommandRequest{SandboxID: sb.ID(), Argv: argv, Timeout: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Record.ID
+	}
+	dead, live, remote := run("a"), run("b"), run("c")
+	killRun(t, lc, dead)
+	killRun(t, lc, live)
+	killRun(t, lc, remote)
+	setOwner := func(id string, owner map[string]any, startedAt int64) {
+		rec, _ := lc.Store.Get(ctx, backend.EntityProcesses, id)
+		md := rec.JSONMap("metadata")
+		md[backend.MetadataTerraform].(map[string]any)[backend.BookOwner] = owner
+		if _, err := lc.Store.Update(ctx, backend.EntityProcesses, id, backend.Attrs{"metadata": md, "startedAt": startedAt}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().UnixMilli()
+	setOwner(live, map[string]any{"host": mustHost(t), "pid": os.Getppid()}, now)
+	setOwner(remote, map[string]any{"host": "elsewhere", "pid": 1}, now)
+	for id, want := range map[string]string{dead: backend.ProcessLost, live: backend.ProcessRunning, remote: backend.ProcessRunning} {
+		rec, err := lc.ReadProcess(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.String("status"); got != want {
+			t.Errorf("run %s: status %s, want %s", id, got, want)
+		}
+		if want == backend.ProcessLost {
+			reason, _ := rec.JSONMap("metadata")["lost"].(map[string]any)["reason"].(string)
+			if !strings.Contains(reason, "ended without recording the outcome") {
+				t.Errorf("lost without a reason: %v", rec.JSONMap("metadata"))
+			}
+		}
+	}
+	// The remote run, long past its timeout.
+	setOwner(remote, map[string]any{"host": "elsewhere", "pid": 1}, now-(time.Minute+backend.LostGrace+time.Minute).Milliseconds())
+	if rec, err := lc.ReadProcess(ctx, remote); err != nil || rec.String("status") != backend.ProcessLost {
+		t.Fatalf("a remote run past its timeout: %v %v", err, rec.Attrs)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Op is a comparison in a query condition.
@@ -146,4 +147,34 @@ func FindRecord(ctx context.Context, s Store, id string) (*Record, error) {
 		}
 	}
 	return nil, fmt.Errorf("record %s: %w", id, ErrNotFound)
+}
+
+// StoreIdentityID is the id of the sandbox_meta record that holds the store's identity.
+const StoreIdentityID = "5a4e1f0c-3c2b-4d7e-9f61-8b2a7c9d0e14"
+
+// StoreIdentity returns the store's identity: a UUID written once into the store (the sandbox_meta record
+// StoreIdentityID), which Terraform resources keep in private state to tell "my record was deleted from this
+// store" (drift) from "this is another store" (a configuration error). "" when the store has none yet; with
+// create, one is written first (by whichever of several concurrent writers creates it first).
+func StoreIdentity(ctx context.Context, s Store, create bool) (string, error) {
+	rec, err := s.Get(ctx, EntityMeta, StoreIdentityID)
+	if err == nil {
+		return rec.String("value"), nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return "", fmt.Errorf("reading the store identity: %w", err)
+	}
+	if !create {
+		return "", nil
+	}
+	rec, err = s.Create(ctx, EntityMeta, StoreIdentityID, Attrs{"key": "store-identity", "value": NewID(), "createdAt": time.Now().UnixMilli()})
+	if errors.Is(err, ErrConflict) {
+		if rec, err = s.Get(ctx, EntityMeta, StoreIdentityID); err == nil {
+			return rec.String("value"), nil
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("writing the store identity: %w", err)
+	}
+	return rec.String("value"), nil
 }
