@@ -88,6 +88,7 @@ func Run(t *testing.T, open func(t *testing.T) backend.Store) {
 	t.Run("QueryInvalid", s.testQueryInvalid)
 	t.Run("Concurrency", s.testConcurrency)
 	t.Run("CompareAndUpdate", s.testCompareAndUpdate)
+	t.Run("StoreIdentity", s.testStoreIdentity)
 	t.Run("LargeQuery", s.testLargeQuery)
 }
 
@@ -1337,5 +1338,27 @@ func (s *suite) testCompareAndUpdate(t *testing.T) {
 	}
 	if p := got.String("purpose"); p != fmt.Sprintf("w%d", winners[0]) {
 		t.Fatalf("the record holds purpose %q; the winner was worker %d", p, winners[0])
+	}
+}
+
+// testStoreIdentity: a fresh store has no identity and reading it writes none; the first create writes a
+// UUID that every later read returns.
+func (s *suite) testStoreIdentity(t *testing.T) {
+	st := s.store(t)
+	ctx := t.Context()
+	if id, err := backend.StoreIdentity(ctx, st, false); err != nil || id != "" {
+		t.Fatalf("fresh store: identity %q, %v; want none", id, err)
+	}
+	if id, err := backend.StoreIdentity(ctx, st, false); err != nil || id != "" {
+		t.Fatalf("reading the identity wrote one: %q, %v", id, err)
+	}
+	id, err := backend.StoreIdentity(ctx, st, true)
+	if err != nil || !backend.ValidID(id) {
+		t.Fatalf("create: %q, %v; want a UUID", id, err)
+	}
+	for _, create := range []bool{true, false} {
+		if again, err := backend.StoreIdentity(ctx, st, create); err != nil || again != id {
+			t.Fatalf("identity changed: %q then %q (%v)", id, again, err)
+		}
 	}
 }
