@@ -265,6 +265,7 @@ func (r *commandResource) Create(ctx context.Context, req resource.CreateRequest
 	if lc == nil {
 		return
 	}
+	keepStore(ctx, r.data, lc, resp.Private, true, &resp.Diagnostics)
 	runTimeout, _ := time.ParseDuration(plan.Timeout.ValueString())
 	createTimeout, d := plan.Timeouts.Create(ctx, runTimeout+5*time.Minute)
 	resp.Diagnostics.Append(d...)
@@ -349,13 +350,15 @@ func (r *commandResource) Read(ctx context.Context, req resource.ReadRequest, re
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	lc := r.lifecycle(&resp.Diagnostics)
+	lc := readLifecycle(ctx, r.data, req.Private, "sandbox_command", state.ID.ValueString(), &resp.Diagnostics)
 	if lc == nil {
 		return
 	}
-	rec, err := lc.Store.Get(ctx, backend.EntityProcesses, state.ID.ValueString())
+	rec, err := lc.ReadProcess(ctx, state.ID.ValueString())
 	if errors.Is(err, backend.ErrNotFound) {
-		resp.State.RemoveResource(ctx)
+		if recordGoneIsDrift(ctx, r.data, lc, req.Private, backend.EntityProcesses, "sandbox_command", state.ID.ValueString(), &resp.Diagnostics) {
+			resp.State.RemoveResource(ctx)
+		}
 		return
 	}
 	if err != nil {

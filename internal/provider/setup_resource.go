@@ -212,6 +212,7 @@ func (r *setupResource) Create(ctx context.Context, req resource.CreateRequest, 
 	if resp.Diagnostics.HasError() || lc == nil {
 		return
 	}
+	keepStore(ctx, r.data, lc, resp.Private, true, &resp.Diagnostics)
 	ctx, cancel := withTimeout(ctx, plan.Timeouts.Create, 30*time.Minute, &resp.Diagnostics)
 	defer cancel()
 	runTimeout, _ := time.ParseDuration(plan.Timeout.ValueString())
@@ -246,7 +247,10 @@ func (r *setupResource) Create(ctx context.Context, req resource.CreateRequest, 
 func (r *setupResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state setupModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	lc := lifecycleOf(r.data, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	lc := readLifecycle(ctx, r.data, req.Private, "sandbox_setup", state.ID.ValueString(), &resp.Diagnostics)
 	if resp.Diagnostics.HasError() || lc == nil {
 		return
 	}
@@ -256,9 +260,12 @@ func (r *setupResource) Read(ctx context.Context, req resource.ReadRequest, resp
 		return
 	}
 	if rec == nil {
-		resp.State.RemoveResource(ctx)
+		if recordGoneIsDrift(ctx, r.data, lc, req.Private, backend.EntitySetups, "sandbox_setup", state.ID.ValueString(), &resp.Diagnostics) {
+			resp.State.RemoveResource(ctx)
+		}
 		return
 	}
+	keepStore(ctx, r.data, lc, resp.Private, false, &resp.Diagnostics)
 	state.fromRecord(rec)
 	if state.Timeouts.IsNull() || state.Timeouts.IsUnknown() {
 		state.Timeouts = timeouts.Value{Object: types.ObjectNull(state.Timeouts.AttributeTypes(ctx))}
