@@ -1,0 +1,214 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/sqlite"
+)
+
+// dumpStore returns every record of the SQLite file at path, one line per record, sorted.
+func dumpStore(t *testing.T, path string) []string {
+	t.Helper()
+	st, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatalf("opening %s: %v", path, err)
+	}
+	defer st.Close()
+	var out []string
+	for _, e := range backend.EntityNames() {
+		recs, err := st.Query(context.Background(), backend.Query{Entity: e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			b, _ := json.Marshal(r.Attrs)
+			out = append(out, e+" "+r.ID+" "+string(b))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func durableConfig(env *testEnv, dbPath, purpose, marker string) string {
+	return strings.Replace(env.providerHCL(), fmt.Sprintf("sqlite_path = %q", env.dbPath), fmt.Sprintf("sqlite_path = %q", dbPath), 1) + fmt.Sprintf(`
+resource "sandbox_sandbox" "a" {
+  purpose = %q
+}
+
+resource "sandbox_sandbox" "b" {
+  purpose = "durable"
+}
+
+resource "sandbox_command" "c" {
+  sandbox_id = sandbox_sandbox.a.id
+  command    = ["sh", "-c", "echo %s"]
+}
+`, purpose, marker)
+}
+
+// TestAccStoreIdentity_otherStoreIsAnError: a state planned against another record store fails, naming both
+// stores and what to set, and writes nothing to either: a SQLite path that does not exist is not created, and
+// an existing file with another identity is left as it was, as is the store that holds the records.
+func TestAccStoreIdentity_otherStoreIsAnError(t *testing.T) {
+	env := newTestEnv(t)
+	other := filepath.Join(env.dir, "elsewhere", "records.db")
+	var before []string
+	var idA, idB string
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		CheckDestroy:             env.checkDestroyed,
+		Steps: []resource.TestStep{
+			{
+				Config: durableConfig(env, env.dbPath, "durable", "one"),
+				Check: func(*terraform.State) error {
+					var err error
+					if idA, err = backend.StoreIdentity(context.Background(), env.store(), false); err != nil || idA == "" {
+						return fmt.Errorf("the store has no identity after an apply: %q %v", idA, err)
+					}
+					return nil
+				},
+			},
+			{
+				PreConfig: func() { before = dumpStore(t, env.dbPath) },
+				Config:    durableConfig(env, other, "durable", "one"),
+				PlanOnly:  true,
+				// The message names the configured path, the identity of the store that holds the record, and
+				// what to set.
+				ExpectError: regexp.MustCompile(`(?s)Record store not found.*elsewhere.*records\.db.*does\s+not\s+exist.*written\s+to\s+store`),
+			},
+			{
+				PreConfig: func() {
+					if _, err := os.Stat(other); !errors.Is(err, os.ErrNotExist) {
+						t.Fatalf("a plan against a missing SQLite path created it (%v)", err)
+					}
+					if _, err := os.Stat(filepath.Dir(other)); !errors.Is(err, os.ErrNotExist) {
+						t.Fatalf("a plan against a missing SQLite path created its directory (%v)", err)
+					}
+					if after := dumpStore(t, env.dbPath); strings.Join(after, "\n") != strings.Join(before, "\n") {
+						t.Fatalf("the plan wrote to the store that holds the records:\nbefore %v\nafter  %v", before, after)
+					}
+					// Now the other path is a store of its own (another configuration's, a fresh runner's).
+					st, err := sqlite.Open(other)
+					if err != nil {
+						t.Fatal(err)
+					}
+					idB, err = backend.StoreIdentity(context.Background(), st, true)
+					_ = st.Close()
+					if err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config:   durableConfig(env, other, "durable", "one"),
+				PlanOnly: true,
+				ExpectError: regexp.MustCompile(`(?s)Record in another store.*has\s+no\s+record.*elsewhere.*written\s+to\s+store`),
+			},
+			{
+				PreConfig: func() {
+					if after := dumpStore(t, env.dbPath); strings.Join(after, "\n") != strings.Join(before, "\n") {
+						t.Fatalf("the plan wrote to the store that holds the records:\nbefore %v\nafter  %v", before, after)
+					}
+					if got := dumpStore(t, other); len(got) != 1 || !strings.Contains(got[0], idB) {
+						t.Fatalf("the plan wrote to the other store: %v", got)
+					}
+				},
+				// Back on the right store: nothing to do.
+				Config:   durableConfig(env, env.dbPath, "durable", "one"),
+				PlanOnly: true,
+			},
+		},
+	})
+	if idA == "" || idB == "" || idA == idB {
+		t.Fatalf("store identities %q and %q", idA, idB)
+	}
+}
+
+// TestAccStoreIdentity_messagesNameBothStores checks the error texts themselves (terraform may wrap lines, so
+// the acceptance test above matches loosely): both identities and the settings to change.
+func TestStoreIdentityMessages(t *testing.T) {
+	data := &providerData{records: RecordsSQLite, sqlitePath: "/nowhere/records.db"}
+	was := storePrivate{ID: "11111111-1111-4111-8111-111111111111", Where: "sqlite at /a/records.db"}
+	msg := "x " + madeIn(was) + " " + data.howToChooseStore() + " " + data.storeWhere()
+	for _, want := range []string{was.ID, "/a/records.db", "/nowhere/records.db", EnvSQLitePath, "sqlite_path"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message lacks %q: %s", want, msg)
+		}
+	}
+}
+
+// TestAccPlanWritesOnlyEngineFacts: a plan (a pull-request plan in CI) writes nothing to the records but what
+// the engine confirmed: a sandbox whose engine object is gone gets status shutdown. Configuration changes
+// (an in-place change, a command to run again) leave every record as it was.
+func TestAccPlanWritesOnlyEngineFacts(t *testing.T) {
+	env := newTestEnv(t)
+	var before []string
+	var goneID string
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		CheckDestroy:             env.checkDestroyed,
+		Steps: []resource.TestStep{
+			{
+				Config: durableConfig(env, env.dbPath, "durable", "one"),
+				Check: func(s *terraform.State) error {
+					goneID = s.RootModule().Resources["sandbox_sandbox.b"].Primary.ID
+					return nil
+				},
+			},
+			{
+				PreConfig: func() {
+					before = dumpStore(t, env.dbPath)
+					rec, err := env.record(goneID)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := env.engine().DeleteSandbox(context.Background(), rec.String("externalSandboxId")); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config:             durableConfig(env, env.dbPath, "changed", "two"),
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+			},
+			{
+				PreConfig: func() {
+					after := dumpStore(t, env.dbPath)
+					if len(after) != len(before) {
+						t.Fatalf("the plan added or removed records:\nbefore %v\nafter  %v", before, after)
+					}
+					for i := range before {
+						if before[i] == after[i] {
+							continue
+						}
+						if !strings.Contains(before[i], goneID) {
+							t.Fatalf("the plan changed a record other than the vanished sandbox's:\nbefore %s\nafter  %s", before[i], after[i])
+						}
+						var b, a map[string]any
+						_ = json.Unmarshal([]byte(before[i][strings.Index(before[i], "{"):]), &b)
+						_ = json.Unmarshal([]byte(after[i][strings.Index(after[i], "{"):]), &a)
+						for k := range a {
+							if fmt.Sprint(a[k]) != fmt.Sprint(b[k]) && k != "status" && k != "shutdownAt" && k != "updatedAt" {
+								t.Errorf("the plan changed %s of the vanished sandbox's record: %v -> %v", k, b[k], a[k])
+							}
+						}
+						if a["status"] != backend.StatusShutdown {
+							t.Errorf("the vanished sandbox's record is %v, want shutdown", a["status"])
+						}
+					}
+				},
+				Config: durableConfig(env, env.dbPath, "changed", "two"),
+			},
+		},
+	})
+}
