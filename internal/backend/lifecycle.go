@@ -304,6 +304,9 @@ func (l *Lifecycle) failCreate(ctx context.Context, res *SandboxResult, req Sand
 	return res, fmt.Errorf("creating sandbox %s on %s: %w", res.ID(), req.Backend, cause)
 }
 
+// ScopeOf is the default scope of a configuration: its directory (absolute, symlinks resolved) and workspace.
+func ScopeOf(dir, workspace string) string { return dir + "#" + workspace }
+
 // book is the provider's bookkeeping of a record made (or taken over) by process pid on this machine.
 func (l *Lifecycle) book(hash string, pid int) map[string]any {
 	return map[string]any{BookOwner: map[string]any{"host": l.host(), "pid": pid}, BookConfigHash: hash, BookScope: l.Scope}

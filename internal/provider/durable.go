@@ -64,11 +64,11 @@ func defaultScope() string {
 	if ws == "" {
 		ws = "default"
 	}
-	return ScopeOf(dir, ws)
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+	return backend.ScopeOf(dir, ws)
 }
-
-// ScopeOf is the default scope of a configuration directory and workspace.
-func ScopeOf(dir, workspace string) string { return dir + "#" + workspace }
 
 // storeWhere describes the configured store for messages: kind and location, never a credential.
 func (d *providerData) storeWhere() string {

@@ -111,8 +111,8 @@ func TestAccStoreIdentity_otherStoreIsAnError(t *testing.T) {
 						t.Fatal(err)
 					}
 				},
-				Config:   durableConfig(env, other, "durable", "one"),
-				PlanOnly: true,
+				Config:      durableConfig(env, other, "durable", "one"),
+				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)Record in another store.*has\s+no\s+record.*elsewhere.*written\s+to\s+store`),
 			},
 			{
