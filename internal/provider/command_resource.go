@@ -81,7 +81,11 @@ func (r *commandResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 			"`@ekairos/sandbox` records its processes. The command runs once per resource: change `command`, `env`, `cwd` " +
 			"or `triggers` to run it again (by replacement). A non-zero exit fails the apply (unless `allow_failure`) and " +
 			"leaves the resource tainted, so the next apply runs it again. Destroying the resource runs nothing unless " +
-			"`destroy_command` is set; the run's record stays as history.",
+			"`destroy_command` is set; the run's record stays as history. A run whose outcome nobody can know (the provider " +
+			"was killed during the run, or the record store was unreachable when it ended) is left `running` in its record; " +
+			"the next read of the resource (a plan or refresh) marks it `lost`, the library's status, with the reason in " +
+			"`metadata.lost`. A run that an apply killed before Terraform saved it in the state is run again under the same " +
+			"record by the next apply, not recorded twice.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				MarkdownDescription: "The run's record id (a UUID) in `sandbox_processes`.",

@@ -132,7 +132,7 @@ func (p *sandboxProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 				Validators: []validator.String{stringvalidator.OneOf(availableStores...)},
 			},
 			"sqlite_path": schema.StringAttribute{
-				MarkdownDescription: "Path of the SQLite records file, created on first use. Falls back to `" + EnvSQLitePath +
+				MarkdownDescription: "Path of the SQLite records file, created by the first apply that creates a resource (a plan never creates it: when the file is missing and the state holds resources, the plan fails naming the store). Falls back to `" + EnvSQLitePath +
 					"`, then `$XDG_DATA_HOME/terraform-provider-sandbox/records.db` (`~/.local/share/...` when `XDG_DATA_HOME` " +
 					"is unset). **Note:** A SQLite file lives on one machine: a CI runner that plans against remote state " +
 					"needs a shared store.",
