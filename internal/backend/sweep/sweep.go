@@ -3,9 +3,13 @@
 // command of the design (cmd/sweep) and the sweeper of acceptance tests (ForTests, Sweeper), written once over
 // backend.Store and backend.Engine, without Terraform types.
 //
-// What it removes (only with Options.Apply; a dry run changes nothing):
+// What it removes (only with Options.Apply; a dry run changes nothing), and only what it can attribute: a record
+// (and its object) of one of Options.Scopes when the sweep is scoped; an object whose record is missing only with
+// Options.DeleteUnattributed. Everything else is reported as ProblemOtherScope or ProblemUnattributed and left
+// alone.
 //
-//   - an engine object labelled with a record id whose record is missing or shutdown: the object is deleted;
+//   - an engine object labelled with a record id whose record is shutdown (or missing, with
+//     DeleteUnattributed): the object is deleted;
 //   - an engine object whose record is error: the object is deleted, then the record is marked shutdown;
 //   - an engine object whose record is active but names another object (a duplicate): the object is deleted;
 //   - a creating record older than the create timeout, or whose owner (params.terraform.owner, a provider
@@ -16,7 +20,7 @@
 //   - with Options.Managed (the record ids of every Terraform state that uses the store), an active record that
 //     no state names: its object is deleted and the record is marked shutdown;
 //   - a running sandbox_processes record whose sandbox is gone, or that outlived its own timeout: it is marked
-//     failed;
+//     lost (the library's status for a run whose outcome is unknown);
 //   - volumes of engines that implement backend.VolumeEngine whose record is missing or shutdown (deleted), error
 //     or abandoned creating (deleted, and the record marked shutdown); workspaces of engines that implement
 //     backend.WorkspaceEngine whose record is missing or archived (deleted).
