@@ -17,6 +17,7 @@ import (
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/sqlite"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/sweep"
 )
 
 // dumpStore returns every record of the SQLite file at path, one line per record, sorted.
@@ -208,6 +209,78 @@ func TestAccPlanWritesOnlyEngineFacts(t *testing.T) {
 					}
 				},
 				Config: durableConfig(env, env.dbPath, "changed", "two"),
+			},
+		},
+	})
+}
+
+// TestAccScopedSweep: two configurations (scopes "team-a" and "team-b") share one record store and one local
+// root. B applies three sandboxes; A's state is empty (what a killed first apply leaves). A sweep given A's empty
+// state (scoped to A) removes nothing of B's: B's records stay active, its engine objects stay, and B's next plan
+// is empty.
+func TestAccScopedSweep(t *testing.T) {
+	env := newTestEnv(t)
+	withScope := func(scope string) string {
+		return strings.Replace(env.providerHCL(), "provider \"sandbox\" {\n", fmt.Sprintf("provider \"sandbox\" {\n  scope = %q\n", scope), 1)
+	}
+	cfgB := withScope("team-b") + `
+resource "sandbox_sandbox" "b" {
+  count   = 3
+  purpose = "team-b"
+}
+`
+	var ids []string
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		CheckDestroy:             env.checkDestroyed,
+		Steps: []resource.TestStep{
+			{
+				Config: cfgB,
+				Check: func(s *terraform.State) error {
+					for _, r := range s.RootModule().Resources {
+						ids = append(ids, r.Primary.ID)
+						rec, err := env.record(r.Primary.ID)
+						if err != nil {
+							return err
+						}
+						if got := sweep.Scope(rec); got != "team-b" {
+							return fmt.Errorf("record %s has scope %q, want team-b", rec.ID, got)
+						}
+					}
+					return nil
+				},
+			},
+			{
+				PreConfig: func() {
+					rep, err := sweep.Sweep(context.Background(), env.store(), backend.EngineMap{"local": env.engine()},
+						sweep.Options{Apply: true, Managed: map[string]bool{}, Scopes: map[string]bool{"team-a": true}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if n := len(rep.Actionable()); n != 0 {
+						t.Fatalf("a sweep with team-a's empty state acted on %d finding(s): %+v", n, rep.Actionable())
+					}
+					others := 0
+					for _, f := range rep.Findings {
+						if f.Problem == sweep.ProblemOtherScope {
+							others++
+						}
+					}
+					if others != len(ids) {
+						t.Errorf("%d finding(s) reported as another configuration's, want %d", others, len(ids))
+					}
+					for _, id := range ids {
+						rec, err := env.record(id)
+						if err != nil || rec.String("status") != backend.StatusActive {
+							t.Fatalf("team-b's record %s after the sweep: %v %v", id, err, rec)
+						}
+						if _, err := env.engine().GetSandbox(context.Background(), rec.String("externalSandboxId")); err != nil {
+							t.Fatalf("team-b's engine object %s after the sweep: %v", rec.String("externalSandboxId"), err)
+						}
+					}
+				},
+				Config:   cfgB,
+				PlanOnly: true, // B's plan stays empty
 			},
 		},
 	})
