@@ -5,19 +5,25 @@
 #      with SQLite records, all in a temporary directory (own TF_CLI_CONFIG_FILE with dev_overrides).
 #   2. KILLTEST_KILLS times (default 5): start `terraform apply`, sleep a random 0.2-3 s, then SIGKILL terraform
 #      AND its provider child (and anything else it started) at once.
-#   3. sweep (./cmd/sweep; dry run, printed), then sweep -apply -state terraform.tfstate. -state gives sweep the
-#      only state that uses these records, so that sandboxes the kills left out of it (an apply killed after a
-#      create finished but before Terraform saved it, or while Terraform rewrote the whole state file, which
-#      the local backend does by truncating it first) are removed too.
-#   4. `terraform apply` (must succeed), `terraform plan -detailed-exitcode` (must be empty), `terraform destroy`;
-#      then: no engine object (the local root's sandboxes directory is empty) and no creating, active or error
-#      sandbox record.
+#   3. NO sweep: one plain `terraform apply` must converge by itself. A create that a killed apply finished (or
+#      left half-way) and never saved in the state is adopted by the next apply's create of the same
+#      configuration (its record is unconfirmed and its owner dead), and a sandbox_command cut short runs again
+#      under its own record. Then: exactly as many live sandbox records (creating, active, error) and engine
+#      objects as sandbox_sandbox in the state, and as many run records in live sandboxes as sandbox_command in
+#      the state (assert_converged). Only when a kill cut the state file itself short (confirmed records in no
+#      state: Terraform's truncate-then-write) does a scoped `sweep -apply -state` run first, and the summary
+#      says so.
+#   4. KILLTEST_PROVIDER_KILLS times (default 2): an apply whose provider process alone is SIGKILLed (terraform
+#      survives and reports the crash); then one plain apply, empty plan, and the same exact counts. Destroy: no
+#      engine object (the local root's sandboxes directory is empty) and no creating, active or error record.
 #   5. SIGINT (a graceful stop, as Ctrl-C): start an apply, send SIGINT to terraform once, wait; the next apply must
-#      converge WITHOUT sweep (then plan is empty, destroy, and the same final checks).
+#      converge WITHOUT sweep (then plan is empty, destroy, and the same final checks); a final sweep marks the
+#      runs cut short `lost` and finds no sandbox to remove.
 #   6. The hosted engines on their fakes (internal/testfakes/cmd/fakeservers, loopback only): per engine in
-#      KILLTEST_FAKES, KILLTEST_FAKE_KILLS SIGKILL rounds of an apply of KILLTEST_FAKE_SANDBOXES sandboxes, sweep
-#      -apply -state, apply, empty plan, destroy; zero objects on the fake, zero non-terminal records, and a
-#      clean dry-run sweep (see the section below).
+#      KILLTEST_FAKES, KILLTEST_FAKE_KILLS SIGKILL rounds of an apply of KILLTEST_FAKE_SANDBOXES sandboxes, one
+#      apply without sweep and exact counts (objects counted on the fake), KILLTEST_FAKE_PROVIDER_KILLS (1)
+#      provider-only SIGKILLs, apply and exact counts again, destroy; zero objects on the fake, zero non-terminal
+#      records, and a clean dry-run sweep (see the section below).
 #
 # The kill times come from bash's RANDOM seeded with KILLTEST_SEED (printed at the start): a failure is
 # reproduced with the same seed (timings still vary with the machine's speed).
@@ -28,7 +34,8 @@
 # after checking that no terraform runs: it removes the stale lock file and runs the command again (with a
 # remote backend: `terraform force-unlock <ID>`).
 #
-# Environment: KILLTEST_SEED, KILLTEST_KILLS (5), KILLTEST_SANDBOXES (8), KILLTEST_KEEP=1 keeps the work dir;
+# Environment: KILLTEST_SEED, KILLTEST_KILLS (5), KILLTEST_PROVIDER_KILLS (2), KILLTEST_SANDBOXES (8),
+# KILLTEST_FAKE_PROVIDER_KILLS (1), KILLTEST_KEEP=1 keeps the work dir;
 # KILLTEST_FAKES ("daytona vercel sprites", "" skips them), KILLTEST_FAKE_KILLS (2), KILLTEST_FAKE_SANDBOXES (4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -241,11 +248,12 @@ repair_state() {
 }
 
 # provider_kills N PREFIX [ENGINE]: N applies (round PREFIX<i>) whose provider process alone is SIGKILLed a
-# random 0.2-1.5 s after terraform starts changing things.
+# random 0-0.8 s after terraform starts changing things (an apply of a few sandboxes is done within about a
+# second of its first change).
 provider_kills() {
   local n=$1 prefix=$2 eng=${3:-} i delay_ms klog tfpid provs p what rc
   for i in $(seq 1 "$n"); do
-    delay_ms=$((200 + RANDOM % 1301))
+    delay_ms=$((RANDOM % 801))
     klog="$work/pkill-$prefix$i.log"
     terraform -chdir="$tfd" apply -auto-approve -input=false -no-color -compact-warnings -var "round=$prefix$i" >"$klog" 2>&1 &
     tfpid=$!
@@ -330,7 +338,7 @@ assert_converged "after SIGKILL of terraform x$kills and one apply (sweep for a 
 # ---- SIGKILL of the provider alone ----------------------------------------------------------------------------
 # terraform survives and reports the plugin's crash; what the provider had made and not yet returned is in no
 # state. The next plain apply adopts it.
-pkills=${KILLTEST_PROVIDER_KILLS:-3}
+pkills=${KILLTEST_PROVIDER_KILLS:-2}
 provider_kills "$pkills" p
 repair_state
 export TF_VAR_round=final2
