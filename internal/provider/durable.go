@@ -209,3 +209,19 @@ func recordGoneIsDrift(ctx context.Context, data *providerData, lc *backend.Life
 			what, id, this, data.storeWhere(), madeIn(was), data.howToChooseStore()))
 	return false
 }
+
+// existingStore returns the record store for a data source: opened, never created. nil (and no error) when the
+// SQLite file does not exist: there is no record to read, and a plan must not create the store.
+func (d *providerData) existingStore() (backend.Store, error) {
+	if d.records == RecordsSQLite {
+		d.mu.Lock()
+		opened := d.lifecycle != nil
+		d.mu.Unlock()
+		if !opened {
+			if _, err := os.Stat(d.sqlitePath); errors.Is(err, os.ErrNotExist) {
+				return nil, nil
+			}
+		}
+	}
+	return d.Store()
+}

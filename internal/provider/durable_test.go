@@ -285,3 +285,33 @@ resource "sandbox_sandbox" "b" {
 		},
 	})
 }
+
+// TestAccDataSourcesNeverCreateTheStore: data sources read records; on a SQLite path that does not exist yet
+// they find none, and neither plan nor apply creates the file.
+func TestAccDataSourcesNeverCreateTheStore(t *testing.T) {
+	env := newTestEnv(t)
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: env.providerHCL() + `data "sandbox_records" "x" {}`,
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("data.sandbox_records.x", "ids.#", "0"),
+					func(*terraform.State) error {
+						if _, err := os.Stat(env.dbPath); !errors.Is(err, os.ErrNotExist) {
+							return fmt.Errorf("reading records created the SQLite file (%v)", err)
+						}
+						return nil
+					},
+				),
+			},
+			{
+				Config:      env.providerHCL() + `data "sandbox_record" "x" { id = "6f1c2d3e-8a9b-4c5d-9e0f-1a2b3c4d5e6f" }`,
+				ExpectError: regexp.MustCompile(`(?s)No record 6f1c2d3e-8a9b-4c5d-9e0f-1a2b3c4d5e6f.*does\s+not\s+exist`),
+			},
+		},
+	})
+	if _, err := os.Stat(env.dbPath); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("reading records created the SQLite file (%v)", err)
+	}
+}
