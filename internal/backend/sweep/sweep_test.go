@@ -374,6 +374,40 @@ func TestScopedSweep(t *testing.T) {
 	if got := listIDs(t, eng); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("engine objects after an unscoped sweep: %v, want %v", got, want)
 	}
+	// A volume of B's whose record is shutdown: a sweep scoped to A leaves it, one scoped to B removes it. (Local
+	// volumes need bubblewrap.)
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		t.Skip("no bwrap: the volume part needs it")
+	}
+	veng, err := local.New(local.Config{Root: t.TempDir(), Isolation: local.IsolationBwrap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vengines := backend.EngineMap{"local": veng}
+	vrec, err := st.Create(ctx, backend.EntityVolumes, backend.NewID(), backend.Attrs{"name": "b-vol", "provider": "local",
+		"status": backend.StatusShutdown, "params": map[string]any{backend.ParamsTerraform: map[string]any{backend.BookScope: "/work/b#default"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := veng.CreateVolume(ctx, backend.VolumeSpec{RecordID: vrec.ID, Name: "b-vol"}); err != nil {
+		t.Fatal(err)
+	}
+	rep = run(t, st, vengines, sweep.Options{Apply: true, Scopes: map[string]bool{"/work/a#default": true}})
+	for _, f := range rep.Findings {
+		if f.RecordID == vrec.ID && (f.Actionable() || f.Problem != sweep.ProblemOtherScope) {
+			t.Errorf("B's volume in a sweep scoped to A: %+v", f)
+		}
+	}
+	if vols, _ := veng.ListVolumes(ctx); len(vols) != 1 {
+		t.Fatalf("a sweep scoped to A removed B's volume (%d left)", len(vols))
+	}
+	rep = run(t, st, vengines, sweep.Options{Apply: true, Scopes: map[string]bool{"/work/b#default": true}})
+	if got := actionable(rep); got[vrec.ID] != sweep.ProblemShutdown {
+		t.Errorf("a sweep scoped to B found %v; want B's shutdown volume", got)
+	}
+	if vols, _ := veng.ListVolumes(ctx); len(vols) != 0 {
+		t.Fatalf("a sweep scoped to B left B's volume")
+	}
 }
 
 // TestOtherRoot: a sweep given another local root must not close records whose objects live elsewhere.
