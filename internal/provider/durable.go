@@ -169,7 +169,11 @@ func keepStore(ctx context.Context, data *providerData, lc *backend.Lifecycle, p
 	id, err := data.identity(ctx, lc.Store, create)
 	if err != nil {
 		if create {
-			diags.AddError("Cannot write the record store's identity", err.Error())
+			// Not fatal: the resource works without it; only the check that a later plan reads the right store is
+			// lost. (An InstantDB app whose schema predates sandbox_meta refuses the write.)
+			diags.AddWarning("Record store identity not written",
+				"The store's identity (the sandbox_meta record that tells this store from another one at plan time) could not be written: "+
+					err.Error()+"\n\nOn InstantDB, push the provider's schema again (it adds sandbox_meta).")
 		}
 		return
 	}
