@@ -397,8 +397,10 @@ func (l *Lifecycle) adoptInterrupted(ctx context.Context, backend, hash string) 
 // confirm records, once, that Terraform handed the record back: a plan or refresh read it from a state, so it
 // is in a state and no later create may adopt it. field is the record's json field holding the bookkeeping
 // (params of sandboxes, metadata of processes). Records without bookkeeping (made by applications) and
-// confirmed ones are returned as they are. The write is a compare-and-swap, so that it never undoes a
-// concurrent adoption; losing the swap leaves the record as the other writer left it.
+// confirmed ones are returned as they are. The write changes only the bookkeeping, not updatedAt (it is no change
+// of the sandbox, and the resource's updated_at must not move on a plan). It is a plain update: the only writer
+// that could race with it is an adoption of the same record, which needs the record's scope and so that
+// configuration's state lock, which the plan holds.
 func (l *Lifecycle) confirm(ctx context.Context, entity, field, key string, rec *Record) (*Record, error) {
 	m := rec.JSONMap(field)
 	book, ok := m[key].(map[string]any)
@@ -409,11 +411,7 @@ func (l *Lifecycle) confirm(ctx context.Context, entity, field, key string, rec 
 	nb := copyMap(book)
 	nb[BookConfirmed] = true
 	nm[key] = nb
-	got, err := l.Store.CompareAndUpdate(ctx, entity, rec.ID, "updatedAt", rec.Attrs["updatedAt"],
-		Attrs{field: nm, "updatedAt": l.nextUpdatedAt(rec)})
-	if errors.Is(err, ErrStale) {
-		return l.Store.Get(ctx, entity, rec.ID)
-	}
+	got, err := l.Store.Update(ctx, entity, rec.ID, Attrs{field: nm})
 	if err != nil {
 		return nil, fmt.Errorf("recording that Terraform holds %s %s: %w", entity, rec.ID, err)
 	}
