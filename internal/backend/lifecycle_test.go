@@ -431,7 +431,7 @@ func TestAdoptsActiveUnconfirmedRecordsOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 		params := rec.JSONMap("params")
-		params[backend.ParamsTerraform].(map[string]any)[backend.BookOwner] = map[string]any{"host": mustHost(t), "pid": dead}
+		bookOf(t, params, backend.ParamsTerraform)[backend.BookOwner] = map[string]any{"host": mustHost(t), "pid": dead}
 		if _, err := lc.Store.Update(ctx, backend.EntitySandboxes, id, backend.Attrs{"params": params}); err != nil {
 			t.Fatal(err)
 		}
@@ -558,7 +558,9 @@ func TestAdoptionRaceChild(t *testing.T) {
 	}
 	defer st.Close()
 	var at int64
-	fmt.Sscan(os.Getenv("ADOPT_RACE_START"), &at)
+	if _, err := fmt.Sscan(os.Getenv("ADOPT_RACE_START"), &at); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(time.Until(time.Unix(0, at)))
 	lc := &backend.Lifecycle{Store: &slowQueryStore{Store: st, wait: 500 * time.Millisecond}, Engines: backend.EngineMap{"local": newScriptEngine()}}
 	res, err := lc.CreateSandbox(context.Background(), req)
@@ -578,7 +580,7 @@ func killRun(t *testing.T, lc *backend.Lifecycle, id string) {
 		t.Fatal(err)
 	}
 	md := rec.JSONMap("metadata")
-	md[backend.MetadataTerraform].(map[string]any)[backend.BookOwner] = map[string]any{"host": mustHost(t), "pid": deadPID(t)}
+	bookOf(t, md, backend.MetadataTerraform)[backend.BookOwner] = map[string]any{"host": mustHost(t), "pid": deadPID(t)}
 	if _, err := lc.Store.Update(ctx, backend.EntityProcesses, id, backend.Attrs{"status": backend.ProcessRunning, "metadata": md,
 		"exitCode": nil, "exitedAt": nil}); err != nil {
 		t.Fatal(err)
@@ -619,7 +621,7 @@ func TestKilledRunIsRunAgainUnderItsRecord(t *testing.T) {
 	}
 	rec, _ := lc.Store.Get(ctx, backend.EntityProcesses, first.Record.ID)
 	md := rec.JSONMap("metadata")
-	md[backend.MetadataTerraform].(map[string]any)[backend.BookOwner] = map[string]any{"host": mustHost(t), "pid": deadPID(t)}
+	bookOf(t, md, backend.MetadataTerraform)[backend.BookOwner] = map[string]any{"host": mustHost(t), "pid": deadPID(t)}
 	if _, err := lc.Store.Update(ctx, backend.EntityProcesses, rec.ID, backend.Attrs{"metadata": md}); err != nil {
 		t.Fatal(err)
 	}
@@ -657,7 +659,7 @@ func TestReadProcessMarksUnknownOutcomesLost(t *testing.T) {
 	setOwner := func(id string, owner map[string]any, startedAt int64) {
 		rec, _ := lc.Store.Get(ctx, backend.EntityProcesses, id)
 		md := rec.JSONMap("metadata")
-		md[backend.MetadataTerraform].(map[string]any)[backend.BookOwner] = owner
+		bookOf(t, md, backend.MetadataTerraform)[backend.BookOwner] = owner
 		if _, err := lc.Store.Update(ctx, backend.EntityProcesses, id, backend.Attrs{"metadata": md, "startedAt": startedAt}); err != nil {
 			t.Fatal(err)
 		}
@@ -685,4 +687,14 @@ func TestReadProcessMarksUnknownOutcomesLost(t *testing.T) {
 	if rec, err := lc.ReadProcess(ctx, remote); err != nil || rec.String("status") != backend.ProcessLost {
 		t.Fatalf("a remote run past its timeout: %v %v", err, rec.Attrs)
 	}
+}
+
+// bookOf returns the provider's bookkeeping map m[key], failing the test when it is not there.
+func bookOf(t *testing.T, m map[string]any, key string) map[string]any {
+	t.Helper()
+	b, ok := m[key].(map[string]any)
+	if !ok {
+		t.Fatalf("no bookkeeping under %q: %v", key, m)
+	}
+	return b
 }

@@ -94,9 +94,6 @@ func (d *providerData) howToChooseStore() string {
 		"the right store is not an error: the plan then shows the resource to be created again."
 }
 
-// errStoreMissing is returned by readLifecycle when the SQLite file does not exist.
-var errStoreMissing = errors.New("the record store does not exist")
-
 // readLifecycle returns the lifecycle for a Read: the store is opened but never created. A SQLite file that
 // does not exist is the store error (the state holds this resource, so its record is in another store).
 func readLifecycle(ctx context.Context, data *providerData, priv privateGetter, what, id string, diags *diag.Diagnostics) *backend.Lifecycle {

@@ -77,7 +77,7 @@ func TestAccStoreIdentity_otherStoreIsAnError(t *testing.T) {
 				Check: func(*terraform.State) error {
 					var err error
 					if idA, err = backend.StoreIdentity(context.Background(), env.store(), false); err != nil || idA == "" {
-						return fmt.Errorf("the store has no identity after an apply: %q %v", idA, err)
+						return fmt.Errorf("the store has no identity after an apply: %q %w", idA, err)
 					}
 					return nil
 				},
@@ -299,7 +299,7 @@ func TestAccDataSourcesNeverCreateTheStore(t *testing.T) {
 					resource.TestCheckResourceAttr("data.sandbox_records.x", "ids.#", "0"),
 					func(*terraform.State) error {
 						if _, err := os.Stat(env.dbPath); !errors.Is(err, os.ErrNotExist) {
-							return fmt.Errorf("reading records created the SQLite file (%v)", err)
+							return fmt.Errorf("reading records created the SQLite file (%w)", err)
 						}
 						return nil
 					},

@@ -180,7 +180,7 @@ func (s *Store) Create(ctx context.Context, entity, id string, attrs backend.Att
 	}
 	ambiguous, err := s.transact(ctx, txStep{Action: actionCreate, Etype: entity, ID: id, Args: args})
 	if err != nil {
-		if hasAPIError(err, "validation-failed", "Creating entities that exist") {
+		if hasValidationError(err, "Creating entities that exist") {
 			if ambiguous {
 				if rec, gerr := s.Get(ctx, entity, id); gerr == nil && reflect.DeepEqual(rec.Attrs, args) {
 					return rec, nil
@@ -237,7 +237,7 @@ func (s *Store) Update(ctx context.Context, entity, id string, attrs backend.Att
 	}
 	step := txStep{Action: actionUpdate, Etype: entity, ID: id, Args: norm, Opts: &updateOpts{Upsert: false}}
 	if _, err := s.transact(ctx, step); err != nil {
-		if hasAPIError(err, "validation-failed", "Updating entities that don't exist") {
+		if hasValidationError(err, "Updating entities that don't exist") {
 			return nil, fmt.Errorf("instantdb: update %s %s: %w: %w", entity, id, backend.ErrNotFound, err)
 		}
 		return nil, fmt.Errorf("instantdb: update %s %s: %w", entity, id, err)
@@ -296,14 +296,14 @@ func (s *Store) CompareAndUpdate(ctx context.Context, entity, id, field string, 
 		txStep{Action: actionUpdate, Etype: entity, ID: id, Args: norm, Opts: &updateOpts{Upsert: false}})
 	if err != nil {
 		switch {
-		case hasAPIError(err, "validation-failed", "Creating entities that exist"):
+		case hasValidationError(err, "Creating entities that exist"):
 			if ambiguous {
 				if c, gerr := s.Get(ctx, backend.EntityMeta, claim); gerr == nil && c.String("value") == nonce {
 					break // an earlier attempt of this call applied
 				}
 			}
 			return nil, stale
-		case hasAPIError(err, "validation-failed", "Updating entities that don't exist"):
+		case hasValidationError(err, "Updating entities that don't exist"):
 			return nil, fmt.Errorf("instantdb: compare-and-update %s %s: %w: %w", entity, id, backend.ErrNotFound, err)
 		default:
 			return nil, fmt.Errorf("instantdb: compare-and-update %s %s: %w", entity, id, err)
