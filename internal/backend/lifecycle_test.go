@@ -431,7 +431,7 @@ func TestAdoptsActiveUnconfirmedRecordsOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 		params := rec.JSONMap("params")
-		bookOf(t, params, backend.ParamsTerraform)[backend.BookOwner] = map[string]any{"host": mustHost(t), "pid": dead}
+		bookOf(t, params)[backend.BookOwner] = map[string]any{"host": mustHost(t), "pid": dead}
 		if _, err := lc.Store.Update(ctx, backend.EntitySandboxes, id, backend.Attrs{"params": params}); err != nil {
 			t.Fatal(err)
 		}
@@ -580,7 +580,7 @@ func killRun(t *testing.T, lc *backend.Lifecycle, id string) {
 		t.Fatal(err)
 	}
 	md := rec.JSONMap("metadata")
-	bookOf(t, md, backend.MetadataTerraform)[backend.BookOwner] = map[string]any{"host": mustHost(t), "pid": deadPID(t)}
+	bookOf(t, md)[backend.BookOwner] = map[string]any{"host": mustHost(t), "pid": deadPID(t)}
 	if _, err := lc.Store.Update(ctx, backend.EntityProcesses, id, backend.Attrs{"status": backend.ProcessRunning, "metadata": md,
 		"exitCode": nil, "exitedAt": nil}); err != nil {
 		t.Fatal(err)
@@ -621,7 +621,7 @@ func TestKilledRunIsRunAgainUnderItsRecord(t *testing.T) {
 	}
 	rec, _ := lc.Store.Get(ctx, backend.EntityProcesses, first.Record.ID)
 	md := rec.JSONMap("metadata")
-	bookOf(t, md, backend.MetadataTerraform)[backend.BookOwner] = map[string]any{"host": mustHost(t), "pid": deadPID(t)}
+	bookOf(t, md)[backend.BookOwner] = map[string]any{"host": mustHost(t), "pid": deadPID(t)}
 	if _, err := lc.Store.Update(ctx, backend.EntityProcesses, rec.ID, backend.Attrs{"metadata": md}); err != nil {
 		t.Fatal(err)
 	}
@@ -659,7 +659,7 @@ func TestReadProcessMarksUnknownOutcomesLost(t *testing.T) {
 	setOwner := func(id string, owner map[string]any, startedAt int64) {
 		rec, _ := lc.Store.Get(ctx, backend.EntityProcesses, id)
 		md := rec.JSONMap("metadata")
-		bookOf(t, md, backend.MetadataTerraform)[backend.BookOwner] = owner
+		bookOf(t, md)[backend.BookOwner] = owner
 		if _, err := lc.Store.Update(ctx, backend.EntityProcesses, id, backend.Attrs{"metadata": md, "startedAt": startedAt}); err != nil {
 			t.Fatal(err)
 		}
@@ -689,12 +689,13 @@ func TestReadProcessMarksUnknownOutcomesLost(t *testing.T) {
 	}
 }
 
-// bookOf returns the provider's bookkeeping map m[key], failing the test when it is not there.
-func bookOf(t *testing.T, m map[string]any, key string) map[string]any {
+// bookOf returns the provider's bookkeeping in a record's params or metadata (both under "terraform"), failing
+// the test when it is not there.
+func bookOf(t *testing.T, m map[string]any) map[string]any {
 	t.Helper()
-	b, ok := m[key].(map[string]any)
+	b, ok := m[backend.ParamsTerraform].(map[string]any)
 	if !ok {
-		t.Fatalf("no bookkeeping under %q: %v", key, m)
+		t.Fatalf("no bookkeeping: %v", m)
 	}
 	return b
 }
