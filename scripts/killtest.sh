@@ -530,7 +530,7 @@ TF
   assert_converged "$eng: after SIGKILL of the provider x$fpkills and one apply (no sweep)" "$eng"
   tf destroy -auto-approve || fail "$eng: destroy failed"
   c=$(fake_counts "$eng")
-  echo "kill test: $eng: after SIGKILL x$fkills, sweep, apply, destroy: $c"
+  echo "kill test: $eng: after SIGKILL x$fkills, provider SIGKILL x$fpkills, applies without sweep, destroy: $c"
   if ! printf '%s' "$c" | grep -q '^objects=0 ' || printf '%s' "$c" | grep -Eq '(creating|active|error)=[1-9]' ||
     ! printf '%s' "$c" | grep -q 'active='; then
     "$bin/fakeservers" -get "$fakes_url/objects" >&2 || true
