@@ -315,3 +315,62 @@ func TestAccDataSourcesNeverCreateTheStore(t *testing.T) {
 		t.Fatalf("reading records created the SQLite file (%v)", err)
 	}
 }
+
+// TestAccCommandRunLostAtNextRead: a run left running by a provider that is gone (killed mid-run, or the store
+// unreachable when the run ended) becomes lost, with the reason in metadata.lost, at the next plan.
+func TestAccCommandRunLostAtNextRead(t *testing.T) {
+	env := newTestEnv(t)
+	var runID string
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		CheckDestroy:             env.checkDestroyed,
+		Steps: []resource.TestStep{
+			{
+				Config: durableConfig(env, env.dbPath, "durable", "one"),
+				Check: func(s *terraform.State) error {
+					runID = s.RootModule().Resources["sandbox_command.c"].Primary.ID
+					return nil
+				},
+			},
+			{
+				PreConfig: func() {
+					ctx := context.Background()
+					rec, err := env.store().Get(ctx, backend.EntityProcesses, runID)
+					if err != nil {
+						t.Fatal(err)
+					}
+					md := rec.JSONMap("metadata")
+					book, ok := md[backend.MetadataTerraform].(map[string]any)
+					if !ok {
+						t.Fatalf("the run record has no bookkeeping: %v", md)
+					}
+					host, _ := os.Hostname()
+					book[backend.BookOwner] = map[string]any{"host": host, "pid": deadPID(t)}
+					if _, err := env.store().Update(ctx, backend.EntityProcesses, runID, backend.Attrs{
+						"status": backend.ProcessRunning, "metadata": md, "exitCode": nil, "exitedAt": nil}); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config:   durableConfig(env, env.dbPath, "durable", "one"),
+				PlanOnly: true,
+			},
+			{
+				PreConfig: func() {
+					rec, err := env.store().Get(context.Background(), backend.EntityProcesses, runID)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if rec.String("status") != backend.ProcessLost {
+						t.Fatalf("the run is %s after the plan; want lost", rec.String("status"))
+					}
+					lost, _ := rec.JSONMap("metadata")["lost"].(map[string]any)
+					if reason, _ := lost["reason"].(string); !strings.Contains(reason, "ended without recording the outcome") {
+						t.Fatalf("no reason in metadata.lost: %v", rec.JSONMap("metadata"))
+					}
+				},
+				Config:   durableConfig(env, env.dbPath, "durable", "one"),
+				PlanOnly: true,
+			},
+		},
+	})
+}
