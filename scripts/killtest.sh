@@ -5,19 +5,25 @@
 #      with SQLite records, all in a temporary directory (own TF_CLI_CONFIG_FILE with dev_overrides).
 #   2. KILLTEST_KILLS times (default 5): start `terraform apply`, sleep a random 0.2-3 s, then SIGKILL terraform
 #      AND its provider child (and anything else it started) at once.
-#   3. sweep (./cmd/sweep; dry run, printed), then sweep -apply -state terraform.tfstate. -state gives sweep the
-#      only state that uses these records, so that sandboxes the kills left out of it (an apply killed after a
-#      create finished but before Terraform saved it, or while Terraform rewrote the whole state file, which
-#      the local backend does by truncating it first) are removed too.
-#   4. `terraform apply` (must succeed), `terraform plan -detailed-exitcode` (must be empty), `terraform destroy`;
-#      then: no engine object (the local root's sandboxes directory is empty) and no creating, active or error
-#      sandbox record.
+#   3. NO sweep: one plain `terraform apply` must converge by itself. A create that a killed apply finished (or
+#      left half-way) and never saved in the state is adopted by the next apply's create of the same
+#      configuration (its record is unconfirmed and its owner dead), and a sandbox_command cut short runs again
+#      under its own record. Then: exactly as many live sandbox records (creating, active, error) and engine
+#      objects as sandbox_sandbox in the state, and as many run records in live sandboxes as sandbox_command in
+#      the state (assert_converged). Only when a kill cut the state file itself short (confirmed records in no
+#      state: Terraform's truncate-then-write) does a scoped `sweep -apply -state` run first, and the summary
+#      says so.
+#   4. KILLTEST_PROVIDER_KILLS times (default 2): an apply whose provider process alone is SIGKILLed (terraform
+#      survives and reports the crash); then one plain apply, empty plan, and the same exact counts. Destroy: no
+#      engine object (the local root's sandboxes directory is empty) and no creating, active or error record.
 #   5. SIGINT (a graceful stop, as Ctrl-C): start an apply, send SIGINT to terraform once, wait; the next apply must
-#      converge WITHOUT sweep (then plan is empty, destroy, and the same final checks).
+#      converge WITHOUT sweep (then plan is empty, destroy, and the same final checks); a final sweep marks the
+#      runs cut short `lost` and finds no sandbox to remove.
 #   6. The hosted engines on their fakes (internal/testfakes/cmd/fakeservers, loopback only): per engine in
-#      KILLTEST_FAKES, KILLTEST_FAKE_KILLS SIGKILL rounds of an apply of KILLTEST_FAKE_SANDBOXES sandboxes, sweep
-#      -apply -state, apply, empty plan, destroy; zero objects on the fake, zero non-terminal records, and a
-#      clean dry-run sweep (see the section below).
+#      KILLTEST_FAKES, KILLTEST_FAKE_KILLS SIGKILL rounds of an apply of KILLTEST_FAKE_SANDBOXES sandboxes, one
+#      apply without sweep and exact counts (objects counted on the fake), KILLTEST_FAKE_PROVIDER_KILLS (1)
+#      provider-only SIGKILLs, apply and exact counts again, destroy; zero objects on the fake, zero non-terminal
+#      records, and a clean dry-run sweep (see the section below).
 #
 # The kill times come from bash's RANDOM seeded with KILLTEST_SEED (printed at the start): a failure is
 # reproduced with the same seed (timings still vary with the machine's speed).
@@ -28,7 +34,8 @@
 # after checking that no terraform runs: it removes the stale lock file and runs the command again (with a
 # remote backend: `terraform force-unlock <ID>`).
 #
-# Environment: KILLTEST_SEED, KILLTEST_KILLS (5), KILLTEST_SANDBOXES (8), KILLTEST_KEEP=1 keeps the work dir;
+# Environment: KILLTEST_SEED, KILLTEST_KILLS (5), KILLTEST_PROVIDER_KILLS (2), KILLTEST_SANDBOXES (8),
+# KILLTEST_FAKE_PROVIDER_KILLS (1), KILLTEST_KEEP=1 keeps the work dir;
 # KILLTEST_FAKES ("daytona vercel sprites", "" skips them), KILLTEST_FAKE_KILLS (2), KILLTEST_FAKE_SANDBOXES (4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -172,6 +179,54 @@ assert_clean() {
 
 ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
+# live_counts: what is live for the current configuration directory $tfd: "state_sandboxes=<n>
+# state_commands=<n> records=<n> objects=<n> runs=<n>", where records are the creating, active or error
+# sandbox records, objects the engine's sandboxes (the local root's, or the fake's for $1 = a hosted engine),
+# runs the sandbox_processes records of live sandboxes.
+live_counts() {
+  local ss sc recs runs objs list
+  command -v sqlite3 >/dev/null 2>&1 || fail "the kill test needs the sqlite3 command to count records"
+  list=$(terraform -chdir="$tfd" state list 2>/dev/null || true)
+  ss=$(printf '%s\n' "$list" | grep -c '^sandbox_sandbox\.' || true)
+  sc=$(printf '%s\n' "$list" | grep -c '^sandbox_command\.' || true)
+  recs=$(sqlite3 "$SANDBOX_SQLITE_PATH" "select count(*) from sandbox_sandboxes where status in ('creating', 'active', 'error')")
+  runs=$(sqlite3 "$SANDBOX_SQLITE_PATH" "select count(*) from sandbox_processes p join sandbox_sandboxes s on p.sandboxId = s.id where s.status in ('creating', 'active', 'error')")
+  if [ -n "${1:-}" ]; then
+    objs=$("$bin/fakeservers" -get "$fakes_url/count?engine=$1") || objs="?"
+  else
+    objs=0
+    if [ -d "$sandboxes_dir" ]; then objs=$(find "$sandboxes_dir" -mindepth 1 -maxdepth 1 -name 'local-*' | wc -l); fi
+  fi
+  echo "state_sandboxes=$ss state_commands=$sc records=$recs objects=$objs runs=$runs"
+}
+
+# state_lost_confirmed: how many live sandbox records were confirmed (a plan read them from a state) but are
+# not in the state file now: only a kill inside Terraform's truncate-then-write of the state file loses them.
+state_lost_confirmed() {
+  local ids n=0 id
+  [ -e "$SANDBOX_SQLITE_PATH" ] || { echo 0; return; }
+  ids=$(jq -r '.resources[]? | select(.type == "sandbox_sandbox") | .instances[].attributes.id' "$tfd/terraform.tfstate" 2>/dev/null || true)
+  for id in $(sqlite3 "$SANDBOX_SQLITE_PATH" "select id from sandbox_sandboxes where status in ('creating', 'active', 'error') and json_extract(params, '\$.terraform.confirmed') = 1"); do
+    printf '%s\n' "$ids" | grep -qx "$id" || n=$((n + 1))
+  done
+  echo "$n"
+}
+
+# assert_converged WHEN [ENGINE]: one live record and one engine object per sandbox_sandbox in the state, one run
+# record per sandbox_command, and nothing else live: no duplicate of a killed apply's create.
+assert_converged() {
+  local c ss sc recs objs runs
+  c=$(live_counts "${2:-}")
+  echo "kill test: $1: $c"
+  read -r ss sc recs objs runs <<<"$(printf '%s' "$c" | sed 's/[a-z_]*=//g')"
+  if [ "$ss" = 0 ] || [ "$recs" != "$ss" ] || [ "$objs" != "$ss" ] || [ "$runs" != "$sc" ]; then
+    sqlite3 "$SANDBOX_SQLITE_PATH" "select id, status, params from sandbox_sandboxes where status != 'shutdown'" >&2 2>/dev/null || true
+    fail "$1: live records, engine objects or runs do not match the state: $c"
+  fi
+}
+
+
+
 # repair_state: a SIGKILL during Terraform's state write (truncate, then write) can leave a state file that is
 # empty (Terraform reads it as an empty state) or cut short (Terraform refuses it). For the latter, do what a
 # user would: go back to terraform.tfstate.backup when it is readable, else start from an empty state; sweep
@@ -190,6 +245,39 @@ repair_state() {
     : >"$st"
     echo "kill test: the state file was cut short by the kill and there is no readable backup: starting from an empty state"
   fi
+}
+
+# provider_kills N PREFIX [ENGINE]: N applies (round PREFIX<i>) whose provider process alone is SIGKILLed a
+# random 0-0.8 s after terraform starts changing things (an apply of a few sandboxes is done within about a
+# second of its first change).
+provider_kills() {
+  local n=$1 prefix=$2 eng=${3:-} i delay_ms klog tfpid provs p what rc
+  for i in $(seq 1 "$n"); do
+    delay_ms=$((RANDOM % 801))
+    klog="$work/pkill-$prefix$i.log"
+    terraform -chdir="$tfd" apply -auto-approve -input=false -no-color -compact-warnings -var "round=$prefix$i" >"$klog" 2>&1 &
+    tfpid=$!
+    for _ in $(seq 1 400); do
+      grep -qE ': (Creating|Destroying)\.\.\.' "$klog" && break
+      kill -0 "$tfpid" 2>/dev/null || break
+      sleep 0.05
+    done
+    sleep "$(awk -v ms="$delay_ms" 'BEGIN {printf "%.3f", ms / 1000}')"
+    provs=""
+    for p in $(descendants "$tfpid"); do
+      case "$(ps -o comm= -p "$p" 2>/dev/null)" in terraform-provi*) provs="$provs $p" ;; esac
+    done
+    if [ -n "$provs" ]; then
+      # shellcheck disable=SC2086 # one pid per word
+      kill -9 $provs 2>/dev/null || true
+      what="killed the provider (pid$provs)"
+    else
+      what="no provider ran any more (the apply had finished)"
+    fi
+    rc=0
+    wait "$tfpid" || rc=$?
+    echo "kill test: ${eng:-local} provider round $i: SIGKILL ${delay_ms} ms after the first change: $what; terraform exited $rc; now $(live_counts "$eng")"
+  done
 }
 
 # ---- SIGKILL rounds ---------------------------------------------------------------------------------------
@@ -217,39 +305,51 @@ for i in $(seq 1 "$kills"); do
   repair_state
   # Nothing of the killed run may still run (bwrap commands die with their provider).
   for v in $victims; do
-    if kill -0 "$v" 2>/dev/null && [ "$(ps -o stat= -p "$v" | cut -c1)" != Z ]; then
+    st=$(ps -o stat= -p "$v" 2>/dev/null | cut -c1 || true)
+    if kill -0 "$v" 2>/dev/null && [ -n "$st" ] && [ "$st" != Z ]; then
       fail "round $i: process $v ($(ps -o comm= -p "$v")) survived the kill"
     fi
   done
 done
 t_kills=$(ms "$t_start")
 
-# ---- sweep, then converge ---------------------------------------------------------------------------------
+# ---- converge WITHOUT sweep: the killed applies' creates are adopted, not duplicated -----------------------
+# A create that finished (or was half-way) when its apply was killed, and that never reached the state, is
+# taken over by the next apply's create of the same configuration (its record is unconfirmed and its owner
+# dead), so one plain apply converges to exactly one live record and one engine object per resource in the
+# state, and one run record per sandbox_command. The one exception is a kill inside Terraform's own
+# truncate-then-write of the state file: the records that state held were confirmed (a plan read them), and
+# nothing tells them from another configuration's, so for that case only, as a user would, a scoped sweep
+# -state runs first.
 repair_state
-if [ -e "$tfd/terraform.tfstate" ] && ! [ -s "$tfd/terraform.tfstate" ]; then
-  echo "kill test: the state file is empty (a kill landed inside Terraform's truncate-then-write of the state)"
+swept_for_state=0
+if [ "$(state_lost_confirmed)" -gt 0 ]; then
+  echo "kill test: a kill cut the state file itself short ($(state_lost_confirmed) confirmed record(s) are in no state): sweep -apply -state terraform.tfstate before converging"
+  sweep -apply -state "$tfd/terraform.tfstate" | tee "$work/sweep.txt" || fail "sweep -apply failed"
+  swept_for_state=1
 fi
-echo "kill test: sweep (dry run):"
-rc=0
-sweep || rc=$?
-[ "$rc" = 0 ] || [ "$rc" = 3 ] || fail "sweep dry run exited $rc"
-t0=$(date +%s%N)
-echo "kill test: sweep -apply -state terraform.tfstate:"
-sweep -apply -state "$tfd/terraform.tfstate" | tee "$work/sweep.txt" || fail "sweep -apply failed"
-t_sweep=$(ms "$t0")
-swept=$(grep -c ' done ' "$work/sweep.txt" || true)
-unmanaged=$(grep -c 'in no Terraform state' "$work/sweep.txt" || true)
-
 t0=$(date +%s%N)
 export TF_VAR_round=final
-tf apply -auto-approve || fail "the apply after sweep failed"
+tf apply -auto-approve || fail "the apply after the SIGKILL rounds failed"
 tf plan -detailed-exitcode || fail "the plan after the converging apply is not empty (exit $?)"
 t_apply=$(ms "$t0")
-echo "kill test: after the converging apply: $(counts) (want objects=$nsb active=$nsb)"
+assert_converged "after SIGKILL of terraform x$kills and one apply (sweep for a cut-short state: $swept_for_state)"
+
+# ---- SIGKILL of the provider alone ----------------------------------------------------------------------------
+# terraform survives and reports the plugin's crash; what the provider had made and not yet returned is in no
+# state. The next plain apply adopts it.
+pkills=${KILLTEST_PROVIDER_KILLS:-2}
+provider_kills "$pkills" p
+repair_state
+export TF_VAR_round=final2
+tf apply -auto-approve || fail "the apply after the provider SIGKILL rounds failed"
+tf plan -detailed-exitcode || fail "the plan after the provider kills' converging apply is not empty (exit $?)"
+assert_converged "after SIGKILL of the provider x$pkills and one apply (no sweep)"
+
 t0=$(date +%s%N)
 tf destroy -auto-approve || fail "destroy failed"
 t_destroy=$(ms "$t0")
-assert_clean "after SIGKILL x$kills, sweep, apply, destroy"
+assert_clean "after SIGKILL x$kills, provider SIGKILL x$pkills, apply, destroy"
 
 # ---- SIGINT: a graceful stop converges without sweep -------------------------------------------------------
 delay_ms=$((500 + RANDOM % 1501))
@@ -270,14 +370,14 @@ assert_clean "after SIGINT, apply, destroy"
 t_sigint=$(ms "$t0")
 
 # What is left for sweep now are the process records of commands that the SIGKILLs cut short (their sandboxes
-# are destroyed): it marks them failed. Nothing about sandboxes may be left.
+# are destroyed): it marks them lost. Nothing about sandboxes may be left to remove.
 echo "kill test: sweep -apply after everything:"
 sweep -apply | tee "$work/final-sweep.txt" || fail "the final sweep failed"
-if grep -q '^sandbox ' "$work/final-sweep.txt"; then
+if grep -E '^sandbox ' "$work/final-sweep.txt" | grep -q ' done '; then
   fail "the final sweep still found sandboxes to remove"
 fi
 procs=$(grep -c '^process ' "$work/final-sweep.txt" || true)
-echo "kill test: PASS (seed $seed): $kills SIGKILL rounds in ${t_kills} ms ($finished_early finished before the kill), sweep -apply removed $swept finding(s) ($unmanaged in no state) in ${t_sweep} ms, converging apply + plan ${t_apply} ms, destroy ${t_destroy} ms, SIGINT round ${t_sigint} ms, $procs cut-short process record(s) marked failed, $repaired cut-short state file(s) repaired, total $(ms "$t_start") ms"
+echo "kill test: PASS (seed $seed): $kills SIGKILL rounds in ${t_kills} ms ($finished_early finished before the kill), no sweep before converging (sweep for a cut-short state file: $swept_for_state), converging apply + plan ${t_apply} ms, $pkills provider SIGKILL rounds, destroy ${t_destroy} ms, SIGINT round ${t_sigint} ms, $procs cut-short process record(s) marked lost, $repaired cut-short state file(s) repaired, total $(ms "$t_start") ms"
 t_local=$(ms "$t_start")
 
 # ---- the hosted engines, on their fakes ---------------------------------------------------------------------
@@ -293,6 +393,7 @@ t_local=$(ms "$t_start")
 fakes=${KILLTEST_FAKES-daytona vercel sprites}
 fkills=${KILLTEST_FAKE_KILLS:-3}
 fnsb=${KILLTEST_FAKE_SANDBOXES:-4}
+fpkills=${KILLTEST_FAKE_PROVIDER_KILLS:-1}
 fake_summary=""
 if [ -n "$fakes" ]; then
   go build -o "$bin/fakeservers" ./internal/testfakes/cmd/fakeservers
@@ -411,26 +512,25 @@ TF
   done
   repair_state
   fswept=0
-  if ! [ -e "$SANDBOX_SQLITE_PATH" ]; then
-    # Record-first: without a records file no create reached the engine, and sweep refuses a missing file.
-    echo "kill test: $eng: no kill left a record (every apply was killed before its first create); fake: $(fake_counts "$eng")"
-    [ "$("$bin/fakeservers" -get "$fakes_url/count?engine=$eng")" = 0 ] || fail "$eng: objects on the fake without any record"
-  else
-    # (The dry run is shown by the local part above and by fake_counts after each round.)
-    echo "kill test: $eng: sweep -apply -state terraform.tfstate:"
+  if [ "$(state_lost_confirmed)" -gt 0 ]; then
+    # A kill cut the state file itself short (see the local part): only then, a scoped sweep first.
+    echo "kill test: $eng: a kill cut the state file short: sweep -apply -state terraform.tfstate before converging"
     fsweep "$eng" -apply -state "$tfd/terraform.tfstate" | tee "$work/sweep-$eng.txt" || fail "$eng: sweep -apply failed"
-    grep -q "^note: $eng: API " "$work/sweep-$eng.txt" || fail "$eng: sweep did not sweep the $eng engine"
     fswept=$(grep -c ' done ' "$work/sweep-$eng.txt" || true)
   fi
   export TF_VAR_round=final
-  tf apply -auto-approve || fail "$eng: the apply after sweep failed"
+  tf apply -auto-approve || fail "$eng: the apply after the SIGKILL rounds failed"
   tf plan -detailed-exitcode || fail "$eng: the plan after the converging apply is not empty (exit $?)"
-  c=$(fake_counts "$eng")
-  echo "kill test: $eng: after the converging apply: $c (want objects=$fnsb active=$fnsb)"
-  printf '%s' "$c" | grep -q "^objects=$fnsb " || fail "$eng: the fake holds $c after the converging apply; want $fnsb objects"
+  assert_converged "$eng: after SIGKILL of terraform x$fkills and one apply (no sweep unless the state was cut: $fswept swept)" "$eng"
+  provider_kills "$fpkills" p "$eng"
+  repair_state
+  export TF_VAR_round=final2
+  tf apply -auto-approve || fail "$eng: the apply after the provider SIGKILL rounds failed"
+  tf plan -detailed-exitcode || fail "$eng: the plan after the provider kills' converging apply is not empty (exit $?)"
+  assert_converged "$eng: after SIGKILL of the provider x$fpkills and one apply (no sweep)" "$eng"
   tf destroy -auto-approve || fail "$eng: destroy failed"
   c=$(fake_counts "$eng")
-  echo "kill test: $eng: after SIGKILL x$fkills, sweep, apply, destroy: $c"
+  echo "kill test: $eng: after SIGKILL x$fkills, provider SIGKILL x$fpkills, applies without sweep, destroy: $c"
   if ! printf '%s' "$c" | grep -q '^objects=0 ' || printf '%s' "$c" | grep -Eq '(creating|active|error)=[1-9]' ||
     ! printf '%s' "$c" | grep -q 'active='; then
     "$bin/fakeservers" -get "$fakes_url/objects" >&2 || true
@@ -443,7 +543,7 @@ TF
     cat "$work/final-sweep-$eng.txt" >&2
     fail "$eng: the final dry-run sweep exited $rc (want 0: nothing left to sweep)"
   fi
-  fake_summary="$fake_summary $eng: $fkills kills ($early finished before the kill), $fswept swept, $(ms "$t_eng") ms;"
+  fake_summary="$fake_summary $eng: $fkills kills ($early finished before the kill), $fpkills provider kill(s), $fswept swept, $(ms "$t_eng") ms;"
 done
 if [ -n "$fakes" ]; then
   kill -TERM "$fspid" 2>/dev/null || true

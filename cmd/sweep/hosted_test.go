@@ -210,7 +210,7 @@ func TestRunHostedEngines(t *testing.T) {
 	}
 
 	var out, errOut bytes.Buffer
-	if code := run(t.Context(), nil, env(vars), nil, &out, &errOut); code != exitFindings {
+	if code := run(t.Context(), []string{"-unattributed"}, env(vars), nil, &out, &errOut); code != exitFindings {
 		t.Fatalf("dry run: exit %d; want %d\n%s%s", code, exitFindings, out.String(), errOut.String())
 	}
 	for _, id := range orphans {
@@ -233,7 +233,7 @@ func TestRunHostedEngines(t *testing.T) {
 	}
 
 	out.Reset()
-	if code := run(t.Context(), []string{"-apply"}, env(vars), nil, &out, &errOut); code != exitClean {
+	if code := run(t.Context(), []string{"-apply", "-unattributed"}, env(vars), nil, &out, &errOut); code != exitClean {
 		t.Fatalf("apply: exit %d\n%s%s", code, out.String(), errOut.String())
 	}
 	if n := strings.Count(out.String(), " done "); n != len(orphans) {

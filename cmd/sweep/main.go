@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -54,18 +55,27 @@ records are reported ("engine not configured") and left alone. A hosted engine w
 (a JWT without organization, a Vercel token without team or project) is an error (exit 1).
 
 Without -apply it only reports (a dry run). With -apply it removes:
-  - engine objects labelled with a record id whose record is missing or shutdown (deleted);
+  - engine objects labelled with a record id whose record is shutdown (deleted); those whose record is
+    missing only with -unattributed (by default reported and left alone: they may belong to another store);
   - engine objects whose record is error (deleted, then the record is marked shutdown);
   - engine objects that their active record does not name, duplicates (deleted);
   - creating records older than -create-timeout, or whose owner (a provider process on this host) has
     exited: their object, if any, is deleted and the record marked shutdown with
     params.error = "swept: create never finished";
   - active records whose engine object is gone (marked shutdown, as a refresh would);
-  - with -state: active records that none of the given Terraform states names (deleted and marked shutdown);
-    give every state that uses the store, or the others' sandboxes are removed;
-  - running sandbox_processes records whose sandbox is gone or that outlived their timeout (marked failed);
+  - with -state: active records of the states' configurations that none of the given states names (deleted
+    and marked shutdown);
+  - running sandbox_processes records whose sandbox is gone or that outlived their timeout (marked lost, the
+    library's status for a run whose outcome is unknown);
   - volumes and workspaces of engines that have them, whose record is missing, shutdown or error.
 Records of engines that cannot be listed, and young creating records, are left alone.
+
+Scoped sweeps: every record carries the configuration that made it (the provider's scope, by default
+"<configuration directory>#<workspace>"). With -state or -scope, sweep acts only on records (and their engine
+objects) of the given configurations: those of the states (a local state file's directory and workspace, and
+the scopes its records carry) and of each -scope. Another configuration's records and objects are reported as
+"another configuration's" and left alone; records without a scope (made before scopes, or by an application)
+as "cannot attribute". An empty state (a killed first apply) thus sweeps only its own configuration.
 
 Exit status: 0 clean or swept, 1 an error (the table says which), 2 bad usage, 3 dry run found something.
 
@@ -101,9 +111,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		sqlitePath   = fs.String("sqlite-path", "", "SQLite records file (default: $"+EnvSQLitePath+", else the provider's default)")
 		localRoot    = fs.String("local-root", "", "root of the local engine (default: $"+EnvLocalRoot+", else the provider's default)")
 		asJSON       = fs.Bool("json", false, "print the findings as JSON instead of a table")
+		unattributed = fs.Bool("unattributed", false, "also delete engine objects labelled with a record id that no record has (by default they are reported and left alone: they may belong to another record store)")
 		states       stateFlags
+		scopes       stateFlags
 	)
 	fs.Var(&states, "state", "a Terraform state file (terraform.tfstate, or - for `terraform state pull` on stdin) whose sandboxes are managed; repeat for every state that uses the store")
+	fs.Var(&scopes, "scope", "a configuration (the provider's scope) whose records sweep may act on; repeat for several. With -state, added to the scopes of the states")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitClean
@@ -122,9 +135,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintf(stderr, "sweep: %v\n", err)
 		return exitUsage
 	}
-	opts := sweep.Options{Apply: *apply, CreateTimeout: *timeout, IgnoreOwners: *ignoreOwners}
+	opts := sweep.Options{Apply: *apply, CreateTimeout: *timeout, IgnoreOwners: *ignoreOwners, DeleteUnattributed: *unattributed}
 	if *timeout == 0 {
 		opts.CreateTimeout = -1
+	}
+	if len(states) > 0 || len(scopes) > 0 {
+		opts.Scopes = map[string]bool{}
+		for _, sc := range scopes {
+			opts.Scopes[sc] = true
+		}
 	}
 	if len(states) > 0 {
 		opts.Managed = map[string]bool{}
@@ -134,8 +153,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 				fmt.Fprintf(stderr, "sweep: %v\n", err)
 				return exitUsage
 			}
+			if sc := stateScope(p); sc != "" {
+				opts.Scopes[sc] = true
+			}
 			if len(ids) == 0 {
-				fmt.Fprintf(stderr, "sweep: state %s names no sandbox (an empty state file is what a terraform killed while writing it leaves): every active record not in another -state counts as unmanaged\n", p)
+				fmt.Fprintf(stderr, "sweep: state %s names no sandbox (an empty state file is what a terraform killed while writing it leaves): its configuration's active records not in another -state count as unmanaged; other configurations' records are left alone\n", p)
 			}
 			for _, id := range ids {
 				opts.Managed[id] = true
@@ -159,6 +181,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		fmt.Fprintf(stderr, "sweep: %v\n", err)
 		return exitFailed
+	}
+	if len(opts.Managed) > 0 {
+		// The configurations of the given states include those their records name (an explicit provider scope).
+		for id := range opts.Managed {
+			if rec, err := backend.FindRecord(ctx, store, id); err == nil {
+				if sc := sweep.Scope(rec); sc != "" {
+					opts.Scopes[sc] = true
+				}
+			}
+		}
+	}
+	if opts.Scopes != nil {
+		var names []string
+		for sc := range opts.Scopes {
+			names = append(names, sc)
+		}
+		sort.Strings(names)
+		fmt.Fprintf(stderr, "sweep: acting only on records of the configurations %s\n", strings.Join(names, ", "))
 	}
 	fmt.Fprintf(stderr, "sweep: records: %s; engines: %s\n", cfg.describe(), strings.Join(engineNames(engines), ", "))
 	rep, err := sweep.Sweep(ctx, store, engines, opts)

@@ -113,9 +113,19 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// An object labelled with a record id that no record has may belong to another store: reported only.
 	out.Reset()
 	errOut.Reset()
-	if code := run(t.Context(), nil, env(vars), nil, &out, &errOut); code != exitFindings {
+	if code := run(t.Context(), []string{"-apply"}, env(vars), nil, &out, &errOut); code != exitClean || !strings.Contains(out.String(), "cannot attribute") {
+		t.Errorf("apply without -unattributed: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	if sbs, _ := eng.ListSandboxes(t.Context()); len(sbs) != 1 {
+		t.Errorf("sweep without -unattributed removed the object without a record")
+	}
+
+	out.Reset()
+	errOut.Reset()
+	if code := run(t.Context(), []string{"-unattributed"}, env(vars), nil, &out, &errOut); code != exitFindings {
 		t.Errorf("dry run: exit %d; want %d\n%s%s", code, exitFindings, out.String(), errOut.String())
 	}
 	if !strings.Contains(out.String(), orphan) || !strings.Contains(out.String(), "dry run") {
@@ -126,7 +136,7 @@ func TestRun(t *testing.T) {
 	}
 
 	out.Reset()
-	if code := run(t.Context(), []string{"-apply", "-json"}, env(vars), nil, &out, &errOut); code != exitClean {
+	if code := run(t.Context(), []string{"-apply", "-json", "-unattributed"}, env(vars), nil, &out, &errOut); code != exitClean {
 		t.Errorf("apply: exit %d\n%s%s", code, out.String(), errOut.String())
 	}
 	if !strings.Contains(out.String(), `"applied": true`) {
@@ -147,5 +157,23 @@ func TestRun(t *testing.T) {
 	}
 	if code := run(t.Context(), []string{"extra"}, env(vars), nil, &out, &errOut); code != exitUsage {
 		t.Errorf("extra argument: exit %d", code)
+	}
+}
+
+func TestStateScope(t *testing.T) {
+	dir := t.TempDir()
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		filepath.Join(dir, "terraform.tfstate"):                                   backend.ScopeOf(real, "default"),
+		filepath.Join(dir, "terraform.tfstate.d", "staging", "terraform.tfstate"): backend.ScopeOf(real, "staging"),
+		filepath.Join(dir, "pulled.json"):                                         "",
+		"-":                                                                       "",
+	} {
+		if got := stateScope(path); got != want {
+			t.Errorf("stateScope(%s) = %q, want %q", path, got, want)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
@@ -356,4 +357,27 @@ func stateRecordIDs(path string, stdin io.Reader) ([]string, error) {
 		}
 	}
 	return ids, nil
+}
+
+// stateScope is the default scope (backend.ScopeOf) of the configuration that a local state file belongs to:
+// <dir>/terraform.tfstate is workspace "default" of <dir>, <dir>/terraform.tfstate.d/<ws>/terraform.tfstate is
+// workspace <ws> of <dir>. Other paths (a pulled remote state) give "".
+func stateScope(path string) string {
+	if path == "-" {
+		return ""
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil || filepath.Base(abs) != "terraform.tfstate" {
+		return ""
+	}
+	dir := filepath.Dir(abs)
+	ws := "default"
+	if parent := filepath.Dir(dir); filepath.Base(parent) == "terraform.tfstate.d" {
+		ws = filepath.Base(dir)
+		dir = filepath.Dir(parent)
+	}
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+	return backend.ScopeOf(dir, ws)
 }

@@ -39,6 +39,10 @@ func EngineIdentity(e Engine) string {
 
 func (l *Lifecycle) engine(name string) (Engine, error) { return l.Engines.Engine(name) }
 
+// scopeBook is the bookkeeping of a volume or workspace record: the scope that made it, so that a scoped sweep
+// can attribute its engine object.
+func (l *Lifecycle) scopeBook() map[string]any { return map[string]any{BookScope: l.Scope} }
+
 // ---- volumes ----
 
 // VolumeRequest is a volume as declared.
@@ -71,7 +75,8 @@ func (l *Lifecycle) CreateVolume(ctx context.Context, req VolumeRequest) (*Recor
 	now := NowMillis(l.now())
 	rec, err := l.Store.Create(ctx, EntityVolumes, NewID(), Attrs{
 		"name": req.Name, "provider": req.Backend, "status": StatusCreating,
-		"params": withBookkeeping(map[string]any{req.Backend: orEmpty(req.Options)}, req.Bookkeeping), "createdAt": now, "updatedAt": now,
+		"params":    withBookkeeping(map[string]any{req.Backend: orEmpty(req.Options), ParamsTerraform: l.scopeBook()}, req.Bookkeeping),
+		"createdAt": now, "updatedAt": now,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("writing the volume record: %w", err)
@@ -83,7 +88,7 @@ func (l *Lifecycle) CreateVolume(ctx context.Context, req VolumeRequest) (*Recor
 	}
 	rec, err = l.Store.Update(ctx, EntityVolumes, rec.ID, Attrs{
 		"status": StatusActive, "externalVolumeId": vol.ExternalID, "updatedAt": NowMillis(l.now()),
-		"params": withBookkeeping(map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), vol.Metadata)}, req.Bookkeeping),
+		"params": withBookkeeping(map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), vol.Metadata), ParamsTerraform: l.scopeBook()}, req.Bookkeeping),
 	})
 	if err != nil {
 		return nil, vol, fmt.Errorf("volume %s was made as %s but its record could not be updated: %w", req.Name, vol.ExternalID, err)
@@ -465,7 +470,7 @@ func (l *Lifecycle) CreateWorkspace(ctx context.Context, req WorkspaceRequest) (
 	now := NowMillis(l.now())
 	attrs := Attrs{
 		"name": req.Name, "provider": req.Backend, "status": WorkspaceInactive, "metadata": workspaceMetadata(req, "", l.now()),
-		"params":    map[string]any{req.Backend: orEmpty(req.Options), ParamsTerraform: mergeMaps(req.Bookkeeping, map[string]any{"phase": "creating"})},
+		"params":    map[string]any{req.Backend: orEmpty(req.Options), ParamsTerraform: mergeMaps(mergeMaps(l.scopeBook(), req.Bookkeeping), map[string]any{"phase": "creating"})},
 		"createdAt": now, "updatedAt": now,
 	}
 	if req.SetupID != "" {
@@ -484,7 +489,7 @@ func (l *Lifecycle) CreateWorkspace(ctx context.Context, req WorkspaceRequest) (
 	rec, err = l.Store.Update(ctx, EntityWorkspaces, rec.ID, Attrs{
 		"status": WorkspaceActive, "sandboxId": ws.ExternalID, "updatedAt": now, "lastResumedAt": NowMillis(l.now()),
 		"metadata": workspaceMetadata(req, ws.ExternalID, l.now()),
-		"params":   withBookkeeping(map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), ws.Metadata)}, req.Bookkeeping),
+		"params":   withBookkeeping(map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), ws.Metadata), ParamsTerraform: l.scopeBook()}, req.Bookkeeping),
 	})
 	if err != nil {
 		return nil, ws, fmt.Errorf("workspace %s was made but its record could not be updated: %w", ws.ExternalID, err)

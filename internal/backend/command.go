@@ -2,8 +2,13 @@ package backend
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"sort"
 	"time"
 )
 
@@ -13,7 +18,32 @@ const (
 	ProcessExited  = "exited" // ran to the end with exit code 0
 	ProcessFailed  = "failed" // ended with a non-zero exit code, or could not run
 	ProcessKilled  = "killed" // killed at its timeout
+	// ProcessLost is a run whose outcome nobody knows: its provider was killed, or the store was unreachable
+	// when the run ended, so its record was left running. The library's value for the same case.
+	ProcessLost = "lost"
 )
+
+// MetadataTerraform is the key of a process record's metadata that holds the provider's bookkeeping (owner,
+// config hash, scope, confirmed), as params.terraform does for a sandbox record.
+const MetadataTerraform = "terraform"
+
+// LostGrace is how long after its timeout a running record whose owner cannot be checked (another machine,
+// or no owner recorded) is taken for lost.
+const LostGrace = 10 * time.Minute
+
+// CommandHash is a stable hash of what a command run asks for: where it runs, its argv, cwd, timeout and the
+// names (never the values) of its env.
+func CommandHash(req CommandRequest) string {
+	keys := make([]string, 0, len(req.Env))
+	for k := range req.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	b, _ := json.Marshal(map[string]any{"sandbox": req.SandboxID, "workspace": req.WorkspaceID, "argv": req.Argv,
+		"cwd": req.Cwd, "timeout": req.Timeout.Milliseconds(), "env": keys, "limit": req.OutputLimit})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
 
 // DefaultOutputLimit is how many bytes of stdout and of stderr a command result keeps (the last ones).
 const DefaultOutputLimit = 64 * 1024
@@ -63,6 +93,7 @@ func (l *Lifecycle) RunCommand(ctx context.Context, req CommandRequest) (*Comman
 	}
 	defer done()
 	now := NowMillis(l.now())
+	hash := CommandHash(req)
 	args := make([]any, 0, len(req.Argv)-1)
 	for _, a := range req.Argv[1:] {
 		args = append(args, a)
@@ -76,7 +107,8 @@ func (l *Lifecycle) RunCommand(ctx context.Context, req CommandRequest) (*Comman
 		"args":      args,
 		"startedAt": now,
 		"updatedAt": now,
-		"metadata":  map[string]any{"source": "terraform", "timeoutMs": req.Timeout.Milliseconds()},
+		"metadata": map[string]any{"source": "terraform", "timeoutMs": req.Timeout.Milliseconds(),
+			MetadataTerraform: l.book(hash, os.Getpid())},
 	}
 	if len(req.Bookkeeping) > 0 {
 		attrs["metadata"] = map[string]any{"source": "terraform", "timeoutMs": req.Timeout.Milliseconds(), ParamsTerraform: req.Bookkeeping}
@@ -89,9 +121,16 @@ func (l *Lifecycle) RunCommand(ctx context.Context, req CommandRequest) (*Comman
 	} else {
 		attrs["workspaceId"] = req.WorkspaceID
 	}
-	rec, err := l.Store.Create(ctx, EntityProcesses, NewID(), attrs)
+	// A run that a killed apply started but never saved in a state is run again under its own record, rather
+	// than leave that record running and write a second one.
+	rec, err := l.adoptRun(ctx, req, hash, attrs)
 	if err != nil {
-		return nil, fmt.Errorf("writing the process record: %w", err)
+		return nil, err
+	}
+	if rec == nil {
+		if rec, err = l.Store.Create(ctx, EntityProcesses, NewID(), attrs); err != nil {
+			return nil, fmt.Errorf("writing the process record: %w", err)
+		}
 	}
 	res := &CommandResult{Record: rec}
 	out, execErr := exec(ExecRequest{Argv: req.Argv, Env: req.Env, Cwd: req.Cwd, Timeout: req.Timeout})
@@ -135,6 +174,98 @@ func (l *Lifecycle) RunCommand(ctx context.Context, req CommandRequest) (*Comman
 		return res, fmt.Errorf("running %q in %s%s: %w", req.Argv[0], req.SandboxID, req.WorkspaceID, execErr)
 	}
 	return res, nil
+}
+
+// adoptRun takes over, by compare-and-swap, a process record of the same command (CommandHash) in the same
+// sandbox or workspace that a killed apply left behind: unconfirmed, of this scope, owned by a process of this
+// machine that no longer runs. The record is reset to attrs (running, with this process as owner).
+func (l *Lifecycle) adoptRun(ctx context.Context, req CommandRequest, hash string, attrs Attrs) (*Record, error) {
+	l.adoptMu.Lock()
+	defer l.adoptMu.Unlock()
+	cond := Cond{Field: "sandboxId", Op: OpEq, Value: req.SandboxID}
+	if req.WorkspaceID != "" {
+		cond = Cond{Field: "workspaceId", Op: OpEq, Value: req.WorkspaceID}
+	}
+	recs, err := l.Store.Query(ctx, Query{Entity: EntityProcesses, Where: []Cond{cond}, OrderBy: "startedAt"})
+	if err != nil {
+		return nil, fmt.Errorf("looking for interrupted runs: %w", err)
+	}
+	for _, r := range recs {
+		book := toMap(r.JSONMap("metadata")[MetadataTerraform])
+		if book[BookConfigHash] != hash || !l.adoptable(book) {
+			continue
+		}
+		next := copyMap(attrs)
+		for _, f := range []string{"exitCode", "exitedAt", "signal", "externalProcessId"} {
+			next[f] = nil
+		}
+		next["updatedAt"] = l.nextUpdatedAt(r)
+		rec, err := l.Store.CompareAndUpdate(ctx, EntityProcesses, r.ID, "updatedAt", r.Attrs["updatedAt"], next)
+		if errors.Is(err, ErrStale) || errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("taking over interrupted run %s: %w", r.ID, err)
+		}
+		return rec, nil
+	}
+	return nil, nil
+}
+
+// ReadProcess loads a process record as a read of its sandbox_command sees it: a run left running whose
+// outcome nobody can know any more becomes lost, with the reason in metadata.lost, and a record made by this
+// provider is confirmed (Terraform handed it back). ErrNotFound when missing.
+func (l *Lifecycle) ReadProcess(ctx context.Context, id string) (*Record, error) {
+	rec, err := l.Store.Get(ctx, EntityProcesses, id)
+	if err != nil {
+		return nil, err
+	}
+	if reason := l.outcomeUnknown(rec); reason != "" {
+		md := copyMap(rec.JSONMap("metadata"))
+		md["lost"] = map[string]any{"reason": reason, "at": NowMillis(l.now())}
+		got, err := l.Store.CompareAndUpdate(ctx, EntityProcesses, id, "updatedAt", rec.Attrs["updatedAt"],
+			Attrs{"status": ProcessLost, "metadata": md, "updatedAt": l.nextUpdatedAt(rec)})
+		switch {
+		case err == nil:
+			rec = got
+		case errors.Is(err, ErrStale):
+			if rec, err = l.Store.Get(ctx, EntityProcesses, id); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("marking run %s lost: %w", id, err)
+		}
+	}
+	return l.confirm(ctx, EntityProcesses, "metadata", MetadataTerraform, rec)
+}
+
+// outcomeUnknown says why a running record's run can no longer end normally ("" when it may still): its owner,
+// a provider process on this machine, no longer runs; or, when the owner cannot be checked (another machine, or
+// a record without owner), its timeout plus LostGrace has passed since it started.
+func (l *Lifecycle) outcomeUnknown(rec *Record) string {
+	if rec.String("status") != ProcessRunning {
+		return ""
+	}
+	md := rec.JSONMap("metadata")
+	o := toMap(toMap(md[MetadataTerraform])[BookOwner])
+	host, _ := o["host"].(string)
+	pid, _ := AsInt(o["pid"])
+	if host == l.host() && pid > 0 {
+		if processAlive(int(pid)) {
+			return ""
+		}
+		return fmt.Sprintf("the provider process that ran it (pid %d on %s) ended without recording the outcome (killed, or the record store was unreachable when the run ended)", pid, host)
+	}
+	started, ok := rec.Int("startedAt")
+	if !ok {
+		return ""
+	}
+	timeout, _ := AsInt(md["timeoutMs"])
+	deadline := started + timeout + LostGrace.Milliseconds()
+	if NowMillis(l.now()) > deadline {
+		return fmt.Sprintf("still running %s after its timeout and no provider on this machine runs it (owner %v): its outcome was never recorded", LostGrace, o)
+	}
+	return ""
 }
 
 // commandTarget resolves where a command runs: an active sandbox (started for the run when stopped, and

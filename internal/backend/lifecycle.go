@@ -16,7 +16,21 @@ import (
 // @ekairos/sandbox keeps them; a caller may not use these names.
 const (
 	ParamsError     = "error"     // the provisioning error message
-	ParamsTerraform = "terraform" // this provider's bookkeeping: owner of a creating record, config hash
+	ParamsTerraform = "terraform" // this provider's bookkeeping: owner, config hash, scope, confirmed
+)
+
+// Keys of the provider's bookkeeping (params.terraform of a sandbox record, metadata.terraform of a process
+// record).
+const (
+	// BookOwner is the provider process that made (or took over) the record: {host, pid}.
+	BookOwner = "owner"
+	// BookConfigHash is the hash of the configuration the record was made for (ConfigHash, CommandHash).
+	BookConfigHash = "configHash"
+	// BookScope is the configuration (the provider's scope) the record belongs to.
+	BookScope = "scope"
+	// BookConfirmed is true once Terraform handed the record back (a plan or refresh read it from a state):
+	// the record is then in a state, and no later create may adopt it.
+	BookConfirmed = "confirmed"
 )
 
 // ReservedParamKeys are the params keys the caller may not set: the engine names, error and terraform.
@@ -75,6 +89,10 @@ type Lifecycle struct {
 	DeleteRecords bool
 	// Host identifies this machine in a creating record's owner; default os.Hostname().
 	Host string
+	// Scope names the configuration this provider process works for (the provider's scope: by default its
+	// working directory and workspace). Every record it makes carries it (params.terraform.scope), a create
+	// adopts only records of its own scope, and sweep removes only records of the scopes of its states.
+	Scope string
 
 	// adoptMu makes adoptInterrupted's look-up and take-over one step within this process: Terraform creates
 	// resources concurrently, and sandboxes of one for_each share a configuration hash, so without it every
@@ -82,6 +100,17 @@ type Lifecycle struct {
 	// several resources' state). Once a create has taken a record over, its owner is this live process and
 	// the next look-up skips it.
 	adoptMu sync.Mutex
+	// cands are the adoptable sandbox records per engine, loaded at most every candidatesTTL.
+	cands map[string]*candidates
+}
+
+// candidatesTTL is how long a create reuses the list of adoptable records that an earlier create of this
+// process loaded: the creates of one apply share one look-up instead of each listing the engine's records.
+const candidatesTTL = 2 * time.Second
+
+type candidates struct {
+	at   time.Time
+	recs []*Record
 }
 
 func (l *Lifecycle) now() time.Time {
@@ -206,7 +235,7 @@ func (l *Lifecycle) CreateSandbox(ctx context.Context, req SandboxRequest) (*San
 		attrs["status"] = StatusCreating
 		attrs["createdAt"] = now
 		attrs["updatedAt"] = now
-		params[ParamsTerraform] = mergeMaps(toMap(params[ParamsTerraform]), l.owner(hash, os.Getpid()))
+		params[ParamsTerraform] = mergeMaps(toMap(params[ParamsTerraform]), l.book(hash, os.Getpid()))
 		rec, err = l.Store.Create(ctx, EntitySandboxes, NewID(), attrs)
 		if err != nil {
 			return nil, fmt.Errorf("writing the sandbox record: %w", err)
@@ -264,6 +293,8 @@ func (l *Lifecycle) CreateSandbox(ctx context.Context, req SandboxRequest) (*San
 
 	attrs, params := l.sandboxAttrs(req)
 	params[req.Backend] = mergeMaps(toMap(params[req.Backend]), sb.Metadata)
+	// The bookkeeping stays: until Terraform hands the record back, a killed apply's next create adopts it.
+	params[ParamsTerraform] = mergeMaps(toMap(params[ParamsTerraform]), l.book(hash, os.Getpid()))
 	attrs["status"] = StatusActive
 	attrs["externalSandboxId"] = sb.ExternalID
 	attrs["sandboxUrl"] = nilIfEmpty(sb.URL)
@@ -281,39 +312,118 @@ func (l *Lifecycle) failCreate(ctx context.Context, res *SandboxResult, req Sand
 	return res, fmt.Errorf("creating sandbox %s on %s: %w", res.ID(), req.Backend, cause)
 }
 
-func (l *Lifecycle) owner(hash string, pid int) map[string]any {
-	return map[string]any{"owner": map[string]any{"host": l.host(), "pid": pid}, "configHash": hash}
+// ScopeOf is the default scope of a configuration: its directory (absolute, symlinks resolved) and workspace.
+func ScopeOf(dir, workspace string) string { return dir + "#" + workspace }
+
+// book is the provider's bookkeeping of a record made (or taken over) by process pid on this machine.
+func (l *Lifecycle) book(hash string, pid int) map[string]any {
+	return map[string]any{BookOwner: map[string]any{"host": l.host(), "pid": pid}, BookConfigHash: hash, BookScope: l.Scope}
 }
 
-// adoptInterrupted finds a creating record with the same configuration whose owner, a provider process on this
-// machine, no longer runs (an apply killed between writing the record and saving state), and takes it over.
-// Records owned by other machines are left to sweep: nothing here can tell whether their owner still runs.
+// adoptable reports whether a record's bookkeeping makes it a candidate for adoption by this process: not
+// confirmed (no state holds it), of this scope, owned by a process of this machine that no longer runs.
+// Records owned by other machines are left alone: nothing here can tell whether their owner still runs.
+func (l *Lifecycle) adoptable(book map[string]any) bool {
+	if book == nil || book[BookConfirmed] == true {
+		return false
+	}
+	if scope, _ := book[BookScope].(string); scope != l.Scope {
+		return false
+	}
+	o := toMap(book[BookOwner])
+	host, _ := o["host"].(string)
+	pid, _ := AsInt(o["pid"])
+	return host == l.host() && pid > 0 && !processAlive(int(pid))
+}
+
+// nextUpdatedAt is the updatedAt of a write that swaps from rec's: now, and always later than rec's, so that
+// the compare-and-swap on updatedAt can never expect a value that a later write restores.
+func (l *Lifecycle) nextUpdatedAt(rec *Record) int64 {
+	now := NowMillis(l.now())
+	if old, ok := rec.Int("updatedAt"); ok && now <= old {
+		return old + 1
+	}
+	return now
+}
+
+// adoptInterrupted takes over a sandbox record that a killed apply left behind: made for the same
+// configuration (hash) and scope, never confirmed (no Terraform state holds it: the kill came before the state
+// was saved), owned by a process of this machine that no longer runs, and still creating, active or error (an
+// apply can be killed before, during or after the engine call). The take-over is a compare-and-swap on the
+// record's updatedAt, so that of two applies (two processes) adopting the same record exactly one gets it;
+// adoptMu makes look-up and swap one step among this process's concurrent creates.
 func (l *Lifecycle) adoptInterrupted(ctx context.Context, backend, hash string) (*Record, error) {
 	l.adoptMu.Lock()
 	defer l.adoptMu.Unlock()
-	recs, err := l.Store.Query(ctx, Query{Entity: EntitySandboxes, Where: []Cond{
-		{Field: "status", Op: OpEq, Value: StatusCreating},
-		{Field: "provider", Op: OpEq, Value: backend},
-	}, OrderBy: "createdAt", Limit: 100})
-	if err != nil {
-		return nil, fmt.Errorf("looking for interrupted creates: %w", err)
+	if l.cands == nil {
+		l.cands = map[string]*candidates{}
 	}
-	for _, r := range recs {
-		tf := toMap(r.JSONMap("params")[ParamsTerraform])
-		if tf["configHash"] != hash {
+	c := l.cands[backend]
+	if c == nil || l.now().Sub(c.at) > candidatesTTL || l.now().Before(c.at) {
+		c = &candidates{at: l.now()}
+		for _, st := range []string{StatusCreating, StatusActive, StatusError} {
+			recs, err := l.Store.Query(ctx, Query{Entity: EntitySandboxes, Where: []Cond{
+				{Field: "status", Op: OpEq, Value: st},
+				{Field: "provider", Op: OpEq, Value: backend},
+			}, OrderBy: "createdAt"})
+			if err != nil {
+				return nil, fmt.Errorf("looking for interrupted creates: %w", err)
+			}
+			for _, r := range recs {
+				if l.adoptable(toMap(r.JSONMap("params")[ParamsTerraform])) {
+					c.recs = append(c.recs, r)
+				}
+			}
+		}
+		l.cands[backend] = c
+	}
+	for i := 0; i < len(c.recs); {
+		r := c.recs[i]
+		book := toMap(r.JSONMap("params")[ParamsTerraform])
+		if book[BookConfigHash] != hash {
+			i++
 			continue
 		}
-		o := toMap(tf["owner"])
-		host, _ := o["host"].(string)
-		pid, _ := AsInt(o["pid"])
-		if host != l.host() || pid <= 0 || processAlive(int(pid)) {
-			continue
-		}
+		c.recs = append(c.recs[:i], c.recs[i+1:]...)
 		params := copyMap(r.JSONMap("params"))
-		params[ParamsTerraform] = l.owner(hash, os.Getpid())
-		return l.Store.Update(ctx, EntitySandboxes, r.ID, Attrs{"params": params, "updatedAt": NowMillis(l.now())})
+		nb := copyMap(book)
+		delete(nb, BookConfirmed)
+		params[ParamsTerraform] = mergeMaps(nb, l.book(hash, os.Getpid()))
+		rec, err := l.Store.CompareAndUpdate(ctx, EntitySandboxes, r.ID, "updatedAt", r.Attrs["updatedAt"],
+			Attrs{"params": params, "updatedAt": l.nextUpdatedAt(r)})
+		if errors.Is(err, ErrStale) || errors.Is(err, ErrNotFound) {
+			continue // another process took it over, or it changed: not ours
+		}
+		if err != nil {
+			return nil, fmt.Errorf("taking over interrupted create %s: %w", r.ID, err)
+		}
+		return rec, nil
 	}
 	return nil, nil
+}
+
+// confirm records, once, that Terraform handed the record back: a plan or refresh read it from a state, so it
+// is in a state and no later create may adopt it. field is the record's json field holding the bookkeeping
+// (params of sandboxes, metadata of processes). Records without bookkeeping (made by applications) and
+// confirmed ones are returned as they are. The write changes only the bookkeeping, not updatedAt (it is no change
+// of the sandbox, and the resource's updated_at must not move on a plan). It is a plain update: the only writer
+// that could race with it is an adoption of the same record, which needs the record's scope and so that
+// configuration's state lock, which the plan holds.
+func (l *Lifecycle) confirm(ctx context.Context, entity, field, key string, rec *Record) (*Record, error) {
+	m := rec.JSONMap(field)
+	book, ok := m[key].(map[string]any)
+	if !ok || book[BookConfigHash] == nil || book[BookConfirmed] == true {
+		return rec, nil
+	}
+	nm := copyMap(m)
+	nb := copyMap(book)
+	nb[BookConfirmed] = true
+	nm[key] = nb
+	got, err := l.Store.Update(ctx, entity, rec.ID, Attrs{field: nm})
+	if err != nil {
+		return nil, fmt.Errorf("recording that Terraform holds %s %s: %w", entity, rec.ID, err)
+	}
+	return got, nil
 }
 
 // ReadSandbox loads the record and asks the engine. It returns (nil, nil) when the sandbox is gone: no record,
@@ -326,6 +436,11 @@ func (l *Lifecycle) ReadSandbox(ctx context.Context, id string) (*SandboxResult,
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading sandbox record %s: %w", id, err)
+	}
+	if rec.String("status") != StatusShutdown {
+		if rec, err = l.confirm(ctx, EntitySandboxes, "params", ParamsTerraform, rec); err != nil {
+			return nil, err
+		}
 	}
 	res := &SandboxResult{Record: rec}
 	switch rec.String("status") {

@@ -19,7 +19,7 @@ func (l *Lifecycle) SimulateInterruptedCreate(ctx context.Context, req SandboxRe
 	attrs["status"] = StatusCreating
 	attrs["createdAt"] = now
 	attrs["updatedAt"] = now
-	params[ParamsTerraform] = mergeMaps(toMap(params[ParamsTerraform]), l.owner(ConfigHash(req), ownerPID))
+	params[ParamsTerraform] = mergeMaps(toMap(params[ParamsTerraform]), l.book(ConfigHash(req), ownerPID))
 	rec, err := l.Store.Create(ctx, EntitySandboxes, NewID(), attrs)
 	if err != nil {
 		return "", err

@@ -13,6 +13,10 @@ const (
 	EntityWorkspaces = "sandbox_workspaces"
 	EntityVolumes    = "sandbox_volumes"
 	EntitySetups     = "sandbox_setups"
+	// EntityMeta holds the store's own bookkeeping, never a sandbox object: the store identity (one record,
+	// StoreIdentityID) and, on stores without a conditional update (InstantDB), the claims that make
+	// CompareAndUpdate atomic.
+	EntityMeta = "sandbox_meta"
 )
 
 // FieldType is the value type of a record field, as InstantDB's schema types it (i.string, i.number, i.json,
@@ -65,6 +69,7 @@ func (s EntitySchema) Field(name string) (Field, bool) {
 //   - sandbox_processes: the same package's newer src/schema.ts (ekairos-public index id 51873780109). The link
 //     sandboxProcessSandbox is kept as the plain field sandboxId, which SQL stores can index and which an
 //     InstantDB store also writes as a link.
+//   - sandbox_meta: this project's bookkeeping (store identity, compare-and-swap claims); key, value, createdAt.
 //   - sandbox_workspaces, sandbox_volumes, sandbox_setups: this project's own entities, in the same style
 //     (camelCase fields, epoch-ms numbers, json params), with sandkit's values for workspace status and the
 //     setup key (see design.md, "Record data model").
@@ -139,6 +144,11 @@ var entities = []EntitySchema{
 		{"createdAt", TypeNumber, true},
 		{"updatedAt", TypeNumber, true},
 		{"shutdownAt", TypeNumber, true},
+	}},
+	{Name: EntityMeta, Fields: []Field{
+		{"key", TypeString, true},
+		{"value", TypeString, false},
+		{"createdAt", TypeNumber, true},
 	}},
 }
 

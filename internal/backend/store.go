@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Op is a comparison in a query condition.
@@ -86,10 +87,51 @@ type Store interface {
 	Update(ctx context.Context, entity, id string, attrs Attrs) (*Record, error)
 	// Delete removes a record. Deleting a missing record is not an error.
 	Delete(ctx context.Context, entity, id string) error
+	// CompareAndUpdate is Update on condition that the record's field (a string, number or boolean field)
+	// still holds expect (nil: unset) when the write is applied: a compare-and-swap, atomic against every
+	// other CompareAndUpdate of the record, in this process or any other. ErrStale (wrapped) when the field
+	// holds something else, ErrNotFound when the record is missing. attrs must set field to a value other
+	// than expect, so that of two callers that read the same value at most one succeeds.
+	CompareAndUpdate(ctx context.Context, entity, id, field string, expect any, attrs Attrs) (*Record, error)
 	// Query returns the matching records, ordered, at most Limit of them.
 	Query(ctx context.Context, q Query) ([]*Record, error)
 	// Close releases the store's resources.
 	Close() error
+}
+
+// ErrStale is returned (wrapped) by Store.CompareAndUpdate when the record changed since it was read.
+var ErrStale = errors.New("changed since it was read")
+
+// CheckCompareAndUpdate validates a CompareAndUpdate call, the same way for every store, and returns the
+// field's schema and expect normalized to the field's canonical type (nil stays nil).
+func CheckCompareAndUpdate(entity, field string, expect any, attrs Attrs) (Field, any, error) {
+	schema, ok := LookupEntity(entity)
+	if !ok {
+		return Field{}, nil, fmt.Errorf("unknown entity %q", entity)
+	}
+	f, ok := schema.Field(field)
+	if !ok {
+		return Field{}, nil, fmt.Errorf("%s has no field %q", entity, field)
+	}
+	if f.Type == TypeJSON {
+		return Field{}, nil, fmt.Errorf("%s.%s is a json field: a compare-and-swap compares a string, number or boolean field", entity, field)
+	}
+	want, err := NormalizeAttrs(entity, Attrs{field: expect})
+	if err != nil {
+		return Field{}, nil, err
+	}
+	next, ok := attrs[field]
+	if !ok {
+		return Field{}, nil, fmt.Errorf("a compare-and-swap on %s.%s must set %s", entity, field, field)
+	}
+	norm, err := NormalizeAttrs(entity, Attrs{field: next})
+	if err != nil {
+		return Field{}, nil, err
+	}
+	if norm[field] == want[field] {
+		return Field{}, nil, fmt.Errorf("a compare-and-swap on %s.%s must change it (it sets %v, the value it expects)", entity, field, next)
+	}
+	return f, want[field], nil
 }
 
 // FindRecord looks id up in every entity and returns the first record found (ids are UUIDs, unique across
@@ -105,4 +147,34 @@ func FindRecord(ctx context.Context, s Store, id string) (*Record, error) {
 		}
 	}
 	return nil, fmt.Errorf("record %s: %w", id, ErrNotFound)
+}
+
+// StoreIdentityID is the id of the sandbox_meta record that holds the store's identity.
+const StoreIdentityID = "5a4e1f0c-3c2b-4d7e-9f61-8b2a7c9d0e14"
+
+// StoreIdentity returns the store's identity: a UUID written once into the store (the sandbox_meta record
+// StoreIdentityID), which Terraform resources keep in private state to tell "my record was deleted from this
+// store" (drift) from "this is another store" (a configuration error). "" when the store has none yet; with
+// create, one is written first (by whichever of several concurrent writers creates it first).
+func StoreIdentity(ctx context.Context, s Store, create bool) (string, error) {
+	rec, err := s.Get(ctx, EntityMeta, StoreIdentityID)
+	if err == nil {
+		return rec.String("value"), nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return "", fmt.Errorf("reading the store identity: %w", err)
+	}
+	if !create {
+		return "", nil
+	}
+	rec, err = s.Create(ctx, EntityMeta, StoreIdentityID, Attrs{"key": "store-identity", "value": NewID(), "createdAt": time.Now().UnixMilli()})
+	if errors.Is(err, ErrConflict) {
+		if rec, err = s.Get(ctx, EntityMeta, StoreIdentityID); err == nil {
+			return rec.String("value"), nil
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("writing the store identity: %w", err)
+	}
+	return rec.String("value"), nil
 }

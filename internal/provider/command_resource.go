@@ -82,7 +82,11 @@ func (r *commandResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 			"`cwd`, `timeout`, `triggers`, `env_wo_version`, `sandbox_id` or `workspace_id` runs it again (by replacement); " +
 			"`allow_failure`, `output_limit_kib`, `destroy_command` and `timeouts` change in place without a run. A non-zero exit fails the apply (unless `allow_failure`) and " +
 			"leaves the resource tainted, so the next apply runs it again. Destroying the resource runs nothing unless " +
-			"`destroy_command` is set; the run's record stays as history.",
+			"`destroy_command` is set; the run's record stays as history. A run whose outcome nobody can know (the provider " +
+			"was killed during the run, or the record store was unreachable when it ended) is left `running` in its record; " +
+			"the next read of the resource (a plan or refresh) marks it `lost`, the library's status, with the reason in " +
+			"`metadata.lost`. A run that an apply killed before Terraform saved it in the state is run again under the same " +
+			"record by the next apply, not recorded twice.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				MarkdownDescription: "The run's record id (a UUID) in `sandbox_processes`.",
@@ -268,6 +272,7 @@ func (r *commandResource) Create(ctx context.Context, req resource.CreateRequest
 	if lc == nil {
 		return
 	}
+	keepStore(ctx, r.data, lc, resp.Private, true, &resp.Diagnostics)
 	runTimeout, _ := time.ParseDuration(plan.Timeout.ValueString())
 	createTimeout, d := plan.Timeouts.Create(ctx, runTimeout+5*time.Minute)
 	resp.Diagnostics.Append(d...)
@@ -353,13 +358,15 @@ func (r *commandResource) Read(ctx context.Context, req resource.ReadRequest, re
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	lc := r.lifecycle(&resp.Diagnostics)
+	lc := readLifecycle(ctx, r.data, req.Private, "sandbox_command", state.ID.ValueString(), &resp.Diagnostics)
 	if lc == nil {
 		return
 	}
-	rec, err := lc.Store.Get(ctx, backend.EntityProcesses, state.ID.ValueString())
+	rec, err := lc.ReadProcess(ctx, state.ID.ValueString())
 	if errors.Is(err, backend.ErrNotFound) {
-		resp.State.RemoveResource(ctx)
+		if recordGoneIsDrift(ctx, r.data, lc, req.Private, backend.EntityProcesses, "sandbox_command", state.ID.ValueString(), &resp.Diagnostics) {
+			resp.State.RemoveResource(ctx)
+		}
 		return
 	}
 	if err != nil {

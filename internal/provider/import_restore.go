@@ -183,11 +183,6 @@ func markImported(ctx context.Context, resp *resource.ImportStateResponse) {
 	}
 }
 
-// privateSetter is the private state of a create or update response.
-type privateSetter interface {
-	SetKey(ctx context.Context, key string, value []byte) diag.Diagnostics
-}
-
 // clearImported removes the import mark once an apply has put the configuration's values into state.
 func clearImported(ctx context.Context, p privateSetter, diags *diag.Diagnostics) {
 	if p != nil {

@@ -73,6 +73,7 @@ type providerModel struct {
 	Records       types.String        `tfsdk:"records"`
 	SQLitePath    types.String        `tfsdk:"sqlite_path"`
 	DeleteRecords types.Bool          `tfsdk:"delete_records_on_destroy"`
+	Scope         types.String        `tfsdk:"scope"`
 	Local         *localProviderModel `tfsdk:"local"`
 	InstantDB     *instantDBModel     `tfsdk:"instantdb"`
 	Postgres      *postgresModel      `tfsdk:"postgres"`
@@ -131,10 +132,23 @@ func (p *sandboxProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 				Validators: []validator.String{stringvalidator.OneOf(availableStores...)},
 			},
 			"sqlite_path": schema.StringAttribute{
-				MarkdownDescription: "Path of the SQLite records file, created on first use. Falls back to `" + EnvSQLitePath +
+				MarkdownDescription: "Path of the SQLite records file, created by the first apply that creates a resource (a plan never creates it: when the file is missing and the state holds resources, the plan fails naming the store). Falls back to `" + EnvSQLitePath +
 					"`, then `$XDG_DATA_HOME/terraform-provider-sandbox/records.db` (`~/.local/share/...` when `XDG_DATA_HOME` " +
 					"is unset). **Note:** A SQLite file lives on one machine: a CI runner that plans against remote state " +
 					"needs a shared store.",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+			},
+			"scope": schema.StringAttribute{
+				MarkdownDescription: "Names the configuration that owns the records this provider makes. Every record carries it " +
+					"(`params.terraform.scope` of a sandbox, `metadata.terraform.scope` of a command's run); the next apply of the " +
+					"same scope adopts a create that a killed apply left out of the state, and `sweep` removes only records (and " +
+					"engine objects) of the scopes of the states it is given. Falls back to `" + EnvScope + "`, then to the " +
+					"configuration's directory (the provider's working directory, `-chdir` included) and workspace, as " +
+					"`<absolute directory>#<workspace>` (`TF_WORKSPACE`, else the selected workspace, else `default`). Set it " +
+					"when one configuration is applied from several directories or machines (CI runners with different " +
+					"checkout paths) against one shared store, so that they are one owner. Changing it does not change " +
+					"existing records.",
 				Optional:   true,
 				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
 			},
@@ -221,7 +235,10 @@ type providerData struct {
 	pg             postgres.Config
 	hosted         map[string]map[string]string // hosted engine settings (secrets included: never logged)
 
+	scope string
+
 	mu        sync.Mutex
+	storeID   string // the store's identity, once read or written
 	store     backend.Store
 	lifecycle *backend.Lifecycle
 	engines   map[string]backend.Engine
@@ -242,7 +259,7 @@ func (p *sandboxProvider) Configure(ctx context.Context, req provider.ConfigureR
 		return false
 	}
 	if unknown(cfg.Backend, path.Root("backend")) || unknown(cfg.Records, path.Root("records")) ||
-		unknown(cfg.SQLitePath, path.Root("sqlite_path")) {
+		unknown(cfg.SQLitePath, path.Root("sqlite_path")) || unknown(cfg.Scope, path.Root("scope")) {
 		return
 	}
 	data := &providerData{engines: map[string]backend.Engine{}}
@@ -314,6 +331,10 @@ func (p *sandboxProvider) Configure(ctx context.Context, req provider.ConfigureR
 		data.sqlitePath = p
 	}
 	data.deleteRecords = cfg.DeleteRecords.ValueBool()
+	data.scope = firstNonEmpty(cfg.Scope.ValueString(), os.Getenv(EnvScope))
+	if data.scope == "" {
+		data.scope = defaultScope()
+	}
 
 	var root, isolation string
 	if cfg.Local != nil {
@@ -342,7 +363,7 @@ func (p *sandboxProvider) Configure(ctx context.Context, req provider.ConfigureR
 	}
 	tflog.Debug(ctx, "sandbox provider configured", map[string]any{
 		"backend": data.defaultBackend, "records": data.records, "sqlite_path": data.sqlitePath,
-		"local_root": data.localCfg.Root, "isolation": data.localCfg.Isolation,
+		"local_root": data.localCfg.Root, "isolation": data.localCfg.Isolation, "scope": data.scope,
 	})
 	resp.ResourceData = data
 	resp.DataSourceData = data
@@ -361,7 +382,7 @@ func (d *providerData) Lifecycle() (*backend.Lifecycle, error) {
 		return nil, err
 	}
 	d.store = st
-	d.lifecycle = &backend.Lifecycle{Store: st, Engines: d, DeleteRecords: d.deleteRecords}
+	d.lifecycle = &backend.Lifecycle{Store: st, Engines: d, DeleteRecords: d.deleteRecords, Scope: d.scope}
 	return d.lifecycle, nil
 }
 

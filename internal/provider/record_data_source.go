@@ -55,9 +55,14 @@ func (d *recordDataSource) Read(ctx context.Context, req datasource.ReadRequest,
 	if resp.Diagnostics.HasError() || d.data == nil {
 		return
 	}
-	st, err := d.data.Store()
+	st, err := d.data.existingStore()
 	if err != nil {
 		resp.Diagnostics.AddError("Record store unavailable", err.Error())
+		return
+	}
+	if st == nil {
+		resp.Diagnostics.AddAttributeError(path.Root("id"), "No such record",
+			fmt.Sprintf("No record %s: the record store (%s) does not exist yet.", m.ID.ValueString(), d.data.storeWhere()))
 		return
 	}
 	rec, err := backend.FindRecord(ctx, st, m.ID.ValueString())

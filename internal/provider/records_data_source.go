@@ -145,15 +145,17 @@ func (d *recordsDataSource) Read(ctx context.Context, req datasource.ReadRequest
 			q.Where = append(q.Where, backend.Cond{Field: field, Op: backend.OpEq, Value: v.ValueString()})
 		}
 	}
-	st, err := d.data.Store()
+	st, err := d.data.existingStore()
 	if err != nil {
 		resp.Diagnostics.AddError("Record store unavailable", err.Error())
 		return
 	}
-	recs, err := st.Query(ctx, q)
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot query the record store", err.Error())
-		return
+	var recs []*backend.Record
+	if st != nil { // a SQLite file that does not exist yet holds no record (and is not created by a read)
+		if recs, err = st.Query(ctx, q); err != nil {
+			resp.Diagnostics.AddError("Cannot query the record store", err.Error())
+			return
+		}
 	}
 	ids := make([]attr.Value, 0, len(recs))
 	objs := make([]attr.Value, 0, len(recs))

@@ -510,6 +510,7 @@ func (r *sandboxResource) Create(ctx context.Context, req resource.CreateRequest
 	if lc == nil {
 		return
 	}
+	keepStore(ctx, r.data, lc, resp.Private, true, &resp.Diagnostics)
 	sreq, d := plan.request(ctx, &req.Config)
 	resp.Diagnostics.Append(d...)
 	if resp.Diagnostics.HasError() {
@@ -545,7 +546,7 @@ func (r *sandboxResource) Read(ctx context.Context, req resource.ReadRequest, re
 	resp.Diagnostics.Append(d...)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	lc := r.lifecycle(&resp.Diagnostics)
+	lc := readLifecycle(ctx, r.data, req.Private, "sandbox_sandbox", state.ID.ValueString(), &resp.Diagnostics)
 	if lc == nil {
 		return
 	}
@@ -555,10 +556,13 @@ func (r *sandboxResource) Read(ctx context.Context, req resource.ReadRequest, re
 		return
 	}
 	if res == nil {
-		tflog.Info(ctx, "sandbox gone: removing it from state", map[string]any{"id": state.ID.ValueString()})
-		resp.State.RemoveResource(ctx)
+		if recordGoneIsDrift(ctx, r.data, lc, req.Private, backend.EntitySandboxes, "sandbox_sandbox", state.ID.ValueString(), &resp.Diagnostics) {
+			tflog.Info(ctx, "sandbox gone: removing it from state", map[string]any{"id": state.ID.ValueString()})
+			resp.State.RemoveResource(ctx)
+		}
 		return
 	}
+	keepStore(ctx, r.data, lc, resp.Private, false, &resp.Diagnostics)
 	state.fromResult(ctx, res, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }

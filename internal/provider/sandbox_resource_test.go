@@ -462,7 +462,8 @@ func TestAccSandbox_interruptedCreateAdopted(t *testing.T) {
 	env := newTestEnv(t)
 	ctx := context.Background()
 	req := backend.SandboxRequest{Backend: "local", Spec: backend.SandboxSpec{Purpose: "interrupted", Timeout: defaultSandboxTimeoutDuration()}}
-	lc := &backend.Lifecycle{Store: env.store(), Engines: backend.EngineMap{"local": env.engine()}}
+	// The provider in this test runs in the test process: its scope is this directory's default scope.
+	lc := &backend.Lifecycle{Store: env.store(), Engines: backend.EngineMap{"local": env.engine()}, Scope: defaultScope()}
 	id, err := lc.SimulateInterruptedCreate(ctx, req, deadPID(t))
 	if err != nil {
 		t.Fatal(err)

@@ -239,6 +239,7 @@ func (r *setupResource) Create(ctx context.Context, req resource.CreateRequest, 
 	if resp.Diagnostics.HasError() || lc == nil {
 		return
 	}
+	keepStore(ctx, r.data, lc, resp.Private, true, &resp.Diagnostics)
 	ctx, cancel := withTimeout(ctx, plan.Timeouts.Create, 30*time.Minute, &resp.Diagnostics)
 	defer cancel()
 	sreq := plan.request(ctx, &req.Config, &resp.Diagnostics)
@@ -282,7 +283,10 @@ func setupRunDiagnostics(sreq backend.SetupRequest, plan *setupModel, failed *ba
 func (r *setupResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state setupModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	lc := lifecycleOf(r.data, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	lc := readLifecycle(ctx, r.data, req.Private, "sandbox_setup", state.ID.ValueString(), &resp.Diagnostics)
 	if resp.Diagnostics.HasError() || lc == nil {
 		return
 	}
@@ -292,9 +296,12 @@ func (r *setupResource) Read(ctx context.Context, req resource.ReadRequest, resp
 		return
 	}
 	if rec == nil {
-		resp.State.RemoveResource(ctx)
+		if recordGoneIsDrift(ctx, r.data, lc, req.Private, backend.EntitySetups, "sandbox_setup", state.ID.ValueString(), &resp.Diagnostics) {
+			resp.State.RemoveResource(ctx)
+		}
 		return
 	}
+	keepStore(ctx, r.data, lc, resp.Private, false, &resp.Diagnostics)
 	state.fromRecord(rec)
 	if art == nil && rec.String("status") == backend.StatusActive {
 		// The artifact vanished on the engine: the plan rebuilds it in place, under this record id.

@@ -112,6 +112,7 @@ func (r *volumeResource) Create(ctx context.Context, req resource.CreateRequest,
 	if resp.Diagnostics.HasError() || lc == nil {
 		return
 	}
+	keepStore(ctx, r.data, lc, resp.Private, true, &resp.Diagnostics)
 	ctx, cancel := withTimeout(ctx, plan.Timeouts.Create, defaultCreateTimeout, &resp.Diagnostics)
 	defer cancel()
 	rec, vol, err := lc.CreateVolume(ctx, backend.VolumeRequest{Backend: plan.Backend.ValueString(), Name: plan.Name.ValueString(),
@@ -128,7 +129,10 @@ func (r *volumeResource) Create(ctx context.Context, req resource.CreateRequest,
 func (r *volumeResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state volumeModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	lc := lifecycleOf(r.data, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	lc := readLifecycle(ctx, r.data, req.Private, "sandbox_volume", state.ID.ValueString(), &resp.Diagnostics)
 	if resp.Diagnostics.HasError() || lc == nil {
 		return
 	}
@@ -138,9 +142,12 @@ func (r *volumeResource) Read(ctx context.Context, req resource.ReadRequest, res
 		return
 	}
 	if rec == nil {
-		resp.State.RemoveResource(ctx)
+		if recordGoneIsDrift(ctx, r.data, lc, req.Private, backend.EntityVolumes, "sandbox_volume", state.ID.ValueString(), &resp.Diagnostics) {
+			resp.State.RemoveResource(ctx)
+		}
 		return
 	}
+	keepStore(ctx, r.data, lc, resp.Private, false, &resp.Diagnostics)
 	state.fromRecord(rec, vol)
 	state.Timeouts = restoreTimeouts(ctx, state.Timeouts, bookkeepingOf(rec))
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)

@@ -204,6 +204,7 @@ func (r *workspaceResource) Create(ctx context.Context, req resource.CreateReque
 	if resp.Diagnostics.HasError() || lc == nil {
 		return
 	}
+	keepStore(ctx, r.data, lc, resp.Private, true, &resp.Diagnostics)
 	ctx, cancel := withTimeout(ctx, plan.Timeouts.Create, defaultCreateTimeout, &resp.Diagnostics)
 	defer cancel()
 	wreq := plan.request(ctx, &req.Config, &resp.Diagnostics)
@@ -231,7 +232,10 @@ func (r *workspaceResource) Create(ctx context.Context, req resource.CreateReque
 func (r *workspaceResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state workspaceModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	lc := lifecycleOf(r.data, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	lc := readLifecycle(ctx, r.data, req.Private, "sandbox_workspace", state.ID.ValueString(), &resp.Diagnostics)
 	if resp.Diagnostics.HasError() || lc == nil {
 		return
 	}
@@ -241,9 +245,12 @@ func (r *workspaceResource) Read(ctx context.Context, req resource.ReadRequest, 
 		return
 	}
 	if rec == nil {
-		resp.State.RemoveResource(ctx)
+		if recordGoneIsDrift(ctx, r.data, lc, req.Private, backend.EntityWorkspaces, "sandbox_workspace", state.ID.ValueString(), &resp.Diagnostics) {
+			resp.State.RemoveResource(ctx)
+		}
 		return
 	}
+	keepStore(ctx, r.data, lc, resp.Private, false, &resp.Diagnostics)
 	state.fromRecord(rec)
 	state.checkpointsFromEngine(rec, ws)
 	state.Timeouts = restoreTimeouts(ctx, state.Timeouts, bookkeepingOf(rec))

@@ -20,6 +20,7 @@ import (
 // switches on deliberate bugs, each of which the suite must catch (see TestSuiteCatchesBugs).
 type memStore struct {
 	mu      sync.Mutex
+	casMu   sync.Mutex                          // held over a CompareAndUpdate's check and write
 	records map[string]map[string]backend.Attrs // entity -> id -> attributes
 	bugs    map[string]bool
 }
@@ -215,6 +216,47 @@ func (s *memStore) Update(_ context.Context, entity, id string, attrs backend.At
 		}
 	}
 	return s.record(entity, id, a), nil
+}
+
+func (s *memStore) CompareAndUpdate(ctx context.Context, entity, id, field string, expect any, attrs backend.Attrs) (*backend.Record, error) {
+	_, want, err := backend.CheckCompareAndUpdate(entity, field, expect, attrs)
+	if err != nil {
+		return nil, err
+	}
+	check := func() error {
+		t, err := s.table(entity)
+		if err != nil {
+			return err
+		}
+		a, ok := t[id]
+		if !ok {
+			return fmt.Errorf("compare-and-update %s %s: %w", entity, id, backend.ErrNotFound)
+		}
+		if a[field] != want {
+			return fmt.Errorf("compare-and-update %s %s: %w", entity, id, backend.ErrStale)
+		}
+		return nil
+	}
+	if s.bugs["cas_not_atomic"] {
+		s.mu.Lock()
+		err := check()
+		s.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		runtime.Gosched()
+		time.Sleep(time.Millisecond)
+		return s.Update(ctx, entity, id, attrs)
+	}
+	s.casMu.Lock()
+	defer s.casMu.Unlock()
+	s.mu.Lock()
+	err = check()
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return s.Update(ctx, entity, id, attrs)
 }
 
 func (s *memStore) Delete(_ context.Context, entity, id string) error {

@@ -87,6 +87,8 @@ func Run(t *testing.T, open func(t *testing.T) backend.Store) {
 	t.Run("Query", s.testQuery)
 	t.Run("QueryInvalid", s.testQueryInvalid)
 	t.Run("Concurrency", s.testConcurrency)
+	t.Run("CompareAndUpdate", s.testCompareAndUpdate)
+	t.Run("StoreIdentity", s.testStoreIdentity)
 	t.Run("LargeQuery", s.testLargeQuery)
 }
 
@@ -1242,4 +1244,121 @@ func recordIDs(recs []*backend.Record) []string {
 		ids[i] = r.ID
 	}
 	return ids
+}
+
+// testCompareAndUpdate: a swap from the value the record holds applies as a patch; from any other value, or a
+// second time from the same value, it is ErrStale and writes nothing; a missing record is ErrNotFound; json
+// fields and swaps that would not change the field are refused. Then many goroutines swap from the same
+// value at once: exactly one wins, and the record holds the winner's write.
+func (s *suite) testCompareAndUpdate(t *testing.T) {
+	st := s.store(t)
+	ctx := t.Context()
+	id := backend.NewID()
+	base := backend.Attrs{"provider": "local", "status": backend.StatusCreating, "createdAt": int64(1), "updatedAt": int64(10),
+		"params": map[string]any{"keep": "me"}}
+	if _, err := st.Create(ctx, backend.EntitySandboxes, id, base); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if _, err := st.CompareAndUpdate(ctx, backend.EntitySandboxes, id, "updatedAt", int64(9), backend.Attrs{"updatedAt": int64(11), "status": "x"}); !errors.Is(err, backend.ErrStale) {
+		t.Fatalf("swap from a value the record does not hold: err = %v, want ErrStale", err)
+	}
+	rec, err := st.CompareAndUpdate(ctx, backend.EntitySandboxes, id, "updatedAt", int64(10), backend.Attrs{"updatedAt": int64(11), "status": backend.StatusActive})
+	if err != nil {
+		t.Fatalf("swap from the value the record holds: %v", err)
+	}
+	want := mustNormalize(t, backend.EntitySandboxes, backend.Attrs{"provider": "local", "status": backend.StatusActive, "createdAt": int64(1),
+		"updatedAt": int64(11), "params": map[string]any{"keep": "me"}})
+	checkRecord(t, "CompareAndUpdate result", rec, backend.EntitySandboxes, id, want)
+	if _, err := st.CompareAndUpdate(ctx, backend.EntitySandboxes, id, "updatedAt", int64(10), backend.Attrs{"updatedAt": int64(12), "status": "y"}); !errors.Is(err, backend.ErrStale) {
+		t.Fatalf("second swap from the same value: err = %v, want ErrStale", err)
+	}
+	got, err := st.Get(ctx, backend.EntitySandboxes, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRecord(t, "after refused swaps", got, backend.EntitySandboxes, id, want)
+	// An unset field is expected as nil.
+	if _, err := st.CompareAndUpdate(ctx, backend.EntitySandboxes, id, "shutdownAt", nil, backend.Attrs{"shutdownAt": int64(5)}); err != nil {
+		t.Fatalf("swap from unset: %v", err)
+	}
+	if _, err := st.CompareAndUpdate(ctx, backend.EntitySandboxes, id, "shutdownAt", nil, backend.Attrs{"shutdownAt": int64(6)}); !errors.Is(err, backend.ErrStale) {
+		t.Fatalf("swap from unset on a set field: err = %v, want ErrStale", err)
+	}
+	if _, err := st.CompareAndUpdate(ctx, backend.EntitySandboxes, backend.NewID(), "updatedAt", int64(1), backend.Attrs{"updatedAt": int64(2)}); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("swap on a missing record: err = %v, want ErrNotFound", err)
+	}
+	for name, call := range map[string]func() error{
+		"json field": func() error {
+			_, err := st.CompareAndUpdate(ctx, backend.EntitySandboxes, id, "params", nil, backend.Attrs{"params": map[string]any{}})
+			return err
+		},
+		"field not set": func() error {
+			_, err := st.CompareAndUpdate(ctx, backend.EntitySandboxes, id, "updatedAt", int64(11), backend.Attrs{"status": "z"})
+			return err
+		},
+		"field unchanged": func() error {
+			_, err := st.CompareAndUpdate(ctx, backend.EntitySandboxes, id, "updatedAt", int64(11), backend.Attrs{"updatedAt": int64(11)})
+			return err
+		},
+	} {
+		if err := call(); err == nil || errors.Is(err, backend.ErrStale) || errors.Is(err, backend.ErrNotFound) {
+			t.Errorf("%s: err = %v, want a validation error", name, err)
+		}
+	}
+
+	// The race.
+	const workers = 12
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var winners []int
+	for w := range workers {
+		wg.Go(func() {
+			<-start
+			_, err := st.CompareAndUpdate(ctx, backend.EntitySandboxes, id, "updatedAt", int64(11),
+				backend.Attrs{"updatedAt": int64(100 + w), "purpose": fmt.Sprintf("w%d", w)})
+			switch {
+			case err == nil:
+				mu.Lock()
+				winners = append(winners, w)
+				mu.Unlock()
+			case !errors.Is(err, backend.ErrStale):
+				t.Errorf("worker %d: %v", w, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if len(winners) != 1 {
+		t.Fatalf("%d of %d concurrent swaps from the same value won (%v); want exactly one", len(winners), workers, winners)
+	}
+	got, err = st.Get(ctx, backend.EntitySandboxes, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := got.String("purpose"); p != fmt.Sprintf("w%d", winners[0]) {
+		t.Fatalf("the record holds purpose %q; the winner was worker %d", p, winners[0])
+	}
+}
+
+// testStoreIdentity: a fresh store has no identity and reading it writes none; the first create writes a
+// UUID that every later read returns.
+func (s *suite) testStoreIdentity(t *testing.T) {
+	st := s.store(t)
+	ctx := t.Context()
+	if id, err := backend.StoreIdentity(ctx, st, false); err != nil || id != "" {
+		t.Fatalf("fresh store: identity %q, %v; want none", id, err)
+	}
+	if id, err := backend.StoreIdentity(ctx, st, false); err != nil || id != "" {
+		t.Fatalf("reading the identity wrote one: %q, %v", id, err)
+	}
+	id, err := backend.StoreIdentity(ctx, st, true)
+	if err != nil || !backend.ValidID(id) {
+		t.Fatalf("create: %q, %v; want a UUID", id, err)
+	}
+	for _, create := range []bool{true, false} {
+		if again, err := backend.StoreIdentity(ctx, st, create); err != nil || again != id {
+			t.Fatalf("identity changed: %q then %q (%v)", id, again, err)
+		}
+	}
 }

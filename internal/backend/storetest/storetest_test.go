@@ -36,6 +36,7 @@ func TestSuiteCatchesBugs(t *testing.T) {
 		"ignore_desc":           "LargeQuery",
 		"no_default_order":      "LargeQuery",
 		"lost_update":           "Concurrency",
+		"cas_not_atomic":        "CompareAndUpdate",
 	}
 	for bug, subtest := range bugs {
 		t.Run(bug, func(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 // the next. Informational findings (creating records of other engines, objects without a label) are not
 // errors.
 func ForTests(ctx context.Context, store backend.Store, engines backend.EngineMap) error {
-	rep, err := Sweep(ctx, store, engines, Options{Apply: true, CreateTimeout: -1})
+	rep, err := Sweep(ctx, store, engines, Options{Apply: true, CreateTimeout: -1, DeleteUnattributed: true})
 	if err != nil {
 		return err
 	}

@@ -3,9 +3,13 @@
 // command of the design (cmd/sweep) and the sweeper of acceptance tests (ForTests, Sweeper), written once over
 // backend.Store and backend.Engine, without Terraform types.
 //
-// What it removes (only with Options.Apply; a dry run changes nothing):
+// What it removes (only with Options.Apply; a dry run changes nothing), and only what it can attribute: a record
+// (and its object) of one of Options.Scopes when the sweep is scoped; an object whose record is missing only with
+// Options.DeleteUnattributed. Everything else is reported as ProblemOtherScope or ProblemUnattributed and left
+// alone.
 //
-//   - an engine object labelled with a record id whose record is missing or shutdown: the object is deleted;
+//   - an engine object labelled with a record id whose record is shutdown (or missing, with
+//     DeleteUnattributed): the object is deleted;
 //   - an engine object whose record is error: the object is deleted, then the record is marked shutdown;
 //   - an engine object whose record is active but names another object (a duplicate): the object is deleted;
 //   - a creating record older than the create timeout, or whose owner (params.terraform.owner, a provider
@@ -16,7 +20,7 @@
 //   - with Options.Managed (the record ids of every Terraform state that uses the store), an active record that
 //     no state names: its object is deleted and the record is marked shutdown;
 //   - a running sandbox_processes record whose sandbox is gone, or that outlived its own timeout: it is marked
-//     failed;
+//     lost (the library's status for a run whose outcome is unknown);
 //   - volumes of engines that implement backend.VolumeEngine whose record is missing or shutdown (deleted), error
 //     or abandoned creating (deleted, and the record marked shutdown); workspaces of engines that implement
 //     backend.WorkspaceEngine whose record is missing or archived (deleted).
@@ -77,6 +81,8 @@ const (
 	ProblemListFailed   = "listing failed"                   // informational: the engine could not be listed
 	ProblemRecordFailed = "record could not be read"         // informational
 	ProblemNotSwept     = "not swept: engine cannot list it" // informational
+	ProblemOtherScope   = "another configuration's"          // informational: its record belongs to a scope of no given state
+	ProblemUnattributed = "cannot attribute"                 // informational: no record, or a record without a scope
 )
 
 // Actions sweep takes (with Apply) or would take.
@@ -84,7 +90,7 @@ const (
 	ActionDelete         = "delete object"
 	ActionDeleteShutdown = "delete object, mark record shutdown"
 	ActionShutdown       = "mark record shutdown"
-	ActionFail           = "mark record failed"
+	ActionLost           = "mark record lost"
 )
 
 // Options tune a sweep.
@@ -105,6 +111,14 @@ type Options struct {
 	// records it does not hold are swept as unmanaged (an apply killed after its create finished but before
 	// Terraform saved the state). Leave it nil unless the given states are all the store's users.
 	Managed map[string]bool
+	// Scopes, when not nil, are the configurations (provider scopes) of the given states: sweep then acts only
+	// on records whose params.terraform.scope is one of them. Another configuration's records and objects, and
+	// records without a scope, are reported and left alone.
+	Scopes map[string]bool
+	// DeleteUnattributed lets sweep delete engine objects labelled with a record id that no record has. By
+	// default they are reported and left alone: such an object may belong to another record store (another
+	// configuration's records file) that shares the engine account or local root.
+	DeleteUnattributed bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -457,6 +471,9 @@ func (s *sweeper) stale(rec *backend.Record) (bool, string) {
 // close rec (when not nil). The finding is added either way.
 func (s *sweeper) apply(f *Finding, eng backend.Engine, ext string, rec *backend.Record) {
 	defer func() { s.add(*f) }()
+	if !s.attributed(f, backend.EntitySandboxes) {
+		return
+	}
 	if rec != nil {
 		s.closing[rec.ID] = true
 	}
@@ -476,6 +493,60 @@ func (s *sweeper) apply(f *Finding, eng backend.Engine, ext string, rec *backend
 		}
 	}
 	f.Applied = true
+}
+
+// attributed reports whether sweep may act on the finding's record and object: the record exists and, when
+// the sweep is scoped (Options.Scopes), belongs to one of the given states' configurations. Otherwise the
+// finding becomes informational (problem ProblemOtherScope or ProblemUnattributed, the original problem in
+// the detail) and false is returned.
+func (s *sweeper) attributed(f *Finding, entity string) bool {
+	leave := func(problem, why string) bool {
+		detail := f.Problem
+		if f.Detail != "" {
+			detail += ", " + f.Detail
+		}
+		f.Problem, f.Action, f.Detail = problem, "", why+"; left alone (would have been: "+detail+")"
+		return false
+	}
+	if f.RecordID == "" {
+		return leave(ProblemUnattributed, "no record id")
+	}
+	rec, err := s.record(entity, f.RecordID)
+	if err != nil {
+		f.Err = err
+		return leave(ProblemRecordFailed, "its record could not be read")
+	}
+	if rec == nil {
+		if s.opts.DeleteUnattributed {
+			return true
+		}
+		return leave(ProblemUnattributed, "no record has its id (it may belong to another record store; -unattributed deletes such objects)")
+	}
+	if s.opts.Scopes == nil {
+		return true
+	}
+	scope := Scope(rec)
+	if scope == "" {
+		return leave(ProblemUnattributed, "its record carries no scope (made before scopes, or by an application)")
+	}
+	if !s.opts.Scopes[scope] {
+		return leave(ProblemOtherScope, "its record belongs to "+scope+", not to a given state")
+	}
+	return true
+}
+
+// Scope is the configuration a record belongs to: params.terraform.scope (metadata.terraform.scope of a
+// process record); "" when it has none.
+func Scope(rec *backend.Record) string {
+	if rec == nil {
+		return ""
+	}
+	field, key := "params", backend.ParamsTerraform
+	if rec.Entity == backend.EntityProcesses {
+		field, key = "metadata", backend.MetadataTerraform
+	}
+	scope, _ := toMap(rec.JSONMap(field)[key])[backend.BookScope].(string)
+	return scope
 }
 
 // closeRecord gives a record its terminal status (shutdown) with shutdownAt, and params.error for an abandoned
@@ -534,16 +605,17 @@ func (s *sweeper) sweepProcesses() error {
 		if why == "" {
 			continue
 		}
-		f.Problem, f.Detail, f.Action = ProblemProcess, why, ActionFail
+		f.Problem, f.Detail, f.Action = ProblemProcess, why, ActionLost
 		if s.opts.Apply {
 			end := backend.NowMillis(now)
 			md := map[string]any{}
 			for k, v := range p.JSONMap("metadata") {
 				md[k] = v
 			}
-			md["error"] = "swept: the run never finished (" + why + ")"
+			// The library's value for a run whose outcome is unknown, as a read of its sandbox_command writes it.
+			md["lost"] = map[string]any{"reason": "swept: the run never finished (" + why + ")", "at": end}
 			_, err := s.store.Update(s.ctx, backend.EntityProcesses, p.ID, backend.Attrs{
-				"status": backend.ProcessFailed, "exitedAt": end, "updatedAt": end, "metadata": md})
+				"status": backend.ProcessLost, "updatedAt": end, "metadata": md})
 			if err != nil && !errors.Is(err, backend.ErrNotFound) {
 				f.Err = err
 			} else {
@@ -635,6 +707,10 @@ func (s *sweeper) sweepListed(kind, entity, engine, plural string, objs []listed
 		f.Status, f.Problem, f.Detail, f.Action = rec.String("status"), problem, detail, ActionDelete
 		if closeWith != "" {
 			f.Action = ActionDeleteShutdown
+		}
+		if !s.attributed(&f, entity) {
+			s.add(f)
+			continue
 		}
 		if s.opts.Apply {
 			err := del(s.ctx, o.externalID)

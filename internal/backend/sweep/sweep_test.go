@@ -197,7 +197,7 @@ func TestSweepLocal(t *testing.T) {
 	objectsBefore := listIDs(t, eng)
 
 	// Dry run: everything is reported, nothing changes.
-	rep := run(t, st, engines, sweep.Options{})
+	rep := run(t, st, engines, sweep.Options{DeleteUnattributed: true})
 	if got := actionable(rep); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("dry run found\n%v\nwant\n%v", got, want)
 	}
@@ -232,13 +232,13 @@ func TestSweepLocal(t *testing.T) {
 	}
 
 	// With the owner check off, the young record of a dead owner is in progress too.
-	rep = run(t, st, engines, sweep.Options{IgnoreOwners: true})
+	rep = run(t, st, engines, sweep.Options{DeleteUnattributed: true, IgnoreOwners: true})
 	if _, ok := actionable(rep)[deadOwner]; ok {
 		t.Error("IgnoreOwners: the dead owner's young record is still swept")
 	}
 
 	// Apply.
-	rep = run(t, st, engines, sweep.Options{Apply: true})
+	rep = run(t, st, engines, sweep.Options{DeleteUnattributed: true, Apply: true})
 	if got := actionable(rep); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("apply found\n%v\nwant\n%v", got, want)
 	}
@@ -282,15 +282,15 @@ func TestSweepLocal(t *testing.T) {
 			t.Errorf("record %s is %s after apply, want %s (left alone)", id, s, want)
 		}
 	}
-	if s := status(t, st, backend.EntityProcesses, proc); s != backend.ProcessFailed {
-		t.Errorf("process record is %s after apply, want failed", s)
+	if s := status(t, st, backend.EntityProcesses, proc); s != backend.ProcessLost {
+		t.Errorf("process record is %s after apply, want lost", s)
 	}
 	if s := status(t, st, backend.EntityProcesses, liveProc); s != backend.ProcessRunning {
 		t.Errorf("the live sandbox's process record is %s after apply, want running", s)
 	}
 
 	// Nothing is left to do.
-	rep = run(t, st, engines, sweep.Options{})
+	rep = run(t, st, engines, sweep.Options{DeleteUnattributed: true})
 	if !rep.Clean() {
 		t.Errorf("second sweep is not clean: %v", actionable(rep))
 	}
@@ -306,10 +306,10 @@ func TestManaged(t *testing.T) {
 	kept := mustCreate(t, lc, "kept").ID()
 	lost := mustCreate(t, lc, "lost").ID()
 
-	if rep := run(t, st, engines, sweep.Options{}); !rep.Clean() {
+	if rep := run(t, st, engines, sweep.Options{DeleteUnattributed: true}); !rep.Clean() {
 		t.Fatalf("without Managed the unmanaged sandbox is not swept: %v", actionable(rep))
 	}
-	rep := run(t, st, engines, sweep.Options{Apply: true, Managed: map[string]bool{kept: true}})
+	rep := run(t, st, engines, sweep.Options{DeleteUnattributed: true, Apply: true, Managed: map[string]bool{kept: true}})
 	if got := actionable(rep); len(got) != 1 || got[lost] != sweep.ProblemUnmanaged {
 		t.Errorf("found %v, want %s unmanaged", got, lost)
 	}
@@ -321,6 +321,95 @@ func TestManaged(t *testing.T) {
 	}
 }
 
+// TestScopedSweep: two configurations share one store and one engine. A sweep given configuration A's empty
+// state (what a killed first apply leaves) removes A's unmanaged sandbox and leaves B's, which B's state holds,
+// reporting them as another configuration's; a record without a scope and an object without a record are
+// reported, never removed.
+func TestScopedSweep(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	eng := newLocal(t, t.TempDir())
+	engines := backend.EngineMap{"local": eng}
+	a := &backend.Lifecycle{Store: st, Engines: engines, Scope: "/work/a#default"}
+	b := &backend.Lifecycle{Store: st, Engines: engines, Scope: "/work/b#default"}
+	legacy := &backend.Lifecycle{Store: st, Engines: engines}
+	aLost := mustCreate(t, a, "a").ID()
+	bKept := []string{mustCreate(t, b, "b1").ID(), mustCreate(t, b, "b2").ID()}
+	noScope := mustCreate(t, legacy, "legacy").ID()
+	orphan := mustCreate(t, a, "orphan").ID()
+	if err := st.Delete(ctx, backend.EntitySandboxes, orphan); err != nil {
+		t.Fatal(err)
+	}
+	rep := run(t, st, engines, sweep.Options{Apply: true, Managed: map[string]bool{}, Scopes: map[string]bool{"/work/a#default": true}})
+	if got := actionable(rep); len(got) != 1 || got[aLost] != sweep.ProblemUnmanaged {
+		t.Fatalf("scoped sweep acted on %v; want only %s (A's, unmanaged)", got, aLost)
+	}
+	reported := map[string]string{}
+	for _, f := range rep.Findings {
+		if !f.Actionable() {
+			reported[f.RecordID] = f.Problem
+		}
+	}
+	for id, want := range map[string]string{bKept[0]: sweep.ProblemOtherScope, bKept[1]: sweep.ProblemOtherScope,
+		noScope: sweep.ProblemUnattributed, orphan: sweep.ProblemUnattributed} {
+		if reported[id] != want {
+			t.Errorf("%s reported as %q, want %q", id, reported[id], want)
+		}
+	}
+	want := append([]string{noScope, orphan}, bKept...)
+	sort.Strings(want)
+	if got := listIDs(t, eng); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("engine objects after the scoped sweep: %v, want %v", got, want)
+	}
+	for _, id := range append([]string{noScope}, bKept...) {
+		if s := status(t, st, backend.EntitySandboxes, id); s != backend.StatusActive {
+			t.Errorf("record %s is %s after the scoped sweep, want active", id, s)
+		}
+	}
+	// Unscoped, without -unattributed, the object without a record is still only reported.
+	rep = run(t, st, engines, sweep.Options{Apply: true})
+	if got := actionable(rep); len(got) != 0 {
+		t.Errorf("an unscoped sweep acted on %v", got)
+	}
+	if got := listIDs(t, eng); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("engine objects after an unscoped sweep: %v, want %v", got, want)
+	}
+	// A volume of B's whose record is shutdown: a sweep scoped to A leaves it, one scoped to B removes it. (Local
+	// volumes need bubblewrap.)
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		t.Skip("no bwrap: the volume part needs it")
+	}
+	veng, err := local.New(local.Config{Root: t.TempDir(), Isolation: local.IsolationBwrap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vengines := backend.EngineMap{"local": veng}
+	vrec, err := st.Create(ctx, backend.EntityVolumes, backend.NewID(), backend.Attrs{"name": "b-vol", "provider": "local",
+		"status": backend.StatusShutdown, "params": map[string]any{backend.ParamsTerraform: map[string]any{backend.BookScope: "/work/b#default"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := veng.CreateVolume(ctx, backend.VolumeSpec{RecordID: vrec.ID, Name: "b-vol"}); err != nil {
+		t.Fatal(err)
+	}
+	rep = run(t, st, vengines, sweep.Options{Apply: true, Scopes: map[string]bool{"/work/a#default": true}})
+	for _, f := range rep.Findings {
+		if f.RecordID == vrec.ID && (f.Actionable() || f.Problem != sweep.ProblemOtherScope) {
+			t.Errorf("B's volume in a sweep scoped to A: %+v", f)
+		}
+	}
+	if vols, _ := veng.ListVolumes(ctx); len(vols) != 1 {
+		t.Fatalf("a sweep scoped to A removed B's volume (%d left)", len(vols))
+	}
+	rep = run(t, st, vengines, sweep.Options{Apply: true, Scopes: map[string]bool{"/work/b#default": true}})
+	if got := actionable(rep); got[vrec.ID] != sweep.ProblemShutdown {
+		t.Errorf("a sweep scoped to B found %v; want B's shutdown volume", got)
+	}
+	if vols, _ := veng.ListVolumes(ctx); len(vols) != 0 {
+		t.Fatalf("a sweep scoped to B left B's volume")
+	}
+}
+
 // TestOtherRoot: a sweep given another local root must not close records whose objects live elsewhere.
 func TestOtherRoot(t *testing.T) {
 	st := openStore(t)
@@ -328,7 +417,7 @@ func TestOtherRoot(t *testing.T) {
 	lc := &backend.Lifecycle{Store: st, Engines: backend.EngineMap{"local": real}}
 	id := mustCreate(t, lc, "elsewhere").ID()
 	wrong := backend.EngineMap{"local": newLocal(t, t.TempDir())}
-	rep := run(t, st, wrong, sweep.Options{Apply: true})
+	rep := run(t, st, wrong, sweep.Options{DeleteUnattributed: true, Apply: true})
 	if !rep.Clean() {
 		t.Errorf("sweep with the wrong root acted: %v", actionable(rep))
 	}
@@ -570,7 +659,7 @@ func TestScriptedEngine(t *testing.T) {
 
 	// A failed listing: nothing of that engine is decided.
 	sc.listErr = errors.New("engine down")
-	rep := run(t, st, engines, sweep.Options{})
+	rep := run(t, st, engines, sweep.Options{DeleteUnattributed: true})
 	if rep.Err() == nil || !strings.Contains(rep.Err().Error(), "engine down") {
 		t.Errorf("the listing error is not reported: %v", rep.Err())
 	}
@@ -581,7 +670,7 @@ func TestScriptedEngine(t *testing.T) {
 
 	// A failed delete: the record stays.
 	sc.deleteErr = errors.New("delete refused")
-	failedRun := run(t, st, engines, sweep.Options{Apply: true})
+	failedRun := run(t, st, engines, sweep.Options{DeleteUnattributed: true, Apply: true})
 	if failedRun.Err() == nil {
 		t.Error("the delete error is not reported")
 	}
@@ -590,7 +679,7 @@ func TestScriptedEngine(t *testing.T) {
 	}
 	sc.deleteErr = nil
 
-	rep = run(t, st, engines, sweep.Options{Apply: true})
+	rep = run(t, st, engines, sweep.Options{DeleteUnattributed: true, Apply: true})
 	if err := rep.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -732,7 +821,7 @@ func TestLocalVolumesAndWorkspaces(t *testing.T) {
 		}
 		orphans = append(orphans, w.RecordID)
 	}
-	rep := run(t, st, engines, sweep.Options{Apply: true})
+	rep := run(t, st, engines, sweep.Options{DeleteUnattributed: true, Apply: true})
 	if err := rep.Err(); err != nil {
 		t.Fatal(err)
 	}

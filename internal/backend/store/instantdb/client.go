@@ -61,10 +61,11 @@ func (e *APIError) Unwrap() error {
 	return nil
 }
 
-// hasAPIError reports whether err is an APIError of type typ whose message contains substr.
-func hasAPIError(err error, typ, substr string) bool {
+// hasValidationError reports whether err is an APIError of type "validation-failed" whose message contains
+// substr.
+func hasValidationError(err error, substr string) bool {
 	var apiErr *APIError
-	return errors.As(err, &apiErr) && apiErr.Type == typ && strings.Contains(apiErr.Message, substr)
+	return errors.As(err, &apiErr) && apiErr.Type == "validation-failed" && strings.Contains(apiErr.Message, substr)
 }
 
 // post sends one admin call under the hosted clients' one retry policy (httpapi.Do) and decodes a 200 answer

@@ -2,6 +2,7 @@ package instantdb
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -180,7 +181,7 @@ func (s *Store) Create(ctx context.Context, entity, id string, attrs backend.Att
 	steps := append([]txStep{{Action: actionCreate, Etype: entity, ID: id, Args: args}}, linkSteps(entity, id, args)...)
 	ambiguous, err := s.transact(ctx, steps...)
 	if err != nil {
-		if hasAPIError(err, "validation-failed", "Creating entities that exist") {
+		if hasValidationError(err, "Creating entities that exist") {
 			if ambiguous {
 				if rec, gerr := s.Get(ctx, entity, id); gerr == nil && reflect.DeepEqual(rec.Attrs, args) {
 					return rec, nil
@@ -237,7 +238,7 @@ func (s *Store) Update(ctx context.Context, entity, id string, attrs backend.Att
 	}
 	step := txStep{Action: actionUpdate, Etype: entity, ID: id, Args: norm, Opts: &updateOpts{Upsert: false}}
 	if _, err := s.transact(ctx, step); err != nil {
-		if hasAPIError(err, "validation-failed", "Updating entities that don't exist") {
+		if hasValidationError(err, "Updating entities that don't exist") {
 			return nil, fmt.Errorf("instantdb: update %s %s: %w: %w", entity, id, backend.ErrNotFound, err)
 		}
 		return nil, fmt.Errorf("instantdb: update %s %s: %w", entity, id, err)
@@ -245,6 +246,73 @@ func (s *Store) Update(ctx context.Context, entity, id string, attrs backend.Att
 	rec, err := s.Get(ctx, entity, id)
 	if err != nil {
 		return nil, fmt.Errorf("instantdb: update %s %s: reading it back: %w", entity, id, err)
+	}
+	for k, v := range norm {
+		if v == nil {
+			delete(rec.Attrs, k)
+		} else {
+			rec.Attrs[k] = v
+		}
+	}
+	return rec, nil
+}
+
+// claimSpace is the UUID namespace of compare-and-swap claim ids.
+var claimSpace = uuid.MustParse("6f1d2b1e-6a52-4c0e-9a57-2f0c1f3d8e41")
+
+// CompareAndUpdate has no conditional update to build on: the admin API has none. It reads the record (a
+// changed field is ErrStale at once), then sends one transaction of two steps: a "create" of a claim in
+// sandbox_meta whose id is derived from (entity, id, field, expected value), and the strict update. The server
+// rejects a create of an existing id and runs a transaction atomically, so of several callers swapping from the
+// same value exactly one transaction applies; the others get "Creating entities that exist" and ErrStale. The
+// guarantee holds among CompareAndUpdate callers: a plain Update racing between the read and the transaction
+// is not seen (the lifecycle changes the fields it swaps on only through CompareAndUpdate). Claims stay as
+// small sandbox_meta records.
+func (s *Store) CompareAndUpdate(ctx context.Context, entity, id, field string, expect any, attrs backend.Attrs) (*backend.Record, error) {
+	_, want, err := backend.CheckCompareAndUpdate(entity, field, expect, attrs)
+	if err != nil {
+		return nil, fmt.Errorf("instantdb: compare-and-update %s %s: %w", entity, id, err)
+	}
+	if !backend.ValidID(id) {
+		return nil, fmt.Errorf("instantdb: compare-and-update %s %q: %w", entity, id, backend.ErrNotFound)
+	}
+	norm, err := backend.NormalizeAttrs(entity, attrs)
+	if err != nil {
+		return nil, fmt.Errorf("instantdb: compare-and-update %s %s: %w", entity, id, err)
+	}
+	cur, err := s.Get(ctx, entity, id)
+	if err != nil {
+		return nil, fmt.Errorf("instantdb: compare-and-update %s %s: %w", entity, id, err)
+	}
+	stale := fmt.Errorf("instantdb: compare-and-update %s %s: %s is no longer %v: %w", entity, id, field, expect, backend.ErrStale)
+	if cur.Attrs[field] != want {
+		return nil, stale
+	}
+	key, _ := json.Marshal([]any{entity, id, field, want})
+	claim := uuid.NewSHA1(claimSpace, key).String()
+	nonce := uuid.NewString()
+	ambiguous, err := s.transact(ctx,
+		txStep{Action: actionCreate, Etype: backend.EntityMeta, ID: claim, Args: map[string]any{
+			"key": "claim " + string(key), "value": nonce, "createdAt": time.Now().UnixMilli()}},
+		txStep{Action: actionUpdate, Etype: entity, ID: id, Args: norm, Opts: &updateOpts{Upsert: false}})
+	if err != nil {
+		switch {
+		case hasValidationError(err, "Creating entities that exist"):
+			if ambiguous {
+				if c, gerr := s.Get(ctx, backend.EntityMeta, claim); gerr == nil && c.String("value") == nonce {
+					break // an earlier attempt of this call applied
+				}
+			}
+			return nil, stale
+		case hasValidationError(err, "Updating entities that don't exist"):
+			return nil, fmt.Errorf("instantdb: compare-and-update %s %s: %w: %w", entity, id, backend.ErrNotFound, err)
+		default:
+			return nil, fmt.Errorf("instantdb: compare-and-update %s %s: %w", entity, id, err)
+		}
+	}
+	rec, err := s.Get(ctx, entity, id)
+	if err != nil {
+		return nil, fmt.Errorf("instantdb: compare-and-update %s %s: reading it back: %w", entity, id, err)
 	}
 	for k, v := range norm {
 		if v == nil {

@@ -108,6 +108,7 @@ const (
 const (
 	childRecords = 3
 	childRounds  = 100
+	casTarget    = 200
 )
 
 // childIDs are the shared record ids, passed to both children.
@@ -121,7 +122,8 @@ func childIDs() []string {
 
 // TestTwoProcesses runs this test binary twice at once against a database that has no tables yet: both
 // processes open the store (and so migrate it at the same time), create the same shared records, and patch
-// their own fields of them. Both must succeed and no update may be lost.
+// their own fields of them. Both must succeed and no update may be lost. Then both count one field up with
+// compare-and-swaps: every step is won by exactly one process.
 func TestTwoProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts two processes")
@@ -181,6 +183,19 @@ func TestTwoProcesses(t *testing.T) {
 				}
 			}
 		}
+	}
+	total := 0
+	for p := range 2 {
+		b, err := os.ReadFile(filepath.Join(barrier, "wins-"+strconv.Itoa(p)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := strconv.Atoi(string(b))
+		t.Logf("process %d won %d compare-and-swaps", p, n)
+		total += n
+	}
+	if total != casTarget {
+		t.Errorf("the two processes won %d compare-and-swaps counting to %d; want exactly %d (each step won once)", total, casTarget, casTarget)
 	}
 	if v := migrationRows(t, adminPool(t, dsn), schema); len(v) != 1 {
 		t.Errorf("schema_migrations versions = %v; want [1]", v)
@@ -246,6 +261,35 @@ func TestTwoProcessesChild(t *testing.T) {
 	}
 	span := fmt.Sprintf("%d %d", updates.UnixNano(), time.Now().UnixNano())
 	if err := os.WriteFile(filepath.Join(os.Getenv(childEnvBarrier), "span-"+strconv.Itoa(p)), []byte(span), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Compare-and-swap race: both processes count vcpus of the last shared record up to casTarget, each
+	// step a swap from the value just read; a step is won by exactly one process, so the wins add up to
+	// casTarget.
+	barrier("cas")
+	wins := 0
+	for {
+		rec, err := s.Get(ctx, backend.EntitySandboxes, ids[len(ids)-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := rec.Int("vcpus")
+		if v >= casTarget {
+			break
+		}
+		var expect any
+		if _, set := rec.Attrs["vcpus"]; set {
+			expect = v
+		}
+		_, err = s.CompareAndUpdate(ctx, backend.EntitySandboxes, rec.ID, "vcpus", expect, backend.Attrs{"vcpus": v + 1})
+		switch {
+		case err == nil:
+			wins++
+		case !errors.Is(err, backend.ErrStale):
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(os.Getenv(childEnvBarrier), "wins-"+strconv.Itoa(p)), []byte(strconv.Itoa(wins)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("process %d: %d creates lost to the other process, %d updates in %v", p, conflicts,

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -187,6 +188,57 @@ func (s *Store) Update(ctx context.Context, entity, id string, attrs backend.Att
 		return nil, s.fail(ctx, "update "+entity+" "+id, err)
 	}
 	return r, nil
+}
+
+// CompareAndUpdate is Update with the condition "field IS NOT DISTINCT FROM expect" in the same statement:
+// PostgreSQL re-checks the condition on the row it locks, so of several sessions swapping from the same value
+// one updates the row. When no row matched, a Get tells a missing record from a changed one.
+func (s *Store) CompareAndUpdate(ctx context.Context, entity, id, field string, expect any, attrs backend.Attrs) (*backend.Record, error) {
+	t, err := s.table(entity)
+	if err != nil {
+		return nil, err
+	}
+	f, want, err := backend.CheckCompareAndUpdate(entity, field, expect, attrs)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: compare-and-update %s %s: %w", entity, id, err)
+	}
+	if !backend.ValidID(id) {
+		return nil, fmt.Errorf("postgres: compare-and-update %s %q: %w", entity, id, backend.ErrNotFound)
+	}
+	attrs, err = backend.NormalizeAttrs(entity, attrs)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: compare-and-update %s %s: %w", entity, id, err)
+	}
+	stmt, args, err := t.update(id, attrs)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: compare-and-update %s %s: %w", entity, id, err)
+	}
+	p, err := param(f, want)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: compare-and-update %s %s: %w", entity, id, err)
+	}
+	args = append(args, p)
+	cond := " AND " + quote(field) + " IS NOT DISTINCT FROM $" + strconv.Itoa(len(args)) + "::" + mustSQLType(f.Type)
+	stmt = strings.Replace(stmt, " WHERE id = $1 RETURNING ", " WHERE id = $1"+cond+" RETURNING ", 1)
+	r, err := t.scanOne(s.pool.QueryRow(ctx, stmt, args...))
+	if err != nil {
+		err = s.fail(ctx, "compare-and-update "+entity+" "+id, err)
+		if errors.Is(err, backend.ErrNotFound) {
+			if _, gerr := s.Get(ctx, entity, id); gerr == nil {
+				return nil, fmt.Errorf("postgres: compare-and-update %s %s: %s is no longer %v: %w", entity, id, field, expect, backend.ErrStale)
+			}
+		}
+		return nil, err
+	}
+	return r, nil
+}
+
+func mustSQLType(t backend.FieldType) string {
+	s, err := sqlType(t)
+	if err != nil {
+		return "text"
+	}
+	return s
 }
 
 // Delete removes a record. A missing record is not an error.

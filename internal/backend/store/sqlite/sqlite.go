@@ -263,16 +263,47 @@ func (s *Store) Get(ctx context.Context, entity, id string) (*backend.Record, er
 // Update sets the given fields (a nil value clears one) in one UPDATE statement and returns the record as
 // stored. It returns an error wrapping backend.ErrNotFound when the record does not exist.
 func (s *Store) Update(ctx context.Context, entity, id string, attrs backend.Attrs) (*backend.Record, error) {
+	return s.update(ctx, "update", entity, id, attrs, nil)
+}
+
+// CompareAndUpdate is Update with the condition "field IS expect" in the same UPDATE statement, which SQLite
+// runs under the file's write lock: of several processes swapping from the same value, one matches the row.
+// When no row matched, a Get tells a missing record (backend.ErrNotFound) from a changed one
+// (backend.ErrStale).
+func (s *Store) CompareAndUpdate(ctx context.Context, entity, id, field string, expect any, attrs backend.Attrs) (*backend.Record, error) {
+	f, want, err := backend.CheckCompareAndUpdate(entity, field, expect, attrs)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: compare-and-update %s %s: %w", entity, id, err)
+	}
+	enc, err := encode(f, want)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: compare-and-update %s %s: %w", entity, id, err)
+	}
+	rec, err := s.update(ctx, "compare-and-update", entity, id, attrs, &casCond{field: field, value: enc})
+	if errors.Is(err, backend.ErrNotFound) && backend.ValidID(id) {
+		if _, gerr := s.Get(ctx, entity, id); gerr == nil {
+			return nil, fmt.Errorf("sqlite: compare-and-update %s %s: %s is no longer %v: %w", entity, id, field, expect, backend.ErrStale)
+		}
+	}
+	return rec, err
+}
+
+type casCond struct {
+	field string
+	value any
+}
+
+func (s *Store) update(ctx context.Context, op, entity, id string, attrs backend.Attrs, cond *casCond) (*backend.Record, error) {
 	t, err := lookupTable(entity)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: update %s %s: %w", entity, id, err)
+		return nil, fmt.Errorf("sqlite: %s %s %s: %w", op, entity, id, err)
 	}
 	if !backend.ValidID(id) {
-		return nil, fmt.Errorf("sqlite: update %s %q: %w", entity, id, backend.ErrNotFound)
+		return nil, fmt.Errorf("sqlite: %s %s %q: %w", op, entity, id, backend.ErrNotFound)
 	}
 	norm, err := backend.NormalizeAttrs(entity, attrs)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: update %s %s: %w", entity, id, err)
+		return nil, fmt.Errorf("sqlite: %s %s %s: %w", op, entity, id, err)
 	}
 	var sets []string
 	var args []any
@@ -283,7 +314,7 @@ func (s *Store) Update(ctx context.Context, entity, id string, attrs backend.Att
 		}
 		enc, err := encode(f, v)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: update %s %s: %w", entity, id, err)
+			return nil, fmt.Errorf("sqlite: %s %s %s: %w", op, entity, id, err)
 		}
 		sets = append(sets, quote(f.Name)+" = ?")
 		args = append(args, enc)
@@ -292,14 +323,19 @@ func (s *Store) Update(ctx context.Context, entity, id string, attrs backend.Att
 		return s.Get(ctx, entity, id)
 	}
 	args = append(args, id)
-	stmt := fmt.Sprintf("UPDATE %s SET %s WHERE %s = ? RETURNING %s",
-		t.quoted, strings.Join(sets, ", "), quote("id"), t.columns)
+	where := quote("id") + " = ?"
+	if cond != nil {
+		where += " AND " + quote(cond.field) + " IS ?"
+		args = append(args, cond.value)
+	}
+	stmt := fmt.Sprintf("UPDATE %s SET %s WHERE %s RETURNING %s",
+		t.quoted, strings.Join(sets, ", "), where, t.columns)
 	rec, err := t.scan(s.writer.QueryRowContext(ctx, stmt, args...))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("sqlite: update %s %s: %w", entity, id, backend.ErrNotFound)
+		return nil, fmt.Errorf("sqlite: %s %s %s: %w", op, entity, id, backend.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: update %s %s: %w", entity, id, err)
+		return nil, fmt.Errorf("sqlite: %s %s %s: %w", op, entity, id, err)
 	}
 	return rec, nil
 }

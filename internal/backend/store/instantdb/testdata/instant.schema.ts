@@ -82,6 +82,11 @@ const _schema = i.schema({
       updatedAt: i.number().optional().indexed(),
       shutdownAt: i.number().optional().indexed(),
     }),
+    sandbox_meta: i.entity({
+      key: i.string().optional().indexed(),
+      value: i.string().optional(),
+      createdAt: i.number().optional().indexed(),
+    }),
   },
   links: {
     sandboxProcessSandbox: {
