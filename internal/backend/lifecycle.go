@@ -78,6 +78,11 @@ type Lifecycle struct {
 	// several resources' state). Once a create has taken a record over, its owner is this live process and
 	// the next look-up skips it.
 	adoptMu sync.Mutex
+
+	// RefreshWindow is how long one list of an engine that implements RefreshLister serves ReadSandbox
+	// (0 = DefaultRefreshWindow; negative = one GET per read, no list).
+	RefreshWindow time.Duration
+	listState
 }
 
 func (l *Lifecycle) now() time.Time {
@@ -185,6 +190,7 @@ func (l *Lifecycle) CreateSandbox(ctx context.Context, req SandboxRequest) (*San
 		return nil, err
 	}
 	hash := ConfigHash(req)
+	defer l.forgetList(req.Backend)
 
 	// Resume a create that a killed apply on this machine left behind, rather than make a second engine object.
 	rec, err := l.adoptInterrupted(ctx, req.Backend, hash)
@@ -332,6 +338,15 @@ func (l *Lifecycle) ReadSandbox(ctx context.Context, id string) (*SandboxResult,
 		return nil, err
 	}
 	ext := rec.String("externalSandboxId")
+	// Served from the engine's shared list when it shows the sandbox. A sandbox with ports is always read on
+	// its own: its URLs (and Daytona's preview tokens) take requests that a list does not make. One the list
+	// does not show is read with a GET before anything calls it gone.
+	if !nonEmptyList(rec.Attrs["ports"]) {
+		if sb, ok := l.listed(ctx, eng, ext); ok {
+			res.Sandbox = sb
+			return res, nil
+		}
+	}
 	sb, err := l.getWithRetry(ctx, eng, ext)
 	if errors.Is(err, ErrNotFound) {
 		if err := l.markShutdown(ctx, rec.ID); err != nil {
@@ -392,6 +407,7 @@ func (l *Lifecycle) UpdateSandbox(ctx context.Context, id string, req SandboxReq
 	if err != nil {
 		return nil, err
 	}
+	defer l.forgetList(eng.Name())
 	ext := rec.String("externalSandboxId")
 	spec := req.Spec
 	spec.RecordID = id
@@ -446,6 +462,7 @@ func (l *Lifecycle) DeleteSandbox(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	defer l.forgetList(eng.Name())
 	exts := []string{}
 	if ext := rec.String("externalSandboxId"); ext != "" {
 		exts = append(exts, ext)
