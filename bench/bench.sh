@@ -31,7 +31,7 @@ if [ "$quick" = 1 ]; then
   n_apply=20 n_refresh=100 n_fake=10 reps=${BENCH_REPS:-1}
   out=${BENCH_OUT:-$top/.cache/BENCHMARKS.quick.md}
 else
-  n_apply=200 n_refresh=1000 n_fake=50 reps=${BENCH_REPS:-3}
+  n_apply=200 n_refresh=1000 n_fake=50 reps=${BENCH_REPS:-5}
   out=${BENCH_OUT:-$top/BENCHMARKS.md}
 fi
 skip=" ${BENCH_SKIP:-} "
@@ -56,8 +56,9 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 log() { printf 'bench: %s\n' "$*" >&2; }
 now_ns() { date +%s%N; }
 
-# row NAME MEASURED_NS BASELINE_NS GOAL NOTE  (MEASURED_NS empty = not measured; NOTE then says why)
-row() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$rows"; }
+# row NAME MEASURED_NS BASELINE_NS GOAL NOTE [RATIO]  (MEASURED_NS empty = not measured; NOTE then says why;
+# RATIO, when given, is the row's ratio instead of MEASURED/BASELINE: the median of per-repetition ratios)
+row() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "${6:-}" >>"$rows"; }
 
 # median of the numbers given as arguments
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.0f\n", (a[NR/2]+a[NR/2+1])/2}'; }
@@ -72,11 +73,15 @@ setup_terraform() {
   log "building the provider from this tree"
   go build -o "$bin/terraform-provider-sandbox" .
   go build -o "$bin/terraform-provider-floor" ./bench/floorprovider
+  # The same-schema floor's type is also `sandbox` (its resource is sandbox_sandbox): a directory of its own.
+  mkdir -p "$bin/schemafloor"
+  go build -o "$bin/schemafloor/terraform-provider-sandbox" ./bench/schemafloor
   cat >"$cli" <<CLI
 provider_installation {
   dev_overrides {
     "registry.terraform.io/ekairos/sandbox" = "$bin"
     "registry.terraform.io/bench/floor"     = "$bin"
+    "registry.terraform.io/bench/sandbox"   = "$bin/schemafloor"
   }
   direct {}
 }
@@ -89,11 +94,13 @@ CLI
 tfdir() {
   local kind=$1 n=$2 dir=$3
   mkdir -p "$dir"
-  if [ "$kind" = sandbox ]; then
+  if [ "$kind" = sandbox ] || [ "$kind" = schemafloor ]; then
+    local source=ekairos/sandbox
+    [ "$kind" = schemafloor ] && source=bench/sandbox
     cat >"$dir/main.tf" <<TF
 terraform {
   required_providers {
-    sandbox = { source = "ekairos/sandbox" }
+    sandbox = { source = "$source" }
   }
 }
 
@@ -148,59 +155,83 @@ tftime() {
   echo $((t1 - t0))
 }
 
+# kinds of the terraform rows: data = terraform_data, floor = floor_data (bench/floorprovider), schemafloor =
+# sandbox_sandbox of the same-schema floor (bench/schemafloor), sandbox = the real provider
+tf_kinds=(data floor schemafloor sandbox)
+
+# tfrun PHASE KIND I: one timed terraform run of PHASE (apply: in a fresh directory; refresh: in the directory
+# created once) for KIND, repetition I; prints ns
+tfrun() {
+  local phase=$1 kind=$2 i=$3 dir
+  if [ "$phase" = apply ]; then
+    dir="$work/apply-$kind-$i"
+    tfdir "$kind" "$n_apply" "$dir"
+    tftime "$dir" apply -auto-approve -parallelism=10 -compact-warnings
+  else
+    tftime "$work/refresh-$kind" plan -refresh-only -compact-warnings
+  fi
+}
+
+# tfphase PHASE: runs every kind REPS times, interleaved, the order rotating with each repetition (so that no
+# kind always runs first, or right after the heaviest); sets T_<kind> to the space-separated ns of each run
+tfphase() {
+  local phase=$1 i j k kind n=${#tf_kinds[@]}
+  for kind in "${tf_kinds[@]}"; do eval "T_$kind=()"; done
+  for i in $(seq 1 "$reps"); do
+    for j in $(seq 0 $((n - 1))); do
+      kind=${tf_kinds[$(((i - 1 + j) % n))]}
+      log "$phase: $kind (repetition $i/$reps)"
+      k=$(tfrun "$phase" "$kind" "$i")
+      eval "T_$kind+=($k)"
+    done
+  done
+}
+
+# ratio_median A[@] B[@] (as two space-separated strings): the median of the per-repetition ratios A_i/B_i.
+# Each pair ran in the same repetition, minutes apart at most, so a change of the machine's load between
+# repetitions moves both sides; the median of the pairs' ratios holds better than the ratio of two medians.
+ratio_median() {
+  paste <(printf '%s\n' $1) <(printf '%s\n' $2) | awk '{print $1 / $2}' | sort -g |
+    awk '{a[NR]=$1} END {if (NR%2) printf "%.4f\n", a[(NR+1)/2]; else printf "%.4f\n", (a[NR/2]+a[NR/2+1])/2}'
+}
+
+# tfrows PHASE TITLE N GOAL_VS_DATA: the four rows of a phase from T_*
+tfrows() {
+  local phase=$1 what=$2 n=$3 goal=$4 sb td fl sf
+  sb=$(median $T_sandbox_s) td=$(median $T_data_s) fl=$(median $T_floor_s) sf=$(median $T_schemafloor_s)
+  local runs="runs (s): sandbox $(secs $T_sandbox_s); same-schema floor $(secs $T_schemafloor_s); floor_data $(secs $T_floor_s); terraform_data $(secs $T_data_s)"
+  row "$what: $n sandbox_sandbox vs $n terraform_data" "$sb" "$td" "$goal" \
+    "information: median of $reps interleaved repetitions (ratio of the medians); $runs" ""
+  row "floor: $what of $n floor_data (the smallest plugin-framework provider) vs $n terraform_data" "$fl" "$td" - \
+    "what any plugin costs (median of the per-repetition ratios)" "$(ratio_median "$T_floor_s" "$T_data_s")"
+  row "schema cost: $what of $n same-schema floor sandbox_sandbox vs $n floor_data" "$sf" "$fl" - \
+    "bench/schemafloor: the real sandbox_sandbox schema (plan modifiers, defaults, validators) with CRUD that touch nothing; what a 60-attribute object costs Terraform and the framework (median of the per-repetition ratios)" \
+    "$(ratio_median "$T_schemafloor_s" "$T_floor_s")"
+  row "own share: $what of $n sandbox_sandbox vs $n same-schema floor sandbox_sandbox" "$sb" "$sf" 1.2 \
+    "this provider's own work: $5 (median of the per-repetition ratios)" "$(ratio_median "$T_sandbox_s" "$T_schemafloor_s")"
+}
+
 bench_terraform() {
   setup_terraform
-  local i sb td fl ts=() tt=() tf=()
-  # Row 1: apply of N resources, each repetition in fresh directories (fresh state, records and root). The
-  # floor rows apply the smallest plugin-framework provider (bench/floorprovider) the same way: what any
-  # plugin costs Terraform, next to what this provider adds.
-  for i in $(seq 1 "$reps"); do
-    tfdir data "$n_apply" "$work/apply-td-$i"
-    tfdir floor "$n_apply" "$work/apply-fl-$i"
-    tfdir sandbox "$n_apply" "$work/apply-sb-$i"
-    log "apply $n_apply terraform_data (repetition $i/$reps)"
-    tt+=("$(tftime "$work/apply-td-$i" apply -auto-approve -parallelism=10)")
-    log "apply $n_apply floor_data (repetition $i/$reps)"
-    tf+=("$(tftime "$work/apply-fl-$i" apply -auto-approve -parallelism=10 -compact-warnings)")
-    log "apply $n_apply sandbox_sandbox (repetition $i/$reps)"
-    ts+=("$(tftime "$work/apply-sb-$i" apply -auto-approve -parallelism=10 -compact-warnings)")
-  done
-  sb=$(median "${ts[@]}")
-  td=$(median "${tt[@]}")
-  fl=$(median "${tf[@]}")
-  row "terraform apply: $n_apply sandbox_sandbox vs $n_apply terraform_data (local engine, SQLite, -parallelism=10)" "$sb" "$td" 1.25 \
-    "median of $reps; runs (s): sandbox $(secs "${ts[@]}"), terraform_data $(secs "${tt[@]}")"
-  row "floor: terraform apply of $n_apply floor_data (the smallest plugin-framework provider) vs $n_apply terraform_data" "$fl" "$td" - \
-    "what any plugin costs: median of $reps; runs (s): floor_data $(secs "${tf[@]}")"
-  row "terraform apply: $n_apply sandbox_sandbox vs $n_apply floor_data (this provider's own share)" "$sb" "$fl" - \
-    "record-first create (SQLite writes, local directory with fsynced metadata) and a 60-attribute schema"
+  local kind
+  # Apply of N resources, each repetition in fresh directories (fresh state, records and root).
+  tfphase apply
+  for kind in "${tf_kinds[@]}"; do eval "T_${kind}_s=\"\${T_$kind[*]}\""; done
+  tfrows apply "terraform apply" "$n_apply" - \
+    "record-first create (SQLite record written, then the local directory with its metadata, then the record updated), config validation and ModifyPlan"
 
-  # Row 2: refresh-only plan of M resources, created once (untimed).
-  tfdir data "$n_refresh" "$work/refresh-td"
-  tfdir floor "$n_refresh" "$work/refresh-fl"
-  tfdir sandbox "$n_refresh" "$work/refresh-sb"
-  log "creating $n_refresh terraform_data, floor_data and sandbox_sandbox (untimed)"
-  tftime "$work/refresh-td" apply -auto-approve -parallelism=10 >/dev/null
-  tftime "$work/refresh-fl" apply -auto-approve -parallelism=10 -compact-warnings >/dev/null
-  tftime "$work/refresh-sb" apply -auto-approve -parallelism=10 -compact-warnings >/dev/null
-  ts=() tt=() tf=()
-  for i in $(seq 1 "$reps"); do
-    log "plan -refresh-only of $n_refresh (repetition $i/$reps)"
-    tt+=("$(tftime "$work/refresh-td" plan -refresh-only)")
-    tf+=("$(tftime "$work/refresh-fl" plan -refresh-only -compact-warnings)")
-    ts+=("$(tftime "$work/refresh-sb" plan -refresh-only -compact-warnings)")
+  # Refresh-only plan of M resources, created once (untimed).
+  for kind in "${tf_kinds[@]}"; do tfdir "$kind" "$n_refresh" "$work/refresh-$kind"; done
+  log "creating $n_refresh of each kind for the refresh rows (untimed)"
+  for kind in "${tf_kinds[@]}"; do
+    tftime "$work/refresh-$kind" apply -auto-approve -parallelism=10 -compact-warnings >/dev/null
   done
-  sb=$(median "${ts[@]}")
-  td=$(median "${tt[@]}")
-  fl=$(median "${tf[@]}")
-  row "terraform plan -refresh-only: $n_refresh sandboxes vs $n_refresh terraform_data" "$sb" "$td" 1.5 \
-    "median of $reps; runs (s): sandbox $(secs "${ts[@]}"), terraform_data $(secs "${tt[@]}")"
-  row "floor: terraform plan -refresh-only of $n_refresh floor_data vs $n_refresh terraform_data" "$fl" "$td" - \
-    "what any plugin costs: median of $reps; runs (s): floor_data $(secs "${tf[@]}")"
-  row "terraform plan -refresh-only: $n_refresh sandboxes vs $n_refresh floor_data (this provider's own share)" "$sb" "$fl" - \
-    "a record read and an engine state read per sandbox"
-  if ! grep -q "No changes" "$work/refresh-sb/tf.log"; then
-    log "warning: the refresh-only plan of the sandboxes was not empty (see $work/refresh-sb/tf.log)"
+  tfphase refresh
+  for kind in "${tf_kinds[@]}"; do eval "T_${kind}_s=\"\${T_$kind[*]}\""; done
+  tfrows refresh "terraform plan -refresh-only" "$n_refresh" 1.5 \
+    "a record read in SQLite and a local engine state read per sandbox"
+  if ! grep -q "No changes" "$work/refresh-sandbox/tf.log"; then
+    log "warning: the refresh-only plan of the sandboxes was not empty (see $work/refresh-sandbox/tf.log)"
   fi
 }
 
@@ -463,7 +494,7 @@ table() {
     {
       ratio = "-"; verdict = "not measured"
       if ($2 != "" && $3 != "" && $3 > 0) {
-        r = $2 / $3; ratio = (r < 0.1) ? sprintf("%.2gx", r) : sprintf("%.2fx", r)
+        r = ($6 != "") ? $6 + 0 : $2 / $3; ratio = (r < 0.1) ? sprintf("%.2gx", r) : sprintf("%.2fx", r)
         if ($4 == "-") verdict = "(no goal)"
         else if (r <= $4 + 0) verdict = "meets goal"
         else verdict = "**misses goal**"

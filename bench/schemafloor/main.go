@@ -35,7 +35,8 @@ func (p floorProvider) Schema(ctx context.Context, req provider.SchemaRequest, r
 	p.real.Schema(ctx, req, resp)
 }
 
-func (floorProvider) Configure(context.Context, provider.ConfigureRequest, *provider.ConfigureResponse) {}
+func (floorProvider) Configure(context.Context, provider.ConfigureRequest, *provider.ConfigureResponse) {
+}
 
 func (floorProvider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{func() resource.Resource { return floorSandbox{real: sandbox.NewSandboxResource()} }}
