@@ -270,23 +270,33 @@ why() {
   fi
 }
 
+# metric FILE NAME UNIT: the value reported with UNIT on the benchmark line whose name (without -N) is NAME
+metric() {
+  awk -v want="$2" -v unit="$3" '$1 ~ /^Benchmark/ { n = $1; sub(/-[0-9]+$/, "", n); if (n != want) next
+    for (i = 3; i <= NF; i++) if ($i == unit) { print $(i - 1); exit } }' "$1"
+}
+
 bench_exec() {
-  local f="$work/exec.txt" m b n
-  log "local exec of true vs sh -c true (BenchmarkExecTrue)"
+  local f="$work/exec.txt" which m b r p90 n
+  log "local exec of true vs sh -c true (BenchmarkExecTruePaired)"
   # A fixed count: the first command on a fresh local root builds the sandbox /etc view (hundreds of files and
   # symlinks, up to a second here), and with -benchtime=1s that one-time cost can be most of the measurement.
-  gobench "$f" ./internal/backend/engine/local '^BenchmarkExecTrue$' -benchtime=300x || true
-  b=$(nsop "$f" BenchmarkExecTrue/bare_sh)
-  m=$(nsop "$f" BenchmarkExecTrue/local_bwrap)
-  n=$(nsop "$f" BenchmarkExecTrue/local_none)
-  if [ -n "$m" ] && [ -n "$b" ]; then
-    row 'local exec of `true` (bubblewrap) vs bare `sh -c true`' "$m" "$b" 5 "BenchmarkExecTrue/local_bwrap vs /bare_sh, 300 runs each after one warm-up command (which starts the sandbox's init); commands run in the init's namespaces"
-  else
-    row 'local exec of `true` (bubblewrap) vs bare `sh -c true`' "" "$b" 5 "not measured: $(why "$f")"
-  fi
-  if [ -n "$n" ] && [ -n "$b" ]; then
-    row 'local exec of `true` (isolation none) vs bare `sh -c true`' "$n" "$b" - "BenchmarkExecTrue/local_none vs /bare_sh"
-  fi
+  # Paired: each `true` through the engine runs next to a `sh -c true` (order alternating), and the row is the
+  # median of the pairs' ratios, so that load coming and going on a shared machine moves both sides alike.
+  gobench "$f" ./internal/backend/engine/local '^BenchmarkExecTruePaired$' -benchtime=400x || true
+  for which in bwrap none; do
+    n="BenchmarkExecTruePaired/local_$which"
+    m=$(metric "$f" "$n" exec-ns) b=$(metric "$f" "$n" sh-ns) r=$(metric "$f" "$n" x_sh)
+    p90=$(metric "$f" "$n" exec-p90/p50)
+    local title='local exec of `true` (bubblewrap) vs bare `sh -c true`' goal=1.5
+    if [ "$which" = none ]; then title='local exec of `true` (isolation none) vs bare `sh -c true`' goal=-; fi
+    if [ -n "$m" ] && [ -n "$b" ] && [ -n "$r" ]; then
+      row "$title" "${m%.*}" "${b%.*}" "$goal" \
+        "$n: 400 pairs (sh, then exec, or the reverse), after one warm-up command (which starts the sandbox's init); medians of each and median of the pairs' ratios; exec p90/p50 = $p90" "$r"
+    else
+      row "$title" "" "$b" "$goal" "not measured: $(why "$f")"
+    fi
+  done
 }
 
 bench_sqlite() {
