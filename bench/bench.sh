@@ -3,21 +3,27 @@
 # a ratio (measured / baseline), then writes it to BENCHMARKS.md with the machine it ran on.
 #
 # Rows:
-#   1. terraform apply of N sandbox_sandbox (local engine, SQLite, -parallelism=10) vs N terraform_data
-#   2. terraform plan -refresh-only of M sandboxes vs M terraform_data (created once, untimed)
-#   3. local exec of `true` (bubblewrap, and isolation none) vs a bare `sh -c true` (BenchmarkExecTrue)
+#   1. terraform apply of N sandbox_sandbox (local engine, SQLite, -parallelism=10), N terraform_data, N floor_data
+#      (bench/floorprovider) and N sandbox_sandbox of the same-schema floor (bench/schemafloor), interleaved:
+#      the provider vs terraform_data (information), floor_data vs terraform_data (any plugin), the same-schema
+#      floor vs floor_data (the schema's size) and the provider vs the same-schema floor (its own share, the goal)
+#   2. the same four for a terraform plan -refresh-only of M resources (created once, untimed)
+#   3. local exec of `true` (bubblewrap, and isolation none) vs a bare `sh -c true`, in pairs (BenchmarkExecTruePaired)
 #   4. sandbox_records' filtered query over 10^5 records: SQLite store vs bare indexed SELECT (+ EXPLAIN QUERY PLAN)
 #   5. the same on PostgreSQL (+ EXPLAIN)
 #   6. the same on the InstantDB fake vs one bare admin query request, with requests per page and the where filter
 #   7. a sandbox from a 1 GiB setup vs cp -a (BenchmarkSandboxFromSetup1GiB, when it exists)
 #   8. terraform apply of 50 sandboxes on each hosted engine's fake vs terraform_data, with requests per resource
-#      (apply and refresh) and the poll intervals that show the back-off
+#      (apply and refresh) and the poll intervals that show the back-off; then a refresh-only plan of a fleet of
+#      1000 on each fake: its API requests vs the one GET per sandbox it took before the refresh by list
+#   9. create until ready on each hosted fake (300 ms transitions): the engine's poll cadence vs a 5 ms poll
+#      (BenchmarkHostedCreateReady), with requests per create
 #
 # Environment:
-#   BENCH_QUICK=1      20 / 100 resources and one repetition (for development); default 200 / 1000, 3 repetitions
+#   BENCH_QUICK=1      20 / 100 resources and one repetition (for development); default 200 / 1000, 5 repetitions
 #   BENCH_REPS=n       repetitions of each terraform timing (the median is used)
 #   BENCH_OUT=path     where to write the report (default BENCHMARKS.md; BENCH_QUICK writes .cache/BENCHMARKS.quick.md)
-#   BENCH_SKIP="tf go" skip row groups: tf (rows 1-2), exec, sqlite, postgres, instantdb, setup, fakes
+#   BENCH_SKIP="tf go" skip row groups: tf (rows 1-2), exec, sqlite, postgres, instantdb, setup, fakes, ready
 #   BENCH_KEEP=1       keep the work directory (terraform dirs, records, logs)
 #
 # Terraform runs with a CLI configuration of its own (dev_overrides to the provider built from this tree; never
@@ -28,10 +34,10 @@ top=$(pwd)
 
 quick=${BENCH_QUICK:-0}
 if [ "$quick" = 1 ]; then
-  n_apply=20 n_refresh=100 n_fake=10 reps=${BENCH_REPS:-1}
+  n_apply=20 n_refresh=100 n_fake=10 n_fleet=100 reps=${BENCH_REPS:-1}
   out=${BENCH_OUT:-$top/.cache/BENCHMARKS.quick.md}
 else
-  n_apply=200 n_refresh=1000 n_fake=50 reps=${BENCH_REPS:-5}
+  n_apply=200 n_refresh=1000 n_fake=50 n_fleet=1000 reps=${BENCH_REPS:-5}
   out=${BENCH_OUT:-$top/BENCHMARKS.md}
 fi
 skip=" ${BENCH_SKIP:-} "
@@ -399,6 +405,53 @@ bench_setup() {
   done <<<"$subs"
 }
 
+# fakecfg ENGINE BLOCK N DIR: a configuration of N sandbox_sandbox on a hosted engine's fake in DIR
+fakecfg() {
+  local eng=$1 block=$2 n=$3 d=$4
+  mkdir -p "$d"
+  cat >"$d/main.tf" <<TF
+terraform {
+  required_providers {
+    sandbox = { source = "ekairos/sandbox" }
+  }
+}
+
+provider "sandbox" {
+  sqlite_path = "$d/records.db"
+  $eng {
+    $block
+  }
+}
+
+resource "sandbox_sandbox" "s" {
+  count   = $n
+  backend = "$eng"
+  purpose = "bench"
+}
+TF
+}
+
+# Rows: create until ready on each hosted fake (300 ms state transitions) with the engine's poll cadence vs a
+# 5 ms poll of the same fake (BenchmarkHostedCreateReady), with requests per create.
+bench_ready() {
+  local f="$work/ready.txt" eng c fp rc rf
+  log "create until ready on each hosted fake (BenchmarkHostedCreateReady)"
+  gobench "$f" ./bench '^BenchmarkHostedCreateReady$' -benchtime=10x || true
+  for eng in daytona vercel sprites; do
+    c=$(metric "$f" "BenchmarkHostedCreateReady/$eng/client" ready-ms)
+    fp=$(metric "$f" "BenchmarkHostedCreateReady/$eng/fast_poll" ready-ms)
+    rc=$(metric "$f" "BenchmarkHostedCreateReady/$eng/client" req/op)
+    rf=$(metric "$f" "BenchmarkHostedCreateReady/$eng/fast_poll" req/op)
+    if [ -n "$c" ] && [ -n "$fp" ]; then
+      row "create until ready on the $eng fake (300 ms state transitions): the engine's poll cadence vs a 5 ms poll" \
+        "$(awk -v v="$c" 'BEGIN {printf "%.0f", v * 1e6}')" "$(awk -v v="$fp" 'BEGIN {printf "%.0f", v * 1e6}')" - \
+        "median of 10 creates, one after the other; requests per create: $rc with the engine's cadence, $rf with the 5 ms poll (BenchmarkHostedCreateReady)"
+    else
+      row "create until ready on the $eng fake (300 ms state transitions)" "" "" - "not measured: $(why "$f")"
+    fi
+  done
+}
+
 # Rows: terraform apply of N_FAKE sandboxes on each hosted engine's strict fake (internal/testfakes/cmd/fakeservers,
 # loopback, every API request recorded by a proxy in front of the fake) vs N_FAKE terraform_data, then a
 # refresh-only plan; the notes give requests per resource of each phase (writes, gets, lists) and the intervals at
@@ -406,6 +459,7 @@ bench_setup() {
 bench_fakes() {
   setup_terraform
   local fbin="$bin/fakeservers" fdir="$work/fakeservers" url eng block d td sb fpid
+  local -A blocks=()
   go build -o "$fbin" ./internal/testfakes/cmd/fakeservers
   # -step: each transitional state (creating, starting) lasts 300 ms, so that a create has something to poll.
   "$fbin" -out "$fdir" -root "$work/fakes-root" -record -step 300ms >"$work/fakeservers.log" 2>&1 &
@@ -436,27 +490,7 @@ bench_fakes() {
     api_url = \"$(fv sprites SPRITES_API_URL)\"" ;;
     esac
     d="$work/fake-$eng"
-    mkdir -p "$d"
-    cat >"$d/main.tf" <<TF
-terraform {
-  required_providers {
-    sandbox = { source = "ekairos/sandbox" }
-  }
-}
-
-provider "sandbox" {
-  sqlite_path = "$d/records.db"
-  $eng {
-    $block
-  }
-}
-
-resource "sandbox_sandbox" "s" {
-  count   = $n_fake
-  backend = "$eng"
-  purpose = "bench"
-}
-TF
+    fakecfg "$eng" "$block" "$n_fake" "$d"
     log "apply $n_fake sandbox_sandbox on the $eng fake"
     "$fbin" -get "$url/requests?engine=$eng&reset=1" >/dev/null
     if ! sb=$(tftime "$d" apply -auto-approve -parallelism=10 -compact-warnings); then
@@ -470,6 +504,33 @@ TF
     tftime "$d" destroy -auto-approve -compact-warnings >/dev/null || log "destroy on the $eng fake failed"
     row "terraform apply: $n_fake sandbox_sandbox on the $eng fake vs $n_fake terraform_data" "$sb" "$td" - \
       "apply: $applied. refresh-only plan: $refreshed (state transitions take 300 ms on the fake)"
+    blocks[$eng]=$block
+  done
+  # A fleet: N_FLEET sandboxes made once (untimed), then a refresh-only plan whose API requests are counted.
+  # Before the refresh by list it was one GET per sandbox (N_FLEET requests); the goal is the list's pages.
+  local pages n_req plan_ok
+  for eng in daytona vercel sprites; do
+    d="$work/fleet-$eng"
+    fakecfg "$eng" "${blocks[$eng]}" "$n_fleet" "$d"
+    log "creating $n_fleet sandbox_sandbox on the $eng fake (untimed)"
+    if ! tftime "$d" apply -auto-approve -parallelism=50 -compact-warnings >/dev/null; then
+      row "terraform plan -refresh-only of $n_fleet sandboxes on the $eng fake: API requests vs one GET per sandbox" "" "" - "apply failed (see the log above)"
+      continue
+    fi
+    "$fbin" -get "$url/requests?engine=$eng&reset=1" >/dev/null
+    log "refresh-only plan of $n_fleet sandboxes on the $eng fake"
+    : >"$d/tf.log"
+    sb=$(tftime "$d" plan -refresh-only -compact-warnings) || true
+    refreshed=$("$fbin" -get "$url/summary?engine=$eng&n=$n_fleet&reset=1")
+    n_req=${refreshed%% requests*}
+    [ "$refreshed" = "no requests" ] && n_req=0
+    case $eng in daytona) pages=$(((n_fleet + 99) / 100)) ;; *) pages=$(((n_fleet + 49) / 50)) ;; esac
+    plan_ok="the plan was empty"
+    grep -q "No changes" "$d/tf.log" || plan_ok="**the plan was not empty**"
+    row "terraform plan -refresh-only of $n_fleet sandboxes on the $eng fake: API requests vs one GET per sandbox" \
+      "$n_req requests" "$n_fleet requests" "$(awk -v p="$pages" -v n="$n_fleet" 'BEGIN {printf "%.3f", p / n}')" \
+      "$refreshed; goal: the list's $pages pages ($([ "$eng" = daytona ] && echo 100 || echo 50) a page); $plan_ok; plan took $(secs "$sb") s" \
+      "$(awk -v a="$n_req" -v b="$n_fleet" 'BEGIN {printf "%.4f", a / b}')"
   done
   kill "$fpid" 2>/dev/null || true
   wait "$fpid" 2>/dev/null || true
@@ -482,6 +543,7 @@ skipped postgres || bench_postgres
 skipped instantdb || bench_instantdb
 skipped setup || bench_setup
 skipped fakes || bench_fakes
+skipped ready || bench_ready
 
 # ---------------------------------------------------------------------------------------------------------
 # the table and the report
@@ -492,6 +554,7 @@ table() {
   awk -F'\t' '
     function human(ns) {
       if (ns == "") return "-"
+      if (ns !~ /^[0-9.eE+-]+$/) return ns
       if (ns >= 1e9) return sprintf("%.2f s", ns / 1e9)
       if (ns >= 1e6) return sprintf("%.2f ms", ns / 1e6)
       if (ns >= 1e3) return sprintf("%.1f µs", ns / 1e3)
