@@ -9,11 +9,13 @@ import (
 
 var _ backend.RefreshLister = (*Engine)(nil)
 
-// ListForRefresh implements backend.RefreshLister: the org's sprites (GET /v1/sprites, every page of 50), each
-// full entry as GetSandbox would give it. Lists may answer minimal entries (name, org, updated_at): one without
-// its labels, status or URL is left out, and the lifecycle GETs that sprite as before.
+// ListForRefresh implements backend.RefreshLister: the sprites with the default sandbox names (GET /v1/sprites
+// with the prefix "ekairos-", every page of 50; the org's other sprites are not listed), each full entry as
+// GetSandbox would give it. A sprite with a name of its own (sprites { name }) is not in the list: the lifecycle
+// reads it with its GET. Lists may answer minimal entries (name, org_slug, updated_at): one without its labels,
+// status or URL is left out, and read with its GET as well.
 func (e *Engine) ListForRefresh(ctx context.Context) (map[string]*backend.Sandbox, error) {
-	all, err := e.c.ListSprites(ctx, "")
+	all, err := e.c.ListSprites(ctx, sandboxNamePrefix)
 	if err != nil {
 		return nil, fmt.Errorf("listing sprites: %w", err)
 	}
