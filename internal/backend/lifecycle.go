@@ -67,6 +67,10 @@ type Lifecycle struct {
 	Now     func() time.Time
 	// Retries of transient engine errors on reads before giving up (not flipping the record). Default 3.
 	ReadRetries int
+	// RefreshWindow is how long one list of an engine that implements RefreshLister serves ReadSandbox
+	// (0 = DefaultRefreshWindow; negative = one GET per read, no list).
+	RefreshWindow time.Duration
+	listState
 	// DeleteRecords deletes records on destroy instead of keeping them as history with status shutdown.
 	DeleteRecords bool
 	// Host identifies this machine in a creating record's owner; default os.Hostname().
@@ -78,11 +82,6 @@ type Lifecycle struct {
 	// several resources' state). Once a create has taken a record over, its owner is this live process and
 	// the next look-up skips it.
 	adoptMu sync.Mutex
-
-	// RefreshWindow is how long one list of an engine that implements RefreshLister serves ReadSandbox
-	// (0 = DefaultRefreshWindow; negative = one GET per read, no list).
-	RefreshWindow time.Duration
-	listState
 }
 
 func (l *Lifecycle) now() time.Time {
@@ -182,6 +181,7 @@ func CheckParams(params map[string]any) error {
 // written, also with an error: the caller must put that id in state so that a half-made sandbox is destroyed
 // through its record on the next apply.
 func (l *Lifecycle) CreateSandbox(ctx context.Context, req SandboxRequest) (*SandboxResult, error) {
+	defer l.forgetLists() // reads after this change must not be served from a list made before it
 	if err := CheckParams(req.Params); err != nil {
 		return nil, err
 	}
@@ -190,7 +190,6 @@ func (l *Lifecycle) CreateSandbox(ctx context.Context, req SandboxRequest) (*San
 		return nil, err
 	}
 	hash := ConfigHash(req)
-	defer l.forgetList(req.Backend)
 
 	// Resume a create that a killed apply on this machine left behind, rather than make a second engine object.
 	rec, err := l.adoptInterrupted(ctx, req.Backend, hash)
@@ -338,16 +337,7 @@ func (l *Lifecycle) ReadSandbox(ctx context.Context, id string) (*SandboxResult,
 		return nil, err
 	}
 	ext := rec.String("externalSandboxId")
-	// Served from the engine's shared list when it shows the sandbox. A sandbox with ports is always read on
-	// its own: its URLs (and Daytona's preview tokens) take requests that a list does not make. One the list
-	// does not show is read with a GET before anything calls it gone.
-	if !nonEmptyList(rec.Attrs["ports"]) {
-		if sb, ok := l.listed(ctx, eng, ext); ok {
-			res.Sandbox = sb
-			return res, nil
-		}
-	}
-	sb, err := l.getWithRetry(ctx, eng, ext)
+	sb, err := l.readEngine(ctx, eng, rec, ext)
 	if errors.Is(err, ErrNotFound) {
 		if err := l.markShutdown(ctx, rec.ID); err != nil {
 			return nil, err
@@ -393,6 +383,7 @@ func (l *Lifecycle) markShutdown(ctx context.Context, id string) error {
 
 // UpdateSandbox applies in-place changes: the engine's updatable settings, the desired state, and the record.
 func (l *Lifecycle) UpdateSandbox(ctx context.Context, id string, req SandboxRequest) (*SandboxResult, error) {
+	defer l.forgetLists() // reads after this change must not be served from a list made before it
 	if err := CheckParams(req.Params); err != nil {
 		return nil, err
 	}
@@ -407,7 +398,6 @@ func (l *Lifecycle) UpdateSandbox(ctx context.Context, id string, req SandboxReq
 	if err != nil {
 		return nil, err
 	}
-	defer l.forgetList(eng.Name())
 	ext := rec.String("externalSandboxId")
 	spec := req.Spec
 	spec.RecordID = id
@@ -451,6 +441,7 @@ func (l *Lifecycle) UpdateSandbox(ctx context.Context, id string, req SandboxReq
 // never finished) and then marks the record shutdown with shutdownAt (or deletes it with DeleteRecords).
 // Engine errors are returned, never swallowed: a record is only closed once its engine object is gone.
 func (l *Lifecycle) DeleteSandbox(ctx context.Context, id string) error {
+	defer l.forgetLists() // reads after this change must not be served from a list made before it
 	rec, err := l.Store.Get(ctx, EntitySandboxes, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil
@@ -462,7 +453,6 @@ func (l *Lifecycle) DeleteSandbox(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	defer l.forgetList(eng.Name())
 	exts := []string{}
 	if ext := rec.String("externalSandboxId"); ext != "" {
 		exts = append(exts, ext)

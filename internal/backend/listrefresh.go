@@ -32,6 +32,19 @@ type refreshList struct {
 	err     error
 }
 
+// readEngine is the engine's view of the sandbox of rec (external id ext) for ReadSandbox: from the engine's
+// shared list when it shows the sandbox, else with GETs (getWithRetry). A sandbox with ports is always read on
+// its own: its URLs (and Daytona's preview tokens) take requests that a list does not make. One the list does
+// not show is read with a GET before anything calls it gone.
+func (l *Lifecycle) readEngine(ctx context.Context, eng Engine, rec *Record, ext string) (*Sandbox, error) {
+	if !nonEmptyList(rec.Attrs["ports"]) {
+		if sb, ok := l.listed(ctx, eng, ext); ok {
+			return sb, nil
+		}
+	}
+	return l.getWithRetry(ctx, eng, ext)
+}
+
 // listed returns the engine's view of the sandbox ext from a shared list, and whether the list showed it. It
 // returns false (the caller GETs) when the engine has no list for refreshes, the window is negative, the list
 // failed, or the list does not show ext.
@@ -77,11 +90,11 @@ func (l *Lifecycle) listed(ctx context.Context, eng Engine, ext string) (*Sandbo
 	return &cp, true
 }
 
-// forgetList drops the shared list of an engine: this process changed one of its sandboxes, so the next read
-// must not be served from what the engine said before.
-func (l *Lifecycle) forgetList(engine string) {
+// forgetLists drops the shared lists: this process is changing a sandbox, so no later read may be served
+// from what an engine said before the change.
+func (l *Lifecycle) forgetLists() {
 	l.listMu.Lock()
-	delete(l.lists, engine)
+	l.lists = nil
 	l.listMu.Unlock()
 }
 
