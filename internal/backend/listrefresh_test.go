@@ -134,7 +134,7 @@ func TestReadSandboxConfirmsUnlistedWithGet(t *testing.T) {
 	ids := createN(t, lc, 5)
 	// ids[0] exists but the list has not caught up with it; ids[1] is gone from the engine.
 	eng.hide = map[string]bool{"x-" + ids[0]: true}
-	if err := eng.scriptEngine.DeleteSandbox(ctx, "x-"+ids[1]); err != nil {
+	if err := eng.DeleteSandbox(ctx, "x-"+ids[1]); err != nil {
 		t.Fatal(err)
 	}
 	eng.reset()
