@@ -3,21 +3,27 @@
 # a ratio (measured / baseline), then writes it to BENCHMARKS.md with the machine it ran on.
 #
 # Rows:
-#   1. terraform apply of N sandbox_sandbox (local engine, SQLite, -parallelism=10) vs N terraform_data
-#   2. terraform plan -refresh-only of M sandboxes vs M terraform_data (created once, untimed)
-#   3. local exec of `true` (bubblewrap, and isolation none) vs a bare `sh -c true` (BenchmarkExecTrue)
+#   1. terraform apply of N sandbox_sandbox (local engine, SQLite, -parallelism=10), N terraform_data, N floor_data
+#      (bench/floorprovider) and N sandbox_sandbox of the same-schema floor (bench/schemafloor), interleaved:
+#      the provider vs terraform_data (information), floor_data vs terraform_data (any plugin), the same-schema
+#      floor vs floor_data (the schema's size) and the provider vs the same-schema floor (its own share, the goal)
+#   2. the same four for a terraform plan -refresh-only of M resources (created once, untimed)
+#   3. local exec of `true` (bubblewrap, and isolation none) vs a bare `sh -c true`, in pairs (BenchmarkExecTruePaired)
 #   4. sandbox_records' filtered query over 10^5 records: SQLite store vs bare indexed SELECT (+ EXPLAIN QUERY PLAN)
 #   5. the same on PostgreSQL (+ EXPLAIN)
 #   6. the same on the InstantDB fake vs one bare admin query request, with requests per page and the where filter
 #   7. a sandbox from a 1 GiB setup vs cp -a (BenchmarkSandboxFromSetup1GiB, when it exists)
 #   8. terraform apply of 50 sandboxes on each hosted engine's fake vs terraform_data, with requests per resource
-#      (apply and refresh) and the poll intervals that show the back-off
+#      (apply and refresh) and the poll intervals that show the back-off; then a refresh-only plan of a fleet of
+#      1000 on each fake: its API requests vs the one GET per sandbox it took before the refresh by list
+#   9. create until ready on each hosted fake (300 ms transitions): the engine's poll cadence vs a 5 ms poll
+#      (BenchmarkHostedCreateReady), with requests per create
 #
 # Environment:
-#   BENCH_QUICK=1      20 / 100 resources and one repetition (for development); default 200 / 1000, 3 repetitions
+#   BENCH_QUICK=1      20 / 100 resources and one repetition (for development); default 200 / 1000, 5 repetitions
 #   BENCH_REPS=n       repetitions of each terraform timing (the median is used)
 #   BENCH_OUT=path     where to write the report (default BENCHMARKS.md; BENCH_QUICK writes .cache/BENCHMARKS.quick.md)
-#   BENCH_SKIP="tf go" skip row groups: tf (rows 1-2), exec, sqlite, postgres, instantdb, setup, fakes
+#   BENCH_SKIP="tf go" skip row groups: tf (rows 1-2), exec, sqlite, postgres, instantdb, setup, fakes, ready
 #   BENCH_KEEP=1       keep the work directory (terraform dirs, records, logs)
 #
 # Terraform runs with a CLI configuration of its own (dev_overrides to the provider built from this tree; never
@@ -28,10 +34,10 @@ top=$(pwd)
 
 quick=${BENCH_QUICK:-0}
 if [ "$quick" = 1 ]; then
-  n_apply=20 n_refresh=100 n_fake=10 reps=${BENCH_REPS:-1}
+  n_apply=20 n_refresh=100 n_fake=10 n_fleet=100 reps=${BENCH_REPS:-1}
   out=${BENCH_OUT:-$top/.cache/BENCHMARKS.quick.md}
 else
-  n_apply=200 n_refresh=1000 n_fake=50 reps=${BENCH_REPS:-3}
+  n_apply=200 n_refresh=1000 n_fake=50 n_fleet=1000 reps=${BENCH_REPS:-5}
   out=${BENCH_OUT:-$top/BENCHMARKS.md}
 fi
 skip=" ${BENCH_SKIP:-} "
@@ -56,8 +62,9 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 log() { printf 'bench: %s\n' "$*" >&2; }
 now_ns() { date +%s%N; }
 
-# row NAME MEASURED_NS BASELINE_NS GOAL NOTE  (MEASURED_NS empty = not measured; NOTE then says why)
-row() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$rows"; }
+# row NAME MEASURED_NS BASELINE_NS GOAL NOTE [RATIO]  (MEASURED_NS empty = not measured; NOTE then says why;
+# RATIO, when given, is the row's ratio instead of MEASURED/BASELINE: the median of per-repetition ratios)
+row() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "${6:-}" >>"$rows"; }
 
 # median of the numbers given as arguments
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.0f\n", (a[NR/2]+a[NR/2+1])/2}'; }
@@ -72,11 +79,15 @@ setup_terraform() {
   log "building the provider from this tree"
   go build -o "$bin/terraform-provider-sandbox" .
   go build -o "$bin/terraform-provider-floor" ./bench/floorprovider
+  # The same-schema floor's type is also `sandbox` (its resource is sandbox_sandbox): a directory of its own.
+  mkdir -p "$bin/schemafloor"
+  go build -o "$bin/schemafloor/terraform-provider-sandbox" ./bench/schemafloor
   cat >"$cli" <<CLI
 provider_installation {
   dev_overrides {
     "registry.terraform.io/ekairos/sandbox" = "$bin"
     "registry.terraform.io/bench/floor"     = "$bin"
+    "registry.terraform.io/bench/sandbox"   = "$bin/schemafloor"
   }
   direct {}
 }
@@ -89,11 +100,13 @@ CLI
 tfdir() {
   local kind=$1 n=$2 dir=$3
   mkdir -p "$dir"
-  if [ "$kind" = sandbox ]; then
+  if [ "$kind" = sandbox ] || [ "$kind" = schemafloor ]; then
+    local source=ekairos/sandbox
+    [ "$kind" = schemafloor ] && source=bench/sandbox
     cat >"$dir/main.tf" <<TF
 terraform {
   required_providers {
-    sandbox = { source = "ekairos/sandbox" }
+    sandbox = { source = "$source" }
   }
 }
 
@@ -148,59 +161,83 @@ tftime() {
   echo $((t1 - t0))
 }
 
+# kinds of the terraform rows: data = terraform_data, floor = floor_data (bench/floorprovider), schemafloor =
+# sandbox_sandbox of the same-schema floor (bench/schemafloor), sandbox = the real provider
+tf_kinds=(data floor schemafloor sandbox)
+
+# tfrun PHASE KIND I: one timed terraform run of PHASE (apply: in a fresh directory; refresh: in the directory
+# created once) for KIND, repetition I; prints ns
+tfrun() {
+  local phase=$1 kind=$2 i=$3 dir
+  if [ "$phase" = apply ]; then
+    dir="$work/apply-$kind-$i"
+    tfdir "$kind" "$n_apply" "$dir"
+    tftime "$dir" apply -auto-approve -parallelism=10 -compact-warnings
+  else
+    tftime "$work/refresh-$kind" plan -refresh-only -compact-warnings
+  fi
+}
+
+# tfphase PHASE: runs every kind REPS times, interleaved, the order rotating with each repetition (so that no
+# kind always runs first, or right after the heaviest); sets T_<kind> to the space-separated ns of each run
+tfphase() {
+  local phase=$1 i j k kind n=${#tf_kinds[@]}
+  for kind in "${tf_kinds[@]}"; do eval "T_$kind=()"; done
+  for i in $(seq 1 "$reps"); do
+    for j in $(seq 0 $((n - 1))); do
+      kind=${tf_kinds[$(((i - 1 + j) % n))]}
+      log "$phase: $kind (repetition $i/$reps)"
+      k=$(tfrun "$phase" "$kind" "$i")
+      eval "T_$kind+=($k)"
+    done
+  done
+}
+
+# ratio_median A[@] B[@] (as two space-separated strings): the median of the per-repetition ratios A_i/B_i.
+# Each pair ran in the same repetition, minutes apart at most, so a change of the machine's load between
+# repetitions moves both sides; the median of the pairs' ratios holds better than the ratio of two medians.
+ratio_median() {
+  paste <(printf '%s\n' $1) <(printf '%s\n' $2) | awk '{print $1 / $2}' | sort -g |
+    awk '{a[NR]=$1} END {if (NR%2) printf "%.4f\n", a[(NR+1)/2]; else printf "%.4f\n", (a[NR/2]+a[NR/2+1])/2}'
+}
+
+# tfrows PHASE TITLE N GOAL_VS_DATA: the four rows of a phase from T_*
+tfrows() {
+  local phase=$1 what=$2 n=$3 goal=$4 sb td fl sf
+  sb=$(median $T_sandbox_s) td=$(median $T_data_s) fl=$(median $T_floor_s) sf=$(median $T_schemafloor_s)
+  local runs="runs (s): sandbox $(secs $T_sandbox_s); same-schema floor $(secs $T_schemafloor_s); floor_data $(secs $T_floor_s); terraform_data $(secs $T_data_s)"
+  row "$what: $n sandbox_sandbox vs $n terraform_data" "$sb" "$td" "$goal" \
+    "information: median of $reps interleaved repetitions (ratio of the medians); $runs" ""
+  row "floor: $what of $n floor_data (the smallest plugin-framework provider) vs $n terraform_data" "$fl" "$td" - \
+    "what any plugin costs (median of the per-repetition ratios)" "$(ratio_median "$T_floor_s" "$T_data_s")"
+  row "schema cost: $what of $n same-schema floor sandbox_sandbox vs $n floor_data" "$sf" "$fl" - \
+    "bench/schemafloor: the real sandbox_sandbox schema (plan modifiers, defaults, validators) with CRUD that touch nothing; what a 60-attribute object costs Terraform and the framework (median of the per-repetition ratios)" \
+    "$(ratio_median "$T_schemafloor_s" "$T_floor_s")"
+  row "own share: $what of $n sandbox_sandbox vs $n same-schema floor sandbox_sandbox" "$sb" "$sf" 1.2 \
+    "this provider's own work: $5 (median of the per-repetition ratios)" "$(ratio_median "$T_sandbox_s" "$T_schemafloor_s")"
+}
+
 bench_terraform() {
   setup_terraform
-  local i sb td fl ts=() tt=() tf=()
-  # Row 1: apply of N resources, each repetition in fresh directories (fresh state, records and root). The
-  # floor rows apply the smallest plugin-framework provider (bench/floorprovider) the same way: what any
-  # plugin costs Terraform, next to what this provider adds.
-  for i in $(seq 1 "$reps"); do
-    tfdir data "$n_apply" "$work/apply-td-$i"
-    tfdir floor "$n_apply" "$work/apply-fl-$i"
-    tfdir sandbox "$n_apply" "$work/apply-sb-$i"
-    log "apply $n_apply terraform_data (repetition $i/$reps)"
-    tt+=("$(tftime "$work/apply-td-$i" apply -auto-approve -parallelism=10)")
-    log "apply $n_apply floor_data (repetition $i/$reps)"
-    tf+=("$(tftime "$work/apply-fl-$i" apply -auto-approve -parallelism=10 -compact-warnings)")
-    log "apply $n_apply sandbox_sandbox (repetition $i/$reps)"
-    ts+=("$(tftime "$work/apply-sb-$i" apply -auto-approve -parallelism=10 -compact-warnings)")
-  done
-  sb=$(median "${ts[@]}")
-  td=$(median "${tt[@]}")
-  fl=$(median "${tf[@]}")
-  row "terraform apply: $n_apply sandbox_sandbox vs $n_apply terraform_data (local engine, SQLite, -parallelism=10)" "$sb" "$td" 1.25 \
-    "median of $reps; runs (s): sandbox $(secs "${ts[@]}"), terraform_data $(secs "${tt[@]}")"
-  row "floor: terraform apply of $n_apply floor_data (the smallest plugin-framework provider) vs $n_apply terraform_data" "$fl" "$td" - \
-    "what any plugin costs: median of $reps; runs (s): floor_data $(secs "${tf[@]}")"
-  row "terraform apply: $n_apply sandbox_sandbox vs $n_apply floor_data (this provider's own share)" "$sb" "$fl" - \
-    "record-first create (SQLite writes, local directory with fsynced metadata) and a 60-attribute schema"
+  local kind
+  # Apply of N resources, each repetition in fresh directories (fresh state, records and root).
+  tfphase apply
+  for kind in "${tf_kinds[@]}"; do eval "T_${kind}_s=\"\${T_$kind[*]}\""; done
+  tfrows apply "terraform apply" "$n_apply" - \
+    "record-first create (SQLite record written, then the local directory with its metadata, then the record updated), config validation and ModifyPlan"
 
-  # Row 2: refresh-only plan of M resources, created once (untimed).
-  tfdir data "$n_refresh" "$work/refresh-td"
-  tfdir floor "$n_refresh" "$work/refresh-fl"
-  tfdir sandbox "$n_refresh" "$work/refresh-sb"
-  log "creating $n_refresh terraform_data, floor_data and sandbox_sandbox (untimed)"
-  tftime "$work/refresh-td" apply -auto-approve -parallelism=10 >/dev/null
-  tftime "$work/refresh-fl" apply -auto-approve -parallelism=10 -compact-warnings >/dev/null
-  tftime "$work/refresh-sb" apply -auto-approve -parallelism=10 -compact-warnings >/dev/null
-  ts=() tt=() tf=()
-  for i in $(seq 1 "$reps"); do
-    log "plan -refresh-only of $n_refresh (repetition $i/$reps)"
-    tt+=("$(tftime "$work/refresh-td" plan -refresh-only)")
-    tf+=("$(tftime "$work/refresh-fl" plan -refresh-only -compact-warnings)")
-    ts+=("$(tftime "$work/refresh-sb" plan -refresh-only -compact-warnings)")
+  # Refresh-only plan of M resources, created once (untimed).
+  for kind in "${tf_kinds[@]}"; do tfdir "$kind" "$n_refresh" "$work/refresh-$kind"; done
+  log "creating $n_refresh of each kind for the refresh rows (untimed)"
+  for kind in "${tf_kinds[@]}"; do
+    tftime "$work/refresh-$kind" apply -auto-approve -parallelism=10 -compact-warnings >/dev/null
   done
-  sb=$(median "${ts[@]}")
-  td=$(median "${tt[@]}")
-  fl=$(median "${tf[@]}")
-  row "terraform plan -refresh-only: $n_refresh sandboxes vs $n_refresh terraform_data" "$sb" "$td" 1.5 \
-    "median of $reps; runs (s): sandbox $(secs "${ts[@]}"), terraform_data $(secs "${tt[@]}")"
-  row "floor: terraform plan -refresh-only of $n_refresh floor_data vs $n_refresh terraform_data" "$fl" "$td" - \
-    "what any plugin costs: median of $reps; runs (s): floor_data $(secs "${tf[@]}")"
-  row "terraform plan -refresh-only: $n_refresh sandboxes vs $n_refresh floor_data (this provider's own share)" "$sb" "$fl" - \
-    "a record read and an engine state read per sandbox"
-  if ! grep -q "No changes" "$work/refresh-sb/tf.log"; then
-    log "warning: the refresh-only plan of the sandboxes was not empty (see $work/refresh-sb/tf.log)"
+  tfphase refresh
+  for kind in "${tf_kinds[@]}"; do eval "T_${kind}_s=\"\${T_$kind[*]}\""; done
+  tfrows refresh "terraform plan -refresh-only" "$n_refresh" 1.5 \
+    "a record read in SQLite and a local engine state read per sandbox"
+  if ! grep -q "No changes" "$work/refresh-sandbox/tf.log"; then
+    log "warning: the refresh-only plan of the sandboxes was not empty (see $work/refresh-sandbox/tf.log)"
   fi
 }
 
@@ -239,23 +276,33 @@ why() {
   fi
 }
 
+# metric FILE NAME UNIT: the value reported with UNIT on the benchmark line whose name (without -N) is NAME
+metric() {
+  awk -v want="$2" -v unit="$3" '$1 ~ /^Benchmark/ { n = $1; sub(/-[0-9]+$/, "", n); if (n != want) next
+    for (i = 3; i <= NF; i++) if ($i == unit) { print $(i - 1); exit } }' "$1"
+}
+
 bench_exec() {
-  local f="$work/exec.txt" m b n
-  log "local exec of true vs sh -c true (BenchmarkExecTrue)"
+  local f="$work/exec.txt" which m b r p90 n
+  log "local exec of true vs sh -c true (BenchmarkExecTruePaired)"
   # A fixed count: the first command on a fresh local root builds the sandbox /etc view (hundreds of files and
   # symlinks, up to a second here), and with -benchtime=1s that one-time cost can be most of the measurement.
-  gobench "$f" ./internal/backend/engine/local '^BenchmarkExecTrue$' -benchtime=300x || true
-  b=$(nsop "$f" BenchmarkExecTrue/bare_sh)
-  m=$(nsop "$f" BenchmarkExecTrue/local_bwrap)
-  n=$(nsop "$f" BenchmarkExecTrue/local_none)
-  if [ -n "$m" ] && [ -n "$b" ]; then
-    row 'local exec of `true` (bubblewrap) vs bare `sh -c true`' "$m" "$b" 5 "BenchmarkExecTrue/local_bwrap vs /bare_sh, 300 runs each after one warm-up command (which starts the sandbox's init); commands run in the init's namespaces"
-  else
-    row 'local exec of `true` (bubblewrap) vs bare `sh -c true`' "" "$b" 5 "not measured: $(why "$f")"
-  fi
-  if [ -n "$n" ] && [ -n "$b" ]; then
-    row 'local exec of `true` (isolation none) vs bare `sh -c true`' "$n" "$b" - "BenchmarkExecTrue/local_none vs /bare_sh"
-  fi
+  # Paired: each `true` through the engine runs next to a `sh -c true` (order alternating), and the row is the
+  # median of the pairs' ratios, so that load coming and going on a shared machine moves both sides alike.
+  gobench "$f" ./internal/backend/engine/local '^BenchmarkExecTruePaired$' -benchtime=400x || true
+  for which in bwrap none; do
+    n="BenchmarkExecTruePaired/local_$which"
+    m=$(metric "$f" "$n" exec-ns) b=$(metric "$f" "$n" sh-ns) r=$(metric "$f" "$n" x_sh)
+    p90=$(metric "$f" "$n" exec-p90/p50)
+    local title='local exec of `true` (bubblewrap) vs bare `sh -c true`' goal=1.5
+    if [ "$which" = none ]; then title='local exec of `true` (isolation none) vs bare `sh -c true`' goal=-; fi
+    if [ -n "$m" ] && [ -n "$b" ] && [ -n "$r" ]; then
+      row "$title" "${m%.*}" "${b%.*}" "$goal" \
+        "$n: 400 pairs (sh, then exec, or the reverse), after one warm-up command (which starts the sandbox's init); medians of each and median of the pairs' ratios; exec p90/p50 = $p90" "$r"
+    else
+      row "$title" "" "$b" "$goal" "not measured: $(why "$f")"
+    fi
+  done
 }
 
 bench_sqlite() {
@@ -358,6 +405,53 @@ bench_setup() {
   done <<<"$subs"
 }
 
+# fakecfg ENGINE BLOCK N DIR: a configuration of N sandbox_sandbox on a hosted engine's fake in DIR
+fakecfg() {
+  local eng=$1 block=$2 n=$3 d=$4
+  mkdir -p "$d"
+  cat >"$d/main.tf" <<TF
+terraform {
+  required_providers {
+    sandbox = { source = "ekairos/sandbox" }
+  }
+}
+
+provider "sandbox" {
+  sqlite_path = "$d/records.db"
+  $eng {
+    $block
+  }
+}
+
+resource "sandbox_sandbox" "s" {
+  count   = $n
+  backend = "$eng"
+  purpose = "bench"
+}
+TF
+}
+
+# Rows: create until ready on each hosted fake (300 ms state transitions) with the engine's poll cadence vs a
+# 5 ms poll of the same fake (BenchmarkHostedCreateReady), with requests per create.
+bench_ready() {
+  local f="$work/ready.txt" eng c fp rc rf
+  log "create until ready on each hosted fake (BenchmarkHostedCreateReady)"
+  gobench "$f" ./bench '^BenchmarkHostedCreateReady$' -benchtime=10x || true
+  for eng in daytona vercel sprites; do
+    c=$(metric "$f" "BenchmarkHostedCreateReady/$eng/client" ready-ms)
+    fp=$(metric "$f" "BenchmarkHostedCreateReady/$eng/fast_poll" ready-ms)
+    rc=$(metric "$f" "BenchmarkHostedCreateReady/$eng/client" req/op)
+    rf=$(metric "$f" "BenchmarkHostedCreateReady/$eng/fast_poll" req/op)
+    if [ -n "$c" ] && [ -n "$fp" ]; then
+      row "create until ready on the $eng fake (300 ms state transitions): the engine's poll cadence vs a 5 ms poll" \
+        "$(awk -v v="$c" 'BEGIN {printf "%.0f", v * 1e6}')" "$(awk -v v="$fp" 'BEGIN {printf "%.0f", v * 1e6}')" - \
+        "median of 10 creates, one after the other; requests per create: $rc with the engine's cadence, $rf with the 5 ms poll (BenchmarkHostedCreateReady)"
+    else
+      row "create until ready on the $eng fake (300 ms state transitions)" "" "" - "not measured: $(why "$f")"
+    fi
+  done
+}
+
 # Rows: terraform apply of N_FAKE sandboxes on each hosted engine's strict fake (internal/testfakes/cmd/fakeservers,
 # loopback, every API request recorded by a proxy in front of the fake) vs N_FAKE terraform_data, then a
 # refresh-only plan; the notes give requests per resource of each phase (writes, gets, lists) and the intervals at
@@ -365,6 +459,7 @@ bench_setup() {
 bench_fakes() {
   setup_terraform
   local fbin="$bin/fakeservers" fdir="$work/fakeservers" url eng block d td sb fpid
+  local -A blocks=()
   go build -o "$fbin" ./internal/testfakes/cmd/fakeservers
   # -step: each transitional state (creating, starting) lasts 300 ms, so that a create has something to poll.
   "$fbin" -out "$fdir" -root "$work/fakes-root" -record -step 300ms >"$work/fakeservers.log" 2>&1 &
@@ -395,27 +490,7 @@ bench_fakes() {
     api_url = \"$(fv sprites SPRITES_API_URL)\"" ;;
     esac
     d="$work/fake-$eng"
-    mkdir -p "$d"
-    cat >"$d/main.tf" <<TF
-terraform {
-  required_providers {
-    sandbox = { source = "ekairos/sandbox" }
-  }
-}
-
-provider "sandbox" {
-  sqlite_path = "$d/records.db"
-  $eng {
-    $block
-  }
-}
-
-resource "sandbox_sandbox" "s" {
-  count   = $n_fake
-  backend = "$eng"
-  purpose = "bench"
-}
-TF
+    fakecfg "$eng" "$block" "$n_fake" "$d"
     log "apply $n_fake sandbox_sandbox on the $eng fake"
     "$fbin" -get "$url/requests?engine=$eng&reset=1" >/dev/null
     if ! sb=$(tftime "$d" apply -auto-approve -parallelism=10 -compact-warnings); then
@@ -437,6 +512,33 @@ TF
     esac
     row "terraform apply: $n_fake sandbox_sandbox on the $eng fake vs $n_fake terraform_data" "$sb" "$td" - \
       "apply: $applied. refresh-only plan: $refreshed (state transitions take 300 ms on the fake). Official client, $client"
+    blocks[$eng]=$block
+  done
+  # A fleet: N_FLEET sandboxes made once (untimed), then a refresh-only plan whose API requests are counted.
+  # Before the refresh by list it was one GET per sandbox (N_FLEET requests); the goal is the list's pages.
+  local pages n_req plan_ok
+  for eng in daytona vercel sprites; do
+    d="$work/fleet-$eng"
+    fakecfg "$eng" "${blocks[$eng]}" "$n_fleet" "$d"
+    log "creating $n_fleet sandbox_sandbox on the $eng fake (untimed)"
+    if ! tftime "$d" apply -auto-approve -parallelism=50 -compact-warnings >/dev/null; then
+      row "terraform plan -refresh-only of $n_fleet sandboxes on the $eng fake: API requests vs one GET per sandbox" "" "" - "apply failed (see the log above)"
+      continue
+    fi
+    "$fbin" -get "$url/requests?engine=$eng&reset=1" >/dev/null
+    log "refresh-only plan of $n_fleet sandboxes on the $eng fake"
+    : >"$d/tf.log"
+    sb=$(tftime "$d" plan -refresh-only -compact-warnings) || true
+    refreshed=$("$fbin" -get "$url/summary?engine=$eng&n=$n_fleet&reset=1")
+    n_req=${refreshed%% requests*}
+    [ "$refreshed" = "no requests" ] && n_req=0
+    case $eng in daytona) pages=$(((n_fleet + 99) / 100)) ;; *) pages=$(((n_fleet + 49) / 50)) ;; esac
+    plan_ok="the plan was empty"
+    grep -q "No changes" "$d/tf.log" || plan_ok="**the plan was not empty**"
+    row "terraform plan -refresh-only of $n_fleet sandboxes on the $eng fake: API requests vs one GET per sandbox" \
+      "$n_req requests" "$n_fleet requests" "$(awk -v p="$pages" -v n="$n_fleet" 'BEGIN {printf "%.3f", p / n}')" \
+      "$refreshed; goal: the list's $pages pages ($([ "$eng" = daytona ] && echo 100 || echo 50) a page); $plan_ok; plan took $(secs "$sb") s" \
+      "$(awk -v a="$n_req" -v b="$n_fleet" 'BEGIN {printf "%.4f", a / b}')"
   done
   kill "$fpid" 2>/dev/null || true
   wait "$fpid" 2>/dev/null || true
@@ -449,6 +551,7 @@ skipped postgres || bench_postgres
 skipped instantdb || bench_instantdb
 skipped setup || bench_setup
 skipped fakes || bench_fakes
+skipped ready || bench_ready
 
 # ---------------------------------------------------------------------------------------------------------
 # the table and the report
@@ -459,6 +562,7 @@ table() {
   awk -F'\t' '
     function human(ns) {
       if (ns == "") return "-"
+      if (ns !~ /^[0-9.eE+-]+$/) return ns
       if (ns >= 1e9) return sprintf("%.2f s", ns / 1e9)
       if (ns >= 1e6) return sprintf("%.2f ms", ns / 1e6)
       if (ns >= 1e3) return sprintf("%.1f µs", ns / 1e3)
@@ -471,7 +575,7 @@ table() {
     {
       ratio = "-"; verdict = "not measured"
       if ($2 != "" && $3 != "" && $3 > 0) {
-        r = $2 / $3; ratio = (r < 0.1) ? sprintf("%.2gx", r) : sprintf("%.2fx", r)
+        r = ($6 != "") ? $6 + 0 : $2 / $3; ratio = (r < 0.1) ? sprintf("%.2gx", r) : sprintf("%.2fx", r)
         if ($4 == "-") verdict = "(no goal)"
         else if (r <= $4 + 0) verdict = "meets goal"
         else verdict = "**misses goal**"

@@ -85,6 +85,10 @@ type Lifecycle struct {
 	Now     func() time.Time
 	// Retries of transient engine errors on reads before giving up (not flipping the record). Default 3.
 	ReadRetries int
+	// RefreshWindow is how long one list of an engine that implements RefreshLister serves ReadSandbox
+	// (0 = DefaultRefreshWindow; negative = one GET per read, no list).
+	RefreshWindow time.Duration
+	listState
 	// DeleteRecords deletes records on destroy instead of keeping them as history with status shutdown.
 	DeleteRecords bool
 	// Host identifies this machine in a creating record's owner; default os.Hostname().
@@ -214,6 +218,7 @@ func CheckParams(params map[string]any) error {
 // written, also with an error: the caller must put that id in state so that a half-made sandbox is destroyed
 // through its record on the next apply.
 func (l *Lifecycle) CreateSandbox(ctx context.Context, req SandboxRequest) (*SandboxResult, error) {
+	defer l.forgetLists() // reads after this change must not be served from a list made before it
 	if err := CheckParams(req.Params); err != nil {
 		return nil, err
 	}
@@ -455,7 +460,7 @@ func (l *Lifecycle) ReadSandbox(ctx context.Context, id string) (*SandboxResult,
 		return nil, err
 	}
 	ext := rec.String("externalSandboxId")
-	sb, err := l.getWithRetry(ctx, eng, ext)
+	sb, err := l.readEngine(ctx, eng, rec, ext)
 	if errors.Is(err, ErrNotFound) {
 		if err := l.markShutdown(ctx, rec.ID); err != nil {
 			return nil, err
@@ -501,6 +506,7 @@ func (l *Lifecycle) markShutdown(ctx context.Context, id string) error {
 
 // UpdateSandbox applies in-place changes: the engine's updatable settings, the desired state, and the record.
 func (l *Lifecycle) UpdateSandbox(ctx context.Context, id string, req SandboxRequest) (*SandboxResult, error) {
+	defer l.forgetLists() // reads after this change must not be served from a list made before it
 	if err := CheckParams(req.Params); err != nil {
 		return nil, err
 	}
@@ -558,6 +564,7 @@ func (l *Lifecycle) UpdateSandbox(ctx context.Context, id string, req SandboxReq
 // never finished) and then marks the record shutdown with shutdownAt (or deletes it with DeleteRecords).
 // Engine errors are returned, never swallowed: a record is only closed once its engine object is gone.
 func (l *Lifecycle) DeleteSandbox(ctx context.Context, id string) error {
+	defer l.forgetLists() // reads after this change must not be served from a list made before it
 	rec, err := l.Store.Get(ctx, EntitySandboxes, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil

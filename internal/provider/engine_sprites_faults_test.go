@@ -3,6 +3,7 @@ package provider
 import (
 	"fmt"
 	"net/http"
+	"path"
 	"regexp"
 	"strings"
 	"testing"
@@ -61,7 +62,14 @@ resource "sandbox_command" "c" {
 			},
 			{
 				PreConfig: func() {
-					fake.FailNext("GET /v1/sprites/{name}", 1000, &spritesfake.Fault{Status: http.StatusInternalServerError, Body: `{"errors":["database is unavailable"]}`})
+					// Every read fails: the list a refresh reads sprites from, then each sprite's own GET.
+					fault := &spritesfake.Fault{Status: http.StatusInternalServerError, Body: `{"errors":["database is unavailable"]}`}
+					fake.SetFault(func(r *http.Request) *spritesfake.Fault {
+						if r.Method == http.MethodGet && (r.URL.Path == "/v1/sprites" || path.Dir(r.URL.Path) == "/v1/sprites") {
+							return fault
+						}
+						return nil
+					})
 				},
 				Config:      cfg("1"),
 				PlanOnly:    true,

@@ -21,6 +21,7 @@ import (
 const (
 	createRoute = "POST /v3/sandboxes"
 	getRoute    = "GET /v2/sandboxes/{name}"
+	listRoute   = "GET /v2/sandboxes"
 )
 
 func vercelSandboxHCL(names ...string) string {
@@ -86,6 +87,8 @@ func TestAccVercel_faults429And500(t *testing.T) {
 						always[i] = http.StatusInternalServerError
 					}
 					fake.InjectFault(vercelfake.Fault{Route: getRoute, Statuses: always})
+					// The list a refresh reads sandboxes from fails too, so each sandbox is read with its GET.
+					fake.InjectFault(vercelfake.Fault{Route: listRoute, Statuses: always})
 					started = time.Now()
 				},
 				Config:      base + vercelSandboxHCL("s"),

@@ -89,6 +89,7 @@ func Run(t *testing.T, newEngine func(t *testing.T) backend.Engine, opts Options
 		{"Update", s.testUpdate},
 		{"Delete", s.testDelete},
 		{"Concurrent", s.testConcurrent},
+		{"ListForRefresh", s.testListForRefresh},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -629,5 +630,52 @@ func checkNoSecret(t *testing.T, what string, sb *backend.Sandbox, secret string
 	}
 	if bytes.Contains(b, []byte(secret)) {
 		t.Errorf("%s: an env value shows in the sandbox view (%s); env may hold secrets and never goes to records", what, b)
+	}
+}
+
+// testListForRefresh: an engine that serves refreshes from its list (backend.RefreshLister) lists every sandbox
+// it shows exactly as GetSandbox gives it (what a plan shows must not depend on which of the two answered), a
+// stopped one included, and no longer shows a deleted one.
+func (s *suite) testListForRefresh(t *testing.T) {
+	eng := s.newEngine(t)
+	lister, ok := eng.(backend.RefreshLister)
+	if !ok {
+		t.Skip("the engine has no list for refreshes")
+	}
+	ctx := s.ctx(t)
+	a := s.create(t, eng, s.spec(s.opts.recordID()))
+	b := s.create(t, eng, s.spec(s.opts.recordID()))
+	if eng.Capabilities().StopStart {
+		if err := eng.StopSandbox(ctx, b.ExternalID); err != nil {
+			t.Fatalf("StopSandbox: %v", err)
+		}
+	}
+	listed, err := lister.ListForRefresh(ctx)
+	if err != nil {
+		t.Fatalf("ListForRefresh: %v", err)
+	}
+	for _, sb := range []*backend.Sandbox{a, b} {
+		got, err := eng.GetSandbox(ctx, sb.ExternalID)
+		if err != nil {
+			t.Fatalf("GetSandbox: %v", err)
+		}
+		l, ok := listed[sb.ExternalID]
+		if !ok {
+			t.Errorf("ListForRefresh does not show %s (listed: %d sandboxes)", sb.ExternalID, len(listed))
+			continue
+		}
+		if l.ExternalID != got.ExternalID || l.RecordID != got.RecordID || l.State != got.State || l.URL != got.URL ||
+			fmt.Sprint(l.URLs) != fmt.Sprint(got.URLs) || fmt.Sprint(l.URLTokens) != fmt.Sprint(got.URLTokens) {
+			t.Errorf("ListForRefresh gives %+v, GetSandbox %+v", l, got)
+		}
+	}
+	if err := eng.DeleteSandbox(ctx, a.ExternalID); err != nil {
+		t.Fatalf("DeleteSandbox: %v", err)
+	}
+	if listed, err = lister.ListForRefresh(ctx); err != nil {
+		t.Fatalf("ListForRefresh after a delete: %v", err)
+	}
+	if _, ok := listed[a.ExternalID]; ok {
+		t.Errorf("ListForRefresh still shows the deleted sandbox %s", a.ExternalID)
 	}
 }
