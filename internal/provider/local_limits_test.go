@@ -39,6 +39,7 @@ func TestAccLocal_planTimeValidation(t *testing.T) {
 		{"limits with isolation none", noneProvider + "resource \"sandbox_sandbox\" \"test\" {\n local {\n memory_mb = 64\n }\n}\n", `(?s)memory_mb = 64.*memory_mb: cannot be enforced with isolation = "none"`},
 		{"tmp_mb out of range", sandboxConfig(env, "local {\n tmp_mb = 0\n }"), `(?s)tmp_mb.*between 1`},
 		{"disk_mb with isolation none", noneProvider + "resource \"sandbox_sandbox\" \"test\" {\n local {\n disk_mb = 64\n }\n}\n", `(?s)disk_mb = 64.*disk_mb: cannot be enforced with isolation = "none"`},
+		{"disk_mb with a setup", sandboxConfig(env, "setup_id = \""+volID+"\"\n local {\n disk_mb = 64\n }"), `(?s)disk_mb = 64.*cannot (have a disk image of its own yet|be enforced on this host)`},
 		{"disk_mb too small", sandboxConfig(env, "local {\n disk_mb = 8\n }"), `(?s)disk_mb.*between 16`},
 	}
 	for _, tc := range cases {

@@ -390,3 +390,15 @@ func TestDiskLimit(t *testing.T) {
 		t.Errorf("disk_mb with a setup accepted")
 	}
 }
+
+// TestOrphansReaped: processes orphaned in the sandbox (their parent exited) are reaped by its pid 1, the
+// spawner: none is left a zombie.
+func TestOrphansReaped(t *testing.T) {
+	e := newBwrap(t)
+	sb := create(t, e, backend.SandboxSpec{})
+	// A daemon-like grandchild outlives its parent while a second command keeps the sandbox busy.
+	res := sh(t, e, sb.ExternalID, `sh -c '(sleep 0.3; exit 3) & exit 0'; sleep 1; for s in /proc/[0-9]*/stat; do cut -d' ' -f3 "$s"; done 2>/dev/null | grep -c Z || true`)
+	if got := strings.TrimSpace(string(res.Stdout)); got != "0" {
+		t.Errorf("zombies in the sandbox after an orphan exited: %q (stderr %q), want 0", got, res.Stderr)
+	}
+}
