@@ -26,6 +26,9 @@ if [ "$want_tests" = 1 ]; then
   for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && pg_found=1; done
   command -v initdb >/dev/null 2>&1 && pg_found=1
   [ "$pg_found" = 1 ] || missing_pkgs+=(postgresql)
+  # The kill test counts records and reads states with them.
+  need sqlite3 sqlite3 "the kill test's record counts"
+  need jq jq "the kill test's state reads"
 fi
 
 if [ "${#missing_pkgs[@]}" -gt 0 ]; then
