@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/postgres"
 )
 
 // What each resource keeps about its record store, and how a read tells a record deleted from its store
@@ -20,8 +21,8 @@ import (
 // Every resource keeps in private state (key privateStoreKey) the identity of the store that holds its record
 // (a UUID written once into the store, backend.StoreIdentity) and where that store was (kind and path or
 // schema, never a secret). Create writes the identity into the store if it has none yet; Read never writes it.
-// A Read opens the store without creating it: a SQLite file that does not exist, while the state holds the
-// resource, is the store error, and the file is not created.
+// A Read opens the store without creating it: a SQLite file that does not exist (or a PostgreSQL schema without
+// the store's tables), while the state holds the resource, is the store error, and nothing is created.
 
 // EnvScope is the environment fallback of the provider's scope.
 const EnvScope = "SANDBOX_SCOPE"
@@ -101,18 +102,32 @@ func readLifecycle(ctx context.Context, data *providerData, priv privateGetter, 
 		diags.AddError("Provider not configured", "The provider was not configured before the resource was used; this is a bug in the provider.")
 		return nil
 	}
-	if data.records == RecordsSQLite {
-		data.mu.Lock()
-		opened := data.lifecycle != nil
-		data.mu.Unlock()
-		if !opened {
-			if _, err := os.Stat(data.sqlitePath); errors.Is(err, os.ErrNotExist) {
-				was := keptStore(ctx, priv)
-				diags.AddError("Record store not found",
-					fmt.Sprintf("%s %s is in the state, but the configured record store (%s) does not exist; %s. Nothing was written "+
-						"(the file was not created).\n\n%s", what, id, data.storeWhere(), madeIn(was), data.howToChooseStore()))
-				return nil
+	data.mu.Lock()
+	opened := data.lifecycle != nil
+	data.mu.Unlock()
+	if !opened {
+		missing, nothing := false, ""
+		switch data.records {
+		case RecordsSQLite:
+			_, err := os.Stat(data.sqlitePath)
+			missing, nothing = errors.Is(err, os.ErrNotExist), "the file was not created"
+		case RecordsPostgres:
+			// Opening a PostgreSQL store creates its schema and tables: look first, without creating anything.
+			if data.pg.URL != "" {
+				exists, err := postgres.Exists(ctx, data.pg)
+				if err != nil {
+					diags.AddError("Record store not reachable", fmt.Sprintf("Reading %s %s: %s", what, id, err))
+					return nil
+				}
+				missing, nothing = !exists, "no schema or table was created"
 			}
+		}
+		if missing {
+			was := keptStore(ctx, priv)
+			diags.AddError("Record store not found",
+				fmt.Sprintf("%s %s is in the state, but the configured record store (%s) does not exist; %s. Nothing was written "+
+					"(%s).\n\n%s", what, id, data.storeWhere(), madeIn(was), nothing, data.howToChooseStore()))
+			return nil
 		}
 	}
 	return lifecycleOf(data, diags)

@@ -334,3 +334,31 @@ func checkSchemaName(name string) error {
 	}
 	return nil
 }
+
+// Exists reports whether a store was ever opened in cfg's schema (its schema_migrations table is there),
+// creating and migrating nothing: a `terraform plan` that reads resources must never create a store, so the
+// provider asks this before its first Open of a run that only reads.
+func Exists(ctx context.Context, cfg Config) (bool, error) {
+	if cfg.Schema == "" {
+		cfg.Schema = DefaultSchema
+	}
+	if err := checkSchemaName(cfg.Schema); err != nil {
+		return false, fmt.Errorf("postgres: %w", err)
+	}
+	ccfg, err := pgx.ParseConfig(cfg.URL)
+	if err != nil {
+		return false, scrub(fmt.Errorf("postgres: parse connection string: %w", err), passwordOf(cfg.URL))
+	}
+	conn, err := pgx.ConnectConfig(ctx, ccfg)
+	if err != nil {
+		return false, scrub(fmt.Errorf("postgres: connect: %w", classify(err)), ccfg.Password)
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	var exists bool
+	err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relname = 'schema_migrations')`, cfg.Schema).Scan(&exists)
+	if err != nil {
+		return false, scrub(fmt.Errorf("postgres: look up schema %q: %w", cfg.Schema, classify(err)), ccfg.Password)
+	}
+	return exists, nil
+}
