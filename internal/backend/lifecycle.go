@@ -85,8 +85,9 @@ type Lifecycle struct {
 	Now     func() time.Time
 	// Retries of transient engine errors on reads before giving up (not flipping the record). Default 3.
 	ReadRetries int
-	// RefreshWindow is how long one list of an engine that implements RefreshLister serves ReadSandbox
-	// (0 = DefaultRefreshWindow; negative = one GET per read, no list).
+	// RefreshWindow is how long one list of an engine that implements RefreshLister keeps serving ReadSandbox
+	// after the last read it served, up to RefreshMaxAge (0 = DefaultRefreshWindow; negative = one GET per
+	// read, no list).
 	RefreshWindow time.Duration
 	listState
 	// DeleteRecords deletes records on destroy instead of keeping them as history with status shutdown.

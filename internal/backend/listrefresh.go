@@ -9,7 +9,7 @@ import (
 
 // RefreshLister is an optional interface of an Engine whose list endpoint can serve refreshes: ReadSandbox then
 // asks the engine for one paged list of the sandboxes this provider made on it, shared by every read within
-// Lifecycle.RefreshWindow, instead of one GET per sandbox (a plan over 1000 hosted sandboxes is then the list's
+// Lifecycle.RefreshWindow of each other, instead of one GET per sandbox (a plan over 1000 hosted sandboxes is then the list's
 // pages, not 1000 requests against a rate-limited API).
 type RefreshLister interface {
 	// ListForRefresh returns the sandboxes the engine lists as this provider's, keyed by external id, each as
@@ -19,15 +19,20 @@ type RefreshLister interface {
 	ListForRefresh(ctx context.Context) (map[string]*Sandbox, error)
 }
 
-// DefaultRefreshWindow is how long one engine list serves ReadSandbox when Lifecycle.RefreshWindow is 0: long
-// enough for a refresh of a few thousand resources to share one list, short enough that a plan shows what the
-// engine says at about the time it runs.
+// DefaultRefreshWindow is how long one engine list keeps serving ReadSandbox after the last read it served, when
+// Lifecycle.RefreshWindow is 0: the reads of one plan arrive one after the other, so a plan shares one list
+// however long it takes (up to RefreshMaxAge), and a read after a pause gets a new one.
 const DefaultRefreshWindow = 15 * time.Second
+
+// RefreshMaxAge is the oldest a list may be and still serve a read: a plan over many thousands of sandboxes
+// lists again every RefreshMaxAge, so that no read shows what an engine said more than that long ago.
+const RefreshMaxAge = 2 * time.Minute
 
 // refreshList is one engine list, shared by the reads that arrive while it is fetched and during the window.
 type refreshList struct {
 	done    chan struct{}
 	started time.Time
+	last    time.Time // of the last read it served (guarded by listMu)
 	items   map[string]*Sandbox
 	err     error
 }
@@ -62,8 +67,9 @@ func (l *Lifecycle) listed(ctx context.Context, eng Engine, ext string) (*Sandbo
 	cur := l.lists[name]
 	// A list that failed is remembered for the window too: its readers GET, rather than every one of them
 	// asking for the whole list again (a rate-limited list must not turn into more requests than no list).
-	if cur == nil || l.now().Sub(cur.started) > window {
-		cur = &refreshList{done: make(chan struct{}), started: l.now()}
+	now := l.now()
+	if cur == nil || now.Sub(cur.last) > window || now.Sub(cur.started) > RefreshMaxAge {
+		cur = &refreshList{done: make(chan struct{}), started: now, last: now}
 		if l.lists == nil {
 			l.lists = map[string]*refreshList{}
 		}
@@ -72,6 +78,7 @@ func (l *Lifecycle) listed(ctx context.Context, eng Engine, ext string) (*Sandbo
 		cur.items, cur.err = lister.ListForRefresh(ctx)
 		close(cur.done)
 	} else {
+		cur.last = now
 		l.listMu.Unlock()
 		select {
 		case <-cur.done:

@@ -188,12 +188,33 @@ func TestReadSandboxWindow(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A plan that outlasts the window shares its list as long as its reads keep coming...
+	for i := 0; i < 5; i++ {
+		now = now.Add(backend.DefaultRefreshWindow / 2)
+		if _, err := lc.ReadSandbox(ctx, ids[i%2]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if lists, gets := eng.counts(); lists != 1 || gets != 0 {
+		t.Errorf("reads at half-window intervals made %d lists and %d GETs, want 1 list", lists, gets)
+	}
+	// ...and a read after a pause longer than the window gets a new one,
 	now = now.Add(backend.DefaultRefreshWindow + time.Second)
 	if _, err := lc.ReadSandbox(ctx, ids[0]); err != nil {
 		t.Fatal(err)
 	}
 	if lists, gets := eng.counts(); lists != 2 || gets != 0 {
 		t.Errorf("reads within then after the window made %d lists and %d GETs, want 2 lists", lists, gets)
+	}
+	// as does a read when the list is older than RefreshMaxAge, however busy the plan.
+	for elapsed := time.Duration(0); elapsed <= backend.RefreshMaxAge; elapsed += backend.DefaultRefreshWindow / 2 {
+		now = now.Add(backend.DefaultRefreshWindow / 2)
+		if _, err := lc.ReadSandbox(ctx, ids[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if lists, _ := eng.counts(); lists != 3 {
+		t.Errorf("reads for longer than RefreshMaxAge made %d lists, want 3", lists)
 	}
 	lc.RefreshWindow = -1
 	eng.reset()
