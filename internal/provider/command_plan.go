@@ -37,6 +37,17 @@ func (r *commandResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 				continue // unchanged: Read already dropped the run if its sandbox is gone
 			}
 		}
+		// A plan never creates the store: when it does not exist, no id names a record in it.
+		if missing, _, err := r.data.storeMissing(ctx); err != nil || missing {
+			if err == nil {
+				resp.Diagnostics.AddAttributeError(path.Root(target.attr), "No such "+target.what,
+					fmt.Sprintf("%s = %q names no record: the configured record store (%s) does not exist yet, so there is no %s to run the command in.",
+						target.attr, id.ValueString(), r.data.storeWhere(), target.what))
+			} else {
+				resp.Diagnostics.AddAttributeError(path.Root(target.attr), "Cannot read the record store", err.Error())
+			}
+			return
+		}
 		lc := lifecycleOf(r.data, &resp.Diagnostics)
 		if lc == nil {
 			return

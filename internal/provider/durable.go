@@ -95,6 +95,30 @@ func (d *providerData) howToChooseStore() string {
 		"the right store is not an error: the plan then shows the resource to be created again."
 }
 
+// storeMissing reports, before the store is first opened by this process, whether it does not exist (a SQLite
+// file that is not there, a PostgreSQL schema without the store's tables), and what was therefore not created:
+// opening it would create it, which no plan may do.
+func (data *providerData) storeMissing(ctx context.Context) (missing bool, nothing string, err error) {
+	data.mu.Lock()
+	opened := data.lifecycle != nil
+	data.mu.Unlock()
+	if opened {
+		return false, "", nil
+	}
+	switch data.records {
+	case RecordsSQLite:
+		_, err := os.Stat(data.sqlitePath)
+		return errors.Is(err, os.ErrNotExist), "the file was not created", nil
+	case RecordsPostgres:
+		if data.pg.URL == "" {
+			return false, "", nil // opening says what is missing
+		}
+		exists, err := postgres.Exists(ctx, data.pg)
+		return !exists && err == nil, "no schema or table was created", err
+	}
+	return false, "", nil
+}
+
 // readLifecycle returns the lifecycle for a Read: the store is opened but never created. A SQLite file that
 // does not exist is the store error (the state holds this resource, so its record is in another store).
 func readLifecycle(ctx context.Context, data *providerData, priv privateGetter, what, id string, diags *diag.Diagnostics) *backend.Lifecycle {
@@ -102,33 +126,17 @@ func readLifecycle(ctx context.Context, data *providerData, priv privateGetter, 
 		diags.AddError("Provider not configured", "The provider was not configured before the resource was used; this is a bug in the provider.")
 		return nil
 	}
-	data.mu.Lock()
-	opened := data.lifecycle != nil
-	data.mu.Unlock()
-	if !opened {
-		missing, nothing := false, ""
-		switch data.records {
-		case RecordsSQLite:
-			_, err := os.Stat(data.sqlitePath)
-			missing, nothing = errors.Is(err, os.ErrNotExist), "the file was not created"
-		case RecordsPostgres:
-			// Opening a PostgreSQL store creates its schema and tables: look first, without creating anything.
-			if data.pg.URL != "" {
-				exists, err := postgres.Exists(ctx, data.pg)
-				if err != nil {
-					diags.AddError("Record store not reachable", fmt.Sprintf("Reading %s %s: %s", what, id, err))
-					return nil
-				}
-				missing, nothing = !exists, "no schema or table was created"
-			}
-		}
-		if missing {
-			was := keptStore(ctx, priv)
-			diags.AddError("Record store not found",
-				fmt.Sprintf("%s %s is in the state, but the configured record store (%s) does not exist; %s. Nothing was written "+
-					"(%s).\n\n%s", what, id, data.storeWhere(), madeIn(was), nothing, data.howToChooseStore()))
-			return nil
-		}
+	missing, nothing, err := data.storeMissing(ctx)
+	if err != nil {
+		diags.AddError("Record store not reachable", fmt.Sprintf("Reading %s %s: %s", what, id, err))
+		return nil
+	}
+	if missing {
+		was := keptStore(ctx, priv)
+		diags.AddError("Record store not found",
+			fmt.Sprintf("%s %s is in the state, but the configured record store (%s) does not exist; %s. Nothing was written "+
+				"(%s).\n\n%s", what, id, data.storeWhere(), madeIn(was), nothing, data.howToChooseStore()))
+		return nil
 	}
 	return lifecycleOf(data, diags)
 }

@@ -2,7 +2,9 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -57,6 +59,36 @@ resource "sandbox_sandbox" "a" {
 					}
 				},
 				Config:   config(""),
+				PlanOnly: true,
+			},
+		},
+	})
+}
+
+// TestAccCommand_missingStoreNotCreatedByPlan: a command whose sandbox_id is a literal record id, planned against
+// a record store that does not exist yet, fails on sandbox_id and the plan does not create the SQLite file.
+func TestAccCommand_missingStoreNotCreatedByPlan(t *testing.T) {
+	env := newTestEnv(t)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: env.providerHCL() + `
+resource "sandbox_command" "c" {
+  sandbox_id = "6f1c2d3e-8a9b-4c5d-9e0f-1a2b3c4d5e6f"
+  command    = ["true"]
+}
+`,
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)No\s+such\s+sandbox.*names\s+no\s+record.*does\s+not\s+exist\s+yet`),
+			},
+			{
+				PreConfig: func() {
+					if _, err := os.Stat(env.dbPath); !errors.Is(err, os.ErrNotExist) {
+						t.Fatalf("a plan created the record store %s (%v)", env.dbPath, err)
+					}
+				},
+				Config:   env.providerHCL(),
 				PlanOnly: true,
 			},
 		},
