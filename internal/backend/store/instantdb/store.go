@@ -243,18 +243,7 @@ func (s *Store) Update(ctx context.Context, entity, id string, attrs backend.Att
 		}
 		return nil, fmt.Errorf("instantdb: update %s %s: %w", entity, id, err)
 	}
-	rec, err := s.Get(ctx, entity, id)
-	if err != nil {
-		return nil, fmt.Errorf("instantdb: update %s %s: reading it back: %w", entity, id, err)
-	}
-	for k, v := range norm {
-		if v == nil {
-			delete(rec.Attrs, k)
-		} else {
-			rec.Attrs[k] = v
-		}
-	}
-	return rec, nil
+	return s.readBack(ctx, "update", entity, id, norm)
 }
 
 // claimSpace is the UUID namespace of compare-and-swap claim ids.
@@ -310,9 +299,15 @@ func (s *Store) CompareAndUpdate(ctx context.Context, entity, id, field string, 
 			return nil, fmt.Errorf("instantdb: compare-and-update %s %s: %w", entity, id, err)
 		}
 	}
+	return s.readBack(ctx, "compare-and-update", entity, id, norm)
+}
+
+// readBack reads a record just written and lays the written attributes over it (nil removes one), so that the
+// caller sees what it wrote even where a read lags the transaction.
+func (s *Store) readBack(ctx context.Context, op, entity, id string, norm backend.Attrs) (*backend.Record, error) {
 	rec, err := s.Get(ctx, entity, id)
 	if err != nil {
-		return nil, fmt.Errorf("instantdb: compare-and-update %s %s: reading it back: %w", entity, id, err)
+		return nil, fmt.Errorf("instantdb: %s %s %s: reading it back: %w", op, entity, id, err)
 	}
 	for k, v := range norm {
 		if v == nil {
