@@ -508,7 +508,7 @@ bench_fakes() {
     case $eng in
       daytona) client="@daytonaio/sdk: create 3 (POST, then reads until started), refresh 1" ;;
       vercel) client="@vercel/sandbox: create 2 (POST, then a read until running), refresh 1" ;;
-      sprites) client="@fly/sprites: create 1, refresh 1; the provider adds 1 write per sandbox, the deny_all network policy its default asks for (the client sets none)" ;;
+      sprites) client="@fly/sprites: create 1, refresh 1; the provider adds 2 writes per sandbox: the deny_all network policy its default asks for (the client sets none) and the state file that holds the sandbox timeout (always set: it defaults to 5m; the API has no field for it)" ;;
     esac
     row "terraform apply: $n_fake sandbox_sandbox on the $eng fake vs $n_fake terraform_data" "$sb" "$td" - \
       "apply: $applied. refresh-only plan: $refreshed (state transitions take 300 ms on the fake). Official client, $client"
