@@ -16,6 +16,10 @@ provider "sandbox" {
 
   # sqlite_path = "/var/lib/sandbox/records.db" # or SANDBOX_SQLITE_PATH
 
+  # The configuration that owns the records (adoption after a killed apply, and what sweep may remove). Default:
+  # this configuration's directory and workspace; set it when one configuration is applied from several places.
+  # scope = "infra/sandboxes#prod" # or SANDBOX_SCOPE
+
   local {
     isolation = "bwrap" # or SANDBOX_LOCAL_ISOLATION; "none" only on machines without bubblewrap
     # root    = "/var/lib/sandbox/local" # or SANDBOX_LOCAL_ROOT
