@@ -2,12 +2,8 @@ package main
 
 import (
 	"bytes"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -16,72 +12,35 @@ import (
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/local"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/sprites/spritesfake"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/vercel/vercelfake"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engines"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/sqlite"
 )
 
-// TestHostedEnvNamesMatchProvider keeps hostedSettings equal to the provider's hostedEngineSettings (names,
-// environment variables and their order), read from internal/provider/engines_config.go with go/parser.
-func TestHostedEnvNamesMatchProvider(t *testing.T) {
-	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, filepath.Join("..", "..", "internal", "provider", "engines_config.go"), nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	str := func(e ast.Expr) string {
-		lit, ok := e.(*ast.BasicLit)
-		if !ok || lit.Kind != token.STRING {
-			t.Fatalf("engines_config.go: %T where a string literal was expected", e)
-		}
-		s, err := strconv.Unquote(lit.Value)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	composite := func(e ast.Expr) *ast.CompositeLit {
-		c, ok := e.(*ast.CompositeLit)
-		if !ok {
-			t.Fatalf("engines_config.go: %T where a composite literal was expected", e)
-		}
-		return c
-	}
-	got := map[string][]hostedSetting{}
-	ast.Inspect(f, func(n ast.Node) bool {
-		vs, ok := n.(*ast.ValueSpec)
-		if !ok || len(vs.Names) != 1 || vs.Names[0].Name != "hostedEngineSettings" || len(vs.Values) != 1 {
-			return true
-		}
-		for _, el := range composite(vs.Values[0]).Elts {
-			kv, ok := el.(*ast.KeyValueExpr)
-			if !ok {
-				t.Fatalf("engines_config.go: %T in hostedEngineSettings", el)
-			}
-			engine := str(kv.Key)
-			for _, setting := range composite(kv.Value).Elts {
-				fields := composite(setting).Elts
-				hs := hostedSetting{name: str(fields[0])}
-				for _, e := range composite(fields[1]).Elts {
-					hs.envs = append(hs.envs, str(e))
+// TestEngineSettingsFromRegistry: sweep resolves every registered engine's settings from the fallbacks its
+// descriptor declares (the one definition the provider's blocks are made from too), first set wins.
+func TestEngineSettingsFromRegistry(t *testing.T) {
+	for _, d := range engines.All {
+		for _, st := range d.Settings {
+			for i, e := range st.Envs {
+				vars := map[string]string{EnvSQLitePath: "/nonexistent/records.db", local.EnvRoot: t.TempDir()}
+				if st.OneOf != nil {
+					vars[e] = st.OneOf[len(st.OneOf)-1]
+				} else {
+					vars[e] = "value-of-" + e
 				}
-				got[engine] = append(got[engine], hs)
-			}
-		}
-		return false
-	})
-	if len(got) == 0 {
-		t.Fatal("hostedEngineSettings not found in internal/provider/engines_config.go")
-	}
-	if !reflect.DeepEqual(got, hostedSettings) {
-		t.Errorf("cmd/sweep's hostedSettings differ from the provider's hostedEngineSettings:\nprovider: %v\nsweep:    %v", got, hostedSettings)
-	}
-	for engine, creds := range hostedCredentials {
-		for _, c := range creds {
-			found := false
-			for _, hs := range hostedSettings[engine] {
-				found = found || hs.name == c
-			}
-			if !found {
-				t.Errorf("credential %s.%s is not a setting", engine, c)
+				for _, later := range st.Envs[i+1:] {
+					vars[later] = "later-" + later
+				}
+				s, err := settingsFromEnv(env(vars))
+				if err == nil {
+					err = s.override("", "", "")
+				}
+				if err != nil {
+					t.Fatalf("%s.%s from %s: %v", d.Name, st.Name, e, err)
+				}
+				if got := s.engineSettings[d.Name][st.Name]; got != vars[e] {
+					t.Errorf("%s.%s with %s set: %q; want %q", d.Name, st.Name, e, got, vars[e])
+				}
 			}
 		}
 	}
@@ -95,27 +54,35 @@ func TestHostedSettingsFromEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.getenv = env(map[string]string{
+		"DAYTONA_JWT_TOKEN": "jwt", "DAYTONA_SERVER_URL": "http://d", "VERCEL_OIDC_TOKEN": "oidc", "VERCEL_TOKEN": "tok",
+		"SPRITE_TOKEN": "s1", "SPRITES_TOKEN": "s2", "SPRITES_API_BASE_URL": "http://s", local.EnvIsolation: local.IsolationNone,
+	})
+	if err := s.override("", "", t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
 	want := map[string]map[string]string{
-		"daytona": {"jwt_token": "jwt", "api_url": "http://d"},
-		"vercel":  {"token": "tok"},
+		"daytona": {"api_key": "", "jwt_token": "jwt", "organization_id": "", "api_url": "http://d", "target": ""},
+		"vercel":  {"token": "tok", "team_id": "", "project_id": "", "api_url": ""},
 		"sprites": {"token": "s1", "api_url": "http://s"},
 	}
-	if !reflect.DeepEqual(s.hosted, want) {
-		t.Errorf("hosted settings %v; want %v", s.hosted, want)
+	for name, w := range want {
+		if !reflect.DeepEqual(s.engineSettings[name], w) {
+			t.Errorf("%s settings %v; want %v", name, s.engineSettings[name], w)
+		}
 	}
 	// A JWT without its organization is refused by the engine, as the provider refuses it: an error, not a skip.
-	s.localRoot, s.isolation = t.TempDir(), local.IsolationNone
-	engines, notes, failed, err := s.engines()
+	made, notes, failed, err := s.engines()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := engines["daytona"]; ok || failed["daytona"] == nil || !strings.Contains(failed["daytona"].Error(), "DAYTONA_ORGANIZATION_ID") {
-		t.Errorf("daytona with a JWT and no organization: engines %v, failed %v", engineNames(engines), failed)
+	if _, ok := made["daytona"]; ok || failed["daytona"] == nil || !strings.Contains(failed["daytona"].Error(), "DAYTONA_ORGANIZATION_ID") {
+		t.Errorf("daytona with a JWT and no organization: engines %v, failed %v", engineNames(made), failed)
 	}
 	if failed["vercel"] == nil || !strings.Contains(failed["vercel"].Error(), "team") {
 		t.Errorf("vercel without team: failed %v", failed)
 	}
-	if _, ok := engines["sprites"]; !ok {
+	if _, ok := made["sprites"]; !ok {
 		t.Errorf("sprites with a token is not made: %v (notes %v)", failed, notes)
 	}
 	for _, n := range notes {
@@ -165,7 +132,7 @@ func (f *fakes) live() map[string][]string {
 func TestRunHostedEngines(t *testing.T) {
 	fk := startFakes(t)
 	dir := t.TempDir()
-	vars := map[string]string{EnvSQLitePath: filepath.Join(dir, "records.db"), EnvLocalRoot: filepath.Join(dir, "local"), EnvLocalIsolation: local.IsolationNone}
+	vars := map[string]string{EnvSQLitePath: filepath.Join(dir, "records.db"), local.EnvRoot: filepath.Join(dir, "local"), local.EnvIsolation: local.IsolationNone}
 	for k, v := range fk.env {
 		vars[k] = v
 	}
@@ -176,11 +143,11 @@ func TestRunHostedEngines(t *testing.T) {
 	if err := cfg.override("", "", ""); err != nil {
 		t.Fatal(err)
 	}
-	engines, _, failed, err := cfg.engines()
+	made, _, failed, err := cfg.engines()
 	if err != nil || len(failed) > 0 {
 		t.Fatalf("engines: %v %v", err, failed)
 	}
-	if got := strings.Join(engineNames(engines), ","); got != "local,daytona,vercel,sprites" {
+	if got := strings.Join(engineNames(made), ","); got != "local,daytona,vercel,sprites" {
 		t.Fatalf("engines %s; want local,daytona,vercel,sprites", got)
 	}
 	st, err := sqlite.Open(vars[EnvSQLitePath])
@@ -188,13 +155,13 @@ func TestRunHostedEngines(t *testing.T) {
 		t.Fatal(err)
 	}
 	var orphans []string
-	for _, name := range hostedEngines {
+	for _, name := range hostedEngineNames() {
 		missing, shut := backend.NewID(), backend.NewID()
 		if _, err := st.Create(t.Context(), backend.EntitySandboxes, shut, backend.Attrs{"provider": name, "status": backend.StatusShutdown}); err != nil {
 			t.Fatal(err)
 		}
 		for _, id := range []string{missing, shut} {
-			if _, err := engines[name].CreateSandbox(t.Context(), backend.SandboxSpec{RecordID: id}); err != nil {
+			if _, err := made[name].CreateSandbox(t.Context(), backend.SandboxSpec{RecordID: id}); err != nil {
 				t.Fatalf("%s: creating the orphan: %v", name, err)
 			}
 		}
@@ -254,13 +221,13 @@ func TestRunHostedEngines(t *testing.T) {
 // configured" and left alone, and a note says so; a refused configuration fails the run (exit 1).
 func TestRunHostedNotConfigured(t *testing.T) {
 	dir := t.TempDir()
-	vars := map[string]string{EnvSQLitePath: filepath.Join(dir, "records.db"), EnvLocalRoot: filepath.Join(dir, "local"), EnvLocalIsolation: local.IsolationNone}
+	vars := map[string]string{EnvSQLitePath: filepath.Join(dir, "records.db"), local.EnvRoot: filepath.Join(dir, "local"), local.EnvIsolation: local.IsolationNone}
 	st, err := sqlite.Open(vars[EnvSQLitePath])
 	if err != nil {
 		t.Fatal(err)
 	}
 	ids := map[string]string{}
-	for _, name := range hostedEngines {
+	for _, name := range hostedEngineNames() {
 		ids[name] = backend.NewID()
 		if _, err := st.Create(t.Context(), backend.EntitySandboxes, ids[name], backend.Attrs{"provider": name, "status": backend.StatusCreating, "createdAt": int64(1)}); err != nil {
 			t.Fatal(err)
@@ -273,7 +240,7 @@ func TestRunHostedNotConfigured(t *testing.T) {
 	if code := run(t.Context(), []string{"-apply"}, env(vars), nil, &out, &errOut); code != exitClean {
 		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
 	}
-	for _, name := range hostedEngines {
+	for _, name := range hostedEngineNames() {
 		line := ""
 		for _, l := range strings.Split(out.String(), "\n") {
 			if strings.Contains(l, ids[name]) {
@@ -294,4 +261,15 @@ func TestRunHostedNotConfigured(t *testing.T) {
 		!strings.Contains(out.String(), "no team") {
 		t.Errorf("a refused vercel configuration: exit %d\n%s", code, out.String())
 	}
+}
+
+// hostedEngineNames are the registered engines that have credentials.
+func hostedEngineNames() []string {
+	var out []string
+	for _, d := range engines.All {
+		if d.HasCredentials() {
+			out = append(out, d.Name)
+		}
+	}
+	return out
 }

@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/local"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engines"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/sweep"
 )
 
@@ -109,7 +111,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		ignoreOwners = fs.Bool("ignore-owners", false, "do not treat creating records whose owner process on this host has exited as abandoned before -create-timeout")
 		records      = fs.String("records", "", "record store: sqlite, instantdb or postgres (default: $"+EnvRecords+", else as the provider chooses)")
 		sqlitePath   = fs.String("sqlite-path", "", "SQLite records file (default: $"+EnvSQLitePath+", else the provider's default)")
-		localRoot    = fs.String("local-root", "", "root of the local engine (default: $"+EnvLocalRoot+", else the provider's default)")
+		localRoot    = fs.String("local-root", "", "root of the local engine (default: $"+local.EnvRoot+", else the provider's default)")
 		asJSON       = fs.Bool("json", false, "print the findings as JSON instead of a table")
 		unattributed = fs.Bool("unattributed", false, "also delete engine objects labelled with a record id that no record has (by default they are reported and left alone: they may belong to another record store)")
 		states       stateFlags
@@ -177,7 +179,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			fmt.Fprintf(stderr, "sweep: closing the record store: %v\n", err)
 		}
 	}()
-	engines, notes, failed, err := cfg.engines()
+	made, notes, failed, err := cfg.engines()
 	if err != nil {
 		fmt.Fprintf(stderr, "sweep: %v\n", err)
 		return exitFailed
@@ -200,14 +202,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		sort.Strings(names)
 		fmt.Fprintf(stderr, "sweep: acting only on records of the configurations %s\n", strings.Join(names, ", "))
 	}
-	fmt.Fprintf(stderr, "sweep: records: %s; engines: %s\n", cfg.describe(), strings.Join(engineNames(engines), ", "))
-	rep, err := sweep.Sweep(ctx, store, engines, opts)
+	fmt.Fprintf(stderr, "sweep: records: %s; engines: %s\n", cfg.describe(), strings.Join(engineNames(made), ", "))
+	rep, err := sweep.Sweep(ctx, store, made, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "sweep: %v\n", err)
 		return exitFailed
 	}
 	rep.Notes = append(rep.Notes, notes...)
-	for _, name := range hostedEngines {
+	for _, name := range engines.Names() {
 		if err, ok := failed[name]; ok {
 			// Configured but refused: a failure, so that a sweep that could not look at an engine it was told about
 			// never reads as clean. Its records are left alone (reported as "engine not configured").
@@ -235,7 +237,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 func engineNames(m backend.EngineMap) []string {
 	var out []string
-	for _, n := range backend.KnownEngines {
+	for _, n := range engines.Names() {
 		if _, ok := m[n]; ok {
 			out = append(out, n)
 		}

@@ -21,8 +21,8 @@ func TestEnvNamesMatchProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, value := range map[string]string{
-		"EnvRecords": EnvRecords, "EnvSQLitePath": EnvSQLitePath, "EnvLocalRoot": EnvLocalRoot,
-		"EnvLocalIsolation": EnvLocalIsolation, "EnvInstantAppID": EnvInstantAppID, "EnvInstantAppIDJS": EnvInstantAppIDJS,
+		"EnvRecords": EnvRecords, "EnvSQLitePath": EnvSQLitePath,
+		"EnvInstantAppID": EnvInstantAppID, "EnvInstantAppIDJS": EnvInstantAppIDJS,
 		"EnvInstantToken": EnvInstantToken, "EnvInstantAPIURL": EnvInstantAPIURL, "EnvPostgresURL": EnvPostgresURL,
 		"EnvPostgresSchema": EnvPostgresSchema,
 	} {
@@ -48,9 +48,12 @@ func TestSettingsPrecedence(t *testing.T) {
 		{map[string]string{EnvInstantAppID: id}, recordsSQLite, false},
 		{map[string]string{EnvPostgresURL: "postgres://x", EnvInstantAppID: id, EnvInstantToken: tok}, "", true},
 		{map[string]string{EnvPostgresURL: "postgres://x", EnvInstantAppID: id, EnvInstantToken: tok, EnvRecords: "instantdb"}, recordsInstantDB, false},
-		{map[string]string{EnvLocalIsolation: "docker"}, "", true},
+		{map[string]string{local.EnvIsolation: "docker"}, "", true},
 	} {
 		s, err := settingsFromEnv(env(tc.env))
+		if err == nil {
+			err = s.override("", "", t.TempDir())
+		}
 		if (err != nil) != tc.wantErr || (!tc.wantErr && s.records != tc.want) {
 			t.Errorf("%v: records %q, err %v; want %q (error: %v)", tc.env, s.records, err, tc.want, tc.wantErr)
 		}
@@ -90,7 +93,7 @@ func TestStateRecordIDs(t *testing.T) {
 func TestRun(t *testing.T) {
 	dir := t.TempDir()
 	dbPath, root := filepath.Join(dir, "records.db"), filepath.Join(dir, "local")
-	vars := map[string]string{EnvSQLitePath: dbPath, EnvLocalRoot: root, EnvLocalIsolation: local.IsolationNone}
+	vars := map[string]string{EnvSQLitePath: dbPath, local.EnvRoot: root, local.EnvIsolation: local.IsolationNone}
 
 	var out, errOut bytes.Buffer
 	if code := run(t.Context(), []string{}, env(vars), nil, &out, &errOut); code != exitFailed || !strings.Contains(errOut.String(), "no SQLite records") {

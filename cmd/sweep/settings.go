@@ -12,22 +12,19 @@ import (
 	"strings"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
-	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/daytona"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/local"
-	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/sprites"
-	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/vercel"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engines"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/instantdb"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/postgres"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/sqlite"
 )
 
 // The provider's environment variables (internal/provider/provider.go). They are repeated here rather than
-// imported, so that this command does not link the Terraform plugin framework; a test keeps them equal.
+// imported, so that this command does not link the Terraform plugin framework; a test keeps them equal. The
+// engines' own (credentials, the local root) come from their descriptors in the registry.
 const (
 	EnvRecords        = "SANDBOX_RECORDS"
 	EnvSQLitePath     = "SANDBOX_SQLITE_PATH"
-	EnvLocalRoot      = "SANDBOX_LOCAL_ROOT"
-	EnvLocalIsolation = "SANDBOX_LOCAL_ISOLATION"
 	EnvInstantAppID   = "INSTANT_APP_ID"
 	EnvInstantAppIDJS = "NEXT_PUBLIC_INSTANT_APP_ID"
 	EnvInstantToken   = "INSTANT_APP_ADMIN_TOKEN"
@@ -35,45 +32,6 @@ const (
 	EnvPostgresURL    = "SANDBOX_POSTGRES_URL"
 	EnvPostgresSchema = "SANDBOX_POSTGRES_SCHEMA"
 )
-
-// hostedSettings are the hosted engines' provider-block settings with their environment fallbacks (first set
-// wins), as internal/provider/engines_config.go (hostedEngineSettings) lists them; a test keeps the two equal.
-// sweep sees only the environment: a value set in a provider block must be exported to reach it.
-var hostedSettings = map[string][]hostedSetting{
-	backend.EngineDaytona: {
-		{"api_key", []string{"DAYTONA_API_KEY"}},
-		{"jwt_token", []string{"DAYTONA_JWT_TOKEN"}},
-		{"organization_id", []string{"DAYTONA_ORGANIZATION_ID"}},
-		{"api_url", []string{"DAYTONA_API_URL", "DAYTONA_SERVER_URL"}},
-		{"target", []string{"DAYTONA_TARGET"}},
-	},
-	backend.EngineVercel: {
-		{"token", []string{"VERCEL_TOKEN", "VERCEL_OIDC_TOKEN"}},
-		{"team_id", []string{"VERCEL_TEAM_ID"}},
-		{"project_id", []string{"VERCEL_PROJECT_ID"}},
-		{"api_url", []string{"VERCEL_API_URL"}},
-	},
-	backend.EngineSprites: {
-		{"token", []string{"SPRITES_API_TOKEN", "SPRITE_TOKEN", "SPRITES_TOKEN"}},
-		{"api_url", []string{"SPRITES_API_URL", "SPRITES_API_BASE_URL"}},
-	},
-}
-
-// hostedCredentials are the settings of which one must be set for sweep to make the engine; without any the
-// engine is "not configured" and its records are reported, not swept.
-var hostedCredentials = map[string][]string{
-	backend.EngineDaytona: {"api_key", "jwt_token"},
-	backend.EngineVercel:  {"token"},
-	backend.EngineSprites: {"token"},
-}
-
-type hostedSetting struct {
-	name string
-	envs []string
-}
-
-// hostedEngines lists the hosted engines in a fixed order.
-var hostedEngines = []string{backend.EngineDaytona, backend.EngineVercel, backend.EngineSprites}
 
 // Record stores, as the provider names them.
 const (
@@ -87,12 +45,12 @@ const (
 type settings struct {
 	records    string
 	sqlitePath string
-	localRoot  string
-	isolation  string
 	instant    instantdb.Config
 	pg         postgres.Config
-	// hosted holds each hosted engine's settings by name (secrets included: never printed).
-	hosted map[string]map[string]string
+	getenv     func(string) string
+	// engineSettings holds each engine's resolved settings by name (secrets included: never printed), set by
+	// override. sweep sees only the environment: a value set in a provider block must be exported to reach it.
+	engineSettings map[string]map[string]string
 }
 
 func firstNonEmpty(vals ...string) string {
@@ -109,27 +67,13 @@ func firstNonEmpty(vals ...string) string {
 func settingsFromEnv(getenv func(string) string) (settings, error) {
 	s := settings{
 		sqlitePath: getenv(EnvSQLitePath),
-		localRoot:  getenv(EnvLocalRoot),
-		isolation:  firstNonEmpty(getenv(EnvLocalIsolation), local.IsolationBwrap),
+		getenv:     getenv,
 		instant: instantdb.Config{
 			AppID:      firstNonEmpty(getenv(EnvInstantAppID), getenv(EnvInstantAppIDJS)),
 			AdminToken: getenv(EnvInstantToken),
 			APIURL:     getenv(EnvInstantAPIURL),
 		},
-		pg:     postgres.Config{URL: getenv(EnvPostgresURL), Schema: getenv(EnvPostgresSchema)},
-		hosted: map[string]map[string]string{},
-	}
-	for engine, settings := range hostedSettings {
-		vals := map[string]string{}
-		for _, hs := range settings {
-			for _, e := range hs.envs {
-				if v := getenv(e); v != "" {
-					vals[hs.name] = v
-					break
-				}
-			}
-		}
-		s.hosted[engine] = vals
+		pg: postgres.Config{URL: getenv(EnvPostgresURL), Schema: getenv(EnvPostgresSchema)},
 	}
 	s.records = getenv(EnvRecords)
 	if s.records == "" {
@@ -145,17 +89,14 @@ func settingsFromEnv(getenv func(string) string) (settings, error) {
 			s.records = recordsSQLite
 		}
 	}
-	if s.isolation != local.IsolationBwrap && s.isolation != local.IsolationNone {
-		return s, fmt.Errorf("%s is %q; use bwrap or none", EnvLocalIsolation, s.isolation)
-	}
 	return s, nil
 }
 
-// override applies the command-line flags, which win over the environment.
+// override applies the command-line flags, which win over the environment, and resolves every engine's
+// settings as the provider does (flag, then environment, then default). localRoot is the -local-root flag.
 func (s *settings) override(records, sqlitePath, localRoot string) error {
 	s.records = firstNonEmpty(records, s.records)
 	s.sqlitePath = firstNonEmpty(sqlitePath, s.sqlitePath)
-	s.localRoot = firstNonEmpty(localRoot, s.localRoot)
 	switch s.records {
 	case recordsSQLite, recordsInstantDB, recordsPostgres:
 	default:
@@ -168,12 +109,17 @@ func (s *settings) override(records, sqlitePath, localRoot string) error {
 		}
 		s.sqlitePath = p
 	}
-	if s.localRoot == "" {
-		r, err := local.DefaultRoot()
-		if err != nil {
-			return fmt.Errorf("%w: set %s or -local-root", err, EnvLocalRoot)
+	s.engineSettings = map[string]map[string]string{}
+	for _, d := range engines.All {
+		var flags map[string]string
+		if d.Name == local.Descriptor.Name {
+			flags = map[string]string{"root": localRoot}
 		}
-		s.localRoot = r
+		vals, err := d.ResolveSettings(flags, s.getenv)
+		if err != nil {
+			return err
+		}
+		s.engineSettings[d.Name] = vals
 	}
 	return nil
 }
@@ -209,102 +155,52 @@ func (s *settings) openStore(ctx context.Context) (backend.Store, error) {
 	return sqlite.Open(s.sqlitePath)
 }
 
-// engines makes every engine this build knows and can reach: the local engine always (listing and deleting
-// need no isolation, so a machine without bubblewrap sweeps its local sandboxes with isolation none), and each
-// hosted engine whose credential the environment sets, made exactly as the provider makes it from its block
-// (internal/provider/engine_*.go). A hosted engine without a credential is left out with a note, so that its
-// records are reported as "engine not configured" instead of guessed at; one whose settings are set but
-// refused (a JWT without an organization, a Vercel token without team or project) is returned in failed and
-// is not swept either.
-func (s *settings) engines() (engines backend.EngineMap, notes []string, failed map[string]error, err error) {
-	loc, err := local.New(local.Config{Root: s.localRoot, Isolation: s.isolation})
-	if errors.Is(err, local.ErrBwrapNotInstalled) {
-		loc, err = local.New(local.Config{Root: s.localRoot, Isolation: local.IsolationNone})
-		notes = append(notes, "local: bubblewrap is not installed; sweeping with isolation none (listing and deleting run no command)")
-	}
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	notes = append(notes, "local: root "+loc.Root())
-	engines = backend.EngineMap{backend.EngineLocal: loc}
-	failed = map[string]error{}
-	for _, name := range hostedEngines {
-		if !s.hostedConfigured(name) {
-			notes = append(notes, name+": not configured (set "+strings.Join(s.credentialEnvs(name), " or ")+"); its records are reported, not swept")
+// engines makes every engine this build knows and can reach, from its descriptor in the registry, exactly as
+// the provider makes it from its block: an engine without credentials always (the local engine: listing and
+// deleting need no isolation, so a machine without bubblewrap sweeps its local sandboxes with isolation none),
+// and each hosted engine whose credential the environment sets. A hosted engine without a credential is left
+// out with a note, so that its records are reported as "engine not configured" instead of guessed at; one
+// whose settings are set but refused (a JWT without an organization, a Vercel token without team or project)
+// is returned in failed and is not swept either.
+func (s *settings) engines() (made backend.EngineMap, notes []string, failed map[string]error, err error) {
+	made, failed = backend.EngineMap{}, map[string]error{}
+	for _, d := range engines.All {
+		vals := s.engineSettings[d.Name]
+		if !d.Configured(vals) {
+			notes = append(notes, d.Name+": not configured (set "+strings.Join(d.CredentialEnvs(), " or ")+"); its records are reported, not swept")
 			continue
 		}
-		eng, err := newHostedEngine(name, s.hosted[name])
+		eng, err := d.New(vals)
+		if errors.Is(err, local.ErrBwrapNotInstalled) {
+			vals["isolation"] = local.IsolationNone
+			eng, err = d.New(vals)
+			notes = append(notes, d.Name+": bubblewrap is not installed; sweeping with isolation none (listing and deleting run no command)")
+		}
+		if err != nil && !d.HasCredentials() {
+			return nil, nil, nil, err
+		}
 		if err != nil {
-			failed[name] = err
+			failed[d.Name] = err
 			continue
 		}
-		engines[name] = eng
-		notes = append(notes, name+": "+s.describeHosted(name))
+		made[d.Name] = eng
+		notes = append(notes, d.Name+": "+describeEngine(d, vals))
 	}
-	return engines, notes, failed, nil
+	return made, notes, failed, nil
 }
 
-// hostedConfigured reports whether the environment sets a credential of a hosted engine.
-func (s *settings) hostedConfigured(name string) bool {
-	for _, c := range hostedCredentials[name] {
-		if s.hosted[name][c] != "" {
-			return true
+// describeEngine names what sweep reaches on an engine (its API URL, team, root...), never a credential.
+func describeEngine(d backend.EngineDescriptor, vals map[string]string) string {
+	var parts []string
+	for _, st := range d.Settings {
+		if st.Label != "" && !st.Sensitive && vals[st.Name] != "" {
+			parts = append(parts, st.Label+" "+vals[st.Name])
 		}
 	}
-	return false
-}
-
-// credentialEnvs names the environment variables of a hosted engine's credentials.
-func (s *settings) credentialEnvs(name string) []string {
-	var out []string
-	for _, c := range hostedCredentials[name] {
-		for _, hs := range hostedSettings[name] {
-			if hs.name == c {
-				out = append(out, hs.envs...)
-			}
-		}
+	if len(parts) == 0 {
+		return "default settings"
 	}
-	return out
-}
-
-// describeHosted names a hosted engine's API URL and scope, never its credential.
-func (s *settings) describeHosted(name string) string {
-	v := s.hosted[name]
-	desc := "API " + firstNonEmpty(v["api_url"], "(default)")
-	switch name {
-	case backend.EngineDaytona:
-		if v["organization_id"] != "" {
-			desc += ", organization " + v["organization_id"]
-		}
-		if v["target"] != "" {
-			desc += ", target " + v["target"]
-		}
-	case backend.EngineVercel:
-		if v["team_id"] != "" {
-			desc += ", team " + v["team_id"]
-		}
-		if v["project_id"] != "" {
-			desc += ", project " + v["project_id"]
-		}
-	}
-	return desc
-}
-
-// newHostedEngine makes a hosted engine from its settings, as the provider's newDaytonaEngine, newVercelEngine
-// and newSpritesEngine do (internal/provider/engine_*.go).
-func newHostedEngine(name string, v map[string]string) (backend.Engine, error) {
-	switch name {
-	case backend.EngineDaytona:
-		return daytona.New(daytona.Config{
-			APIKey: v["api_key"], JWTToken: v["jwt_token"], OrganizationID: v["organization_id"],
-			APIURL: v["api_url"], Target: v["target"],
-		})
-	case backend.EngineVercel:
-		return vercel.New(vercel.Config{Token: v["token"], TeamID: v["team_id"], ProjectID: v["project_id"], APIURL: v["api_url"]})
-	case backend.EngineSprites:
-		return sprites.New(sprites.Config{Token: v["token"], APIURL: v["api_url"]})
-	}
-	return nil, fmt.Errorf("unknown engine %q", name)
+	return strings.Join(parts, ", ")
 }
 
 // stateRecordIDs reads a Terraform state (format version 4, as terraform.tfstate and `terraform state pull`

@@ -10,30 +10,19 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
-	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/daytona"
-	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/local"
-	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/sprites"
-	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/vercel"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engines"
 )
 
-// engineCapabilities is the one declared table of what each engine can do (each engine package declares its
-// own). Plan-time checks read it, so that they are the same for every engine and run even when the engine
-// cannot be configured yet (a missing token does not hide "no volumes on vercel").
-var engineCapabilities = map[string]backend.Capabilities{
-	backend.EngineLocal:   local.Capabilities,
-	backend.EngineDaytona: daytona.Capabilities,
-	backend.EngineVercel:  vercel.Capabilities,
-	backend.EngineSprites: sprites.Capabilities,
-}
-
 // planCapabilities is what a plan is checked against: the configured engine's capabilities (which may narrow
-// the declared ones, as the local engine without isolation does), else the declared ones.
+// the declared ones, as the local engine without isolation does), else the ones its descriptor declares in the
+// registry, so that the checks are the same for every engine and run even when the engine cannot be configured
+// yet (a missing token does not hide "no volumes on vercel").
 func planCapabilities(name string, eng backend.Engine) (backend.Capabilities, bool) {
 	if eng != nil {
 		return eng.Capabilities(), true
 	}
-	c, ok := engineCapabilities[name]
-	return c, ok
+	d, ok := engines.Lookup(name)
+	return d.Capabilities, ok
 }
 
 // Resource kinds whose plans checkCapabilities checks.
@@ -145,9 +134,9 @@ func checkPolicyCapabilities(ctx context.Context, name string, caps backend.Capa
 // enginesWith lists the engines of this build whose declared capabilities satisfy ok.
 func enginesWith(ok func(backend.Capabilities) bool) []string {
 	var out []string
-	for _, n := range availableEngines {
-		if ok(engineCapabilities[n]) {
-			out = append(out, n)
+	for _, d := range engines.All {
+		if ok(d.Capabilities) {
+			out = append(out, d.Name)
 		}
 	}
 	return out

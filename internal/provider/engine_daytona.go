@@ -6,9 +6,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
-
-	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
-	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/daytona"
 )
 
 // Documentation of the daytona engine, appended to the resources' descriptions (kept here, beside the engine's
@@ -80,11 +77,4 @@ func daytonaOptionAttributes() map[string]schema.Attribute {
 			"(Daytona's `networkAllowList`, e.g. `10.0.0.0/24`); not with `network_block_all = true`. With an `allow_list` policy both lists apply."},
 		"target": schema.StringAttribute{Optional: true, MarkdownDescription: "The target (region); defaults to the provider's `daytona.target`."},
 	}
-}
-
-func newDaytonaEngine(settings map[string]string) (backend.Engine, error) {
-	return daytona.New(daytona.Config{
-		APIKey: settings["api_key"], JWTToken: settings["jwt_token"], OrganizationID: settings["organization_id"],
-		APIURL: settings["api_url"], Target: settings["target"],
-	})
 }

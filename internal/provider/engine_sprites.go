@@ -6,9 +6,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
-
-	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
-	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/sprites"
 )
 
 var spritesOptionTypes = map[string]attr.Type{
@@ -42,8 +39,4 @@ func spritesOptionAttributes() map[string]schema.Attribute {
 			ElementType:         types.StringType,
 		},
 	}
-}
-
-func newSpritesEngine(settings map[string]string) (backend.Engine, error) {
-	return sprites.New(sprites.Config{Token: settings["token"], APIURL: settings["api_url"]})
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/vercel"
 )
 
@@ -114,8 +113,4 @@ func (vercelVCPUsValidator) ValidateInt64(_ context.Context, req validator.Int64
 	if n := req.ConfigValue.ValueInt64(); n > 1 && n%2 != 0 {
 		resp.Diagnostics.AddAttributeError(req.Path, "Invalid vCPUs", fmt.Sprintf("Vercel gives 1 or an even number of vCPUs, not %d.", n))
 	}
-}
-
-func newVercelEngine(settings map[string]string) (backend.Engine, error) {
-	return vercel.New(vercel.Config{Token: settings["token"], TeamID: settings["team_id"], ProjectID: settings["project_id"], APIURL: settings["api_url"]})
 }

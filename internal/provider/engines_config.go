@@ -2,105 +2,105 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engines"
 )
 
-// engineSetting is one setting of a hosted engine's provider block, with its environment fallbacks.
-type engineSetting struct {
-	name      string
-	envs      []string // fallbacks, first set wins
-	sensitive bool
-	desc      string
-}
+// availableEngines are the engines this build can provision on (the registry's). The backend validators accept
+// only these.
+var availableEngines = engines.Names()
 
-// hostedEngineSettings are the provider blocks of the hosted engines, by engine name. Their values are read
-// at Configure (attribute, then environment) and handed to the engine when a resource first uses it: nothing
-// is required until then.
-var hostedEngineSettings = map[string][]engineSetting{
-	"daytona": {
-		{"api_key", []string{"DAYTONA_API_KEY"}, true, "The Daytona API key."},
-		{"jwt_token", []string{"DAYTONA_JWT_TOKEN"}, true, "A Daytona JWT, the alternative to `api_key` (needs `organization_id`)."},
-		{"organization_id", []string{"DAYTONA_ORGANIZATION_ID"}, false, "The organization, sent as `X-Daytona-Organization-ID`."},
-		{"api_url", []string{"DAYTONA_API_URL", "DAYTONA_SERVER_URL"}, false, "The API URL (default `https://app.daytona.io/api`)."},
-		{"target", []string{"DAYTONA_TARGET"}, false, "The default target (region) for new sandboxes."},
-	},
-	"vercel": {
-		{"token", []string{"VERCEL_TOKEN", "VERCEL_OIDC_TOKEN"}, true, "A Vercel access token, or an OIDC token (team and project are then read from its claims)."},
-		{"team_id", []string{"VERCEL_TEAM_ID"}, false, "The team that owns the sandboxes."},
-		{"project_id", []string{"VERCEL_PROJECT_ID"}, false, "The project the sandboxes belong to."},
-		{"api_url", []string{"VERCEL_API_URL"}, false, "The API URL (default `https://api.vercel.com`)."},
-	},
-	"sprites": {
-		{"token", []string{"SPRITES_API_TOKEN", "SPRITE_TOKEN", "SPRITES_TOKEN"}, true, "The Sprites API token."},
-		{"api_url", []string{"SPRITES_API_URL", "SPRITES_API_BASE_URL"}, false, "The API URL (default `https://api.sprites.dev`)."},
-	},
-}
-
-// hostedEngineBlocks are the provider schema blocks of the hosted engines.
-func hostedEngineBlocks() map[string]schema.Block {
+// engineBlocks are the provider blocks of the engines, one per registered engine, made from its descriptor's
+// settings. Their values are read at Configure (attribute, then environment, then default) and handed to the
+// engine when a resource first uses it: no credential is required until then.
+func engineBlocks() map[string]schema.Block {
 	blocks := map[string]schema.Block{}
-	for engine, settings := range hostedEngineSettings {
+	for _, d := range engines.All {
 		attrs := map[string]schema.Attribute{}
-		for _, s := range settings {
-			desc := s.desc + " Falls back to " + envList(s.envs) + "."
-			if s.sensitive {
-				desc += " Sensitive: never written to records, state or logs."
-			}
-			attrs[s.name] = schema.StringAttribute{MarkdownDescription: desc, Optional: true, Sensitive: s.sensitive}
+		for _, s := range d.Settings {
+			attrs[s.Name] = settingAttribute(s)
 		}
-		blocks[engine] = schema.SingleNestedBlock{
-			MarkdownDescription: "Credentials and settings of the `" + engine + "` engine. Nothing here is required until a resource " +
-				"uses `backend = \"" + engine + "\"`; then a missing credential is a plan-time error that names its environment variable.",
-			Attributes: attrs,
+		doc := d.Doc
+		if doc == "" {
+			doc = "Credentials and settings of the `" + d.Name + "` engine. Nothing here is required until a resource " +
+				"uses `backend = \"" + d.Name + "\"`; then a missing credential is a plan-time error that names its environment variable."
 		}
+		blocks[d.Name] = schema.SingleNestedBlock{MarkdownDescription: doc, Attributes: attrs}
 	}
 	return blocks
 }
 
-func envList(envs []string) string {
-	q := make([]string, len(envs))
-	for i, e := range envs {
-		q[i] = "`" + e + "`"
+// settingAttribute is the schema of one engine setting: its description says its fallbacks.
+func settingAttribute(s backend.Setting) schema.StringAttribute {
+	fallbacks := make([]string, 0, len(s.Envs)+1)
+	for _, e := range s.Envs {
+		fallbacks = append(fallbacks, "`"+e+"`")
 	}
-	return strings.Join(q, ", then ")
+	if s.DefaultDoc != "" {
+		fallbacks = append(fallbacks, s.DefaultDoc)
+	}
+	desc := s.Doc + " Falls back to " + strings.Join(fallbacks, ", then ") + "."
+	if s.Sensitive {
+		desc += " Sensitive: never written to records, state or logs."
+	}
+	if s.Note != "" {
+		desc += " " + s.Note
+	}
+	var vs []validator.String
+	if s.NonEmpty {
+		vs = append(vs, stringvalidator.LengthAtLeast(1))
+	}
+	if len(s.OneOf) > 0 {
+		vs = append(vs, stringvalidator.OneOf(s.OneOf...))
+	}
+	return schema.StringAttribute{MarkdownDescription: desc, Optional: true, Sensitive: s.Sensitive, Validators: vs}
 }
 
-// readHostedEngineSettings resolves every hosted engine's settings: attribute, then environment.
-func readHostedEngineSettings(ctx context.Context, cfg tfsdk.Config, diags *diag.Diagnostics) map[string]map[string]string {
+// readEngineSettings resolves every engine's settings: attribute, then environment, then default. Errors are
+// reported on the setting's attribute.
+func readEngineSettings(ctx context.Context, cfg tfsdk.Config, diags *diag.Diagnostics) map[string]map[string]string {
 	out := map[string]map[string]string{}
-	for engine, settings := range hostedEngineSettings {
+	for _, d := range engines.All {
 		var block types.Object
-		diags.Append(cfg.GetAttribute(ctx, path.Root(engine), &block)...)
-		vals := map[string]string{}
-		for _, s := range settings {
-			v := ""
-			if !block.IsNull() && !block.IsUnknown() {
-				a, ok := block.Attributes()[s.name].(types.String)
-				if ok && a.IsUnknown() {
-					diags.AddAttributeError(path.Root(engine).AtName(s.name), "Value not known at plan time",
-						fmt.Sprintf("%s.%s must be known when the provider is configured.", engine, s.name))
-				}
-				if ok {
-					v = a.ValueString()
-				}
+		diags.Append(cfg.GetAttribute(ctx, path.Root(d.Name), &block)...)
+		set := map[string]string{}
+		for _, s := range d.Settings {
+			if block.IsNull() || block.IsUnknown() {
+				continue
 			}
-			for _, e := range s.envs {
-				if v != "" {
-					break
-				}
-				v = os.Getenv(e)
+			a, ok := block.Attributes()[s.Name].(types.String)
+			if ok && a.IsUnknown() {
+				diags.AddAttributeError(path.Root(d.Name).AtName(s.Name), "Value not known at plan time",
+					fmt.Sprintf("%s.%s must be known when the provider is configured.", d.Name, s.Name))
 			}
-			vals[s.name] = v
+			if ok {
+				set[s.Name] = a.ValueString()
+			}
 		}
-		out[engine] = vals
+		if diags.HasError() {
+			continue
+		}
+		vals, err := d.ResolveSettings(set, os.Getenv)
+		var se *backend.SettingError
+		if errors.As(err, &se) {
+			diags.AddAttributeError(path.Root(d.Name).AtName(se.Setting), se.Summary, se.Detail)
+		} else if err != nil {
+			diags.AddError("Invalid "+d.Name+" settings", err.Error())
+		}
+		out[d.Name] = vals
 	}
 	return out
 }

@@ -23,7 +23,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
-	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/local"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engines"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/instantdb"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/postgres"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/sqlite"
@@ -34,8 +34,6 @@ const (
 	EnvBackend        = "SANDBOX_PROVIDER"
 	EnvRecords        = "SANDBOX_RECORDS"
 	EnvSQLitePath     = "SANDBOX_SQLITE_PATH"
-	EnvLocalRoot      = "SANDBOX_LOCAL_ROOT"
-	EnvLocalIsolation = "SANDBOX_LOCAL_ISOLATION"
 	EnvInstantAppID   = "INSTANT_APP_ID"
 	EnvInstantAppIDJS = "NEXT_PUBLIC_INSTANT_APP_ID"
 	EnvInstantToken   = "INSTANT_APP_ADMIN_TOKEN"
@@ -50,9 +48,6 @@ const (
 	RecordsInstantDB = "instantdb"
 	RecordsPostgres  = "postgres"
 )
-
-// availableEngines are the engines this build can provision on. The backend validators accept only these.
-var availableEngines = []string{backend.EngineLocal, backend.EngineDaytona, backend.EngineVercel, backend.EngineSprites}
 
 // availableStores are the record stores this build can use.
 var availableStores = []string{RecordsSQLite, RecordsInstantDB, RecordsPostgres}
@@ -69,17 +64,14 @@ func New(version string) func() provider.Provider {
 }
 
 type providerModel struct {
-	Backend       types.String        `tfsdk:"backend"`
-	Records       types.String        `tfsdk:"records"`
-	SQLitePath    types.String        `tfsdk:"sqlite_path"`
-	DeleteRecords types.Bool          `tfsdk:"delete_records_on_destroy"`
-	Scope         types.String        `tfsdk:"scope"`
-	Local         *localProviderModel `tfsdk:"local"`
-	InstantDB     *instantDBModel     `tfsdk:"instantdb"`
-	Postgres      *postgresModel      `tfsdk:"postgres"`
-	Daytona       types.Object        `tfsdk:"daytona"`
-	Vercel        types.Object        `tfsdk:"vercel"`
-	Sprites       types.Object        `tfsdk:"sprites"`
+	Backend       types.String    `tfsdk:"backend"`
+	Records       types.String    `tfsdk:"records"`
+	SQLitePath    types.String    `tfsdk:"sqlite_path"`
+	DeleteRecords types.Bool      `tfsdk:"delete_records_on_destroy"`
+	Scope         types.String    `tfsdk:"scope"`
+	InstantDB     *instantDBModel `tfsdk:"instantdb"`
+	Postgres      *postgresModel  `tfsdk:"postgres"`
+	// The engines' blocks are read from their descriptors (readEngineSettings).
 }
 
 func mergeBlocks(a, b map[string]schema.Block) map[string]schema.Block {
@@ -98,11 +90,6 @@ type instantDBModel struct {
 type postgresModel struct {
 	URL    types.String `tfsdk:"url"`
 	Schema types.String `tfsdk:"schema"`
-}
-
-type localProviderModel struct {
-	Root      types.String `tfsdk:"root"`
-	Isolation types.String `tfsdk:"isolation"`
 }
 
 func (p *sandboxProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -158,27 +145,7 @@ func (p *sandboxProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 				Optional: true,
 			},
 		},
-		Blocks: mergeBlocks(hostedEngineBlocks(), map[string]schema.Block{
-			"local": schema.SingleNestedBlock{
-				MarkdownDescription: "Settings of the `local` engine, which runs each sandbox as a directory on this machine with " +
-					"commands isolated by bubblewrap.",
-				Attributes: map[string]schema.Attribute{
-					"root": schema.StringAttribute{
-						MarkdownDescription: "Directory that holds the local sandboxes. Falls back to `" + EnvLocalRoot + "`, then " +
-							"`$XDG_DATA_HOME/terraform-provider-sandbox/local`.",
-						Optional:   true,
-						Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
-					},
-					"isolation": schema.StringAttribute{
-						MarkdownDescription: "How commands are isolated: `bwrap` (default: bubblewrap, with a read-only host system, a " +
-							"private home, its own pid/ipc/uts/net namespaces and no network) or `none`. Falls back to `" +
-							EnvLocalIsolation + "`. **Note:** `none` runs commands as the provider's own user on the host, with " +
-							"the host's network and files: use it only for trusted commands on machines without bubblewrap.",
-						Optional:   true,
-						Validators: []validator.String{stringvalidator.OneOf("bwrap", "none")},
-					},
-				},
-			},
+		Blocks: mergeBlocks(engineBlocks(), map[string]schema.Block{
 			"instantdb": schema.SingleNestedBlock{
 				MarkdownDescription: "The InstantDB app that keeps the records (`records = \"instantdb\"`): the app an application " +
 					"using `@ekairos/sandbox` reads. Its schema must have the provider's entities (see the InstantDB guide).",
@@ -229,11 +196,10 @@ type providerData struct {
 	defaultBackend string
 	records        string
 	sqlitePath     string
-	localCfg       local.Config
 	deleteRecords  bool
 	instant        instantdb.Config
 	pg             postgres.Config
-	hosted         map[string]map[string]string // hosted engine settings (secrets included: never logged)
+	engineSettings map[string]map[string]string // each engine's resolved settings (secrets included: never logged)
 
 	scope string
 
@@ -246,7 +212,10 @@ type providerData struct {
 
 func (p *sandboxProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
 	var cfg providerModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
+	for p, target := range map[string]any{"backend": &cfg.Backend, "records": &cfg.Records, "sqlite_path": &cfg.SQLitePath,
+		"delete_records_on_destroy": &cfg.DeleteRecords, "scope": &cfg.Scope, "instantdb": &cfg.InstantDB, "postgres": &cfg.Postgres} {
+		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root(p), target)...)
+	}
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -295,7 +264,7 @@ func (p *sandboxProvider) Configure(ctx context.Context, req provider.ConfigureR
 		URL:    firstNonEmpty(pg.URL.ValueString(), os.Getenv(EnvPostgresURL)),
 		Schema: firstNonEmpty(pg.Schema.ValueString(), os.Getenv(EnvPostgresSchema)),
 	}
-	data.hosted = readHostedEngineSettings(ctx, req.Config, &resp.Diagnostics)
+	data.engineSettings = readEngineSettings(ctx, req.Config, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -336,35 +305,15 @@ func (p *sandboxProvider) Configure(ctx context.Context, req provider.ConfigureR
 		data.scope = defaultScope()
 	}
 
-	var root, isolation string
-	if cfg.Local != nil {
-		if unknown(cfg.Local.Root, path.Root("local").AtName("root")) || unknown(cfg.Local.Isolation, path.Root("local").AtName("isolation")) {
-			return
+	logged := map[string]any{"backend": data.defaultBackend, "records": data.records, "sqlite_path": data.sqlitePath, "scope": data.scope}
+	for _, d := range engines.All {
+		for _, s := range d.Settings {
+			if v := data.engineSettings[d.Name][s.Name]; v != "" && !s.Sensitive {
+				logged[d.Name+"_"+s.Name] = v
+			}
 		}
-		root, isolation = cfg.Local.Root.ValueString(), cfg.Local.Isolation.ValueString()
 	}
-	data.localCfg = local.Config{
-		Root:      firstNonEmpty(root, os.Getenv(EnvLocalRoot)),
-		Isolation: firstNonEmpty(isolation, os.Getenv(EnvLocalIsolation), "bwrap"),
-	}
-	if data.localCfg.Root == "" {
-		r, err := local.DefaultRoot()
-		if err != nil {
-			resp.Diagnostics.AddAttributeError(path.Root("local").AtName("root"), "No default local root",
-				fmt.Sprintf("%v: set local.root or %s.", err, EnvLocalRoot))
-			return
-		}
-		data.localCfg.Root = r
-	}
-	if data.localCfg.Isolation != "bwrap" && data.localCfg.Isolation != "none" {
-		resp.Diagnostics.AddAttributeError(path.Root("local").AtName("isolation"), "Unknown isolation",
-			fmt.Sprintf("%s is %q; use \"bwrap\" or \"none\".", EnvLocalIsolation, data.localCfg.Isolation))
-		return
-	}
-	tflog.Debug(ctx, "sandbox provider configured", map[string]any{
-		"backend": data.defaultBackend, "records": data.records, "sqlite_path": data.sqlitePath,
-		"local_root": data.localCfg.Root, "isolation": data.localCfg.Isolation, "scope": data.scope,
-	})
+	tflog.Debug(ctx, "sandbox provider configured", logged)
 	resp.ResourceData = data
 	resp.DataSourceData = data
 	resp.EphemeralResourceData = data
@@ -426,22 +375,11 @@ func (d *providerData) Engine(name string) (backend.Engine, error) {
 	if e, ok := d.engines[name]; ok {
 		return e, nil
 	}
-	var (
-		e   backend.Engine
-		err error
-	)
-	switch name {
-	case backend.EngineLocal:
-		e, err = local.New(d.localCfg)
-	case backend.EngineDaytona:
-		e, err = newDaytonaEngine(d.hosted[name])
-	case backend.EngineVercel:
-		e, err = newVercelEngine(d.hosted[name])
-	case backend.EngineSprites:
-		e, err = newSpritesEngine(d.hosted[name])
-	default:
+	desc, ok := engines.Lookup(name)
+	if !ok {
 		return nil, fmt.Errorf("backend %q is not available in this build of the provider (available: %s)", name, strings.Join(availableEngines, ", "))
 	}
+	e, err := desc.New(d.engineSettings[name])
 	if err != nil {
 		return nil, err
 	}

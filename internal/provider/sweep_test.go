@@ -16,7 +16,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/daytona"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/local"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engines"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/sweep"
 )
 
@@ -44,20 +46,20 @@ func engineSweeper(name string) resource.SweeperFunc {
 		if err != nil {
 			return err
 		}
-		if name != backend.EngineLocal && !hostedCredentialSet(data.hosted[name]) {
+		if desc, _ := engines.Lookup(name); !desc.Configured(data.engineSettings[name]) {
 			log.Printf("[INFO] sweeper sandbox_%s: not configured (no credential in the environment): skipped", name)
 			return nil
 		}
 		if data.records == RecordsSQLite && os.Getenv(EnvSQLitePath) == "" {
 			return fmt.Errorf("sweeper sandbox_%s: set %s to the acceptance tests' records file (the provider's default records are not swept by tests), or configure PostgreSQL or InstantDB records", name, EnvSQLitePath)
 		}
-		if name == backend.EngineLocal && os.Getenv(EnvLocalRoot) == "" {
-			return fmt.Errorf("sweeper sandbox_local: set %s to the acceptance tests' local root (the provider's default root is not swept by tests)", EnvLocalRoot)
+		if name == backend.EngineLocal && os.Getenv(local.EnvRoot) == "" {
+			return fmt.Errorf("sweeper sandbox_local: set %s to the acceptance tests' local root (the provider's default root is not swept by tests)", local.EnvRoot)
 		}
 		return sweep.Sweeper(func(context.Context) (backend.Store, backend.EngineMap, error) {
 			eng, err := data.Engine(name)
 			if errors.Is(err, local.ErrBwrapNotInstalled) {
-				data.localCfg.Isolation = local.IsolationNone // listing and deleting run no command
+				data.engineSettings[name]["isolation"] = local.IsolationNone // listing and deleting run no command
 				eng, err = data.Engine(name)
 			}
 			if err != nil {
@@ -70,11 +72,6 @@ func engineSweeper(name string) resource.SweeperFunc {
 			return st, backend.EngineMap{name: eng}, nil
 		})(region)
 	}
-}
-
-// hostedCredentialSet reports whether a hosted engine's settings carry a credential.
-func hostedCredentialSet(s map[string]string) bool {
-	return s["api_key"] != "" || s["jwt_token"] != "" || s["token"] != ""
 }
 
 // envProviderData configures the provider as Terraform would with an empty provider block, so that the
@@ -109,7 +106,7 @@ func envProviderData(ctx context.Context) (*providerData, error) {
 func TestSweeperLocal(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv(EnvSQLitePath, "")
-	t.Setenv(EnvLocalRoot, "")
+	t.Setenv(local.EnvRoot, "")
 	t.Setenv(EnvRecords, "")
 	t.Setenv(EnvPostgresURL, "")
 	t.Setenv(EnvInstantToken, "")
@@ -117,12 +114,12 @@ func TestSweeperLocal(t *testing.T) {
 		t.Errorf("without %s: %v", EnvSQLitePath, err)
 	}
 	t.Setenv(EnvSQLitePath, filepath.Join(dir, "records.db"))
-	if err := engineSweeper(backend.EngineLocal)("all"); err == nil || !strings.Contains(err.Error(), EnvLocalRoot) {
-		t.Errorf("without %s: %v", EnvLocalRoot, err)
+	if err := engineSweeper(backend.EngineLocal)("all"); err == nil || !strings.Contains(err.Error(), local.EnvRoot) {
+		t.Errorf("without %s: %v", local.EnvRoot, err)
 	}
 	root := filepath.Join(dir, "local")
-	t.Setenv(EnvLocalRoot, root)
-	t.Setenv(EnvLocalIsolation, local.IsolationNone)
+	t.Setenv(local.EnvRoot, root)
+	t.Setenv(local.EnvIsolation, local.IsolationNone)
 	eng, err := local.New(local.Config{Root: root, Isolation: local.IsolationNone})
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +146,7 @@ func TestSweeperLocal(t *testing.T) {
 	fake := startDaytonaFake(t)
 	t.Setenv("DAYTONA_API_KEY", testDaytonaKey)
 	t.Setenv("DAYTONA_API_URL", fake.URL())
-	deng, err := newDaytonaEngine(map[string]string{"api_key": testDaytonaKey, "api_url": fake.URL()})
+	deng, err := daytona.Descriptor.New(map[string]string{"api_key": testDaytonaKey, "api_url": fake.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}

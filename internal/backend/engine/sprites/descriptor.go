@@ -1,0 +1,22 @@
+package sprites
+
+import "github.com/ekairos/terraform-provider-sandbox/internal/backend"
+
+// Descriptor is the sprites engine as the provider, sweep and the docs see it (internal/backend/engines).
+var Descriptor = backend.EngineDescriptor{
+	Name: backend.EngineSprites,
+	Settings: []backend.Setting{
+		{Name: "token", Envs: []string{"SPRITES_API_TOKEN", "SPRITE_TOKEN", "SPRITES_TOKEN"}, Sensitive: true, Credential: true,
+			Doc: "The Sprites API token."},
+		{Name: "api_url", Envs: []string{"SPRITES_API_URL", "SPRITES_API_BASE_URL"}, Label: "API",
+			Doc: "The API URL (default `https://api.sprites.dev`)."},
+	},
+	New: func(s map[string]string) (backend.Engine, error) {
+		e, err := New(Config{Token: s["token"], APIURL: s["api_url"]})
+		if err != nil {
+			return nil, err
+		}
+		return e, nil
+	},
+	Capabilities: Capabilities,
+}

@@ -1,0 +1,23 @@
+package vercel
+
+import "github.com/ekairos/terraform-provider-sandbox/internal/backend"
+
+// Descriptor is the vercel engine as the provider, sweep and the docs see it (internal/backend/engines).
+var Descriptor = backend.EngineDescriptor{
+	Name: backend.EngineVercel,
+	Settings: []backend.Setting{
+		{Name: "token", Envs: []string{"VERCEL_TOKEN", "VERCEL_OIDC_TOKEN"}, Sensitive: true, Credential: true,
+			Doc: "A Vercel access token, or an OIDC token (team and project are then read from its claims)."},
+		{Name: "team_id", Envs: []string{"VERCEL_TEAM_ID"}, Label: "team", Doc: "The team that owns the sandboxes."},
+		{Name: "project_id", Envs: []string{"VERCEL_PROJECT_ID"}, Label: "project", Doc: "The project the sandboxes belong to."},
+		{Name: "api_url", Envs: []string{"VERCEL_API_URL"}, Label: "API", Doc: "The API URL (default `https://api.vercel.com`)."},
+	},
+	New: func(s map[string]string) (backend.Engine, error) {
+		e, err := New(Config{Token: s["token"], TeamID: s["team_id"], ProjectID: s["project_id"], APIURL: s["api_url"]})
+		if err != nil {
+			return nil, err
+		}
+		return e, nil
+	},
+	Capabilities: Capabilities,
+}
