@@ -89,6 +89,11 @@ type SandboxSpec struct {
 	Workspace string
 }
 
+// PlannedSetup is the SandboxSpec.Setup that ValidateSpec gets at plan time when the sandbox starts from a
+// setup whose artifact is only known at apply: every engine accepts it as a well-formed artifact id (it is
+// one for the local engine) and judges what a setup implies (Daytona: no image with a setup).
+const PlannedSetup = "setup-0000000000000000"
+
 // Sandbox is an engine's view of one sandbox.
 type Sandbox struct {
 	ExternalID string         // the engine's own id (Daytona id, Vercel name, sprite name, local directory name)

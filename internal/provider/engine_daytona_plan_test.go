@@ -1,15 +1,10 @@
 package provider
 
 import (
-	"errors"
-	"fmt"
 	"regexp"
 	"testing"
 
-	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
-
-	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/daytona"
 )
 
 // What Daytona cannot do fails at plan time, reported on the attribute that asks for it (terraform prints that
@@ -71,19 +66,4 @@ resource "sandbox_sandbox" "s" {
 		Config: daytonaHCL(env, fake),
 	})
 	resource.Test(t, resource.TestCase{ProtoV6ProviderFactories: testProviderFactories, Steps: steps})
-}
-
-func TestSpecErrorPath(t *testing.T) {
-	for _, c := range []struct {
-		err  error
-		want path.Path
-	}{
-		{&daytona.AttrError{Path: []string{"daytona", "cpu"}, Err: errors.New("x")}, path.Root("daytona").AtName("cpu")},
-		{fmt.Errorf("wrapped: %w", &daytona.AttrError{Path: []string{"vcpus"}, Err: errors.New("x")}), path.Root("vcpus")},
-		{errors.New("plain"), path.Root("daytona")},
-	} {
-		if got := specErrorPath("daytona", c.err); !got.Equal(c.want) {
-			t.Errorf("specErrorPath(%v) = %s, want %s", c.err, got, c.want)
-		}
-	}
 }

@@ -384,10 +384,7 @@ func (r *sandboxResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	}
 	if spec, known, diags := plan.spec(ctx); !diags.HasError() && known {
 		spec.Volumes = nil // their engine ids are resolved at apply time; mount paths are validated by the schema
-		planSpecForEngine(ctx, eng, &spec, plan.SetupID, plan.Policy, req.Config)
-		if eng.Name() == backend.EngineLocal && !plan.SetupID.IsNull() && !plan.SetupID.IsUnknown() {
-			spec.Setup = "setup-0000000000000000" // a well-formed placeholder: the artifact is resolved at apply
-		}
+		planSpec(ctx, &spec, plan.SetupID, plan.Policy, req.Config)
 		if err := eng.ValidateSpec(spec); err != nil {
 			// An engine error about one attribute (vercel's vcpus, daytona.snapshot, ...) points at it; others at
 			// the engine block.

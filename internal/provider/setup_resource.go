@@ -142,11 +142,8 @@ func (r *setupResource) ValidateConfig(ctx context.Context, req resource.Validat
 
 func (r *setupResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	eng := resolveBackendPlan(ctx, r.data, kindSetup, req, resp)
-	var v types.Object
-	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root(backend.EngineVercel), &v)...)
-	if eng != nil && eng.Name() != backend.EngineVercel && !v.IsNull() {
-		resp.Diagnostics.AddAttributeError(path.Root(backend.EngineVercel), "Block for another engine",
-			fmt.Sprintf("The vercel block only applies with backend = \"vercel\"; this setup runs on %s.", eng.Name()))
+	if eng != nil {
+		checkOtherEngineBlocks(ctx, req.Plan, eng.Name(), "setup", &resp.Diagnostics)
 	}
 	planRebuild(ctx, req, resp)
 }

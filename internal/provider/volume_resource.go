@@ -232,6 +232,15 @@ func resolveBackendPlan(ctx context.Context, data *providerData, kind string, re
 		resp.Diagnostics.AddAttributeError(path.Root("backend"), "Backend not available", err.Error())
 		return nil
 	}
+	if pv, ok := eng.(backend.PolicyValidator); ok && kind != kindVolume && !resp.Diagnostics.HasError() {
+		var policy types.Object
+		resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("policy"), &policy)...)
+		if p := planPolicy(ctx, policy, req.Config); p != nil {
+			if err := pv.ValidatePolicy(p); err != nil {
+				resp.Diagnostics.AddAttributeError(specErrorPath("policy", err), "Policy not supported by the engine", err.Error())
+			}
+		}
+	}
 	return eng
 }
 

@@ -427,7 +427,7 @@ func (s *sweeper) sweepRecords() {
 // root directory (local), a record whose params.<engine>.dir is not under it was made with another root, and
 // a sweep with the wrong root must not close it.
 func (s *sweeper) elsewhere(eng backend.Engine, rec *backend.Record) (string, bool) {
-	rooted, ok := eng.(interface{ Root() string })
+	rooted, ok := eng.(backend.Rooted)
 	if !ok || rooted.Root() == "" {
 		return "", false
 	}

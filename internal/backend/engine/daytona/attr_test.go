@@ -29,8 +29,8 @@ func TestSpecErrorsNameTheAttribute(t *testing.T) {
 		{"credentials", backend.SandboxSpec{Policy: creds}, []string{"policy", "credentials_wo"}},
 	} {
 		err := e.ValidateSpec(c.spec)
-		var ae *AttrError
-		if !errors.As(err, &ae) || !slices.Equal(ae.AttributePath(), c.want) {
+		var ae *backend.AttrError
+		if !errors.As(err, &ae) || !slices.Equal(ae.Path, c.want) {
 			t.Errorf("%s: ValidateSpec = %v (%+v); want an error on %v", c.name, err, ae, c.want)
 		}
 	}

@@ -655,7 +655,7 @@ func sameLabels(a, b map[string]string) bool {
 }
 
 // ValidatePolicy checks a network policy as every create (sandbox, setup builder, workspace) would, without
-// calling out: Daytona cannot inject credentials, so a policy with credentials is an *AttrError on
+// calling out: Daytona cannot inject credentials, so a policy with credentials is a *backend.AttrError on
 // policy.credentials_wo. The provider calls it at plan time.
 func (e *Engine) ValidatePolicy(p *backend.NetworkPolicy) error {
 	_, err := networkFor(p, &options{})

@@ -104,25 +104,9 @@ var snapshotNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.\-:]+(/[a-zA-Z0-9_.\-:]+)*
 
 var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// AttrError is a spec error that names the Terraform attribute it is about ("vcpus", "daytona.cpu",
-// "policy.credentials_wo"), so that the provider reports it at plan time on that attribute.
-type AttrError struct {
-	Path []string
-	Err  error
-}
-
-func (e *AttrError) Error() string { return e.Err.Error() }
-func (e *AttrError) Unwrap() error { return e.Err }
-
-// AttributePath is the attribute the error is about, as path steps from the resource's root.
-func (e *AttrError) AttributePath() []string { return e.Path }
-
-func attrErr(err error, path ...string) error {
-	if err == nil {
-		return nil
-	}
-	return &AttrError{Path: path, Err: err}
-}
+// attrErr is a refusal about one attribute of the resource ("vcpus", "daytona.cpu", "policy.credentials_wo"),
+// which the provider reports at plan time on that attribute.
+func attrErr(err error, path ...string) error { return backend.NewAttrError(err, path...) }
 
 // options is a parsed daytona block.
 type options struct {

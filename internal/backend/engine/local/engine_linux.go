@@ -144,7 +144,7 @@ func (e *Engine) Capabilities() backend.Capabilities {
 // 1..65535, env names, the local options (memory_mb, max_processes), the network policy (and that the
 // isolation can enforce it), volume ids and mount paths, and the setup and workspace ids.
 func (e *Engine) ValidateSpec(spec backend.SandboxSpec) error {
-	return validateSpec(spec, e.isolation)
+	return onAttribute(validateSpec(spec, e.isolation))
 }
 
 // probe checks once that bubblewrap can make a sandbox on this machine (user namespaces may be disabled).

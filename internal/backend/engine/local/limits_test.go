@@ -167,8 +167,9 @@ func TestLimitsRefused(t *testing.T) {
 			t.Errorf("CreateSandbox with an unenforceable memory_mb succeeded")
 		}
 	}
-	if p := (&OptionError{Option: OptionMemoryMB}).AttributePath(); strings.Join(p, ".") != "local.memory_mb" {
-		t.Errorf("AttributePath = %v", p)
+	var ae *backend.AttrError
+	if err := e.ValidateSpec(backend.SandboxSpec{Options: map[string]any{OptionMemoryMB: 1}}); !errors.As(err, &ae) || strings.Join(ae.Path, ".") != "local.memory_mb" {
+		t.Errorf("ValidateSpec(memory_mb = 1) = %v; want an AttrError on local.memory_mb", err)
 	}
 }
 

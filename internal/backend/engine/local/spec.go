@@ -38,7 +38,7 @@ func (l limits) tmpBytes() int64 {
 	return DefaultTmpMB << 20
 }
 
-// OptionError is a refusal of one local option; AttributePath names it in the provider's schema (local.<name>).
+// OptionError is a refusal of one local option; ValidateSpec returns it as a *backend.AttrError on local.<name>.
 type OptionError struct {
 	Option string
 	Msg    string
@@ -46,8 +46,14 @@ type OptionError struct {
 
 func (e *OptionError) Error() string { return "local option " + e.Option + ": " + e.Msg }
 
-// AttributePath implements the provider's attribute-path interface: the error belongs to local.<option>.
-func (e *OptionError) AttributePath() []string { return []string{"local", e.Option} }
+// onAttribute puts a refusal of one local option on its attribute (local.<option>) for the provider.
+func onAttribute(err error) error {
+	var oe *OptionError
+	if errors.As(err, &oe) {
+		return &backend.AttrError{Path: []string{"local", oe.Option}, Err: err}
+	}
+	return err
+}
 
 // parseLimits reads the local options; unknown keys and bad values are errors naming them.
 func parseLimits(opts map[string]any) (limits, error) {

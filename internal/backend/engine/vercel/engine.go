@@ -165,20 +165,8 @@ func defaults(spec backend.SandboxSpec) (time.Duration, int) {
 	return timeout, vcpus
 }
 
-// FieldError is a refusal of ValidateSpec that is about one field of the spec; Field names the provider's
-// attribute (runtime, vcpus, timeout, ports, env, volume, policy) so that the plan-time error points at it.
-type FieldError struct {
-	Field string
-	Err   error
-}
-
-func (e *FieldError) Error() string { return e.Err.Error() }
-func (e *FieldError) Unwrap() error { return e.Err }
-
-// Attribute is the provider attribute the error is about.
-func (e *FieldError) Attribute() string { return e.Field }
-
-// ValidateSpec implements backend.Engine. Errors about one field are *FieldError.
+// ValidateSpec implements backend.Engine. Errors about one attribute (runtime, vcpus, timeout, ports, env,
+// volume, policy) are *backend.AttrError, so that the plan-time error points at it.
 func (e *Engine) ValidateSpec(spec backend.SandboxSpec) error {
 	_, err := validateSandboxSpec(spec)
 	return err
@@ -191,28 +179,28 @@ func validateSandboxSpec(spec backend.SandboxSpec) (sandboxOptions, error) {
 		}
 	}
 	if err := checkRuntime(spec.Runtime); err != nil {
-		return sandboxOptions{}, &FieldError{Field: "runtime", Err: err}
+		return sandboxOptions{}, &backend.AttrError{Path: []string{"runtime"}, Err: err}
 	}
 	if err := checkVCPUs(spec.VCPUs); err != nil {
-		return sandboxOptions{}, &FieldError{Field: "vcpus", Err: err}
+		return sandboxOptions{}, &backend.AttrError{Path: []string{"vcpus"}, Err: err}
 	}
 	if err := checkTimeout(spec.Timeout); err != nil {
-		return sandboxOptions{}, &FieldError{Field: "timeout", Err: err}
+		return sandboxOptions{}, &backend.AttrError{Path: []string{"timeout"}, Err: err}
 	}
 	if err := checkPorts(spec.Ports); err != nil {
-		return sandboxOptions{}, &FieldError{Field: "ports", Err: err}
+		return sandboxOptions{}, &backend.AttrError{Path: []string{"ports"}, Err: err}
 	}
 	if err := checkEnv(spec.Env); err != nil {
-		return sandboxOptions{}, &FieldError{Field: "env", Err: err}
+		return sandboxOptions{}, &backend.AttrError{Path: []string{"env"}, Err: err}
 	}
 	if len(spec.Volumes) > 0 {
-		return sandboxOptions{}, &FieldError{Field: "volume", Err: errors.New("the vercel engine has no volumes: keep files in a workspace (sandbox_workspace) or a setup snapshot instead")}
+		return sandboxOptions{}, &backend.AttrError{Path: []string{"volume"}, Err: errors.New("the vercel engine has no volumes: keep files in a workspace (sandbox_workspace) or a setup snapshot instead")}
 	}
 	if spec.Workspace != "" {
 		return sandboxOptions{}, errors.New("on vercel a workspace is its own persistent sandbox: run commands in the workspace itself instead of attaching it to a sandbox")
 	}
 	if err := spec.Policy.Validate(); err != nil {
-		return sandboxOptions{}, &FieldError{Field: "policy", Err: fmt.Errorf("network policy: %w", err)}
+		return sandboxOptions{}, &backend.AttrError{Path: []string{"policy"}, Err: fmt.Errorf("network policy: %w", err)}
 	}
 	opts, err := parseSandboxOptions(spec.Options)
 	if err != nil {

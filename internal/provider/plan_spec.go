@@ -3,7 +3,7 @@ package provider
 import (
 	"context"
 	"errors"
-	"strings"
+	"fmt"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -13,28 +13,13 @@ import (
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 )
 
-// attributePather is implemented by engine errors that name the attribute they are about (the daytona engine's
-// *daytona.AttrError), as path steps from the resource's root ("vcpus"; "daytona", "cpu").
-type attributePather interface{ AttributePath() []string }
-
-// specErrorPath is the attribute a plan-time engine error is reported on: the one the error names, or else the
-// engine's block.
+// specErrorPath is the attribute a plan-time engine error is reported on: the one its *backend.AttrError
+// names, or else the engine's block.
 func specErrorPath(engine string, err error) path.Path {
-	var ap attributePather
-	if errors.As(err, &ap) {
-		if steps := ap.AttributePath(); len(steps) > 0 {
-			p := path.Root(steps[0])
-			for _, s := range steps[1:] {
-				p = p.AtName(s)
-			}
-			return p
-		}
-	}
-	var fe interface{ Attribute() string } // vercel.FieldError: a dotted path
-	if errors.As(err, &fe) && fe.Attribute() != "" {
-		steps := strings.Split(fe.Attribute(), ".")
-		p := path.Root(steps[0])
-		for _, s := range steps[1:] {
+	var ae *backend.AttrError
+	if errors.As(err, &ae) && len(ae.Path) > 0 {
+		p := path.Root(ae.Path[0])
+		for _, s := range ae.Path[1:] {
 			p = p.AtName(s)
 		}
 		return p
@@ -42,17 +27,32 @@ func specErrorPath(engine string, err error) path.Path {
 	return path.Root(engine)
 }
 
-// planSpecForEngine completes a plan-time sandbox spec, for the daytona engine, with what the apply only
-// resolves later but the engine can already judge: that a setup is used (its snapshot id is a placeholder) and
-// the network policy with the names, not the values, of its write-only credentials.
-func planSpecForEngine(ctx context.Context, eng backend.Engine, spec *backend.SandboxSpec, setupID types.String, policy types.Object, config tfsdk.Config) {
-	if eng.Name() != backend.EngineDaytona {
-		return
-	}
+// planSpec completes a plan-time sandbox spec, for every engine, with what the apply only resolves later but
+// the engine can already judge: that a setup is used (its artifact id is backend.PlannedSetup) and the network
+// policy with the names, not the values, of its write-only credentials.
+func planSpec(ctx context.Context, spec *backend.SandboxSpec, setupID types.String, policy types.Object, config tfsdk.Config) {
 	if !setupID.IsNull() && !setupID.IsUnknown() {
-		spec.Setup = "planned-setup-snapshot"
+		spec.Setup = backend.PlannedSetup
 	}
 	spec.Policy = planPolicy(ctx, policy, config)
+}
+
+// checkOtherEngineBlocks refuses an engine's option block on a resource of another engine (what names the
+// resource: "setup").
+func checkOtherEngineBlocks(ctx context.Context, plan tfsdk.Plan, engine, what string, diags *diag.Diagnostics) {
+	for _, name := range availableEngines {
+		_, isAttr := plan.Schema.GetAttributes()[name]
+		_, isBlock := plan.Schema.GetBlocks()[name]
+		if name == engine || (!isAttr && !isBlock) {
+			continue
+		}
+		var v types.Object
+		diags.Append(plan.GetAttribute(ctx, path.Root(name), &v)...)
+		if !v.IsNull() {
+			diags.AddAttributeError(path.Root(name), "Block for another engine",
+				fmt.Sprintf("The %s block only applies with backend = %q; this %s runs on %s.", name, name, what, engine))
+		}
+	}
 }
 
 // planPolicy is the configured policy at plan time, credentials as names only; nil when absent, unknown or

@@ -21,15 +21,15 @@ func TestValidateSpecNamesTheField(t *testing.T) {
 		"policy":  {Policy: &backend.NetworkPolicy{Mode: "allow_list"}},
 	} {
 		err := e.ValidateSpec(spec)
-		var fe *FieldError
-		if !errors.As(err, &fe) || fe.Attribute() != field {
-			t.Errorf("ValidateSpec(%s) = %v, want a FieldError about %q", field, err, field)
+		var ae *backend.AttrError
+		if !errors.As(err, &ae) || len(ae.Path) != 1 || ae.Path[0] != field {
+			t.Errorf("ValidateSpec(%s) = %v, want an AttrError about %q", field, err, field)
 		}
 	}
-	// Engine options are not one attribute of the resource: no FieldError.
+	// Engine options are not one attribute of the resource: no AttrError.
 	err := e.ValidateSpec(backend.SandboxSpec{Options: map[string]any{"snapshot_expiration": "1h"}})
-	var fe *FieldError
-	if err == nil || errors.As(err, &fe) {
+	var ae *backend.AttrError
+	if err == nil || errors.As(err, &ae) {
 		t.Errorf("ValidateSpec(bad option) = %v, want a plain error", err)
 	}
 }

@@ -1,0 +1,37 @@
+package backend
+
+// Optional abilities of an engine: interfaces an engine may implement beyond Engine, which the provider and
+// sweep look for. What an engine can do without being made (with no credentials) is data in its Capabilities
+// instead (Capabilities.NoStop says what an engine without stop does instead).
+
+// PolicyValidator is an engine that checks a network policy as each of its creates (sandbox, setup builder,
+// workspace) would, without calling out. The provider calls it at plan time for setups and workspaces (a
+// sandbox's policy is checked by ValidateSpec). A refusal about one attribute is an *AttrError.
+type PolicyValidator interface {
+	ValidatePolicy(p *NetworkPolicy) error
+}
+
+// Rooted is an engine whose objects are directories under one root on this machine (the local engine); sweep
+// checks that what it removes lies under it.
+type Rooted interface {
+	Root() string
+}
+
+// AttrError is an engine's refusal that is about one attribute of the resource, as path steps from the
+// resource's root ("vcpus"; "daytona", "cpu"; "policy", "credentials_wo"), so that the provider reports it at
+// plan time on that attribute instead of on the engine's block.
+type AttrError struct {
+	Path []string
+	Err  error
+}
+
+func (e *AttrError) Error() string { return e.Err.Error() }
+func (e *AttrError) Unwrap() error { return e.Err }
+
+// NewAttrError wraps err as a refusal about the attribute at path; nil stays nil.
+func NewAttrError(err error, path ...string) error {
+	if err == nil {
+		return nil
+	}
+	return &AttrError{Path: path, Err: err}
+}
