@@ -11,6 +11,7 @@ import (
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/vercel/vercelfake"
+	"github.com/ekairos/terraform-provider-sandbox/internal/testfakes/harness"
 )
 
 func TestRunCommandStream(t *testing.T) {
@@ -140,7 +141,7 @@ func TestRetryAfterParsedAndCapped(t *testing.T) {
 	f := startFake(t, vercelfake.Config{})
 	e := newTestEngine(t, f, func(c *Config) { c.RetryBaseDelay, c.RetryMaxDelay = time.Millisecond, 2*time.Millisecond })
 	for _, ra := range []string{"0.6", time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat)} {
-		f.InjectFault(vercelfake.Fault{Route: "GET /v2/sandboxes/{name}", Statuses: []int{429}, RetryAfter: ra})
+		f.Faults().Add(harness.Fault{Route: "GET /v2/sandboxes/{name}", Status: 429, RetryAfter: ra})
 		start := time.Now()
 		_, err := e.GetSandbox(t.Context(), "sbx-none")
 		if StatusOf(err) != http.StatusNotFound {
@@ -151,7 +152,7 @@ func TestRetryAfterParsedAndCapped(t *testing.T) {
 		}
 	}
 	// No deadline, and the service asks for an hour: not waited for.
-	f.InjectFault(vercelfake.Fault{Route: "GET /v2/sandboxes/{name}", Statuses: []int{429}, RetryAfter: "3600"})
+	f.Faults().Add(harness.Fault{Route: "GET /v2/sandboxes/{name}", Status: 429, RetryAfter: "3600"})
 	before := f.Requests("GET /v2/sandboxes/{name}")
 	_, err := e.GetSandbox(context.Background(), "sbx-none")
 	if StatusOf(err) != http.StatusTooManyRequests || !strings.Contains(err.Error(), "asks to wait 1h0m0s") {
