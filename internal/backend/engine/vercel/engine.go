@@ -513,18 +513,20 @@ func (e *Engine) deleteNamed(ctx context.Context, name string) error {
 		}
 		return fmt.Errorf("deleting vercel sandbox %s: %w", name, err)
 	}
-	for {
+	err := httpapi.Poll(ctx, "vercel sandbox "+name+" to be deleted", e.poll, 4*e.poll, func() (bool, error) {
 		_, err := e.c.GetSandbox(ctx, name)
 		switch {
 		case StatusOf(err) == http.StatusNotFound:
-			return nil
+			return true, nil
 		case err != nil && StatusOf(err) != http.StatusGone:
-			return fmt.Errorf("waiting for vercel sandbox %s to be deleted: %w", name, err)
+			return false, fmt.Errorf("waiting for vercel sandbox %s to be deleted: %w", name, err)
 		}
-		if err := e.sleep(ctx); err != nil {
-			return fmt.Errorf("vercel sandbox %s is still there after its delete: %w", name, err)
-		}
+		return false, nil
+	}, nil)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("vercel sandbox %s is still there after its delete: %w", name, err)
 	}
+	return err
 }
 
 // status is the status of a sandbox's current session (the sandbox's own when no session came with it).
@@ -537,17 +539,6 @@ func status(r *SandboxResponse) string {
 
 func terminal(st string) bool {
 	return st == StatusStopped || st == StatusFailed || st == StatusAborted
-}
-
-func (e *Engine) sleep(ctx context.Context) error {
-	t := time.NewTimer(e.poll)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // waitRunning polls until the sandbox's current session runs. A session that ends instead is an error.
@@ -592,19 +583,18 @@ func (e *Engine) waitRunningFrom(ctx context.Context, name string, first *Sandbo
 // waitStopped polls until the sandbox's current session has ended.
 func (e *Engine) waitStopped(ctx context.Context, name string) error {
 	st := ""
-	for {
+	err := httpapi.Poll(ctx, "vercel sandbox "+name+" to stop", e.poll, 4*e.poll, func() (bool, error) {
 		r, err := e.getSandbox(ctx, name)
 		if err != nil {
-			return stillErr(ctx, name, st, err)
+			return false, stillErr(ctx, name, st, err)
 		}
 		st = status(r)
-		if terminal(st) {
-			return nil
-		}
-		if err := e.sleep(ctx); err != nil {
-			return fmt.Errorf("vercel sandbox %s is still %s: %w", name, st, err)
-		}
+		return terminal(st), nil
+	}, func() string { return st })
+	if err != nil && ctx.Err() != nil && st != "" && !strings.Contains(err.Error(), "is still") {
+		return fmt.Errorf("vercel sandbox %s is still %s: %w", name, st, ctx.Err())
 	}
+	return err
 }
 
 // stillErr words an error that ended a wait: with the status last seen when the context ended it.
