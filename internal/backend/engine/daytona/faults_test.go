@@ -97,6 +97,26 @@ func TestUnauthorizedNamesTheKeyButNeverShowsIt(t *testing.T) {
 	}
 }
 
+// The one status mapping: a 403 names the credentials' variables as a 401 does; a 404 of the main API is
+// backend.ErrNotFound; a toolbox 404 (a missing file) is not, or a read of a missing file would close the
+// sandbox's record.
+func TestStatusMapping(t *testing.T) {
+	f := newFake(t)
+	e := newEngine(t, f)
+	f.Faults().Add(harness.Fault{Route: "GET /sandbox", Status: http.StatusForbidden, Body: `{"statusCode":403,"message":"Forbidden resource","error":"Forbidden"}`})
+	_, err := e.ListSandboxes(ctxFor(t, 5*time.Second))
+	if !errors.Is(err, ErrUnauthorized) || !strings.Contains(err.Error(), "DAYTONA_API_KEY") || !strings.Contains(err.Error(), "Forbidden resource") {
+		t.Errorf("a 403 = %v, want ErrUnauthorized, the service's message and DAYTONA_API_KEY", err)
+	}
+	if _, err := e.GetSandbox(ctxFor(t, 5*time.Second), "no-such-sandbox"); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("GetSandbox of a missing sandbox = %v, want backend.ErrNotFound", err)
+	}
+	toolbox404 := &APIError{Method: "GET", Path: "toolbox/x/files/download", Status: http.StatusNotFound, Toolbox: true}
+	if errors.Is(toolbox404, backend.ErrNotFound) {
+		t.Errorf("a toolbox 404 reads as a missing sandbox")
+	}
+}
+
 func TestErrorsRedactTheKey(t *testing.T) {
 	f := newFake(t)
 	e := newEngine(t, f)

@@ -326,7 +326,7 @@ func (e *Engine) getSandbox(ctx context.Context, name string) (*SandboxResponse,
 		return r, nil
 	case StatusOf(err) == http.StatusGone && CodeOf(err) == "snapshot_not_found":
 		return nil, fmt.Errorf("vercel sandbox %s: its snapshot expired or was deleted, its files are gone: %w (%w)", name, backend.ErrNotFound, err)
-	case StatusOf(err) == http.StatusNotFound:
+	case errors.Is(err, backend.ErrNotFound):
 		if lerr := e.c.ProbeProject(ctx); lerr != nil {
 			return nil, fmt.Errorf("vercel sandbox %s: not found, and the project %s cannot be listed either (check the team and project ids): %w", name, e.c.ProjectID(), lerr)
 		}
@@ -408,9 +408,6 @@ func (e *Engine) UpdateSandbox(ctx context.Context, externalID string, spec back
 		patch.SnapshotExpiration = &exp
 	}
 	if _, err := e.c.UpdateSandbox(ctx, externalID, patch); err != nil {
-		if StatusOf(err) == http.StatusNotFound {
-			return nil, fmt.Errorf("vercel sandbox %s: %w (%w)", externalID, backend.ErrNotFound, err)
-		}
 		return nil, err
 	}
 	r, err := e.getSandbox(ctx, externalID)
@@ -508,7 +505,7 @@ func (e *Engine) DeleteSandbox(ctx context.Context, externalID string) error {
 
 func (e *Engine) deleteNamed(ctx context.Context, name string) error {
 	if err := e.c.DeleteSandbox(ctx, name, true); err != nil {
-		if StatusOf(err) == http.StatusNotFound {
+		if errors.Is(err, backend.ErrNotFound) {
 			return nil
 		}
 		return fmt.Errorf("deleting vercel sandbox %s: %w", name, err)
@@ -516,7 +513,7 @@ func (e *Engine) deleteNamed(ctx context.Context, name string) error {
 	err := httpapi.Poll(ctx, "vercel sandbox "+name+" to be deleted", e.poll, 4*e.poll, func() (bool, error) {
 		_, err := e.c.GetSandbox(ctx, name)
 		switch {
-		case StatusOf(err) == http.StatusNotFound:
+		case errors.Is(err, backend.ErrNotFound):
 			return true, nil
 		case err != nil && StatusOf(err) != http.StatusGone:
 			return false, fmt.Errorf("waiting for vercel sandbox %s to be deleted: %w", name, err)
