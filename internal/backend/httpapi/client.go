@@ -93,7 +93,7 @@ func (e *StatusText) Error() string {
 func (e *StatusText) Unwrap() error { return StatusError(e.Status) }
 
 // Send sends r under the client's policy until it succeeds or the policy stops, and returns the 2xx
-// answer. The error is the service's (ErrorOf) for an error answer, a transport error with the secrets
+// answer, or nil and no error when r.Call.Check found that a failed attempt had gone through. The error is the service's (ErrorOf) for an error answer, a transport error with the secrets
 // redacted, or the last of them wrapped in a *RetryError (see Do).
 func (c *Client) Send(ctx context.Context, r Request) (*Response, error) {
 	hc := c.HTTP

@@ -247,7 +247,7 @@ func (c *client) do(ctx context.Context, r request) error {
 	}
 	resp, err := c.http.Send(ctx, httpapi.Request{Method: r.method, URL: target, Path: r.path, Body: body,
 		ContentType: r.contentType, Call: httpapi.Call{Idempotent: r.idempotent}})
-	if err != nil {
+	if err != nil || resp == nil {
 		return err
 	}
 	if r.rawOut != nil {

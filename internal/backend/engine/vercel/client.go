@@ -289,7 +289,7 @@ func (c *Client) send(ctx context.Context, r request, stream bool) (*httpapi.Res
 // do sends a request and returns the successful response open; the caller closes its body.
 func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 	resp, err := c.send(ctx, r, true)
-	if err != nil {
+	if err != nil || resp == nil {
 		return nil, err
 	}
 	return resp.HTTP, nil
@@ -325,7 +325,7 @@ func (c *Client) scrubErr(err error, secrets []string) error {
 // doJSON sends a request and decodes the JSON answer into out (when not nil).
 func (c *Client) doJSON(ctx context.Context, r request, out any) error {
 	resp, err := c.send(ctx, r, false)
-	if err != nil || out == nil {
+	if err != nil || resp == nil || out == nil {
 		return err
 	}
 	if err := json.Unmarshal(resp.Body, out); err != nil {
