@@ -59,6 +59,9 @@ type Request struct {
 	// Timeout bounds each attempt (0 = only the context). A streamed answer's attempt ends when its body is
 	// closed.
 	Timeout time.Duration
+	// Attempted, when set, is told the outcome of every attempt (status 0: no answer; err nil: a success),
+	// for a caller that must know whether a failed attempt may have been applied.
+	Attempted func(status int, err error)
 	// Stream returns the 2xx answer open (Response.HTTP; the caller closes its Body) instead of reading it.
 	Stream bool
 }
@@ -104,75 +107,84 @@ func (c *Client) Send(ctx context.Context, r Request) (*Response, error) {
 	secrets := append(append([]string(nil), c.Secrets...), r.Secrets...)
 	var out *Response
 	err := Do(ctx, c.Policy, r.Call, func(ctx context.Context, _ int) Attempt {
-		actx, cancel := ctx, context.CancelFunc(func() {})
-		if r.Timeout > 0 {
-			actx, cancel = context.WithTimeout(ctx, r.Timeout)
+		a := c.attempt(ctx, hc, &r, prefix, secrets, &out)
+		if r.Attempted != nil {
+			r.Attempted(a.Status, a.Err)
 		}
-		var body io.Reader
-		if r.Body != nil {
-			body = bytes.NewReader(r.Body)
-		}
-		req, err := http.NewRequestWithContext(actx, r.Method, r.URL, body)
-		if err != nil {
-			cancel()
-			return Attempt{Permanent: true, Err: &RedactedError{Prefix: prefix, Err: err, Secrets: secrets}}
-		}
-		for k, vs := range c.Header {
-			req.Header[k] = vs
-		}
-		for k, vs := range r.Header {
-			req.Header[k] = vs
-		}
-		if r.Body != nil && r.ContentType != "" {
-			req.Header.Set("Content-Type", r.ContentType)
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			cancel()
-			var uErr *url.Error
-			if errors.As(err, &uErr) {
-				err = uErr.Err // the URL's query may hold secrets or env values; Path says which call it was
-			}
-			return Attempt{Err: &RedactedError{Prefix: prefix, Err: err, Secrets: secrets}}
-		}
-		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			max := c.MaxErrorBody
-			if max <= 0 {
-				max = 64 << 10
-			}
-			b, _ := io.ReadAll(io.LimitReader(resp.Body, max))
-			b = []byte(Redact(string(b), secrets...))
-			_ = resp.Body.Close()
-			cancel()
-			a := Attempt{Status: resp.StatusCode, Header: resp.Header, Err: c.errorOf(&r, resp.StatusCode, resp.Header, b)}
-			var ra RetryAfterError
-			if errors.As(a.Err, &ra) {
-				a.RetryAfter = ra.RetryAfterDelay()
-			}
-			return a
-		}
-		if r.Stream {
-			resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
-			out = &Response{Status: resp.StatusCode, Header: resp.Header, HTTP: resp}
-			return Attempt{Status: resp.StatusCode}
-		}
-		defer cancel()
-		defer func() { _ = resp.Body.Close() }()
-		max := c.MaxBody
-		if max <= 0 {
-			max = DefaultMaxBody
-		}
-		b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
-		switch {
-		case err != nil:
-			return Attempt{Err: &RedactedError{Prefix: prefix + "reading the answer: ", Err: err, Secrets: secrets}}
-		case int64(len(b)) > max:
-			return Attempt{Permanent: true, Err: fmt.Errorf("%sanswer larger than %d bytes", prefix, max)}
-		}
-		out = &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
-		return Attempt{Status: resp.StatusCode}
+		return a
 	})
 	return out, err
+}
+
+// attempt sends r once.
+func (c *Client) attempt(ctx context.Context, hc *http.Client, r *Request, prefix string, secrets []string, out **Response) Attempt {
+	actx, cancel := ctx, context.CancelFunc(func() {})
+	if r.Timeout > 0 {
+		actx, cancel = context.WithTimeout(ctx, r.Timeout)
+	}
+	var body io.Reader
+	if r.Body != nil {
+		body = bytes.NewReader(r.Body)
+	}
+	req, err := http.NewRequestWithContext(actx, r.Method, r.URL, body)
+	if err != nil {
+		cancel()
+		return Attempt{Permanent: true, Err: &RedactedError{Prefix: prefix, Err: err, Secrets: secrets}}
+	}
+	for k, vs := range c.Header {
+		req.Header[k] = vs
+	}
+	for k, vs := range r.Header {
+		req.Header[k] = vs
+	}
+	if r.Body != nil && r.ContentType != "" {
+		req.Header.Set("Content-Type", r.ContentType)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		cancel()
+		var uErr *url.Error
+		if errors.As(err, &uErr) {
+			err = uErr.Err // the URL's query may hold secrets or env values; Path says which call it was
+		}
+		return Attempt{Err: &RedactedError{Prefix: prefix, Err: err, Secrets: secrets}}
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		max := c.MaxErrorBody
+		if max <= 0 {
+			max = 64 << 10
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, max))
+		b = []byte(Redact(string(b), secrets...))
+		_ = resp.Body.Close()
+		cancel()
+		a := Attempt{Status: resp.StatusCode, Header: resp.Header, Err: c.errorOf(r, resp.StatusCode, resp.Header, b)}
+		var ra RetryAfterError
+		if errors.As(a.Err, &ra) {
+			a.RetryAfter = ra.RetryAfterDelay()
+		}
+		return a
+	}
+	if r.Stream {
+		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+		*out = &Response{Status: resp.StatusCode, Header: resp.Header, HTTP: resp}
+		return Attempt{Status: resp.StatusCode}
+	}
+	defer cancel()
+	defer func() { _ = resp.Body.Close() }()
+	max := c.MaxBody
+	if max <= 0 {
+		max = DefaultMaxBody
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	switch {
+	case err != nil:
+		return Attempt{Err: &RedactedError{Prefix: prefix + "reading the answer: ", Err: err, Secrets: secrets}}
+	case int64(len(b)) > max:
+		return Attempt{Permanent: true, Err: fmt.Errorf("%sanswer larger than %d bytes", prefix, max)}
+	}
+	*out = &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return Attempt{Status: resp.StatusCode}
 }
 
 func (c *Client) errorOf(r *Request, status int, header http.Header, body []byte) error {
