@@ -95,13 +95,7 @@ func (s *suite) createVolume(t *testing.T, ve backend.VolumeEngine, recordID str
 	if v == nil || v.ExternalID == "" {
 		t.Fatalf("CreateVolume returned no external id: %+v", v)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), s.opts.scaled(60*time.Second))
-		defer cancel()
-		if err := ve.DeleteVolume(ctx, v.ExternalID); err != nil && !errors.Is(err, backend.ErrNotFound) {
-			t.Errorf("cleanup: DeleteVolume(%s): %v", v.ExternalID, err)
-		}
-	})
+	s.removeAtEnd(t, "DeleteVolume", v.ExternalID, ve.DeleteVolume)
 	return v
 }
 
@@ -222,13 +216,7 @@ func (s *suite) buildSetup(t *testing.T, se backend.SetupEngine, spec backend.Se
 	if art == nil || art.ExternalID == "" {
 		t.Fatalf("BuildSetup returned no artifact id: %+v", art)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), s.opts.scaled(60*time.Second))
-		defer cancel()
-		if err := se.DeleteSetup(ctx, art.ExternalID); err != nil && !errors.Is(err, backend.ErrNotFound) {
-			t.Errorf("cleanup: DeleteSetup(%s): %v", art.ExternalID, err)
-		}
-	})
+	s.removeAtEnd(t, "DeleteSetup", art.ExternalID, se.DeleteSetup)
 	return art
 }
 
@@ -318,13 +306,7 @@ func (s *suite) createWorkspace(t *testing.T, we backend.WorkspaceEngine, spec b
 	if w == nil || w.ExternalID == "" {
 		t.Fatalf("CreateWorkspace returned no external id: %+v", w)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), s.opts.scaled(60*time.Second))
-		defer cancel()
-		if err := we.DeleteWorkspace(ctx, w.ExternalID); err != nil && !errors.Is(err, backend.ErrNotFound) {
-			t.Errorf("cleanup: DeleteWorkspace(%s): %v", w.ExternalID, err)
-		}
-	})
+	s.removeAtEnd(t, "DeleteWorkspace", w.ExternalID, we.DeleteWorkspace)
 	return w
 }
 
@@ -451,6 +433,17 @@ func (s *suite) testCheckpoints(t *testing.T) {
 	if err := wc.RestoreWorkspace(ctx, w.ExternalID, "no-such-checkpoint"); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("RestoreWorkspace to an unknown checkpoint = %v, want backend.ErrNotFound", err)
 	}
+}
+
+// removeAtEnd removes an object the test made when it ends (a missing one is fine).
+func (s *suite) removeAtEnd(t *testing.T, what, id string, remove func(ctx context.Context, id string) error) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.scaled(60*time.Second))
+		defer cancel()
+		if err := remove(ctx, id); err != nil && !errors.Is(err, backend.ErrNotFound) {
+			t.Errorf("cleanup: %s(%s): %v", what, id, err)
+		}
+	})
 }
 
 // shortID is a record id's last 12 characters, for names that engines bound.
