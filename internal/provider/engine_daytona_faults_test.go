@@ -17,6 +17,7 @@ import (
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/daytona"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/daytona/daytonafake"
+	"github.com/ekairos/terraform-provider-sandbox/internal/testfakes/harness"
 )
 
 // daytonaNothingLeft is a CheckDestroy that lists what is left on the fake, as someone listing the service after
@@ -76,7 +77,7 @@ func TestAccDaytona_createFailsAfterSandboxExists(t *testing.T) {
 	env := newTestEnv(t)
 	fake := startDaytonaFake(t)
 	cfg := oneDaytonaSandbox(env, fake, "  ports = [3000]")
-	fake.AddFault(daytonafake.Fault{Route: "GET /sandbox/{id}/ports/{port}/preview-url", Status: http.StatusForbidden,
+	fake.Faults().Add(harness.Fault{Route: "GET /sandbox/{id}/ports/{port}/preview-url", Status: http.StatusForbidden,
 		Body: `{"statusCode":403,"error":"Forbidden","message":"Forbidden resource"}`})
 	var first daytonafake.SandboxInfo
 	resource.Test(t, resource.TestCase{
@@ -127,7 +128,7 @@ func TestAccDaytona_createFailsAfterSandboxExists(t *testing.T) {
 func TestAccDaytona_rateLimitedCreateSucceeds(t *testing.T) {
 	env := newTestEnv(t)
 	fake := startDaytonaFake(t)
-	fake.AddFault(daytonafake.Fault{Route: "POST /sandbox", Status: http.StatusTooManyRequests, RetryAfter: "1", Times: 2})
+	fake.Faults().Add(harness.Fault{Route: "POST /sandbox", Status: http.StatusTooManyRequests, RetryAfter: "1", Times: 2})
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
 		CheckDestroy:             daytonaNothingLeft(env, fake),
@@ -161,7 +162,7 @@ func TestAccDaytona_serverErrorsGiveUpInBoundedTime(t *testing.T) {
 		Steps: []resource.TestStep{
 			{
 				PreConfig: func() {
-					fake.AddFault(daytonafake.Fault{Route: "POST /sandbox", Status: http.StatusInternalServerError, Times: attempts})
+					fake.Faults().Add(harness.Fault{Route: "POST /sandbox", Status: http.StatusInternalServerError, Times: attempts})
 					start = time.Now()
 				},
 				Config: cfg,

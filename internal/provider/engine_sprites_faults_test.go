@@ -13,6 +13,7 @@ import (
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/sprites/spritesfake"
+	"github.com/ekairos/terraform-provider-sandbox/internal/testfakes/harness"
 )
 
 // TestAccSprites_faults runs the API's faults through terraform: a 429 on create is waited out and
@@ -46,7 +47,7 @@ resource "sandbox_command" "c" {
 		},
 		Steps: []resource.TestStep{
 			{
-				PreConfig: func() { fake.FailNext("POST /v1/sprites", 1, spritesfake.RateLimited(1)) },
+				PreConfig: func() { fake.Faults().Add(spritesfake.RateLimited("POST /v1/sprites", 1)) },
 				Config:    cfg("1"),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttr("sandbox_sandbox.s", "status", "active"),
@@ -63,13 +64,10 @@ resource "sandbox_command" "c" {
 			{
 				PreConfig: func() {
 					// Every read fails: the list a refresh reads sprites from, then each sprite's own GET.
-					fault := &spritesfake.Fault{Status: http.StatusInternalServerError, Body: `{"errors":["database is unavailable"]}`}
-					fake.SetFault(func(r *http.Request) *spritesfake.Fault {
-						if r.Method == http.MethodGet && (r.URL.Path == "/v1/sprites" || path.Dir(r.URL.Path) == "/v1/sprites") {
-							return fault
-						}
-						return nil
-					})
+					fake.Faults().Add(harness.Fault{Status: http.StatusInternalServerError, Body: `{"errors":["database is unavailable"]}`, Times: -1,
+						Match: func(r *http.Request) bool {
+							return r.Method == http.MethodGet && (r.URL.Path == "/v1/sprites" || path.Dir(r.URL.Path) == "/v1/sprites")
+						}})
 				},
 				Config:      cfg("1"),
 				PlanOnly:    true,
@@ -77,12 +75,12 @@ resource "sandbox_command" "c" {
 			},
 			{
 				PreConfig: func() {
-					fake.SetFault(nil)
+					fake.Faults().Clear()
 					rec, err := env.record(id)
 					if err != nil || rec.String("status") != backend.StatusActive {
 						t.Fatalf("after failed refreshes the record is %v, %v; a 500 must not close it", rec, err)
 					}
-					fake.FailNext("WS /v1/sprites/{name}/exec", 1, &spritesfake.Fault{DropExec: true})
+					fake.Faults().Add(harness.Fault{Route: "WS /v1/sprites/{name}/exec", Extra: spritesfake.DropExec{}})
 				},
 				Config:      cfg("2"),
 				ExpectError: wrapped(`the connection ended before the command's exit code arrived, so its outcome is unknown`),

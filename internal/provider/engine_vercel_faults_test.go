@@ -16,6 +16,7 @@ import (
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/vercel/vercelfake"
+	"github.com/ekairos/terraform-provider-sandbox/internal/testfakes/harness"
 )
 
 const (
@@ -62,7 +63,7 @@ func TestAccVercel_faults429And500(t *testing.T) {
 		Steps: []resource.TestStep{
 			{
 				PreConfig: func() {
-					fake.InjectFault(vercelfake.Fault{Route: createRoute, Statuses: []int{http.StatusTooManyRequests}, RetryAfter: "1"})
+					fake.Faults().Add(harness.Fault{Route: createRoute, Status: http.StatusTooManyRequests, RetryAfter: "1"})
 				},
 				Config: base + vercelSandboxHCL("s"),
 				Check: resource.ComposeAggregateTestCheckFunc(
@@ -82,13 +83,9 @@ func TestAccVercel_faults429And500(t *testing.T) {
 			{
 				// 500 on every read: the engine's retries (5 attempts) and the lifecycle's (3 reads) run out.
 				PreConfig: func() {
-					always := make([]int, 100)
-					for i := range always {
-						always[i] = http.StatusInternalServerError
-					}
-					fake.InjectFault(vercelfake.Fault{Route: getRoute, Statuses: always})
+					fake.Faults().Add(harness.Fault{Route: getRoute, Status: http.StatusInternalServerError, Times: -1})
 					// The list a refresh reads sandboxes from fails too, so each sandbox is read with its GET.
-					fake.InjectFault(vercelfake.Fault{Route: listRoute, Statuses: always})
+					fake.Faults().Add(harness.Fault{Route: listRoute, Status: http.StatusInternalServerError, Times: -1})
 					started = time.Now()
 				},
 				Config:      base + vercelSandboxHCL("s"),
@@ -104,7 +101,7 @@ func TestAccVercel_faults429And500(t *testing.T) {
 					if n := fake.Requests(getRoute); n > 20 {
 						t.Errorf("%d reads for one refresh: the retries are not bounded", n)
 					}
-					fake.ClearFaults()
+					fake.Faults().Clear()
 				},
 				RefreshState: true,
 				Check: resource.ComposeAggregateTestCheckFunc(
@@ -115,7 +112,7 @@ func TestAccVercel_faults429And500(t *testing.T) {
 			{Config: base + vercelSandboxHCL("s"), PlanOnly: true},
 			{
 				PreConfig: func() {
-					fake.InjectFault(vercelfake.Fault{Route: createRoute, Statuses: []int{500, 500, 500, 500, 500}})
+					fake.Faults().Add(harness.Fault{Route: createRoute, Status: 500, Times: 5})
 				},
 				Config:      base + vercelSandboxHCL("s", "t"),
 				ExpectError: regexp.MustCompile(`(?s)Sandbox not created.*gave\s+up\s+after\s+5\s+attempts.*tainted`),
@@ -155,7 +152,7 @@ func TestAccVercel_faults429And500(t *testing.T) {
 			{
 				// Applied, then answered 500: the retry meets 409 on the name and adopts the sandbox.
 				PreConfig: func() {
-					fake.InjectFault(vercelfake.Fault{Route: createRoute, Statuses: []int{500}, Applied: true})
+					fake.Faults().Add(harness.Fault{Route: createRoute, Status: 500, AfterApply: true})
 				},
 				Config: base + vercelSandboxHCL("s", "t", "u"),
 				Check: resource.ComposeAggregateTestCheckFunc(

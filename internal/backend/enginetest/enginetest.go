@@ -1,6 +1,8 @@
-// Package enginetest is the conformance suite of backend.Engine: every engine runs it, the real ones and the
-// fakes of hosted APIs alike, and an engine is done when it passes. Reading Run's subtests is the quickest way to
-// learn what an engine must do.
+// Package enginetest is the conformance suite of the engines: every engine runs it (from a file named
+// conformance_test.go in its package), the real ones and the fakes of hosted APIs alike, and an engine is done
+// when it passes. The base backend.Engine parts always run; the parts of volumes, setups, workspaces,
+// checkpoints and stop run when the capabilities the engine declares say it offers them. Reading Run's
+// subtests is the quickest way to learn what an engine must do.
 //
 // The suite runs these commands, which a fake that does not start a real shell must recognise:
 //
@@ -42,6 +44,13 @@ type Options struct {
 	NewRecordID func() string
 	// Serial runs the subtests one after the other instead of in parallel.
 	Serial bool
+	// VolumeMountPath is where a volume is mounted; "" = /mnt/et.
+	VolumeMountPath string
+	// VolumeByExec writes and reads a mounted volume with commands instead of the files API (for an engine
+	// whose files API does not reach its mounts).
+	VolumeByExec bool
+	// WorkspaceOptions is put in every workspace spec's Options; nil = none.
+	WorkspaceOptions map[string]any
 }
 
 func (o Options) scaled(d time.Duration) time.Duration {
@@ -66,11 +75,13 @@ func (o Options) recordID() string {
 	return backend.NewID()
 }
 
-// Run runs the conformance suite. newEngine is called once per subtest, with the subtest's t, and returns an
-// engine ready to use (e.g. over a t.TempDir() root, or a client of an httptest fake). Parts that need a
-// capability the engine lacks (Capabilities().StopStart, Exec, Files) are skipped.
-func Run(t *testing.T, newEngine func(t *testing.T) backend.Engine, opts Options) {
-	s := &suite{newEngine: newEngine, opts: opts}
+// Run runs the conformance suite against the capabilities an engine declares (its package's Capabilities,
+// to be its descriptor's): the engine must report them, and every part they name runs (volumes, setups,
+// workspaces, checkpoints, stop and start, or the refusal of a stop); the parts they do not name are skipped.
+// newEngine is called once per subtest, with the subtest's t, and returns an engine ready to use (e.g. over a
+// t.TempDir() root, or a client of an httptest fake).
+func Run(t *testing.T, declared backend.Capabilities, newEngine func(t *testing.T) backend.Engine, opts Options) {
+	s := &suite{newEngine: newEngine, opts: opts, caps: declared}
 	tests := []struct {
 		name string
 		fn   func(t *testing.T)
@@ -90,6 +101,15 @@ func Run(t *testing.T, newEngine func(t *testing.T) backend.Engine, opts Options
 		{"Delete", s.testDelete},
 		{"Concurrent", s.testConcurrent},
 		{"ListForRefresh", s.testListForRefresh},
+		{"Capabilities", s.testCapabilities},
+		{"NoStop", s.testNoStop},
+		{"Volumes", s.testVolumes},
+		{"VolumeShared", s.testVolumeShared},
+		{"Setups", s.testSetups},
+		{"SetupFails", s.testSetupFails},
+		{"Workspaces", s.testWorkspaces},
+		{"WorkspaceFromSetup", s.testWorkspaceFromSetup},
+		{"Checkpoints", s.testCheckpoints},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,6 +124,7 @@ func Run(t *testing.T, newEngine func(t *testing.T) backend.Engine, opts Options
 type suite struct {
 	newEngine func(t *testing.T) backend.Engine
 	opts      Options
+	caps      backend.Capabilities // as declared
 }
 
 func (s *suite) ctx(t *testing.T) context.Context {
@@ -141,13 +162,9 @@ func (s *suite) create(t *testing.T, eng backend.Engine, spec backend.SandboxSpe
 	return sb
 }
 
-func (s *suite) need(t *testing.T, eng backend.Engine, what string) {
+func (s *suite) need(t *testing.T, _ backend.Engine, what string) {
 	t.Helper()
-	c := eng.Capabilities()
-	ok := map[string]bool{"exec": c.Exec, "files": c.Files && c.Exec, "stopstart": c.StopStart}[what]
-	if !ok {
-		t.Skipf("%s does not support %s", eng.Name(), what)
-	}
+	s.declared(t, what)
 }
 
 func (s *suite) exec(t *testing.T, eng backend.Engine, ext string, req backend.ExecRequest) *backend.ExecResult {
@@ -424,7 +441,7 @@ func (s *suite) testStopStart(t *testing.T) {
 	s.need(t, eng, "stopstart")
 	sb := s.create(t, eng, s.spec(s.opts.recordID()))
 	ctx := s.ctx(t)
-	canFiles := eng.Capabilities().Files
+	canFiles := s.caps.Files
 	if canFiles {
 		if err := eng.WriteFile(ctx, sb.ExternalID, "kept.txt", []byte("kept")); err != nil {
 			t.Fatalf("WriteFile: %v", err)
@@ -441,7 +458,7 @@ func (s *suite) testStopStart(t *testing.T) {
 	if got.State != backend.StateStopped {
 		t.Errorf("state after StopSandbox = %q, want %q", got.State, backend.StateStopped)
 	}
-	if eng.Capabilities().Exec {
+	if s.caps.Exec {
 		if _, err := eng.Exec(ctx, sb.ExternalID, backend.ExecRequest{Argv: []string{"echo", "hello"}}); err == nil {
 			t.Errorf("Exec in a stopped sandbox = nil error, want an error")
 		}
@@ -463,7 +480,7 @@ func (s *suite) testStopStart(t *testing.T) {
 	if got.ExternalID != sb.ExternalID || got.RecordID != sb.RecordID {
 		t.Errorf("StartSandbox changed the sandbox's ids: %+v", got)
 	}
-	if eng.Capabilities().Exec {
+	if s.caps.Exec {
 		argv := []string{"echo", "hello"}
 		s.wantOK(t, s.exec(t, eng, sb.ExternalID, backend.ExecRequest{Argv: argv}), argv)
 	}
@@ -504,7 +521,7 @@ func (s *suite) testUpdate(t *testing.T) {
 		t.Errorf("GetSandbox after update = %+v, want it running with record %s", got, sb.RecordID)
 	}
 	checkNoSecret(t, "UpdateSandbox", upd, after)
-	if eng.Capabilities().Exec {
+	if s.caps.Exec {
 		argv := []string{"sh", "-c", `printf "%s" "$GREETING"`}
 		res := s.exec(t, eng, sb.ExternalID, backend.ExecRequest{Argv: argv})
 		s.wantOK(t, res, argv)
@@ -531,7 +548,7 @@ func (s *suite) testDelete(t *testing.T) {
 	if _, err := eng.FindSandbox(ctx, id); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("FindSandbox after delete = %v, want an error wrapping backend.ErrNotFound", err)
 	}
-	if eng.Capabilities().Exec {
+	if s.caps.Exec {
 		if _, err := eng.Exec(ctx, sb.ExternalID, backend.ExecRequest{Argv: []string{"echo"}}); !errors.Is(err, backend.ErrNotFound) {
 			t.Errorf("Exec after delete = %v, want an error wrapping backend.ErrNotFound", err)
 		}
@@ -588,7 +605,7 @@ func (s *suite) testConcurrent(t *testing.T) {
 		}
 		seen[sb.ExternalID] = true
 	}
-	if !eng.Capabilities().Exec {
+	if !s.caps.Exec {
 		return
 	}
 	errs = make(chan error, 4*n)
@@ -645,7 +662,7 @@ func (s *suite) testListForRefresh(t *testing.T) {
 	ctx := s.ctx(t)
 	a := s.create(t, eng, s.spec(s.opts.recordID()))
 	b := s.create(t, eng, s.spec(s.opts.recordID()))
-	if eng.Capabilities().StopStart {
+	if s.caps.StopStart {
 		if err := eng.StopSandbox(ctx, b.ExternalID); err != nil {
 			t.Fatalf("StopSandbox: %v", err)
 		}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -32,11 +31,12 @@ const (
 // maxResponse bounds a response body (command output and downloaded files included).
 const maxResponse = 256 << 20
 
-// ErrUnauthorized is wrapped by errors caused by a rejected API key or JWT.
-var ErrUnauthorized = errors.New("daytona: credentials rejected")
+// ErrUnauthorized is wrapped by errors caused by a rejected API key or JWT (401 and 403 answers): the hosted
+// clients' one httpapi.ErrUnauthorized.
+var ErrUnauthorized = httpapi.ErrUnauthorized
 
-// authHint names the settings to check after a 401, and the ones to set when none is given.
-const authHint = "check DAYTONA_API_KEY (or DAYTONA_JWT_TOKEN with DAYTONA_ORGANIZATION_ID)"
+// authHint names the settings to check after a 401 or 403.
+var authHint = httpapi.AuthHint("the Daytona credentials", "DAYTONA_API_KEY", "DAYTONA_JWT_TOKEN with DAYTONA_ORGANIZATION_ID")
 
 // Config configures the Daytona engine. The provider block fills it; ConfigFromEnv reads the SDK's environment
 // variables.
@@ -96,6 +96,7 @@ type APIError struct {
 	Status  int    // HTTP status
 	Code    string // the toolbox's error code (e.g. PROCESS_EXECUTION_TIMEOUT); "" for the main API
 	Message string // the service's message
+	Toolbox bool   // an answer of the toolbox proxy, whose 404 is a missing file or process, not a missing sandbox
 }
 
 // Error reports the call, the HTTP status and the service's message.
@@ -111,28 +112,26 @@ func (e *APIError) Error() string {
 	if e.Message != "" {
 		b.WriteString(": " + e.Message)
 	}
-	if e.Status == http.StatusUnauthorized {
+	if errors.Is(e, ErrUnauthorized) {
 		b.WriteString("; " + authHint)
 	}
 	return b.String()
 }
 
-// Unwrap makes errors.Is(err, ErrUnauthorized) hold for 401 answers.
+// Unwrap maps the status (httpapi.StatusError): a 404 of the main API is backend.ErrNotFound, 401 and 403
+// are ErrUnauthorized. A toolbox 404 is not mapped: the sandbox may be there (toolboxErr asks).
 func (e *APIError) Unwrap() error {
-	if e.Status == http.StatusUnauthorized {
-		return ErrUnauthorized
+	if e.Toolbox && e.Status == http.StatusNotFound {
+		return nil
 	}
-	return nil
+	return httpapi.StatusError(e.Status)
 }
 
-// statusOf returns the HTTP status of an APIError in err's chain, or 0.
-func statusOf(err error) int {
-	var apiErr *APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.Status
-	}
-	return 0
-}
+// HTTPStatus is the answer's status (httpapi.StatusOf).
+func (e *APIError) HTTPStatus() int { return e.Status }
+
+// statusOf returns the HTTP status of the service's answer in err's chain, or 0.
+func statusOf(err error) int { return httpapi.StatusOf(err) }
 
 // apiMessage returns the service's message of an APIError in err's chain, or err's text.
 func apiMessage(err error) string {
@@ -143,30 +142,31 @@ func apiMessage(err error) string {
 	return err.Error()
 }
 
-// client is the typed HTTP client of the main API and the toolbox proxy, with the one retry policy.
+// client is the typed HTTP client of the main API and the toolbox proxy: the hosted clients' one client
+// (httpapi.Client) with Daytona's paths and error bodies.
 type client struct {
 	base        string // main API base URL, no trailing slash
-	hc          *http.Client
-	auth        string // Authorization header value
-	org         string
-	secrets     []string
-	policy      httpapi.Policy
+	http        httpapi.Client
 	pollInitial time.Duration
 	pollMax     time.Duration
 }
 
 func newClient(cfg Config) (*client, error) {
-	c := &client{hc: cfg.HTTPClient, org: cfg.OrganizationID}
+	c := &client{}
+	h := http.Header{"Accept": {"application/json"}, "X-Daytona-Source": {"terraform-provider-sandbox"},
+		"User-Agent": {"terraform-provider-sandbox"}}
+	if cfg.OrganizationID != "" {
+		h.Set("X-Daytona-Organization-ID", cfg.OrganizationID)
+	}
+	var secret string
 	switch {
 	case cfg.APIKey != "":
-		c.auth = "Bearer " + cfg.APIKey
-		c.secrets = append(c.secrets, cfg.APIKey)
+		secret = cfg.APIKey
 	case cfg.JWTToken != "":
 		if cfg.OrganizationID == "" {
 			return nil, errors.New("daytona: a JWT token (DAYTONA_JWT_TOKEN) needs the organization id too: set DAYTONA_ORGANIZATION_ID")
 		}
-		c.auth = "Bearer " + cfg.JWTToken
-		c.secrets = append(c.secrets, cfg.JWTToken)
+		secret = cfg.JWTToken
 	default:
 		return nil, errors.New("daytona: no credentials: set DAYTONA_API_KEY (an API key), or DAYTONA_JWT_TOKEN together with DAYTONA_ORGANIZATION_ID")
 	}
@@ -179,14 +179,14 @@ func newClient(cfg Config) (*client, error) {
 		return nil, fmt.Errorf("daytona: API URL %q is not an http(s) URL (DAYTONA_API_URL)", base)
 	}
 	c.base = base
-	if c.hc == nil {
-		c.hc = &http.Client{}
-	}
-	c.policy = httpapi.Policy{MaxRetries: cfg.MaxRetries, MinBackoff: orDefault(cfg.RetryBase, DefaultRetryBase),
-		MaxBackoff: orDefault(cfg.RetryMax, DefaultRetryMax), MaxRetryAfter: orDefault(cfg.MaxRetryAfter, DefaultMaxRetryAfter),
-		Counter: httpapi.CounterFor("daytona")}
-	if c.policy.MaxRetries == 0 {
-		c.policy.MaxRetries = DefaultMaxRetries
+	h.Set("Authorization", "Bearer "+secret)
+	c.http = httpapi.Client{Name: "daytona", HTTP: cfg.HTTPClient, Header: h, Secrets: []string{secret}, MaxBody: maxResponse,
+		Policy: httpapi.Policy{MaxRetries: cfg.MaxRetries, MinBackoff: orDefault(cfg.RetryBase, DefaultRetryBase),
+			MaxBackoff: orDefault(cfg.RetryMax, DefaultRetryMax), MaxRetryAfter: orDefault(cfg.MaxRetryAfter, DefaultMaxRetryAfter),
+			Counter: httpapi.CounterFor("daytona")},
+		ErrorOf: apiError}
+	if c.http.Policy.MaxRetries == 0 {
+		c.http.Policy.MaxRetries = DefaultMaxRetries
 	}
 	c.pollInitial = orDefault(cfg.PollInitial, DefaultPollInitial)
 	c.pollMax = orDefault(cfg.PollMax, DefaultPollMax)
@@ -245,59 +245,20 @@ func (c *client) do(ctx context.Context, r request) error {
 	if len(r.query) > 0 {
 		target += "?" + r.query.Encode()
 	}
-	return httpapi.Do(ctx, c.policy, httpapi.Call{Idempotent: r.idempotent}, func(ctx context.Context, _ int) httpapi.Attempt {
-		status, header, respBody, err := c.send(ctx, r.method, target, r.contentType, body)
-		switch {
-		case err != nil:
-			return httpapi.Attempt{Err: &httpapi.RedactedError{Prefix: fmt.Sprintf("daytona: %s %s: ", r.method, r.path), Err: err, Secrets: c.secrets}}
-		case status >= 200 && status < 300:
-			if r.rawOut != nil {
-				*r.rawOut = respBody
-			}
-			if r.out != nil && len(bytes.TrimSpace(respBody)) > 0 {
-				if err := json.Unmarshal(respBody, r.out); err != nil {
-					return httpapi.Attempt{Status: status, Permanent: true, Err: fmt.Errorf("daytona: %s %s: decoding the answer: %w", r.method, r.path, err)}
-				}
-			}
-			return httpapi.Attempt{Status: status}
+	resp, err := c.http.Send(ctx, httpapi.Request{Method: r.method, URL: target, Path: r.path, Body: body,
+		ContentType: r.contentType, Call: httpapi.Call{Idempotent: r.idempotent}})
+	if err != nil || resp == nil {
+		return err
+	}
+	if r.rawOut != nil {
+		*r.rawOut = resp.Body
+	}
+	if r.out != nil && len(bytes.TrimSpace(resp.Body)) > 0 {
+		if err := json.Unmarshal(resp.Body, r.out); err != nil {
+			return fmt.Errorf("daytona: %s %s: decoding the answer: %w", r.method, r.path, err)
 		}
-		return httpapi.Attempt{Status: status, Header: header, Err: c.apiError(r, status, respBody)}
-	})
-}
-
-// send makes one attempt and reads the whole answer.
-func (c *client) send(ctx context.Context, method, target, contentType string, body []byte) (int, http.Header, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, target, rd)
-	if err != nil {
-		return 0, nil, nil, fmt.Errorf("building the request: %w", err)
-	}
-	req.Header.Set("Authorization", c.auth)
-	if c.org != "" {
-		req.Header.Set("X-Daytona-Organization-ID", c.org)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("X-Daytona-Source", "terraform-provider-sandbox")
-	req.Header.Set("User-Agent", "terraform-provider-sandbox")
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
-	if err != nil {
-		return 0, nil, nil, fmt.Errorf("reading the answer: %w", err)
-	}
-	if len(b) > maxResponse {
-		return 0, nil, nil, fmt.Errorf("answer larger than %d bytes", maxResponse)
-	}
-	return resp.StatusCode, resp.Header, b, nil
+	return nil
 }
 
 // errorBody is the error body of the main API (NestJS) and of the toolbox (daemon/proxy).
@@ -308,8 +269,9 @@ type errorBody struct {
 	Code       string          `json:"code"`
 }
 
-func (c *client) apiError(r request, status int, body []byte) *APIError {
-	e := &APIError{Method: r.method, Path: r.path, Status: status}
+// apiError reads an error answer of the main API or the toolbox.
+func apiError(r *httpapi.Request, status int, _ http.Header, body []byte) error {
+	e := &APIError{Method: r.Method, Path: r.Path, Status: status, Toolbox: strings.HasPrefix(r.Path, "toolbox/")}
 	var eb errorBody
 	if err := json.Unmarshal(body, &eb); err == nil && (len(eb.Message) > 0 || eb.Error != "") {
 		e.Code = eb.Code
@@ -324,18 +286,10 @@ func (c *client) apiError(r request, status int, body []byte) *APIError {
 			e.Message = eb.Error
 		}
 	} else {
-		text := strings.TrimSpace(string(body))
-		if len(text) > 512 {
-			text = text[:512] + "..."
-		}
-		e.Message = text
+		e.Message = httpapi.Snippet(body, 512)
 	}
-	e.Message = redact(e.Message, c.secrets)
 	return e
 }
-
-// redact removes every secret from s.
-func redact(s string, secrets []string) string { return httpapi.Redact(s, secrets...) }
 
 // poll calls check until it reports done or fails, waiting between calls with a backoff from pollInitial
 // (×1.5 per poll, capped at pollMax: the official client's cadence) and stopping at the context's end. what

@@ -85,17 +85,10 @@ func (e *Engine) ValidateSpec(spec backend.SandboxSpec) error {
 
 // ---- sandbox reads ----
 
-func notFound(what string, err error) error {
-	return fmt.Errorf("%s: %w (%s)", what, backend.ErrNotFound, apiMessage(err))
-}
-
 // getSandbox reads one sandbox; a 404 or a destroyed sandbox is an error wrapping backend.ErrNotFound.
 func (e *Engine) getSandbox(ctx context.Context, idOrName string) (*sandboxDTO, error) {
 	var dto sandboxDTO
 	err := e.c.do(ctx, request{method: http.MethodGet, path: "/sandbox/" + url.PathEscape(idOrName), idempotent: true, out: &dto})
-	if statusOf(err) == http.StatusNotFound {
-		return nil, notFound("daytona sandbox "+idOrName, err)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -259,9 +252,6 @@ func (e *Engine) previewURL(ctx context.Context, id string, port int, fetch bool
 func (e *Engine) preview(ctx context.Context, id string, port int) (*previewURLDTO, error) {
 	var p previewURLDTO
 	err := e.c.do(ctx, request{method: http.MethodGet, path: fmt.Sprintf("/sandbox/%s/ports/%d/preview-url", url.PathEscape(id), port), idempotent: true, out: &p})
-	if statusOf(err) == http.StatusNotFound {
-		return nil, notFound("daytona sandbox "+id, err)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -468,9 +458,6 @@ func (e *Engine) action(ctx context.Context, id, what string) error {
 		q = url.Values{"force": {"false"}}
 	}
 	err := e.c.do(ctx, request{method: http.MethodPost, path: "/sandbox/" + url.PathEscape(id) + "/" + what, query: q, idempotent: true})
-	if statusOf(err) == http.StatusNotFound {
-		return notFound("daytona sandbox "+id, err)
-	}
 	return err
 }
 
@@ -520,7 +507,7 @@ func (e *Engine) DeleteSandbox(ctx context.Context, externalID string) error {
 				return nil
 			}
 			err := e.c.do(ctx, request{method: http.MethodDelete, path: "/sandbox/" + url.PathEscape(d.ID), idempotent: true})
-			if s := statusOf(err); s == http.StatusNotFound || s == http.StatusConflict {
+			if errors.Is(err, backend.ErrNotFound) || statusOf(err) == http.StatusConflict {
 				return nil
 			}
 			return err

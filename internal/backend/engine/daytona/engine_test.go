@@ -4,9 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/daytona/daytonafake"
-	"github.com/ekairos/terraform-provider-sandbox/internal/backend/enginetest"
 )
 
 // testKey is the API key the fakes accept; tests check that it never shows in errors.
@@ -36,10 +34,4 @@ func newEngine(t *testing.T, f *daytonafake.Server, mods ...func(*Config)) *Engi
 		t.Fatal(err)
 	}
 	return e
-}
-
-func TestConformance(t *testing.T) {
-	enginetest.Run(t, func(t *testing.T) backend.Engine {
-		return newEngine(t, newFake(t))
-	}, enginetest.Options{ExecTimeout: time.Second})
 }

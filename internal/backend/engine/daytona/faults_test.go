@@ -10,6 +10,7 @@ import (
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/daytona/daytonafake"
+	"github.com/ekairos/terraform-provider-sandbox/internal/testfakes/harness"
 )
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {
@@ -96,10 +97,30 @@ func TestUnauthorizedNamesTheKeyButNeverShowsIt(t *testing.T) {
 	}
 }
 
+// The one status mapping: a 403 names the credentials' variables as a 401 does; a 404 of the main API is
+// backend.ErrNotFound; a toolbox 404 (a missing file) is not, or a read of a missing file would close the
+// sandbox's record.
+func TestStatusMapping(t *testing.T) {
+	f := newFake(t)
+	e := newEngine(t, f)
+	f.Faults().Add(harness.Fault{Route: "GET /sandbox", Status: http.StatusForbidden, Body: `{"statusCode":403,"message":"Forbidden resource","error":"Forbidden"}`})
+	_, err := e.ListSandboxes(ctxFor(t, 5*time.Second))
+	if !errors.Is(err, ErrUnauthorized) || !strings.Contains(err.Error(), "DAYTONA_API_KEY") || !strings.Contains(err.Error(), "Forbidden resource") {
+		t.Errorf("a 403 = %v, want ErrUnauthorized, the service's message and DAYTONA_API_KEY", err)
+	}
+	if _, err := e.GetSandbox(ctxFor(t, 5*time.Second), "no-such-sandbox"); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("GetSandbox of a missing sandbox = %v, want backend.ErrNotFound", err)
+	}
+	toolbox404 := &APIError{Method: "GET", Path: "toolbox/x/files/download", Status: http.StatusNotFound, Toolbox: true}
+	if errors.Is(toolbox404, backend.ErrNotFound) {
+		t.Errorf("a toolbox 404 reads as a missing sandbox")
+	}
+}
+
 func TestErrorsRedactTheKey(t *testing.T) {
 	f := newFake(t)
 	e := newEngine(t, f)
-	f.AddFault(daytonafake.Fault{Route: "GET /sandbox/{id}", Status: http.StatusBadRequest,
+	f.Faults().Add(harness.Fault{Route: "GET /sandbox/{id}", Status: http.StatusBadRequest,
 		Body: `{"statusCode":400,"error":"Bad Request","message":"token ` + testKey + ` is odd"}`})
 	_, err := e.GetSandbox(ctxFor(t, 5*time.Second), "some-id")
 	if err == nil || strings.Contains(err.Error(), testKey) || !strings.Contains(err.Error(), "[redacted]") {
@@ -113,7 +134,7 @@ func TestErrorsRedactTheKey(t *testing.T) {
 func TestRetry429HonoursRetryAfter(t *testing.T) {
 	f := newFake(t)
 	e := newEngine(t, f)
-	f.AddFault(daytonafake.Fault{Route: "POST /sandbox", Status: http.StatusTooManyRequests, RetryAfter: "1"})
+	f.Faults().Add(harness.Fault{Route: "POST /sandbox", Status: http.StatusTooManyRequests, RetryAfter: "1"})
 	start := time.Now()
 	sb := mustCreate(t, e, backend.SandboxSpec{})
 	if took := time.Since(start); took < time.Second {
@@ -130,7 +151,7 @@ func TestRetry429HonoursRetryAfter(t *testing.T) {
 func TestRetry500GivesUpInBoundedTime(t *testing.T) {
 	f := newFake(t)
 	e := newEngine(t, f, func(c *Config) { c.MaxRetries = 3 })
-	f.AddFault(daytonafake.Fault{Route: "GET /sandbox/{id}", Status: http.StatusInternalServerError, Times: 100})
+	f.Faults().Add(harness.Fault{Route: "GET /sandbox/{id}", Status: http.StatusInternalServerError, Times: 100})
 	start := time.Now()
 	_, err := e.GetSandbox(ctxFor(t, 10*time.Second), "x")
 	took := time.Since(start)
@@ -157,7 +178,7 @@ func TestRetry500GivesUpInBoundedTime(t *testing.T) {
 func TestCreateAppliedThenFailedAdoptsTheSandbox(t *testing.T) {
 	f := newFake(t)
 	e := newEngine(t, f)
-	f.AddFault(daytonafake.Fault{Route: "POST /sandbox", Status: http.StatusBadGateway, Applied: true})
+	f.Faults().Add(harness.Fault{Route: "POST /sandbox", Status: http.StatusBadGateway, AfterApply: true})
 	rid := backend.NewID()
 	sb := mustCreate(t, e, backend.SandboxSpec{RecordID: rid})
 	list, err := e.listSandboxes(ctxFor(t, 5*time.Second), map[string]string{LabelRecordID: rid})
@@ -176,7 +197,7 @@ func TestExecIsNotRetriedAfterAppliedFailure(t *testing.T) {
 	f := newFake(t)
 	e := newEngine(t, f)
 	sb := mustCreate(t, e, backend.SandboxSpec{})
-	f.AddFault(daytonafake.Fault{Route: "POST /toolbox/{id}/process/execute", Status: http.StatusBadGateway, Applied: true})
+	f.Faults().Add(harness.Fault{Route: "POST /toolbox/{id}/process/execute", Status: http.StatusBadGateway, AfterApply: true})
 	ctx := ctxFor(t, 10*time.Second)
 	if _, err := e.Exec(ctx, sb.ExternalID, backend.ExecRequest{Argv: []string{"sh", "-c", "echo ran >> count.txt"}}); err == nil {
 		t.Fatal("Exec answered 502 = nil error")
@@ -186,7 +207,7 @@ func TestExecIsNotRetriedAfterAppliedFailure(t *testing.T) {
 		t.Errorf("count.txt = %q, %v; the command must have run exactly once", b, err)
 	}
 	// A 429 proves the command did not run: it is retried.
-	f.AddFault(daytonafake.Fault{Route: "POST /toolbox/{id}/process/execute", Status: http.StatusTooManyRequests})
+	f.Faults().Add(harness.Fault{Route: "POST /toolbox/{id}/process/execute", Status: http.StatusTooManyRequests})
 	res, err := e.Exec(ctx, sb.ExternalID, backend.ExecRequest{Argv: []string{"echo", "ok"}})
 	if err != nil || string(res.Stdout) != "ok\n" {
 		t.Errorf("Exec after a 429 = %v, %v", res, err)
@@ -305,7 +326,7 @@ func TestDeleteAppliedThenFailed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.AddFault(daytonafake.Fault{Route: "DELETE /sandbox/{id}", Status: http.StatusInternalServerError, Applied: true})
+	f.Faults().Add(harness.Fault{Route: "DELETE /sandbox/{id}", Status: http.StatusInternalServerError, AfterApply: true})
 	if err := e.DeleteSandbox(ctx, sb.ExternalID); err != nil {
 		t.Fatalf("DeleteSandbox whose answer was lost: %v", err)
 	}

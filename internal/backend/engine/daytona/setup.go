@@ -39,9 +39,6 @@ func SnapshotName(fingerprint string) string {
 func (e *Engine) getSnapshot(ctx context.Context, idOrName string) (*snapshotDTO, error) {
 	var s snapshotDTO
 	err := e.c.do(ctx, request{method: http.MethodGet, path: "/snapshots/" + url.PathEscape(idOrName), idempotent: true, out: &s})
-	if statusOf(err) == http.StatusNotFound {
-		return nil, notFound("daytona snapshot "+idOrName, err)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +250,7 @@ func (e *Engine) DeleteSetup(ctx context.Context, externalID string) error {
 		return err
 	}
 	err = e.c.do(ctx, request{method: http.MethodDelete, path: "/snapshots/" + url.PathEscape(s.ID), idempotent: true})
-	if err != nil && statusOf(err) != http.StatusNotFound {
+	if err != nil && !errors.Is(err, backend.ErrNotFound) {
 		return err
 	}
 	// Wait for the 404, not just for "removing": a snapshot being removed is still listed by the service, and
@@ -262,7 +259,7 @@ func (e *Engine) DeleteSetup(ctx context.Context, externalID string) error {
 	return e.c.poll(ctx, "snapshot "+s.Name+" to be removed", func() (bool, error) {
 		var cur snapshotDTO
 		err := e.c.do(ctx, request{method: http.MethodGet, path: "/snapshots/" + url.PathEscape(s.ID), idempotent: true, out: &cur})
-		if statusOf(err) == http.StatusNotFound {
+		if errors.Is(err, backend.ErrNotFound) {
 			return true, nil
 		}
 		if err != nil {

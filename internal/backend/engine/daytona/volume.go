@@ -48,9 +48,6 @@ func volumeRecordID(name string) string {
 func (e *Engine) getVolume(ctx context.Context, idOrPath string) (*volumeDTO, error) {
 	var v volumeDTO
 	err := e.c.do(ctx, request{method: http.MethodGet, path: "/volumes/" + idOrPath, idempotent: true, out: &v})
-	if statusOf(err) == http.StatusNotFound {
-		return nil, notFound("daytona volume "+idOrPath, err)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -216,10 +213,10 @@ func (e *Engine) deleteVolume(ctx context.Context, id string) error {
 			deleted = true
 			return false, nil
 		}
-		switch statusOf(err) {
-		case http.StatusNotFound:
+		switch {
+		case errors.Is(err, backend.ErrNotFound):
 			return true, nil
-		case http.StatusConflict:
+		case statusOf(err) == http.StatusConflict:
 			return false, fmt.Errorf("daytona volume %s: %s: %w", id, apiMessage(err), backend.ErrInUse)
 		}
 		return false, err

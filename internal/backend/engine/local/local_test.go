@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
-	"github.com/ekairos/terraform-provider-sandbox/internal/backend/enginetest"
 )
 
 // newBwrap returns a bubblewrap engine over a fresh root, skipping the test where bubblewrap is missing.
@@ -87,14 +86,6 @@ func metaString(t testing.TB, sb *backend.Sandbox, key string) string {
 		t.Fatalf("Metadata[%q] = %#v, want a string", key, sb.Metadata[key])
 	}
 	return s
-}
-
-func TestConformanceBwrap(t *testing.T) {
-	enginetest.Run(t, func(t *testing.T) backend.Engine { return newBwrap(t) }, enginetest.Options{})
-}
-
-func TestConformanceNone(t *testing.T) {
-	enginetest.Run(t, func(t *testing.T) backend.Engine { return newNone(t) }, enginetest.Options{})
 }
 
 func TestNewMissingBwrap(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 )
 
 // MaxReadBytes caps ReadFile.
@@ -26,7 +28,7 @@ func (c *Client) ReadFile(ctx context.Context, name, path string) ([]byte, error
 	q := url.Values{"path": {path}, "workingDir": {HomeDir}}
 	resp, err := c.do(ctx, call{retry: idempotent, method: http.MethodGet, path: spritePath(name, "/fs/read"), query: q, accept: "application/octet-stream"})
 	var apiErr *APIError
-	if errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound && apiErr.FSCode == "" {
+	if errors.Is(err, backend.ErrNotFound) && errors.As(err, &apiErr) {
 		// In-sprite endpoints may answer plain text, without the errno code: a 404 is a missing file if the
 		// sprite exists, and a missing sprite otherwise.
 		if _, gerr := c.GetSprite(ctx, name); gerr == nil {

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/httpapi"
 )
 
@@ -52,12 +51,12 @@ const (
 )
 
 // tokenHint is appended to authentication errors. It names the variables, never the token.
-const tokenHint = "check the Sprites API token (provider setting, or " + EnvToken + ", " + EnvTokenAlt + " or " + EnvTokenAlt2 + ")"
+var tokenHint = httpapi.AuthHint("the Sprites API token", "the provider setting", EnvToken, EnvTokenAlt, EnvTokenAlt2)
 
 // Errors wrapped by APIError (see APIError.Unwrap) and by the client.
 var (
-	// ErrUnauthorized is wrapped by 401 and 403 answers.
-	ErrUnauthorized = errors.New("sprites: token rejected")
+	// ErrUnauthorized is wrapped by 401 and 403 answers: the hosted clients' one httpapi.ErrUnauthorized.
+	ErrUnauthorized = httpapi.ErrUnauthorized
 	// ErrConflict is wrapped by 409 answers (a name already taken).
 	ErrConflict = errors.New("sprites: conflict")
 	// ErrRateLimited is wrapped by 429 answers that retries could not get past.
@@ -106,8 +105,8 @@ type Config struct {
 type Client struct {
 	token      string
 	base       *url.URL
-	http       *http.Client
-	policy     httpapi.Policy
+	http       *http.Client   // also dials the exec WebSockets
+	rest       httpapi.Client // the hosted clients' one client, for every REST call
 	reqTimeout time.Duration
 	killGrace  time.Duration
 }
@@ -164,14 +163,17 @@ func NewClient(cfg Config) (*Client, error) {
 	if c.http == nil {
 		c.http = &http.Client{}
 	}
-	c.policy = httpapi.Policy{MaxRetries: cfg.MaxRetries, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
+	policy := httpapi.Policy{MaxRetries: cfg.MaxRetries, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
 		MaxRetryAfter: cfg.MaxRetryAfter, Counter: httpapi.CounterFor("sprites")}
-	if c.policy.MaxRetries == 0 {
-		c.policy.MaxRetries = DefaultMaxRetries
+	if policy.MaxRetries == 0 {
+		policy.MaxRetries = DefaultMaxRetries
 	}
-	if c.policy.MinBackoff <= 0 {
-		c.policy.MinBackoff = DefaultMinBackoff
+	if policy.MinBackoff <= 0 {
+		policy.MinBackoff = DefaultMinBackoff
 	}
+	c.rest = httpapi.Client{Name: "sprites API", HTTP: c.http, Policy: policy, Secrets: []string{token}, MaxBody: maxJSONBody,
+		MaxErrorBody: maxErrorBody, ErrorOf: apiError,
+		Header: http.Header{"Authorization": {"Bearer " + token}, "User-Agent": {"terraform-provider-sandbox"}}}
 	if c.reqTimeout <= 0 {
 		c.reqTimeout = DefaultRequestTimeout
 	}
@@ -236,19 +238,26 @@ func (e *APIError) Unwrap() []error {
 	switch {
 	case e.FSCode == "ENOENT":
 		return []error{fs.ErrNotExist}
-	case e.Status == http.StatusNotFound && e.FSCode == "":
-		return []error{backend.ErrNotFound}
-	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden:
-		return []error{ErrUnauthorized}
+	case e.Status == http.StatusNotFound && e.FSCode != "":
+		return nil
 	case e.Status == http.StatusConflict:
 		return []error{ErrConflict}
 	case e.Status == http.StatusTooManyRequests:
 		return []error{ErrRateLimited}
 	}
+	if err := httpapi.StatusError(e.Status); err != nil {
+		return []error{err}
+	}
 	return nil
 }
 
-// transportError is a connection-level failure (no HTTP answer): retried.
+// HTTPStatus is the answer's status (httpapi.StatusOf).
+func (e *APIError) HTTPStatus() int { return e.Status }
+
+// RetryAfterDelay is the delay the API asked for (httpapi.RetryAfterError).
+func (e *APIError) RetryAfterDelay() time.Duration { return e.RetryAfter }
+
+// transportError is a connection-level failure (no HTTP answer) of an exec WebSocket dial: retried.
 type transportError struct {
 	op  string
 	err error
@@ -259,9 +268,9 @@ func (e *transportError) Unwrap() error { return e.err }
 
 // parseAPIError reads an error answer. The body's shapes: {"error", "message", "retry_after_seconds", ...},
 // {"errors": ["..."]}, the filesystem API's {"error", "code", "path"}, or plain text.
-func (c *Client) parseAPIError(method, path string, resp *http.Response) *APIError {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	e := &APIError{Method: method, Path: path, Status: resp.StatusCode}
+// The body comes with the secrets already redacted (httpapi.Client).
+func apiError(r *httpapi.Request, status int, header http.Header, body []byte) error {
+	e := &APIError{Method: r.Method, Path: r.Path, Status: status}
 	var doc struct {
 		Error             json.RawMessage `json:"error"`
 		Message           string          `json:"message"`
@@ -300,34 +309,21 @@ func (c *Client) parseAPIError(method, path string, resp *http.Response) *APIErr
 			e.RetryAfter = time.Duration(doc.RetryAfterSeconds * float64(time.Second))
 		}
 	} else if text != "" {
-		if len(text) > 512 {
-			text = text[:512] + "..."
-		}
-		e.Message = text
+		e.Message = httpapi.Snippet(body, 512)
 	}
 	if e.RetryAfter <= 0 {
-		e.RetryAfter = httpapi.RetryAfter(resp.Header, time.Now())
+		e.RetryAfter = httpapi.RetryAfter(header, time.Now())
 	}
-	e.Code = c.redact(e.Code)
-	e.Message = c.redact(e.Message)
 	return e
 }
 
 // redact removes the token from a text that came from the network or from an error.
-func (c *Client) redact(s string) string {
-	if c.token == "" || s == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, c.token, "[redacted]")
-}
+func (c *Client) redact(s string) string { return httpapi.Redact(s, c.token) }
 
-// withRetry runs attempt under the hosted clients' one retry policy (httpapi.Do): 429 answers after the
-// delay the API asks for; 5xx answers and lost connections only for a call that is idempotent, or, for one
-// that is not, after its check says it did not take effect; connections that could not be made for every
-// call. A retry that would start after the context's deadline, or a delay longer than MaxRetryAfter, ends the
-// call at once with the last error, saying so.
+// withRetry runs an exec WebSocket dial under the hosted clients' one retry policy (httpapi.Do), as
+// httpapi.Client runs the REST calls.
 func (c *Client) withRetry(ctx context.Context, hc httpapi.Call, attempt func(ctx context.Context) error) error {
-	return httpapi.Do(ctx, c.policy, hc, func(ctx context.Context, n int) httpapi.Attempt {
+	return httpapi.Do(ctx, c.rest.Policy, hc, func(ctx context.Context, n int) httpapi.Attempt {
 		err := attempt(ctx)
 		a := httpapi.Attempt{Err: err}
 		var apiErr *APIError
@@ -360,73 +356,41 @@ type call struct {
 	retry httpapi.Call
 }
 
-// cancelOnClose cancels an attempt's context once its body is closed.
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel context.CancelFunc
-}
-
-func (b *cancelOnClose) Close() error {
-	err := b.ReadCloser.Close()
-	b.cancel()
-	return err
-}
-
-// do sends a call with the retry policy and returns a 2xx answer, whose body the caller closes.
+// do sends a call through the hosted clients' one client (httpapi.Client: retries, redaction, error bodies)
+// and returns a 2xx answer, whose body the caller closes.
 func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
-	var out *http.Response
-	err := c.withRetry(ctx, cl.retry, func(ctx context.Context) error {
-		actx, cancel := ctx, context.CancelFunc(func() {})
-		switch {
-		case cl.timeout == 0:
-			actx, cancel = context.WithTimeout(ctx, c.reqTimeout)
-		case cl.timeout > 0:
-			actx, cancel = context.WithTimeout(ctx, cl.timeout)
+	u := *c.base
+	unescaped, err := url.PathUnescape(cl.path)
+	if err != nil {
+		return nil, fmt.Errorf("sprites API %s %s: %w", cl.method, cl.path, err)
+	}
+	u.Path = c.base.Path + unescaped
+	u.RawPath = c.base.EscapedPath() + cl.path
+	u.RawQuery = cl.query.Encode()
+	timeout := cl.timeout
+	switch {
+	case timeout == 0:
+		timeout = c.reqTimeout
+	case timeout < 0:
+		timeout = 0
+	}
+	accept := cl.accept
+	if accept == "" {
+		accept = "application/json"
+	}
+	resp, err := c.rest.Send(ctx, httpapi.Request{Method: cl.method, URL: u.String(), Path: cl.path, Body: cl.body,
+		ContentType: cl.ctype, Header: http.Header{"Accept": {accept}}, Call: cl.retry, Timeout: timeout, Stream: true})
+	if err != nil {
+		var apiErr *APIError
+		if errors.As(err, &apiErr) {
+			apiErr.Attempts = httpapi.AttemptsOf(err)
 		}
-		u := *c.base
-		unescaped, err := url.PathUnescape(cl.path)
-		if err != nil {
-			cancel()
-			return fmt.Errorf("sprites API %s %s: %w", cl.method, cl.path, err)
-		}
-		u.Path = c.base.Path + unescaped
-		u.RawPath = c.base.EscapedPath() + cl.path
-		u.RawQuery = cl.query.Encode()
-		var body io.Reader
-		if cl.body != nil {
-			body = bytes.NewReader(cl.body)
-		}
-		req, err := http.NewRequestWithContext(actx, cl.method, u.String(), body)
-		if err != nil {
-			cancel()
-			return fmt.Errorf("sprites API %s %s: %w", cl.method, cl.path, err)
-		}
-		req.Header.Set("Authorization", "Bearer "+c.token)
-		if cl.ctype != "" {
-			req.Header.Set("Content-Type", cl.ctype)
-		}
-		if cl.accept != "" {
-			req.Header.Set("Accept", cl.accept)
-		} else {
-			req.Header.Set("Accept", "application/json")
-		}
-		req.Header.Set("User-Agent", "terraform-provider-sandbox")
-		resp, err := c.http.Do(req)
-		if err != nil {
-			cancel()
-			return &transportError{op: "sprites API " + cl.method + " " + cl.path, err: c.scrubURLError(err)}
-		}
-		if resp.StatusCode >= 300 {
-			apiErr := c.parseAPIError(cl.method, cl.path, resp)
-			_ = resp.Body.Close()
-			cancel()
-			return apiErr
-		}
-		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
-		out = resp
-		return nil
-	})
-	return out, err
+		return nil, err
+	}
+	if resp == nil {
+		return nil, nil // the call's check found that a failed attempt went through
+	}
+	return resp.HTTP, nil
 }
 
 // scrubURLError drops the URL (whose query may hold file paths or env values) from a transport error.

@@ -137,7 +137,10 @@ func (c *Client) dial(ctx context.Context, name string, o ExecOptions) (*websock
 		}
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			defer func() { _ = resp.Body.Close() }()
-			apiErr := c.parseAPIError("GET", path+" (WebSocket)", resp)
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+			var apiErr *APIError
+			_ = errors.As(apiError(&httpapi.Request{Method: "GET", Path: path + " (WebSocket)"}, resp.StatusCode, resp.Header,
+				[]byte(c.redact(string(body)))), &apiErr)
 			// The request carried env values: an answer that echoes them must not put them in an error.
 			apiErr.Code = redactValues(apiErr.Code, o.Env)
 			apiErr.Message = redactValues(apiErr.Message, o.Env)

@@ -15,6 +15,7 @@ import (
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/sprites"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/sprites/spritesfake"
+	"github.com/ekairos/terraform-provider-sandbox/internal/testfakes/harness"
 )
 
 // createSandbox makes a sandbox and deletes it at the end of the test.
@@ -38,7 +39,7 @@ func createSandbox(t *testing.T, e *sprites.Engine, spec backend.SandboxSpec) *b
 func TestRateLimitedThenSuccess(t *testing.T) {
 	f := spritesfake.Start(t, spritesfake.Options{})
 	e := newEngine(t, f)
-	f.FailNext("POST /v1/sprites", 1, spritesfake.RateLimited(1))
+	f.Faults().Add(spritesfake.RateLimited("POST /v1/sprites", 1))
 	start := time.Now()
 	sb := createSandbox(t, e, backend.SandboxSpec{})
 	if took := time.Since(start); took < 900*time.Millisecond {
@@ -58,7 +59,7 @@ func TestRetryAfterHeaderOnly(t *testing.T) {
 	sb := createSandbox(t, e, backend.SandboxSpec{})
 	h := http.Header{}
 	h.Set("Retry-After", "1")
-	f.FailNext("GET /v1/sprites/{name}", 1, &spritesfake.Fault{Status: http.StatusTooManyRequests, Body: "slow down", Header: h})
+	f.Faults().Add(harness.Fault{Route: "GET /v1/sprites/{name}", Status: http.StatusTooManyRequests, Body: "slow down", Header: h})
 	start := time.Now()
 	if _, err := e.GetSandbox(t.Context(), sb.ExternalID); err != nil {
 		t.Fatalf("GetSandbox after a 429: %v", err)
@@ -73,11 +74,11 @@ func TestServerErrorsUntilRetriesRunOut(t *testing.T) {
 	e := newEngine(t, f, func(c *sprites.Config) { c.MaxRetries = 3 })
 	sb := createSandbox(t, e, backend.SandboxSpec{})
 	before := f.Count("GET /v1/sprites/{name}")
-	f.FailNext("GET /v1/sprites/{name}", 100, &spritesfake.Fault{Status: http.StatusInternalServerError, Body: `{"errors":["database is unavailable"]}`})
+	f.Faults().Add(harness.Fault{Route: "GET /v1/sprites/{name}", Times: 100, Status: http.StatusInternalServerError, Body: `{"errors":["database is unavailable"]}`})
 	start := time.Now()
 	_, err := e.GetSandbox(t.Context(), sb.ExternalID)
 	took := time.Since(start)
-	f.SetFault(nil)
+	f.Faults().Clear()
 	if err == nil {
 		t.Fatal("GetSandbox with a failing API = nil error")
 	}
@@ -105,8 +106,10 @@ func TestRetriesStopAtTheDeadline(t *testing.T) {
 	f := spritesfake.Start(t, spritesfake.Options{})
 	e := newEngine(t, f)
 	sb := createSandbox(t, e, backend.SandboxSpec{})
-	f.FailNext("GET /v1/sprites/{name}", 100, spritesfake.RateLimited(5))
-	defer f.SetFault(nil)
+	rl := spritesfake.RateLimited("GET /v1/sprites/{name}", 5)
+	rl.Times = 100
+	f.Faults().Add(rl)
+	defer f.Faults().Clear()
 	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -237,7 +240,7 @@ func TestErrorBodyShapes(t *testing.T) {
 		{503, "upstream connect error\n", []string{"HTTP 503", "upstream connect error"}},
 		{403, `{"error":"forbidden"}`, []string{"HTTP 403", "forbidden", "SPRITES_API_TOKEN"}},
 	} {
-		f.FailNext("GET /v1/sprites/{name}", 1, &spritesfake.Fault{Status: tc.status, Body: tc.body})
+		f.Faults().Add(harness.Fault{Route: "GET /v1/sprites/{name}", Status: tc.status, Body: tc.body})
 		_, err := e.GetSandbox(t.Context(), sb.ExternalID)
 		if err == nil {
 			t.Errorf("HTTP %d: nil error", tc.status)
@@ -249,7 +252,7 @@ func TestErrorBodyShapes(t *testing.T) {
 			}
 		}
 	}
-	f.SetFault(nil)
+	f.Faults().Clear()
 	// The 404 shapes: a missing sprite is backend.ErrNotFound; a missing file is not.
 	if _, err := e.GetSandbox(t.Context(), "no-such-sprite"); !errors.Is(err, backend.ErrNotFound) || !strings.Contains(err.Error(), "sprite not found") {
 		t.Errorf("GetSandbox of a missing sprite = %v", err)
@@ -260,7 +263,7 @@ func TestExecDropBeforeExitFrame(t *testing.T) {
 	f := spritesfake.Start(t, spritesfake.Options{})
 	e := newEngine(t, f)
 	sb := createSandbox(t, e, backend.SandboxSpec{})
-	f.FailNext("WS /v1/sprites/{name}/exec", 1, &spritesfake.Fault{DropExec: true})
+	f.Faults().Add(harness.Fault{Route: "WS /v1/sprites/{name}/exec", Extra: spritesfake.DropExec{}})
 	res, err := e.Exec(t.Context(), sb.ExternalID, backend.ExecRequest{Argv: []string{"sh", "-c", "echo partial; exit 0"}})
 	if err == nil {
 		t.Fatalf("Exec over a dropped socket = %+v, nil error; want an error (the exit code is unknown, not 0)", res)
@@ -286,7 +289,7 @@ func TestExecHandshakeRetried(t *testing.T) {
 	f := spritesfake.Start(t, spritesfake.Options{})
 	e := newEngine(t, f)
 	sb := createSandbox(t, e, backend.SandboxSpec{})
-	f.FailNext("WS /v1/sprites/{name}/exec", 2, &spritesfake.Fault{Status: http.StatusBadGateway, Body: "bad gateway"})
+	f.Faults().Add(harness.Fault{Route: "WS /v1/sprites/{name}/exec", Times: 2, Status: http.StatusBadGateway, Body: "bad gateway"})
 	res, err := e.Exec(t.Context(), sb.ExternalID, backend.ExecRequest{Argv: []string{"echo", "ok"}})
 	if err != nil || res.ExitCode != 0 || string(res.Stdout) != "ok\n" {
 		t.Fatalf("Exec after two 502 handshakes = %+v, %v", res, err)
@@ -303,7 +306,7 @@ func TestCheckpointErrorInside200(t *testing.T) {
 	f := spritesfake.Start(t, spritesfake.Options{})
 	e := newEngine(t, f)
 	sb := createSandbox(t, e, backend.SandboxSpec{})
-	f.FailNext("POST /v1/sprites/{name}/checkpoint", 1, &spritesfake.Fault{StreamError: "no space left on device"})
+	f.Faults().Add(harness.Fault{Route: "POST /v1/sprites/{name}/checkpoint", Extra: spritesfake.StreamError("no space left on device")})
 	_, err := e.Checkpoint(t.Context(), sb.ExternalID, "will fail")
 	if !errors.Is(err, sprites.ErrOperationFailed) || !strings.Contains(err.Error(), "no space left on device") {
 		t.Fatalf("Checkpoint with an error line in a 200 = %v; want ErrOperationFailed with the stream's message", err)
@@ -318,7 +321,7 @@ func TestCheckpointErrorInside200(t *testing.T) {
 	if err != nil || id == "" {
 		t.Fatalf("Checkpoint after the failure = %q, %v", id, err)
 	}
-	f.FailNext("POST /v1/sprites/{name}/checkpoints/{id}/restore", 1, &spritesfake.Fault{StreamError: "restore exploded"})
+	f.Faults().Add(harness.Fault{Route: "POST /v1/sprites/{name}/checkpoints/{id}/restore", Extra: spritesfake.StreamError("restore exploded")})
 	if err := e.Restore(t.Context(), sb.ExternalID, id); !errors.Is(err, sprites.ErrOperationFailed) || !strings.Contains(err.Error(), "restore exploded") {
 		t.Errorf("Restore with an error line in a 200 = %v", err)
 	}
@@ -337,14 +340,14 @@ func TestSecretsNeverInErrorsOrViews(t *testing.T) {
 	sb := createSandbox(t, e, backend.SandboxSpec{Env: map[string]string{"API_KEY": secret}})
 	var errs []error
 	// A body that echoes the token.
-	f.FailNext("GET /v1/sprites/{name}", 1, &spritesfake.Fault{Status: 400, Body: fmt.Sprintf(`{"error":"bad","message":"token %s rejected"}`, token)})
+	f.Faults().Add(harness.Fault{Route: "GET /v1/sprites/{name}", Status: 400, Body: fmt.Sprintf(`{"error":"bad","message":"token %s rejected"}`, token)})
 	_, err := e.GetSandbox(t.Context(), sb.ExternalID)
 	errs = append(errs, err)
 	// Exec handshake failures carry env values in the URL; the error must not.
-	f.FailNext("WS /v1/sprites/{name}/exec", 100, &spritesfake.Fault{Status: 400, Body: "bad request " + secret})
+	f.Faults().Add(harness.Fault{Route: "WS /v1/sprites/{name}/exec", Times: 100, Status: 400, Body: "bad request " + secret})
 	_, err = e.Exec(t.Context(), sb.ExternalID, backend.ExecRequest{Argv: []string{"true"}, Env: map[string]string{"OTHER": secret}})
 	errs = append(errs, err)
-	f.SetFault(nil)
+	f.Faults().Clear()
 	// A transport error of an exec (server gone mid-way is hard to script; use an unreachable API URL).
 	e2, _ := sprites.New(sprites.Config{Token: token, APIURL: "http://127.0.0.1:1", MaxRetries: -1})
 	_, err = e2.Exec(t.Context(), sb.ExternalID, backend.ExecRequest{Argv: []string{"true"}, Env: map[string]string{"K": secret}})
@@ -395,12 +398,12 @@ func TestPlainTextFileNotFound(t *testing.T) {
 	f := spritesfake.Start(t, spritesfake.Options{})
 	e := newEngine(t, f)
 	sb := createSandbox(t, e, backend.SandboxSpec{})
-	f.FailNext("GET /v1/sprites/{name}/fs/read", 1, &spritesfake.Fault{Status: 404, Body: "open /home/sprite/x: no such file or directory\n"})
+	f.Faults().Add(harness.Fault{Route: "GET /v1/sprites/{name}/fs/read", Status: 404, Body: "open /home/sprite/x: no such file or directory\n"})
 	_, err := e.ReadFile(t.Context(), sb.ExternalID, "x")
 	if err == nil || errors.Is(err, backend.ErrNotFound) || !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("ReadFile with a plain-text 404 = %v; want fs.ErrNotExist, not ErrNotFound", err)
 	}
-	f.FailNext("GET /v1/sprites/{name}/fs/read", 1, &spritesfake.Fault{Status: 404, Body: "not found"})
+	f.Faults().Add(harness.Fault{Route: "GET /v1/sprites/{name}/fs/read", Status: 404, Body: "not found"})
 	if _, err := e.ReadFile(t.Context(), "gone-sprite", "x"); !errors.Is(err, backend.ErrNotFound) {
 		t.Errorf("ReadFile in a missing sprite = %v; want ErrNotFound", err)
 	}
@@ -412,7 +415,7 @@ func TestCheckpointPostNotRetriedWhenItWentThrough(t *testing.T) {
 	f := spritesfake.Start(t, spritesfake.Options{})
 	e := newEngine(t, f)
 	sb := createSandbox(t, e, backend.SandboxSpec{})
-	f.FailNext("POST /v1/sprites/{name}/checkpoint", 1, &spritesfake.Fault{Status: http.StatusBadGateway, AfterApply: true})
+	f.Faults().Add(harness.Fault{Route: "POST /v1/sprites/{name}/checkpoint", Status: http.StatusBadGateway, AfterApply: true})
 	id, err := e.Checkpoint(t.Context(), sb.ExternalID, "after build")
 	if err != nil {
 		t.Fatalf("Checkpoint after a 502 that went through: %v", err)
@@ -431,7 +434,7 @@ func TestCheckpointPostRetriedWhenItDidNotGoThrough(t *testing.T) {
 	f := spritesfake.Start(t, spritesfake.Options{})
 	e := newEngine(t, f)
 	sb := createSandbox(t, e, backend.SandboxSpec{})
-	f.FailNext("POST /v1/sprites/{name}/checkpoint", 1, &spritesfake.Fault{Status: http.StatusServiceUnavailable})
+	f.Faults().Add(harness.Fault{Route: "POST /v1/sprites/{name}/checkpoint", Status: http.StatusServiceUnavailable})
 	id, err := e.Checkpoint(t.Context(), sb.ExternalID, "")
 	if err != nil {
 		t.Fatalf("Checkpoint after a 503: %v", err)

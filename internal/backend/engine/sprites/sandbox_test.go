@@ -12,6 +12,7 @@ import (
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/sprites"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/sprites/spritesfake"
+	"github.com/ekairos/terraform-provider-sandbox/internal/testfakes/harness"
 )
 
 func TestCapabilities(t *testing.T) {
@@ -341,7 +342,7 @@ func TestDeleteWaitsAndIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.FailNext("DELETE /v1/sprites/{name}", 1, &spritesfake.Fault{Status: 503, Body: "try again"})
+	f.Faults().Add(harness.Fault{Route: "DELETE /v1/sprites/{name}", Status: 503, Body: "try again"})
 	if err := e.DeleteSandbox(t.Context(), sb.ExternalID); err != nil {
 		t.Fatalf("DeleteSandbox after a 503: %v", err)
 	}
@@ -351,11 +352,11 @@ func TestDeleteWaitsAndIsIdempotent(t *testing.T) {
 	if err := e.DeleteSandbox(t.Context(), sb.ExternalID); err != nil {
 		t.Errorf("DeleteSandbox of a deleted sprite = %v", err)
 	}
-	f.FailNext("DELETE /v1/sprites/{name}", 100, &spritesfake.Fault{Status: 403, Body: `{"error":"forbidden"}`})
-	defer f.SetFault(nil)
+	f.Faults().Add(harness.Fault{Route: "DELETE /v1/sprites/{name}", Times: 100, Status: 403, Body: `{"error":"forbidden"}`})
+	defer f.Faults().Clear()
 	sb2 := createSandbox(t, e, backend.SandboxSpec{})
 	if err := e.DeleteSandbox(t.Context(), sb2.ExternalID); err == nil {
 		t.Error("DeleteSandbox with a 403 = nil; an engine error must never be swallowed")
 	}
-	f.SetFault(nil)
+	f.Faults().Clear()
 }

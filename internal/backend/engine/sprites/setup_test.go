@@ -11,6 +11,7 @@ import (
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/sprites"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/sprites/spritesfake"
+	"github.com/ekairos/terraform-provider-sandbox/internal/testfakes/harness"
 )
 
 // setupArgv appends a line to marker.txt and records whether the setup saw its own env and the sandbox's.
@@ -273,9 +274,9 @@ func TestSetupFailureInSandbox(t *testing.T) {
 		t.Error(err)
 	}
 	// A dropped exec during the setup is an error too (never taken for success).
-	f.FailNext("WS /v1/sprites/{name}/exec", 1, &spritesfake.Fault{DropExec: true})
+	f.Faults().Add(harness.Fault{Route: "WS /v1/sprites/{name}/exec", Extra: spritesfake.DropExec{}})
 	_, err = e.CreateSandbox(ctx, backend.SandboxSpec{RecordID: backend.NewID(), Setup: a.ExternalID})
-	f.SetFault(nil)
+	f.Faults().Clear()
 	if !errors.Is(err, sprites.ErrExecInterrupted) {
 		t.Errorf("CreateSandbox whose setup's exec dropped = %v; want ErrExecInterrupted", err)
 	}

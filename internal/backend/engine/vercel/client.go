@@ -1,13 +1,11 @@
 package vercel
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -78,14 +76,11 @@ type Config struct {
 // requests that are not idempotent (running a command, taking a snapshot, extending a timeout) are retried
 // only when they cannot have reached the API (a 429, or a connection that could not be made).
 type Client struct {
-	token     string
 	teamID    string
 	teamSlug  string
 	projectID string
 	base      *url.URL
-	hc        *http.Client
-	policy    httpapi.Policy
-	userAgent string
+	http      httpapi.Client
 }
 
 // ErrMissingToken is returned (wrapped) by NewClient and New when Config.Token is empty.
@@ -122,25 +117,23 @@ func NewClient(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("vercel: the API URL %q is not an http(s) URL", raw)
 	}
 	c := &Client{
-		token: token, teamID: team, teamSlug: cfg.TeamSlug, projectID: project, base: base, hc: cfg.HTTPClient,
-		userAgent: cfg.UserAgent,
-		policy: httpapi.Policy{MaxRetries: cfg.MaxRetries, MinBackoff: cfg.RetryBaseDelay, MaxBackoff: cfg.RetryMaxDelay,
-			MaxRetryAfter: cfg.MaxRetryAfter, Counter: httpapi.CounterFor("vercel")},
+		teamID: team, teamSlug: cfg.TeamSlug, projectID: project, base: base,
+		http: httpapi.Client{Name: "vercel", HTTP: cfg.HTTPClient, Secrets: []string{token}, MaxBody: 32 << 20, ErrorOf: apiError,
+			Header: http.Header{"Authorization": {"Bearer " + token}, "User-Agent": {cfg.UserAgent}},
+			Policy: httpapi.Policy{MaxRetries: cfg.MaxRetries, MinBackoff: cfg.RetryBaseDelay, MaxBackoff: cfg.RetryMaxDelay,
+				MaxRetryAfter: cfg.MaxRetryAfter, Counter: httpapi.CounterFor("vercel")}},
 	}
-	if c.hc == nil {
-		c.hc = &http.Client{}
+	if c.http.Policy.MaxRetries == 0 {
+		c.http.Policy.MaxRetries = DefaultMaxRetries
 	}
-	if c.policy.MaxRetries == 0 {
-		c.policy.MaxRetries = DefaultMaxRetries
+	if c.http.Policy.MinBackoff <= 0 {
+		c.http.Policy.MinBackoff = DefaultRetryBaseDelay
 	}
-	if c.policy.MinBackoff <= 0 {
-		c.policy.MinBackoff = DefaultRetryBaseDelay
+	if c.http.Policy.MaxBackoff <= 0 {
+		c.http.Policy.MaxBackoff = DefaultRetryMaxDelay
 	}
-	if c.policy.MaxBackoff <= 0 {
-		c.policy.MaxBackoff = DefaultRetryMaxDelay
-	}
-	if c.userAgent == "" {
-		c.userAgent = "terraform-provider-sandbox (vercel engine)"
+	if cfg.UserAgent == "" {
+		c.http.Header.Set("User-Agent", "terraform-provider-sandbox (vercel engine)")
 	}
 	return c, nil
 }
@@ -174,12 +167,11 @@ func oidcClaims(token string) (owner, project string, ok bool) {
 // APIError is an answer of the API that is not a success: the HTTP status with the {error:{code,message}}
 // body. Its message never holds the token.
 type APIError struct {
-	Method   string // the request's method
-	Path     string // the request's path, without the query
-	Status   int
-	Code     string // error.code ("" when the body had none)
-	Message  string // error.message, or the start of a body that was not the API's error shape
-	Attempts int    // how many times the request was sent
+	Method  string // the request's method
+	Path    string // the request's path, without the query
+	Status  int
+	Code    string // error.code ("" when the body had none)
+	Message string // error.message, or the start of a body that was not the API's error shape
 }
 
 func (e *APIError) Error() string {
@@ -192,20 +184,39 @@ func (e *APIError) Error() string {
 		b.WriteString(": ")
 		b.WriteString(e.Message)
 	}
-	if e.Status == http.StatusForbidden || e.Status == http.StatusUnauthorized {
-		fmt.Fprintf(&b, "; check the token (%s or %s) and that it can access the team and project", EnvToken, EnvOIDCToken)
+	if errors.Is(e, httpapi.ErrUnauthorized) {
+		b.WriteString("; " + httpapi.AuthHint("the token", EnvToken, EnvOIDCToken) + " and that it can access the team and project")
 	}
 	return b.String()
 }
 
-// StatusOf returns the HTTP status of an APIError in err's chain, 0 when there is none.
-func StatusOf(err error) int {
-	var ae *APIError
-	if errors.As(err, &ae) {
-		return ae.Status
+// Unwrap maps the status (httpapi.StatusError): 401 and 403 are httpapi.ErrUnauthorized, and a 404 of one
+// sandbox or snapshot is backend.ErrNotFound. A 404 of a collection (a list, a create: the project is
+// missing) or under a session (a session that ended, a missing file: the sandbox may be there) is not.
+func (e *APIError) Unwrap() error {
+	if e.Status == http.StatusNotFound && !oneObject(e.Path) {
+		return nil
 	}
-	return 0
+	return httpapi.StatusError(e.Status)
 }
+
+// oneObject reports whether a path names one sandbox or one snapshot.
+func oneObject(path string) bool {
+	rest, ok := strings.CutPrefix(path, "/v2/sandboxes/")
+	if !ok || rest == "" || strings.HasPrefix(rest, "sessions/") {
+		return false
+	}
+	if id, ok := strings.CutPrefix(rest, "snapshots/"); ok {
+		return id != "" && !strings.Contains(id, "/")
+	}
+	return rest != "snapshots" && !strings.Contains(rest, "/")
+}
+
+// HTTPStatus is the answer's status (httpapi.StatusOf).
+func (e *APIError) HTTPStatus() int { return e.Status }
+
+// StatusOf returns the HTTP status of the service's answer in err's chain, 0 when there is none.
+func StatusOf(err error) int { return httpapi.StatusOf(err) }
 
 // CodeOf returns the error code of an APIError in err's chain, "" when there is none.
 func CodeOf(err error) string {
@@ -238,8 +249,8 @@ type request struct {
 	secrets     []string // values scrubbed from errors besides the token (credentials in a policy)
 }
 
-// do sends a request with the retry policy and returns a successful response, whose body the caller closes.
-func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
+// send sends a request under the hosted clients' one client (httpapi.Client), streamed or read whole.
+func (c *Client) send(ctx context.Context, r request, stream bool) (*httpapi.Response, error) {
 	body := r.raw
 	if body == nil && r.body != nil {
 		b, err := json.Marshal(r.body)
@@ -260,47 +271,33 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 	u := *c.base
 	u.Path = strings.TrimRight(c.base.Path, "/") + r.path
 	u.RawQuery = q.Encode()
-
-	var out *http.Response
-	err := httpapi.Do(ctx, c.policy, httpapi.Call{Idempotent: r.idempotent}, func(ctx context.Context, attempt int) httpapi.Attempt {
-		var rd io.Reader
-		if body != nil {
-			rd = bytes.NewReader(body)
+	ct := r.contentType
+	if ct == "" {
+		ct = "application/json"
+	}
+	var h http.Header
+	for k, v := range r.headers {
+		if h == nil {
+			h = http.Header{}
 		}
-		req, err := http.NewRequestWithContext(ctx, r.method, u.String(), rd)
-		if err != nil {
-			return httpapi.Attempt{Err: fmt.Errorf("vercel: %s %s: %w", r.method, r.path, err), Permanent: true}
-		}
-		req.Header.Set("Authorization", "Bearer "+c.token)
-		req.Header.Set("User-Agent", c.userAgent)
-		if body != nil {
-			ct := r.contentType
-			if ct == "" {
-				ct = "application/json"
-			}
-			req.Header.Set("Content-Type", ct)
-		}
-		for k, v := range r.headers {
-			req.Header.Set(k, v)
-		}
-		resp, err := c.hc.Do(req)
-		switch {
-		case err != nil:
-			return httpapi.Attempt{Err: fmt.Errorf("vercel: %s %s: %w", r.method, r.path, c.scrubErr(err, r.secrets))}
-		case resp.StatusCode >= 200 && resp.StatusCode < 300:
-			out = resp
-			return httpapi.Attempt{Status: resp.StatusCode}
-		}
-		return httpapi.Attempt{Status: resp.StatusCode, Header: resp.Header, Err: c.apiError(r, resp, attempt)}
-	})
-	return out, err
+		h.Set(k, v)
+	}
+	return c.http.Send(ctx, httpapi.Request{Method: r.method, URL: u.String(), Path: r.path, Body: body, ContentType: ct,
+		Header: h, Secrets: r.secrets, Call: httpapi.Call{Idempotent: r.idempotent}, Stream: stream})
 }
 
-// apiError reads an error answer. It closes the body.
-func (c *Client) apiError(r request, resp *http.Response, attempts int) *APIError {
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	ae := &APIError{Method: r.method, Path: r.path, Status: resp.StatusCode, Attempts: attempts}
+// do sends a request and returns the successful response open; the caller closes its body.
+func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
+	resp, err := c.send(ctx, r, true)
+	if err != nil || resp == nil {
+		return nil, err
+	}
+	return resp.HTTP, nil
+}
+
+// apiError reads an error answer: {error:{code,message}}, or the start of another body.
+func apiError(r *httpapi.Request, status int, _ http.Header, b []byte) error {
+	ae := &APIError{Method: r.Method, Path: r.Path, Status: status}
 	var body struct {
 		Error *struct {
 			Code    string `json:"code"`
@@ -309,63 +306,29 @@ func (c *Client) apiError(r request, resp *http.Response, attempts int) *APIErro
 	}
 	if json.Unmarshal(b, &body) == nil && body.Error != nil {
 		ae.Code, ae.Message = body.Error.Code, body.Error.Message
-	} else if len(b) > 0 {
-		s := strings.TrimSpace(string(b))
-		if len(s) > 300 {
-			s = s[:300] + "..."
-		}
-		ae.Message = s
+	} else {
+		ae.Message = httpapi.Snippet(b, 300)
 	}
-	ae.Message = c.scrub(ae.Message, r.secrets)
-	ae.Code = c.scrub(ae.Code, r.secrets)
 	return ae
 }
 
 // scrub removes the token and the given secrets from a text.
 func (c *Client) scrub(s string, secrets []string) string {
-	if c.token != "" {
-		s = strings.ReplaceAll(s, c.token, "[redacted]")
-	}
-	for _, v := range secrets {
-		if len(v) >= 4 {
-			s = strings.ReplaceAll(s, v, "[redacted]")
-		}
-	}
-	return s
+	return httpapi.Redact(s, append(secrets, c.http.Secrets...)...)
 }
 
 // scrubErr keeps an error's chain but scrubs its text.
 func (c *Client) scrubErr(err error, secrets []string) error {
-	msg := err.Error()
-	if clean := c.scrub(msg, secrets); clean != msg {
-		return &scrubbed{msg: clean, err: err}
-	}
-	return err
+	return &httpapi.RedactedError{Err: err, Secrets: append(secrets, c.http.Secrets...)}
 }
-
-type scrubbed struct {
-	msg string
-	err error
-}
-
-func (s *scrubbed) Error() string { return s.msg }
-func (s *scrubbed) Unwrap() error { return s.err }
 
 // doJSON sends a request and decodes the JSON answer into out (when not nil).
 func (c *Client) doJSON(ctx context.Context, r request, out any) error {
-	resp, err := c.do(ctx, r)
-	if err != nil {
+	resp, err := c.send(ctx, r, false)
+	if err != nil || resp == nil || out == nil {
 		return err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
-	if err != nil {
-		return fmt.Errorf("vercel: %s %s: reading the answer: %w", r.method, r.path, err)
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(b, out); err != nil {
+	if err := json.Unmarshal(resp.Body, out); err != nil {
 		return fmt.Errorf("vercel: %s %s: the answer is not the expected JSON: %w", r.method, r.path, err)
 	}
 	return nil

@@ -11,6 +11,8 @@ import (
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/vercel/vercelfake"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/httpapi"
+	"github.com/ekairos/terraform-provider-sandbox/internal/testfakes/harness"
 )
 
 func TestRunCommandStream(t *testing.T) {
@@ -125,12 +127,34 @@ func TestFilesRaw(t *testing.T) {
 }
 
 func TestAPIErrorWording(t *testing.T) {
-	e := &APIError{Method: "GET", Path: "/v2/sandboxes/x", Status: 404, Code: "not_found", Message: "Vercel Sandbox not found.", Attempts: 1}
+	e := &APIError{Method: "GET", Path: "/v2/sandboxes/x", Status: 404, Code: "not_found", Message: "Vercel Sandbox not found."}
 	if got, want := e.Error(), "vercel: GET /v2/sandboxes/x: 404 Not Found (not_found): Vercel Sandbox not found."; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
 	if !strings.Contains((&APIError{Status: 403}).Error(), EnvToken) {
 		t.Errorf("a 403 does not point at the token")
+	}
+}
+
+// The one status mapping: a 404 of one sandbox or snapshot is backend.ErrNotFound; a 404 of a list or a create
+// (a wrong project) or under a session (a missing file) must not be, or records would be closed; 401 and 403
+// name the token's variables.
+func TestAPIErrorStatusMapping(t *testing.T) {
+	for path, want := range map[string]bool{
+		"/v2/sandboxes/x": true, "/v2/sandboxes/snapshots/snap_1": true,
+		"/v2/sandboxes": false, "/v3/sandboxes": false, "/v2/sandboxes/snapshots": false,
+		"/v2/sandboxes/sessions/s1/fs/read": false, "/v2/sandboxes/sessions/s1": false,
+	} {
+		err := error(&APIError{Method: "GET", Path: path, Status: http.StatusNotFound})
+		if got := errors.Is(err, backend.ErrNotFound); got != want {
+			t.Errorf("404 of %s: errors.Is(ErrNotFound) = %v, want %v", path, got, want)
+		}
+	}
+	for _, st := range []int{http.StatusUnauthorized, http.StatusForbidden} {
+		err := error(&APIError{Method: "GET", Path: "/v2/sandboxes", Status: st})
+		if !errors.Is(err, httpapi.ErrUnauthorized) || !strings.Contains(err.Error(), EnvToken) || !strings.Contains(err.Error(), EnvOIDCToken) {
+			t.Errorf("%d: %v does not wrap ErrUnauthorized or name %s and %s", st, err, EnvToken, EnvOIDCToken)
+		}
 	}
 }
 
@@ -140,7 +164,7 @@ func TestRetryAfterParsedAndCapped(t *testing.T) {
 	f := startFake(t, vercelfake.Config{})
 	e := newTestEngine(t, f, func(c *Config) { c.RetryBaseDelay, c.RetryMaxDelay = time.Millisecond, 2*time.Millisecond })
 	for _, ra := range []string{"0.6", time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat)} {
-		f.InjectFault(vercelfake.Fault{Route: "GET /v2/sandboxes/{name}", Statuses: []int{429}, RetryAfter: ra})
+		f.Faults().Add(harness.Fault{Route: "GET /v2/sandboxes/{name}", Status: 429, RetryAfter: ra})
 		start := time.Now()
 		_, err := e.GetSandbox(t.Context(), "sbx-none")
 		if StatusOf(err) != http.StatusNotFound {
@@ -151,7 +175,7 @@ func TestRetryAfterParsedAndCapped(t *testing.T) {
 		}
 	}
 	// No deadline, and the service asks for an hour: not waited for.
-	f.InjectFault(vercelfake.Fault{Route: "GET /v2/sandboxes/{name}", Statuses: []int{429}, RetryAfter: "3600"})
+	f.Faults().Add(harness.Fault{Route: "GET /v2/sandboxes/{name}", Status: 429, RetryAfter: "3600"})
 	before := f.Requests("GET /v2/sandboxes/{name}")
 	_, err := e.GetSandbox(context.Background(), "sbx-none")
 	if StatusOf(err) != http.StatusTooManyRequests || !strings.Contains(err.Error(), "asks to wait 1h0m0s") {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/vercel/vercelfake"
+	"github.com/ekairos/terraform-provider-sandbox/internal/testfakes/harness"
 )
 
 // sdkVersion is the @vercel/sandbox release the fake is checked against.
@@ -97,8 +98,8 @@ func TestContractOfficialSDK(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The SDK's retry policy meets the fake's 429 and 500.
-	f.InjectFault(vercelfake.Fault{Route: "POST /v2/sandboxes", Statuses: []int{429}, RetryAfter: "1"})
-	f.InjectFault(vercelfake.Fault{Route: "GET /v2/sandboxes/{name}", Statuses: []int{500}})
+	f.Faults().Add(harness.Fault{Route: "POST /v2/sandboxes", Status: 429, RetryAfter: "1"})
+	f.Faults().Add(harness.Fault{Route: "GET /v2/sandboxes/{name}", Status: 500})
 
 	fc := f.Config()
 	cmd := exec.CommandContext(ctx, "node", "--input-type=module", "-e", contractScript)

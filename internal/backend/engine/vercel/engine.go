@@ -314,7 +314,7 @@ func (e *Engine) getSandbox(ctx context.Context, name string) (*SandboxResponse,
 		return r, nil
 	case StatusOf(err) == http.StatusGone && CodeOf(err) == "snapshot_not_found":
 		return nil, fmt.Errorf("vercel sandbox %s: its snapshot expired or was deleted, its files are gone: %w (%w)", name, backend.ErrNotFound, err)
-	case StatusOf(err) == http.StatusNotFound:
+	case errors.Is(err, backend.ErrNotFound):
 		if lerr := e.c.ProbeProject(ctx); lerr != nil {
 			return nil, fmt.Errorf("vercel sandbox %s: not found, and the project %s cannot be listed either (check the team and project ids): %w", name, e.c.ProjectID(), lerr)
 		}
@@ -396,9 +396,6 @@ func (e *Engine) UpdateSandbox(ctx context.Context, externalID string, spec back
 		patch.SnapshotExpiration = &exp
 	}
 	if _, err := e.c.UpdateSandbox(ctx, externalID, patch); err != nil {
-		if StatusOf(err) == http.StatusNotFound {
-			return nil, fmt.Errorf("vercel sandbox %s: %w (%w)", externalID, backend.ErrNotFound, err)
-		}
 		return nil, err
 	}
 	r, err := e.getSandbox(ctx, externalID)
@@ -496,23 +493,25 @@ func (e *Engine) DeleteSandbox(ctx context.Context, externalID string) error {
 
 func (e *Engine) deleteNamed(ctx context.Context, name string) error {
 	if err := e.c.DeleteSandbox(ctx, name, true); err != nil {
-		if StatusOf(err) == http.StatusNotFound {
+		if errors.Is(err, backend.ErrNotFound) {
 			return nil
 		}
 		return fmt.Errorf("deleting vercel sandbox %s: %w", name, err)
 	}
-	for {
+	err := httpapi.Poll(ctx, "vercel sandbox "+name+" to be deleted", e.poll, 4*e.poll, func() (bool, error) {
 		_, err := e.c.GetSandbox(ctx, name)
 		switch {
-		case StatusOf(err) == http.StatusNotFound:
-			return nil
+		case errors.Is(err, backend.ErrNotFound):
+			return true, nil
 		case err != nil && StatusOf(err) != http.StatusGone:
-			return fmt.Errorf("waiting for vercel sandbox %s to be deleted: %w", name, err)
+			return false, fmt.Errorf("waiting for vercel sandbox %s to be deleted: %w", name, err)
 		}
-		if err := e.sleep(ctx); err != nil {
-			return fmt.Errorf("vercel sandbox %s is still there after its delete: %w", name, err)
-		}
+		return false, nil
+	}, nil)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("vercel sandbox %s is still there after its delete: %w", name, err)
 	}
+	return err
 }
 
 // status is the status of a sandbox's current session (the sandbox's own when no session came with it).
@@ -525,17 +524,6 @@ func status(r *SandboxResponse) string {
 
 func terminal(st string) bool {
 	return st == StatusStopped || st == StatusFailed || st == StatusAborted
-}
-
-func (e *Engine) sleep(ctx context.Context) error {
-	t := time.NewTimer(e.poll)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // waitRunning polls until the sandbox's current session runs. A session that ends instead is an error.
@@ -580,19 +568,18 @@ func (e *Engine) waitRunningFrom(ctx context.Context, name string, first *Sandbo
 // waitStopped polls until the sandbox's current session has ended.
 func (e *Engine) waitStopped(ctx context.Context, name string) error {
 	st := ""
-	for {
+	err := httpapi.Poll(ctx, "vercel sandbox "+name+" to stop", e.poll, 4*e.poll, func() (bool, error) {
 		r, err := e.getSandbox(ctx, name)
 		if err != nil {
-			return stillErr(ctx, name, st, err)
+			return false, stillErr(ctx, name, st, err)
 		}
 		st = status(r)
-		if terminal(st) {
-			return nil
-		}
-		if err := e.sleep(ctx); err != nil {
-			return fmt.Errorf("vercel sandbox %s is still %s: %w", name, st, err)
-		}
+		return terminal(st), nil
+	}, func() string { return st })
+	if err != nil && ctx.Err() != nil && st != "" && !strings.Contains(err.Error(), "is still") {
+		return fmt.Errorf("vercel sandbox %s is still %s: %w", name, st, ctx.Err())
 	}
+	return err
 }
 
 // stillErr words an error that ended a wait: with the status last seen when the context ended it.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/vercel/vercelfake"
+	"github.com/ekairos/terraform-provider-sandbox/internal/testfakes/harness"
 )
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {
@@ -177,7 +178,7 @@ func TestSecretsNeverInErrors(t *testing.T) {
 	e := newTestEngine(t, f)
 	token := f.Config().Token
 	const cred = "ghp_credential_value_456"
-	f.InjectFault(vercelfake.Fault{Route: "POST /v3/sandboxes", Statuses: []int{400}, Code: "bad_request", Message: "bad header authorization: Bearer " + cred + " with token " + token})
+	f.Faults().Add(harness.Fault{Route: "POST /v3/sandboxes", Status: 400, Code: "bad_request", Message: "bad header authorization: Bearer " + cred + " with token " + token})
 	spec := backend.SandboxSpec{RecordID: backend.NewID(), Policy: &backend.NetworkPolicy{Mode: "allow_list", Presets: []string{"github"}, Credentials: map[string]string{"github": cred}}}
 	_, err := e.CreateSandbox(ctxFor(t, 5*time.Second), spec)
 	if err == nil {
@@ -194,7 +195,7 @@ func TestSecretsNeverInErrors(t *testing.T) {
 func TestRetry429ThenSuccess(t *testing.T) {
 	f := startFake(t, vercelfake.Config{})
 	e := newTestEngine(t, f)
-	f.InjectFault(vercelfake.Fault{Route: "POST /v2/sandboxes", Statuses: []int{429}, RetryAfter: "1"})
+	f.Faults().Add(harness.Fault{Route: "POST /v2/sandboxes", Status: 429, RetryAfter: "1"})
 	start := time.Now()
 	createSandbox(t, e, backend.SandboxSpec{Runtime: "node22"})
 	if n := f.Requests("POST /v2/sandboxes"); n != 2 {
@@ -208,7 +209,7 @@ func TestRetry429ThenSuccess(t *testing.T) {
 func TestRetryAfterBeyondDeadlineGivesUpAtOnce(t *testing.T) {
 	f := startFake(t, vercelfake.Config{})
 	e := newTestEngine(t, f)
-	f.InjectFault(vercelfake.Fault{Route: "GET /v2/sandboxes/{name}", Statuses: []int{429}, RetryAfter: "30"})
+	f.Faults().Add(harness.Fault{Route: "GET /v2/sandboxes/{name}", Status: 429, RetryAfter: "30"})
 	start := time.Now()
 	_, err := e.GetSandbox(ctxFor(t, 2*time.Second), "sbx-whatever")
 	if err == nil || StatusOf(err) != http.StatusTooManyRequests || !strings.Contains(err.Error(), "after the deadline") {
@@ -222,7 +223,7 @@ func TestRetryAfterBeyondDeadlineGivesUpAtOnce(t *testing.T) {
 func TestRetry500UntilRetriesRunOut(t *testing.T) {
 	f := startFake(t, vercelfake.Config{})
 	e := newTestEngine(t, f, func(c *Config) { c.MaxRetries = 3 })
-	f.InjectFault(vercelfake.Fault{Route: "GET /v2/sandboxes/{name}", Statuses: []int{500, 500, 500, 500, 500, 500}})
+	f.Faults().Add(harness.Fault{Route: "GET /v2/sandboxes/{name}", Status: 500, Times: 6})
 	start := time.Now()
 	_, err := e.GetSandbox(ctxFor(t, 10*time.Second), "sbx-x")
 	if err == nil {
@@ -246,7 +247,7 @@ func TestRetryConnectionDrop(t *testing.T) {
 	f := startFake(t, vercelfake.Config{})
 	e := newTestEngine(t, f)
 	sb := createSandbox(t, e, backend.SandboxSpec{})
-	f.InjectFault(vercelfake.Fault{Route: "GET /v2/sandboxes/{name}", Statuses: []int{-1, 503}})
+	f.Faults().Add(harness.Fault{Route: "GET /v2/sandboxes/{name}", Status: harness.Drop}, harness.Fault{Route: "GET /v2/sandboxes/{name}", Status: 503})
 	if _, err := e.GetSandbox(ctxFor(t, 5*time.Second), sb.ExternalID); err != nil {
 		t.Fatalf("GetSandbox through a dropped connection and a 503: %v", err)
 	}
@@ -257,7 +258,7 @@ func TestNonIdempotentNotRetried(t *testing.T) {
 	f := startFake(t, vercelfake.Config{})
 	e := newTestEngine(t, f)
 	sb := createSandbox(t, e, backend.SandboxSpec{})
-	f.InjectFault(vercelfake.Fault{Route: "POST /v2/sandboxes/sessions/{sessionId}/cmd", Statuses: []int{500}, Applied: true})
+	f.Faults().Add(harness.Fault{Route: "POST /v2/sandboxes/sessions/{sessionId}/cmd", Status: 500, AfterApply: true})
 	before := f.Requests("POST /v2/sandboxes/sessions/{sessionId}/cmd")
 	_, err := e.Exec(ctxFor(t, 5*time.Second), sb.ExternalID, backend.ExecRequest{Argv: []string{"echo", "once"}})
 	if StatusOf(err) != http.StatusInternalServerError {
@@ -274,7 +275,7 @@ func TestNonIdempotentNotRetried(t *testing.T) {
 func TestCreateAppliedThenFailed(t *testing.T) {
 	f := startFake(t, vercelfake.Config{})
 	e := newTestEngine(t, f)
-	f.InjectFault(vercelfake.Fault{Route: "POST /v3/sandboxes", Statuses: []int{502}, Applied: true})
+	f.Faults().Add(harness.Fault{Route: "POST /v3/sandboxes", Status: 502, AfterApply: true})
 	id := backend.NewID()
 	sb := createSandbox(t, e, backend.SandboxSpec{RecordID: id})
 	if sb.RecordID != id || sb.State != backend.StateRunning {

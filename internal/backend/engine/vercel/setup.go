@@ -35,9 +35,6 @@ func (e *Engine) FindSetup(ctx context.Context, fingerprint string) (*backend.Se
 	}
 	name := SetupName(fingerprint)
 	snaps, err := e.c.ListSnapshots(ctx, name)
-	if StatusOf(err) == http.StatusNotFound {
-		return nil, fmt.Errorf("vercel setup %s: %w (%w)", name, backend.ErrNotFound, err)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("looking for the snapshots of vercel setup builder %s: %w", name, err)
 	}
@@ -148,7 +145,7 @@ func (e *Engine) BuildSetup(ctx context.Context, spec backend.SetupSpec) (*backe
 func (e *Engine) clearBuilder(ctx context.Context, name string, spec backend.SetupSpec) (*backend.SetupArtifact, error) {
 	r, err := e.c.GetSandbox(ctx, name)
 	switch {
-	case StatusOf(err) == http.StatusNotFound:
+	case errors.Is(err, backend.ErrNotFound):
 		return nil, nil
 	case StatusOf(err) == http.StatusGone: // its snapshot is gone: a stale builder
 	case err != nil:
@@ -159,7 +156,7 @@ func (e *Engine) clearBuilder(ctx context.Context, name string, spec backend.Set
 			if serr == nil && snap.Usable(e.now()) {
 				return setupArtifact(snap, spec.Fingerprint, name), nil
 			}
-			if serr != nil && StatusOf(serr) != http.StatusNotFound {
+			if serr != nil && !errors.Is(serr, backend.ErrNotFound) {
 				return nil, fmt.Errorf("reading the snapshot of setup builder %s: %w", name, serr)
 			}
 		}
@@ -198,9 +195,6 @@ func checkSetup(spec backend.SetupSpec) (setupOptions, error) {
 // GetSetup implements backend.SetupEngine. An expired, deleted or failed snapshot is backend.ErrNotFound.
 func (e *Engine) GetSetup(ctx context.Context, externalID string) (*backend.SetupArtifact, error) {
 	snap, err := e.c.GetSnapshot(ctx, externalID)
-	if StatusOf(err) == http.StatusNotFound {
-		return nil, fmt.Errorf("vercel setup snapshot %s: %w (%w)", externalID, backend.ErrNotFound, err)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +209,7 @@ func (e *Engine) GetSetup(ctx context.Context, externalID string) (*backend.Setu
 	if builder != "" {
 		if r, err := e.c.GetSandbox(ctx, builder); err == nil {
 			fp = r.Sandbox.Tags["fingerprint"]
-		} else if s := StatusOf(err); s != http.StatusNotFound && s != http.StatusGone {
+		} else if !errors.Is(err, backend.ErrNotFound) && StatusOf(err) != http.StatusGone {
 			return nil, err
 		}
 	}
@@ -232,7 +226,7 @@ func (e *Engine) builderOf(ctx context.Context, snap *Snapshot) (string, error) 
 			return s.SourceSandboxName, nil
 		}
 		return "", nil
-	case err != nil && StatusOf(err) != http.StatusNotFound:
+	case err != nil && !errors.Is(err, backend.ErrNotFound):
 		return "", err
 	}
 	list, err := e.c.ListSandboxes(ctx, ListOptions{NamePrefix: SetupPrefix})
@@ -251,7 +245,7 @@ func (e *Engine) builderOf(ctx context.Context, snap *Snapshot) (string, error) 
 func (e *Engine) DeleteSetup(ctx context.Context, externalID string) error {
 	snap, err := e.c.GetSnapshot(ctx, externalID)
 	switch {
-	case StatusOf(err) == http.StatusNotFound:
+	case errors.Is(err, backend.ErrNotFound):
 		return nil // gone, with whatever builder it had (sweep removes a stopped leftover)
 	case err != nil:
 		return err
@@ -262,7 +256,7 @@ func (e *Engine) DeleteSetup(ctx context.Context, externalID string) error {
 	}
 	if snap.Status == "created" {
 		if err := e.c.DeleteSnapshot(ctx, externalID); err != nil {
-			if s := StatusOf(err); s != http.StatusNotFound && s != http.StatusBadRequest {
+			if !errors.Is(err, backend.ErrNotFound) && StatusOf(err) != http.StatusBadRequest {
 				return fmt.Errorf("deleting setup snapshot %s: %w", externalID, err)
 			}
 			// 400: already deleted (as a third party saw the API answer); 404: gone.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -234,9 +233,6 @@ func (e *Engine) UpdateWorkspace(ctx context.Context, externalID string, spec ba
 		patch.Tags = workspaceTags(spec)
 	}
 	if _, err := e.c.UpdateSandbox(ctx, externalID, patch); err != nil {
-		if StatusOf(err) == http.StatusNotFound {
-			return nil, fmt.Errorf("vercel workspace %s: %w (%w)", externalID, backend.ErrNotFound, err)
-		}
 		return nil, err
 	}
 	r, err := e.getSandbox(ctx, externalID)

@@ -1,20 +1,19 @@
 package instantdb
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/httpapi"
 )
 
-// ErrUnauthorized is wrapped by errors caused by a rejected admin token or app id.
-var ErrUnauthorized = errors.New("instantdb: admin token or app id rejected")
+// ErrUnauthorized is wrapped by errors caused by a rejected admin token or app id: the hosted clients' one
+// httpapi.ErrUnauthorized.
+var ErrUnauthorized = httpapi.ErrUnauthorized
 
 // authHint is appended to authentication errors.
 const authHint = "check INSTANT_APP_ADMIN_TOKEN (the app's admin token) and INSTANT_APP_ID (the app id it belongs to)"
@@ -61,6 +60,9 @@ func (e *APIError) Unwrap() error {
 	return nil
 }
 
+// HTTPStatus is the answer's status (httpapi.StatusOf).
+func (e *APIError) HTTPStatus() int { return e.Status }
+
 // hasValidationError reports whether err is an APIError of type "validation-failed" whose message contains
 // substr.
 func hasValidationError(err error, substr string) bool {
@@ -83,63 +85,37 @@ func (s *Store) post(ctx context.Context, op string, reqBody, out any) (ambiguou
 	if err != nil {
 		return false, fmt.Errorf("instantdb %s: encoding the request: %w", op, err)
 	}
-	endpoint := s.apiURL + "/admin/" + op + "?app_id=" + s.appID
 	policy := httpapi.Policy{MaxRetries: s.maxRetries, MinBackoff: s.backoffBase, MaxBackoff: s.backoffCap,
 		MaxRetryAfter: s.maxRetryAfter, Counter: httpapi.CounterFor("instantdb")}
 	if policy.MaxRetries <= 0 {
 		policy.MaxRetries = -1
 	}
-	err = httpapi.Do(ctx, policy, httpapi.Call{Idempotent: true}, func(ctx context.Context, _ int) httpapi.Attempt {
-		status, header, respBody, err := s.send(ctx, endpoint, body)
-		switch {
-		case err != nil:
-			if httpapi.Retryable(err) && !httpapi.NeverSent(err) {
+	c := httpapi.Client{Name: "instantdb " + op, HTTP: s.client, Policy: policy, Secrets: []string{s.token}, MaxBody: maxResponse,
+		ErrorOf: func(_ *httpapi.Request, status int, _ http.Header, body []byte) error {
+			return s.apiError(op, status, body)
+		},
+		Header: http.Header{"App-Id": {s.appID}, "Authorization": {"Bearer " + s.token},
+			"Instant-Admin-Version": {adminVersion}, "User-Agent": {userAgent}}}
+	resp, err := c.Send(ctx, httpapi.Request{Method: http.MethodPost, URL: s.apiURL + "/admin/" + op + "?app_id=" + s.appID,
+		Path: "/admin/" + op, Body: body, ContentType: "application/json", Call: httpapi.Call{Idempotent: true},
+		Attempted: func(status int, err error) {
+			if status >= 500 || (status == 0 && err != nil && httpapi.Retryable(err) && !httpapi.NeverSent(err)) {
 				ambiguous = true
 			}
-			return httpapi.Attempt{Err: &httpapi.RedactedError{Prefix: "instantdb " + op + ": ", Err: err, Secrets: []string{s.token}}}
-		case status == http.StatusOK:
-			if out != nil {
-				if err := json.Unmarshal(respBody, out); err != nil {
-					return httpapi.Attempt{Status: status, Permanent: true, Err: fmt.Errorf("instantdb %s: decoding the response: %w", op, err)}
-				}
-			}
-			return httpapi.Attempt{Status: status}
+		}})
+	if err != nil {
+		return ambiguous, err
+	}
+	if out != nil {
+		if err := json.Unmarshal(resp.Body, out); err != nil {
+			return ambiguous, fmt.Errorf("instantdb %s: decoding the response: %w", op, err)
 		}
-		if status >= 500 {
-			ambiguous = true
-		}
-		return httpapi.Attempt{Status: status, Header: header, Err: s.apiError(op, status, respBody)}
-	})
-	return ambiguous, err
+	}
+	return ambiguous, nil
 }
 
-// send makes one HTTP attempt and reads the whole answer.
-func (s *Store) send(ctx context.Context, endpoint string, body []byte) (int, http.Header, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, nil, fmt.Errorf("building the request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("App-Id", s.appID)
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	req.Header.Set("Instant-Admin-Version", adminVersion)
-	req.Header.Set("User-Agent", userAgent)
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
-	if err != nil {
-		return 0, nil, nil, fmt.Errorf("reading the response: %w", err)
-	}
-	if len(b) > maxResponse {
-		return 0, nil, nil, fmt.Errorf("response larger than %d bytes", maxResponse)
-	}
-	return resp.StatusCode, resp.Header, b, nil
-}
-
-// apiError builds the error for a non-200 answer from the service's error body.
+// apiError builds the error for a non-200 answer from the service's error body (the admin token already
+// redacted from it).
 func (s *Store) apiError(op string, status int, body []byte) *APIError {
 	e := &APIError{Op: op, Status: status}
 	var eb errorBody
@@ -153,20 +129,14 @@ func (s *Store) apiError(op string, status int, body []byte) *APIError {
 			e.Auth = isAuthFailure(eb.Type, hint)
 		}
 	} else {
-		text := strings.TrimSpace(string(body))
-		if len(text) > 512 {
-			text = text[:512] + "..."
+		e.Message = httpapi.Snippet(body, 512)
+		if e.Message == "" {
+			e.Message = http.StatusText(status)
 		}
-		if text == "" {
-			text = http.StatusText(status)
-		}
-		e.Message = text
 	}
-	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+	if errors.Is(httpapi.StatusError(status), ErrUnauthorized) {
 		e.Auth = true
 	}
-	e.Message = redact(e.Message, s.token)
-	e.TraceID = redact(e.TraceID, s.token)
 	return e
 }
 
@@ -186,18 +156,4 @@ func isAuthFailure(typ string, hint errorHint) bool {
 }
 
 // redact removes the admin token from s.
-func redact(s, token string) string {
-	if token == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, token, "[redacted]")
-}
-
-// redactedError wraps an error, keeping it for errors.Is and errors.As but never printing the token.
-type redactedError struct {
-	err   error
-	token string
-}
-
-func (e *redactedError) Error() string { return redact(e.err.Error(), e.token) }
-func (e *redactedError) Unwrap() error { return e.err }
+func redact(s, token string) string { return httpapi.Redact(s, token) }

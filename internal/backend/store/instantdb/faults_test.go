@@ -11,6 +11,7 @@ import (
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/instantdb/instantdbfake"
+	"github.com/ekairos/terraform-provider-sandbox/internal/testfakes/harness"
 )
 
 // checkNoToken fails the test when the admin token appears in err's message.
@@ -48,7 +49,7 @@ func TestRetry429ThenSuccess(t *testing.T) {
 		t.Fatalf("Create: %v", err)
 	}
 	f.ResetRequests()
-	f.Inject(instantdbfake.Fault{Endpoint: instantdbfake.EndpointQuery, Status: http.StatusTooManyRequests, RetryAfter: "1"})
+	f.Faults().Add(harness.Fault{Route: instantdbfake.RouteQuery, Status: http.StatusTooManyRequests, RetryAfter: "1"})
 	start := time.Now()
 	rec, err := s.Get(ctx, backend.EntitySandboxes, id)
 	if err != nil {
@@ -77,7 +78,7 @@ func TestRetry5xxBounded(t *testing.T) {
 			f := startFake(t)
 			s := openStore(t, f, func(c *Config) { c.MaxRetries = 2 })
 			for range 10 {
-				f.Inject(instantdbfake.Fault{Status: tc.status})
+				f.Faults().Add(harness.Fault{Status: tc.status})
 			}
 			start := time.Now()
 			_, err := s.Query(t.Context(), backend.Query{Entity: backend.EntitySandboxes})
@@ -100,7 +101,7 @@ func TestRetry5xxBounded(t *testing.T) {
 func TestNoRetryOn4xx(t *testing.T) {
 	f := startFake(t)
 	s := openStore(t, f, nil)
-	f.Inject(instantdbfake.Fault{Status: http.StatusBadRequest, Body: `{"type":"validation-failed","message":"Validation failed for query: nope","hint":{}}`})
+	f.Faults().Add(harness.Fault{Status: http.StatusBadRequest, Body: `{"type":"validation-failed","message":"Validation failed for query: nope","hint":{}}`})
 	_, err := s.Query(t.Context(), backend.Query{Entity: backend.EntitySandboxes})
 	checkContains(t, err, "HTTP 400", "validation-failed", "Validation failed for query: nope")
 	if n := f.Count(instantdbfake.EndpointQuery); n != 1 {
@@ -115,7 +116,7 @@ func TestAuthErrors(t *testing.T) {
 		name  string
 		token string
 		appID string
-		fault *instantdbfake.Fault
+		fault *harness.Fault
 		parts []string
 	}{
 		// The real service answers a wrong admin token with 400 record-not-found (app-admin-token).
@@ -125,15 +126,15 @@ func TestAuthErrors(t *testing.T) {
 			[]string{"HTTP 400", "record-not-found"}},
 		{"token that is not a UUID", notUUIDToken, testAppID, nil,
 			[]string{"HTTP 400", "param-malformed", `Malformed parameter: ["headers" "authorization"]`}},
-		{"401", testToken, testAppID, &instantdbfake.Fault{Status: http.StatusUnauthorized}, []string{"HTTP 401"}},
-		{"403", testToken, testAppID, &instantdbfake.Fault{Status: http.StatusForbidden}, []string{"HTTP 403"}},
+		{"401", testToken, testAppID, &harness.Fault{Status: http.StatusUnauthorized}, []string{"HTTP 401"}},
+		{"403", testToken, testAppID, &harness.Fault{Status: http.StatusForbidden}, []string{"HTTP 403"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := startFake(t)
 			s := openStore(t, f, func(c *Config) { c.AdminToken, c.AppID = tc.token, tc.appID })
 			if tc.fault != nil {
-				f.Inject(*tc.fault)
+				f.Faults().Add(*tc.fault)
 			}
 			_, err := s.Create(t.Context(), backend.EntitySandboxes, backend.NewID(), backend.Attrs{"status": "creating"})
 			checkContains(t, err, append(tc.parts, "INSTANT_APP_ADMIN_TOKEN", "INSTANT_APP_ID")...)
@@ -155,7 +156,7 @@ func TestAuthErrors(t *testing.T) {
 func TestDeadlineOnSlowServer(t *testing.T) {
 	f := startFake(t)
 	s := openStore(t, f, nil)
-	f.Inject(instantdbfake.Fault{Delay: 10 * time.Second})
+	f.Faults().Add(harness.Fault{Delay: 10 * time.Second})
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -172,7 +173,7 @@ func TestDeadlineOnSlowServer(t *testing.T) {
 func TestRetryAfterBeyondDeadline(t *testing.T) {
 	f := startFake(t)
 	s := openStore(t, f, nil)
-	f.Inject(instantdbfake.Fault{Status: http.StatusTooManyRequests, RetryAfter: "30"})
+	f.Faults().Add(harness.Fault{Status: http.StatusTooManyRequests, RetryAfter: "30"})
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -197,7 +198,7 @@ func TestCancelledContext(t *testing.T) {
 	}
 
 	// Cancelled while waiting for the server.
-	f.Inject(instantdbfake.Fault{Delay: 10 * time.Second})
+	f.Faults().Add(harness.Fault{Delay: 10 * time.Second})
 	ctx, cancel = context.WithCancel(t.Context())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start := time.Now()
@@ -211,7 +212,7 @@ func TestCancelledContext(t *testing.T) {
 
 	// Cancelled while backing off between retries.
 	s.backoffBase, s.backoffCap = 5*time.Second, 5*time.Second
-	f.Inject(instantdbfake.Fault{Status: http.StatusInternalServerError})
+	f.Faults().Add(harness.Fault{Status: http.StatusInternalServerError})
 	ctx, cancel = context.WithCancel(t.Context())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start = time.Now()
@@ -252,7 +253,7 @@ func TestCreateRetryAfterLostResponse(t *testing.T) {
 	ctx := t.Context()
 	id := backend.NewID()
 	attrs := backend.Attrs{"provider": "local", "status": "creating", "createdAt": 5, "ports": []int{3000}}
-	f.Inject(instantdbfake.Fault{Endpoint: instantdbfake.EndpointTransact, Status: http.StatusBadGateway, Applied: true})
+	f.Faults().Add(harness.Fault{Route: instantdbfake.RouteTransact, Status: http.StatusBadGateway, AfterApply: true})
 	rec, err := s.Create(ctx, backend.EntitySandboxes, id, attrs)
 	if err != nil {
 		t.Fatalf("Create with a lost first response: %v", err)
@@ -264,7 +265,7 @@ func TestCreateRetryAfterLostResponse(t *testing.T) {
 		t.Errorf("transact requests = %d; want 2", n)
 	}
 	// A genuine conflict after a lost response is still a conflict.
-	f.Inject(instantdbfake.Fault{Endpoint: instantdbfake.EndpointTransact, Status: http.StatusBadGateway})
+	f.Faults().Add(harness.Fault{Route: instantdbfake.RouteTransact, Status: http.StatusBadGateway})
 	_, err = s.Create(ctx, backend.EntitySandboxes, id, backend.Attrs{"provider": "other"})
 	if !errors.Is(err, backend.ErrConflict) {
 		t.Errorf("Create of an existing id after a 502: err = %v; want ErrConflict", err)
@@ -275,7 +276,7 @@ func TestCreateRetryAfterLostResponse(t *testing.T) {
 // TestTokenNeverInErrors drives every failure path with a token that the fake echoes in its error bodies.
 func TestTokenNeverInErrors(t *testing.T) {
 	tokens := []string{testToken, "11111111-2222-4333-8444-555555555555", "not-a-uuid-but-secret-3141592653"}
-	faults := []*instantdbfake.Fault{
+	faults := []*harness.Fault{
 		nil,
 		{Status: http.StatusTooManyRequests, RetryAfter: "0"},
 		{Status: http.StatusInternalServerError},
@@ -291,7 +292,7 @@ func TestTokenNeverInErrors(t *testing.T) {
 				fc := *fault
 				fc.Body = strings.ReplaceAll(fc.Body, "TOKEN", tok)
 				for range 3 {
-					f.Inject(fc)
+					f.Faults().Add(fc)
 				}
 			}
 			ctx := t.Context()

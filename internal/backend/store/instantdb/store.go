@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/httpapi"
 	"github.com/google/uuid"
 )
 
@@ -89,7 +90,7 @@ func New(cfg Config) (*Store, error) {
 	}
 	pu, err := url.Parse(apiURL)
 	if err != nil {
-		return nil, fmt.Errorf("instantdb: the API URL is not valid: %w", &redactedError{err: err, token: cfg.AdminToken})
+		return nil, fmt.Errorf("instantdb: the API URL is not valid: %w", &httpapi.RedactedError{Err: err, Secrets: []string{cfg.AdminToken}})
 	}
 	if (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.RawQuery != "" {
 		return nil, fmt.Errorf("instantdb: the API URL %q is not an http(s) base URL", redact(apiURL, cfg.AdminToken))

@@ -21,8 +21,9 @@
 //     like the daemon's parseCommand (no shell), combined output, real exit codes, the timeout killing the
 //     process group with 408 PROCESS_EXECUTION_TIMEOUT; files under the sandbox directory; only in a started
 //     sandbox;
-//   - faults: scripted 429s (with the rate-limit headers), 5xx, delays, and "applied, then failed" answers
-//     (Fault.Applied), plus request counters for benchmarks (Requests, Count).
+//   - faults: the fakes' one fault API (Faults, harness.Fault): scripted 429s (with the rate-limit headers and
+//     RetryAfter as Retry-After-authenticated), 5xx, dropped connections, delays, the nth call, and "applied,
+//     then failed" answers (AfterApply), plus request counters for benchmarks (Requests, Count).
 //
 // The fake is not an isolation layer: commands run as the test's user on the host, so absolute paths in a
 // command name host paths (the cwd field, the files API and volume mounts are mapped into the sandbox
@@ -41,6 +42,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/testfakes/harness"
 )
 
 // Options configures a fake.
@@ -54,25 +57,6 @@ type Options struct {
 	StepDelay time.Duration
 	// Root holds the sandboxes', volumes' and snapshots' files; "" = a temporary directory removed by Close.
 	Root string
-}
-
-// Fault is one scripted answer, consumed by the first requests it matches (Times of them, default 1).
-type Fault struct {
-	// Route restricts the fault to one route as Request.Route names it ("POST /sandbox",
-	// "GET /sandbox/{id}", "POST /toolbox/{id}/process/execute"); "" matches every request.
-	Route string
-	// Delay is waited before answering.
-	Delay time.Duration
-	// Status, when not 0, is answered instead of the real answer (after handling the request when Applied).
-	Status int
-	// RetryAfter, with a 429, is sent as Retry-After-authenticated (seconds).
-	RetryAfter string
-	// Body replaces the default error body.
-	Body string
-	// Applied handles the request first and then answers Status: the work is done but the answer is lost.
-	Applied bool
-	// Times is how many requests the fault answers; 0 means 1.
-	Times int
 }
 
 // Request is one request the fake answered.
@@ -93,7 +77,7 @@ type Server struct {
 	ownRoot bool
 
 	mu        sync.Mutex
-	faults    []Fault
+	faults    harness.Set
 	requests  []Request
 	sandboxes map[string]*sandbox
 	volumes   map[string]*volume
@@ -155,12 +139,10 @@ func (s *Server) Close() {
 	}
 }
 
-// AddFault queues scripted answers.
-func (s *Server) AddFault(f ...Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, f...)
-}
+// Faults is the fake's fault list: routes are named as Request.Route names them ("POST /sandbox",
+// "GET /sandbox/{id}", "POST /toolbox/{id}/process/execute"). A fault's RetryAfter is sent as the throttler's
+// Retry-After-authenticated header, with the X-RateLimit-*-authenticated ones.
+func (s *Server) Faults() *harness.Set { return &s.faults }
 
 // SetHold makes sandboxes created afterwards whose labels satisfy hold stay in "starting" (a transition
 // in progress: start, stop and delete answer 409) until Release: a sandbox stuck past a client's deadline.
@@ -228,17 +210,11 @@ type answer struct {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	route, h := s.route(r)
-	fault, hasFault := s.takeFault(route)
-	if hasFault && fault.Delay > 0 {
-		t := time.NewTimer(fault.Delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-		case <-s.closed:
-			t.Stop()
-		}
+	fault := s.faults.Take(route, r)
+	if fault != nil && fault.Delay > 0 && !harness.Wait(r.Context(), fault.Delay, s.closed) {
+		return
 	}
+	faulted := fault != nil && fault.Status != 0
 	var a answer
 	switch {
 	case h == nil:
@@ -249,13 +225,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		} else {
 			a = mainError(r, http.StatusUnauthorized, "Unauthorized")
 		}
-	case hasFault && fault.Status != 0 && !fault.Applied:
+	case faulted && !fault.AfterApply:
 		a = faultAnswer(r, fault)
 	default:
 		a = h(r)
-		if hasFault && fault.Status != 0 {
+		if faulted {
 			a = faultAnswer(r, fault)
 		}
+	}
+	s.mu.Lock()
+	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Route: route, Query: r.URL.RawQuery, Status: a.status, Time: time.Now()})
+	s.mu.Unlock()
+	if faulted && fault.Status == harness.Drop && harness.DropConn(w) {
+		return
 	}
 	for k, vs := range a.header {
 		for _, v := range vs {
@@ -267,44 +249,34 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(a.status)
 	_, _ = w.Write(a.body)
-	s.mu.Lock()
-	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Route: route, Query: r.URL.RawQuery, Status: a.status, Time: time.Now()})
-	s.mu.Unlock()
 }
 
-func (s *Server) takeFault(route string) (Fault, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, f := range s.faults {
-		if f.Route != "" && f.Route != route {
-			continue
-		}
-		if f.Times <= 1 {
-			s.faults = append(s.faults[:i], s.faults[i+1:]...)
-		} else {
-			s.faults[i].Times--
-		}
-		return f, true
+func faultAnswer(r *http.Request, f *harness.Fault) answer {
+	status := f.Status
+	if status == harness.Drop {
+		status = http.StatusBadGateway // recorded, and answered when the connection cannot be dropped
 	}
-	return Fault{}, false
-}
-
-func faultAnswer(r *http.Request, f Fault) answer {
+	msg := f.Message
 	var a answer
 	switch {
 	case f.Body != "":
-		a = answer{status: f.Status, body: []byte(f.Body), header: http.Header{}}
-	case f.Status == http.StatusBadGateway || f.Status == http.StatusServiceUnavailable || f.Status == http.StatusGatewayTimeout:
-		a = answer{status: f.Status, body: []byte("<html><body>" + http.StatusText(f.Status) + "</body></html>"),
+		a = answer{status: status, body: []byte(f.Body), header: http.Header{}}
+	case status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout:
+		a = answer{status: status, body: []byte("<html><body>" + http.StatusText(status) + "</body></html>"),
 			header: http.Header{"Content-Type": {"text/html"}}}
-	case f.Status == http.StatusTooManyRequests:
-		a = mainError(r, f.Status, "Rate limit exceeded")
-	case f.Status >= 500:
-		a = mainError(r, f.Status, "An unexpected error occurred.")
+	case msg != "":
+		a = mainError(r, status, msg)
+	case status == http.StatusTooManyRequests:
+		a = mainError(r, status, "Rate limit exceeded")
+	case status >= 500:
+		a = mainError(r, status, "An unexpected error occurred.")
 	default:
-		a = mainError(r, f.Status, http.StatusText(f.Status))
+		a = mainError(r, status, http.StatusText(status))
 	}
-	if f.Status == http.StatusTooManyRequests {
+	for k, vs := range f.Header {
+		a.header[k] = append(a.header[k], vs...)
+	}
+	if status == http.StatusTooManyRequests {
 		a.header.Set("X-RateLimit-Limit-authenticated", "10000")
 		a.header.Set("X-RateLimit-Remaining-authenticated", "0")
 		reset := f.RetryAfter
@@ -478,11 +450,4 @@ func (s *Server) routeToolbox(r *http.Request, id, daemonPath string) (string, f
 		return "GET /toolbox/{id}/" + daemonPath, func(r *http.Request) answer { return s.homeDir(r, id) }
 	}
 	return m + " /toolbox/{id}/" + daemonPath, nil
-}
-
-// ClearFaults drops the scripted answers not consumed yet.
-func (s *Server) ClearFaults() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = nil
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/testfakes/harness"
 )
 
 const key = "fake-key-1"
@@ -191,7 +193,7 @@ func TestFakeFaults(t *testing.T) {
 	s := New(Options{APIKey: key, StepDelay: 10 * time.Millisecond, Root: t.TempDir()})
 	t.Cleanup(s.Close)
 	c := client{t, s}
-	s.AddFault(Fault{Route: "POST /volumes", Status: 502, Applied: true}, Fault{Route: "GET /volumes", Status: 429, RetryAfter: "2"})
+	s.Faults().Add(harness.Fault{Route: "POST /volumes", Status: 502, AfterApply: true}, harness.Fault{Route: "GET /volumes", Status: 429, RetryAfter: "2"})
 	if st, _ := c.call("POST", "/volumes", map[string]any{"name": "v"}, true); st != 502 {
 		t.Errorf("applied fault answered %d", st)
 	}

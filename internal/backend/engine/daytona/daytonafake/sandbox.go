@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ekairos/terraform-provider-sandbox/internal/testfakes/harness"
 	"github.com/google/uuid"
 )
 
@@ -302,7 +303,7 @@ func (s *Server) makeRoot(sb *sandbox, snap *snapshot) error {
 		return err
 	}
 	if snap != nil && snap.dir != "" {
-		if err := copyTree(snap.dir, sb.home()); err != nil {
+		if err := harness.CopyTree(snap.dir, sb.home(), false); err != nil {
 			return err
 		}
 	}

@@ -4,8 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ekairos/terraform-provider-sandbox/internal/testfakes/harness"
 	"github.com/google/uuid"
 )
 
@@ -434,7 +433,7 @@ func (s *Server) snapshotSandbox(r *http.Request, idOrName string) answer {
 	}
 	sn := &snapshot{id: uuid.NewString(), name: *b.Name, cpu: sb.cpu, mem: sb.mem, disk: sb.disk, source: sb.id,
 		createdAt: now, dir: filepath.Join(s.root, "snapshots", uuid.NewString())}
-	if err := copyTree(sb.home(), sn.dir); err != nil {
+	if err := harness.CopyTree(sb.home(), sn.dir, false); err != nil {
 		return mainError(r, http.StatusInternalServerError, "An unexpected error occurred.")
 	}
 	sn.plan(now, s.opts.StepDelay, snapPending, snapActive)
@@ -469,46 +468,6 @@ func (s *Server) Snapshots() []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// copyTree copies a directory's regular files, directories and symlinks (not following them) to dst.
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dst, rel)
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(target, 0o755)
-		case d.Type()&fs.ModeSymlink != 0:
-			return nil // volume mounts and links are not part of a snapshot
-		case d.Type().IsRegular():
-			in, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer func() { _ = in.Close() }()
-			info, err := in.Stat()
-			if err != nil {
-				return err
-			}
-			out, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, info.Mode().Perm())
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(out, in); err != nil {
-				_ = out.Close()
-				return err
-			}
-			return out.Close()
-		}
-		return nil
-	})
 }
 
 // LiveVolumes returns the ids of the volumes that are not deleted, sorted.

@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/testfakes/harness"
 )
 
 // progress writes NDJSON progress lines, one flushed write each.
@@ -35,7 +36,7 @@ func (p *progress) line(typ, key, text string) {
 	}
 }
 
-func (f *Fake) handleCheckpoint(w http.ResponseWriter, r *http.Request, s *sprite, fault *Fault) {
+func (f *Fake) handleCheckpoint(w http.ResponseWriter, r *http.Request, s *sprite, fault *harness.Fault) {
 	m, ok := decodeObject(w, r, "comment")
 	if !ok {
 		return
@@ -48,8 +49,8 @@ func (f *Fake) handleCheckpoint(w http.ResponseWriter, r *http.Request, s *sprit
 	f.touch(s)
 	p := newProgress(w)
 	p.line("info", "data", "Creating checkpoint...")
-	if fault != nil && fault.StreamError != "" {
-		p.line("error", "error", fault.StreamError)
+	if se, ok := streamError(fault); ok {
+		p.line("error", "error", se)
 		return
 	}
 	f.mu.Lock()
@@ -57,7 +58,7 @@ func (f *Fake) handleCheckpoint(w http.ResponseWriter, r *http.Request, s *sprit
 	s.nextCP++
 	f.mu.Unlock()
 	dst := filepath.Join(s.dir, "checkpoints", id)
-	if err := copyTree(s.rootfs(), dst); err != nil {
+	if err := harness.CopyTree(s.rootfs(), dst, true); err != nil {
 		p.line("error", "error", "checkpoint failed: "+err.Error())
 		return
 	}
@@ -141,7 +142,7 @@ func (f *Fake) handleOneCheckpoint(w http.ResponseWriter, r *http.Request, s *sp
 	}
 }
 
-func (f *Fake) handleRestore(w http.ResponseWriter, s *sprite, id string, fault *Fault) {
+func (f *Fake) handleRestore(w http.ResponseWriter, s *sprite, id string, fault *harness.Fault) {
 	cp := f.findCheckpoint(s, id)
 	if cp == nil {
 		apiError(w, http.StatusNotFound, "checkpoint not found", "")
@@ -150,8 +151,8 @@ func (f *Fake) handleRestore(w http.ResponseWriter, s *sprite, id string, fault 
 	f.touch(s)
 	p := newProgress(w)
 	p.line("info", "data", "Restoring from checkpoint "+id+"...")
-	if fault != nil && fault.StreamError != "" {
-		p.line("error", "error", fault.StreamError)
+	if se, ok := streamError(fault); ok {
+		p.line("error", "error", se)
 		return
 	}
 	// A restore ends running commands.
@@ -169,57 +170,13 @@ func (f *Fake) handleRestore(w http.ResponseWriter, s *sprite, id string, fault 
 		p.line("error", "error", "restore failed: "+err.Error())
 		return
 	}
-	if err := copyTree(filepath.Join(s.dir, "checkpoints", id), s.rootfs()); err != nil {
+	if err := harness.CopyTree(filepath.Join(s.dir, "checkpoints", id), s.rootfs(), true); err != nil {
 		p.line("error", "error", "restore failed: "+err.Error())
 		return
 	}
 	_ = os.RemoveAll(trash)
 	p.line("info", "data", "Container components started successfully")
 	p.line("complete", "data", "Restore from "+id+" complete")
-}
-
-// copyTree copies a directory tree (regular files with their modes, directories, symlinks).
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dst, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(target, info.Mode().Perm()|0o700)
-		case info.Mode()&fs.ModeSymlink != 0:
-			link, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(link, target)
-		case info.Mode().IsRegular():
-			in, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer func() { _ = in.Close() }()
-			out, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, info.Mode().Perm())
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(out, in); err != nil {
-				_ = out.Close()
-				return err
-			}
-			return out.Close()
-		}
-		return nil // sockets, fifos, devices: not kept
-	})
 }
 
 func (f *Fake) handlePolicy(w http.ResponseWriter, r *http.Request, s *sprite) {
@@ -348,4 +305,22 @@ func shuffleNotSorted(list []any) {
 		}
 		return
 	}
+}
+
+// streamError returns the StreamError a fault asks for.
+func streamError(fault *harness.Fault) (string, bool) {
+	if fault == nil {
+		return "", false
+	}
+	se, ok := fault.Extra.(StreamError)
+	return string(se), ok && se != ""
+}
+
+// isDropExec reports whether a fault asks an exec to drop its connection before the exit frame.
+func isDropExec(fault *harness.Fault) bool {
+	if fault == nil {
+		return false
+	}
+	_, ok := fault.Extra.(DropExec)
+	return ok
 }

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ekairos/terraform-provider-sandbox/internal/testfakes/harness"
 	"github.com/gorilla/websocket"
 )
 
@@ -221,7 +222,7 @@ func (f *Fake) finish(s *sprite, st *started) int {
 var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 
 // handleExecWS serves the exec WebSocket (non-TTY).
-func (f *Fake) handleExecWS(w http.ResponseWriter, r *http.Request, s *sprite, fault *Fault) {
+func (f *Fake) handleExecWS(w http.ResponseWriter, r *http.Request, s *sprite, fault *harness.Fault) {
 	req := f.parseExec(w, r.URL.Query(), s)
 	if req == nil {
 		return
@@ -313,7 +314,7 @@ func (f *Fake) handleExecWS(w http.ResponseWriter, r *http.Request, s *sprite, f
 	if st.stdin != nil {
 		_ = st.stdin.Close()
 	}
-	if fault != nil && fault.DropExec {
+	if isDropExec(fault) {
 		f.mu.Lock()
 		if st.logIdx < len(s.execLog) {
 			s.execLog[st.logIdx].ExitCode = -1
@@ -335,7 +336,7 @@ func (f *Fake) handleExecWS(w http.ResponseWriter, r *http.Request, s *sprite, f
 }
 
 // handleExecHTTP serves POST .../exec: the same frames in a chunked body, one frame per chunk.
-func (f *Fake) handleExecHTTP(w http.ResponseWriter, r *http.Request, s *sprite, fault *Fault) {
+func (f *Fake) handleExecHTTP(w http.ResponseWriter, r *http.Request, s *sprite, fault *harness.Fault) {
 	req := f.parseExec(w, r.URL.Query(), s)
 	if req == nil {
 		return
@@ -395,7 +396,7 @@ func (f *Fake) handleExecHTTP(w http.ResponseWriter, r *http.Request, s *sprite,
 	go pump(st.stderr, streamStderr)
 	wg.Wait()
 	code := f.finish(s, st)
-	if fault != nil && fault.DropExec {
+	if isDropExec(fault) {
 		panic(http.ErrAbortHandler)
 	}
 	send([]byte{streamExit, byte(code)})

@@ -36,9 +36,10 @@
 //     commands; DELETE of a checkpoint (204, 409 for Current) is modelled although no SDK calls it.
 //   - Network policy: GET (default {"rules":[]}) and POST with the in-sprite server's strict validation
 //     (exactly one of domain or include; action allow|deny; include only "defaults"); 204, or 400 plain text.
-//   - Faults: SetFault's hook can answer any request with a status and body (429 with the rate-limit fields
-//     and headers: RateLimited), report an error inside a 200 NDJSON answer (Fault.StreamError), or drop an
-//     exec connection before its exit frame (Fault.DropExec).
+//   - Faults: the fakes' one fault API (Faults, harness.Fault) answers chosen requests with a status and body
+//     (429 with the rate-limit fields and headers: RateLimited), a delay or a dropped connection, reports an
+//     error inside a 200 NDJSON answer (Extra: StreamError), or drops an exec connection before its exit
+//     frame (Extra: DropExec).
 //   - Counters: Count("METHOD /route") counts requests by route template, faulted ones included.
 package spritesfake
 
@@ -56,6 +57,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/testfakes/harness"
 )
 
 // DefaultToken is the token the fake accepts when Options.Token is empty.
@@ -82,34 +85,26 @@ type Options struct {
 	MinimalList bool
 }
 
-// Fault is an injected answer (see SetFault).
-type Fault struct {
-	Status int         // answer with this status and Body (and Header); 0 = no status fault
-	Body   string      // the body; "" = a JSON error naming the status
-	Header http.Header // extra headers (Retry-After, X-RateLimit-*)
-	// StreamError, for checkpoint create and restore: answer 200 with an info line and then an error line with
-	// this text, and do nothing.
-	StreamError string
-	// DropExec, for exec: run the command and send its output, then drop the connection before the exit frame.
-	DropExec bool
-	// AfterApply, with Status: carry the request out first (a checkpoint is made, a sprite created), then answer
-	// Status, as a service whose answer fails after the change was committed.
-	AfterApply bool
-}
+// StreamError, as a harness.Fault's Extra (with Status 0), makes a checkpoint create or restore answer 200
+// with an info line and then an error line with this text, and do nothing.
+type StreamError string
 
-// RateLimited is a 429 fault with the API's rate-limit body fields and headers.
-func RateLimited(retryAfterSeconds int) *Fault {
+// DropExec, as a harness.Fault's Extra (with Status 0), makes an exec run the command and send its output,
+// then drop the connection before the exit frame.
+type DropExec struct{}
+
+// RateLimited is a 429 fault of route ("" = any) with the API's rate-limit body fields and headers.
+func RateLimited(route string, retryAfterSeconds int) harness.Fault {
 	body, _ := json.Marshal(map[string]any{
 		"error": "sprite_creation_rate_limited", "message": "Too many sprites created",
 		"limit": 10, "window_seconds": 60, "retry_after_seconds": retryAfterSeconds, "current_count": 11,
 		"upgrade_available": false, "upgrade_url": "https://sprites.dev/account",
 	})
 	h := http.Header{}
-	h.Set("Retry-After", fmt.Sprint(retryAfterSeconds))
 	h.Set("X-RateLimit-Limit", "10")
 	h.Set("X-RateLimit-Remaining", "0")
 	h.Set("X-RateLimit-Reset", fmt.Sprint(time.Now().Add(time.Duration(retryAfterSeconds)*time.Second).Unix()))
-	return &Fault{Status: http.StatusTooManyRequests, Body: string(body), Header: h}
+	return harness.Fault{Route: route, Status: http.StatusTooManyRequests, Body: string(body), Header: h, RetryAfter: fmt.Sprint(retryAfterSeconds)}
 }
 
 // ExecRecord is one command the fake ran.
@@ -157,7 +152,7 @@ type Fake struct {
 	mu      sync.Mutex
 	sprites map[string]*sprite
 	counts  map[string]int
-	fault   func(r *http.Request) *Fault
+	faults  harness.Set
 	closed  bool
 }
 
@@ -274,31 +269,10 @@ func (f *Fake) Close() {
 	}
 }
 
-// SetFault installs a hook called for every request before anything else; a non-nil Fault is answered
-// instead of (Status) or within (StreamError, DropExec) the normal answer. nil removes the hook.
-func (f *Fake) SetFault(hook func(r *http.Request) *Fault) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.fault = hook
-}
-
-// FailNext answers the next n requests matching route ("METHOD /route", as Count takes; "" = any) with fault.
-func (f *Fake) FailNext(route string, n int, fault *Fault) {
-	var mu sync.Mutex
-	left := n
-	f.SetFault(func(r *http.Request) *Fault {
-		if route != "" && routeOf(r) != route {
-			return nil
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if left <= 0 {
-			return nil
-		}
-		left--
-		return fault
-	})
-}
+// Faults is the fake's fault list: routes are named as Count names them ("POST /v1/sprites",
+// "GET /v1/sprites/{name}", "WS /v1/sprites/{name}/exec"). Besides statuses, a fault's Extra may be a
+// StreamError (checkpoint, restore) or DropExec (exec).
+func (f *Fake) Faults() *harness.Set { return &f.faults }
 
 // Count returns how many requests a route got, e.g. "POST /v1/sprites", "GET /v1/sprites/{name}",
 // "WS /v1/sprites/{name}/exec", "POST /v1/sprites/{name}/checkpoint".
@@ -476,40 +450,25 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	route := routeOf(r)
 	f.mu.Lock()
 	f.counts[route]++
-	hook := f.fault
 	f.mu.Unlock()
-	var fault *Fault
-	if hook != nil {
-		fault = hook(r)
+	fault := f.faults.Take(route, r)
+	fault.Serve(w, r, nil, func(w http.ResponseWriter, r *http.Request) { f.serveRequest(w, r, fault) }, writeFault)
+}
+
+// writeFault answers a fault's status with a JSON error naming it.
+func writeFault(w http.ResponseWriter, _ *http.Request, fault *harness.Fault) {
+	code, msg := fault.Code, fault.Message
+	if code == "" {
+		code = strings.ToLower(strings.ReplaceAll(http.StatusText(fault.Status), " ", "_"))
 	}
-	if fault != nil && fault.Status != 0 {
-		if fault.AfterApply {
-			f.serveRequest(httptest.NewRecorder(), r, nil)
-		}
-		for k, vs := range fault.Header {
-			for _, v := range vs {
-				w.Header().Add(k, v)
-			}
-		}
-		body := fault.Body
-		if body == "" {
-			b, _ := json.Marshal(map[string]string{"error": strings.ToLower(strings.ReplaceAll(http.StatusText(fault.Status), " ", "_")), "message": "injected fault"})
-			body = string(b)
-		}
-		if strings.HasPrefix(strings.TrimSpace(body), "{") {
-			w.Header().Set("Content-Type", "application/json")
-		} else {
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		}
-		w.WriteHeader(fault.Status)
-		_, _ = w.Write([]byte(body))
-		return
+	if msg == "" {
+		msg = "injected fault"
 	}
-	f.serveRequest(w, r, fault)
+	apiError(w, fault.Status, code, msg)
 }
 
 // serveRequest answers a request that no status fault replaced.
-func (f *Fake) serveRequest(w http.ResponseWriter, r *http.Request, fault *Fault) {
+func (f *Fake) serveRequest(w http.ResponseWriter, r *http.Request, fault *harness.Fault) {
 	if r.Header.Get("Authorization") != "Bearer "+f.opts.Token {
 		apiError(w, http.StatusUnauthorized, "unauthorized", "invalid or missing API token")
 		return

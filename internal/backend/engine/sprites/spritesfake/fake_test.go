@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/sprites/spritesfake"
+	"github.com/ekairos/terraform-provider-sandbox/internal/testfakes/harness"
 )
 
 type client struct {
@@ -248,7 +249,7 @@ func TestExecSignalAndDrop(t *testing.T) {
 	if !bytes.Equal(frames[len(frames)-1].data, []byte{0x03, 137}) {
 		t.Errorf("killed: %v; want exit code 128+9", frames)
 	}
-	f.FailNext("WS /v1/sprites/{name}/exec", 1, &spritesfake.Fault{DropExec: true})
+	f.Faults().Add(harness.Fault{Route: "WS /v1/sprites/{name}/exec", Extra: spritesfake.DropExec{}})
 	conn = wsExec(t, f, "ex", url.Values{"cmd": {"echo", "hi"}})
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var got []byte
@@ -334,7 +335,7 @@ func TestCheckpointsAndPolicy(t *testing.T) {
 		t.Errorf("checkpoint stream = %v", lines)
 	}
 	c.want("POST", "/v1/sprites/cp/checkpoint", map[string]any{"bogus": 1}, 400, "unknown field")
-	f.FailNext("POST /v1/sprites/{name}/checkpoint", 1, &spritesfake.Fault{StreamError: "boom"})
+	f.Faults().Add(harness.Fault{Route: "POST /v1/sprites/{name}/checkpoint", Extra: spritesfake.StreamError("boom")})
 	b = c.want("POST", "/v1/sprites/cp/checkpoint", nil, 200, `"error":"boom"`)
 	if bytes.Contains(b, []byte("complete")) || !bytes.Contains(b, []byte(`"type":"error"`)) {
 		t.Errorf("a failed checkpoint completed: %s", b)
@@ -364,7 +365,7 @@ func TestCheckpointsAndPolicy(t *testing.T) {
 
 func TestRateLimitedFault(t *testing.T) {
 	f, c := start(t, spritesfake.Options{})
-	f.FailNext("POST /v1/sprites", 1, spritesfake.RateLimited(7))
+	f.Faults().Add(spritesfake.RateLimited("POST /v1/sprites", 7))
 	code, b, h := c.do("POST", "/v1/sprites", map[string]any{"name": "x"})
 	if code != 429 || h.Get("Retry-After") != "7" || h.Get("X-RateLimit-Remaining") != "0" || !strings.Contains(string(b), `"retry_after_seconds":7`) {
 		t.Errorf("429 fault: %d %s %v", code, b, h)

@@ -25,8 +25,8 @@
 //     the command timeout kills the process group (exit code 137);
 //   - file writes are the gzipped tar the API expects (415 for another content type), reads answer raw bytes;
 //   - snapshots copy the session's tree and stop the session; they expire (Fake.ExpireSnapshot forces it);
-//   - faults: Fake.InjectFault answers chosen requests with 429 (Retry-After) / 5xx / a dropped connection,
-//     before or after applying them;
+//   - faults: the fakes' one fault API (Fake.Faults, harness.Fault) answers chosen requests (a route, the nth
+//     call) with 429 (Retry-After) / 5xx / a dropped connection / a delay, before or after applying them;
 //   - it counts requests per route (Fake.Requests) and records every network policy it was given, header values
 //     included (Fake.NetworkPolicies), so that tests can check what arrived on the wire. The API's own answers
 //     never carry header values, and neither do the fake's.
@@ -43,7 +43,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -51,6 +50,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/testfakes/harness"
 )
 
 // Defaults of Config.
@@ -81,22 +82,6 @@ type Config struct {
 	Dir string
 }
 
-// Fault makes the fake answer matching requests with an error instead of (or after) serving them.
-type Fault struct {
-	// Route is the route pattern as Requests names it (e.g. "POST /v2/sandboxes/sessions/{sessionId}/cmd"), or a
-	// method alone ("GET"), or "" for every request.
-	Route string
-	// Statuses are the answers, one per matching request, in order: an HTTP status, 0 to serve the request
-	// normally, or -1 to drop the connection without an answer. The fault is spent when they are used up.
-	Statuses []int
-	// RetryAfter is the Retry-After header sent with 429 and 503 answers ("" = none).
-	RetryAfter string
-	// Applied serves the request first and then answers with the fault status ("applied then failed").
-	Applied bool
-	// Code and Message make the error body; defaults depend on the status.
-	Code, Message string
-}
-
 // PolicyRecord is one network policy the fake received, as sent (header values included).
 type PolicyRecord struct {
 	Sandbox string          // the sandbox's name
@@ -116,17 +101,12 @@ type Fake struct {
 	sandboxes map[string]*sandbox
 	sessions  map[string]*session
 	snapshots map[string]*snapshot
-	faults    []*faultState
+	faults    harness.Set
 	counts    map[string]int
 	total     int
 	resumes   int
 	policies  []PolicyRecord
 	closed    bool
-}
-
-type faultState struct {
-	Fault
-	next int
 }
 
 // New starts a fake on a local port. Close it when done.
@@ -203,19 +183,10 @@ func (f *Fake) Close() {
 	}
 }
 
-// InjectFault adds a fault. Faults are matched in the order they were added.
-func (f *Fake) InjectFault(fault Fault) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.faults = append(f.faults, &faultState{Fault: fault})
-}
-
-// ClearFaults removes every fault.
-func (f *Fake) ClearFaults() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.faults = nil
-}
+// Faults is the fake's fault list: routes are named as Requests names them ("POST /v3/sandboxes",
+// "GET /v2/sandboxes/{name}"). A fault's Code and Message
+// make the API's {error:{code,message}} body (defaults depend on the status).
+func (f *Fake) Faults() *harness.Set { return &f.faults }
 
 // Requests returns how many requests matched a route pattern, e.g. "GET /v2/sandboxes/{name}" (see routes in
 // the source for the names), or "" for every request. Requests that matched no route count under "unknown".
@@ -350,57 +321,12 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.total++
 	f.counts[pattern]++
-	var fault *faultState
-	status := 0
-	for _, ft := range f.faults {
-		if ft.next >= len(ft.Statuses) || !ft.matches(r.Method, pattern) {
-			continue
-		}
-		fault = ft
-		status = ft.Statuses[ft.next]
-		ft.next++
-		break
-	}
 	f.mu.Unlock()
-
-	if fault != nil && status != 0 {
-		if fault.Applied {
-			// Serve it, throw the answer away, then fail: the client cannot know that it was applied.
-			rec := httptest.NewRecorder()
-			f.handle(rec, r)
-		}
-		f.writeFault(w, fault, status)
-		return
-	}
-	f.handle(w, r)
+	f.faults.Take(pattern, r).Serve(w, r, nil, f.handle, writeFault)
 }
 
-func (ft *faultState) matches(method, pattern string) bool {
-	switch {
-	case ft.Route == "":
-		return true
-	case !strings.Contains(ft.Route, " "):
-		return ft.Route == method
-	}
-	return ft.Route == pattern
-}
-
-func (f *Fake) writeFault(w http.ResponseWriter, ft *faultState, status int) {
-	if status < 0 {
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				if tc, ok := conn.(*net.TCPConn); ok {
-					_ = tc.SetLinger(0)
-				}
-				_ = conn.Close()
-				return
-			}
-		}
-		status = http.StatusBadGateway
-	}
-	if ft.RetryAfter != "" && (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable) {
-		w.Header().Set("Retry-After", ft.RetryAfter)
-	}
+func writeFault(w http.ResponseWriter, _ *http.Request, ft *harness.Fault) {
+	status := ft.Status
 	code, msg := ft.Code, ft.Message
 	if code == "" {
 		switch {

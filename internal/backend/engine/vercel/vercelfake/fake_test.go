@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/testfakes/harness"
 )
 
 type rawClient struct {
@@ -343,7 +345,8 @@ func TestCommandStreamAndPolicyRedaction(t *testing.T) {
 
 func TestFaults(t *testing.T) {
 	f, c := newRaw(t, Config{})
-	f.InjectFault(Fault{Route: "GET /v2/sandboxes", Statuses: []int{429, 0, 503}, RetryAfter: "2"})
+	f.Faults().Add(harness.Fault{Route: "GET /v2/sandboxes", Status: 429, RetryAfter: "2"},
+		harness.Fault{Route: "GET /v2/sandboxes", Nth: 3, Status: 503})
 	st, m, _ := c.do("GET", "/v2/sandboxes?project=prj_fake", nil)
 	if st != 429 || errCode(m) != "rate_limited" {
 		t.Errorf("first: %d %v", st, m)
@@ -358,7 +361,7 @@ func TestFaults(t *testing.T) {
 		t.Errorf("after the fault is spent: %d", st)
 	}
 	// Applied then failed: the sandbox exists although the answer was a 500.
-	f.InjectFault(Fault{Route: "POST /v3/sandboxes", Statuses: []int{500}, Applied: true})
+	f.Faults().Add(harness.Fault{Route: "POST /v3/sandboxes", Status: 500, AfterApply: true})
 	if st, _, _ = c.do("POST", "/v3/sandboxes", map[string]any{"projectId": "prj_fake", "name": "applied"}); st != 500 {
 		t.Errorf("applied fault: %d", st)
 	}

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/testfakes/harness"
 )
 
 // Session statuses, as the API names them.
@@ -201,7 +203,7 @@ func (f *Fake) startSession(sb *sandbox, fromSnapshot string) error {
 		if sn == nil || !f.alive(sn) {
 			return errf(http.StatusNotFound, "not_found", "Snapshot not found.")
 		}
-		if err := copyTree(sn.dir, s.root); err != nil {
+		if err := harness.CopyTree(sn.dir, s.root, true); err != nil {
 			return err
 		}
 		sn.lastUsedAt = now
@@ -329,7 +331,7 @@ func (f *Fake) takeSnapshot(sb *sandbox, s *session, method string, expiration *
 	if sn.expiration > 0 {
 		sn.expiresAt = now + sn.expiration
 	}
-	if err := copyTree(s.root, sn.dir); err != nil {
+	if err := harness.CopyTree(s.root, sn.dir, true); err != nil {
 		sn.status = "failed"
 	}
 	sn.sizeBytes = treeSize(sn.dir)

@@ -21,7 +21,6 @@ package instantdbfake
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -36,9 +35,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/testfakes/harness"
 	"github.com/google/uuid"
 )
 
@@ -48,27 +47,14 @@ const (
 	EndpointTransact = "/admin/transact"
 )
 
+// Routes of the endpoints, as a harness.Fault names them.
+const (
+	RouteQuery    = "POST " + EndpointQuery
+	RouteTransact = "POST " + EndpointTransact
+)
+
 // maxBody bounds request bodies; the real server has its own limits, far above what tests send.
 const maxBody = 32 << 20
-
-// Fault is one scripted answer. Faults are consumed in order by the requests they match.
-type Fault struct {
-	// Endpoint restricts the fault to EndpointQuery or EndpointTransact; "" matches both.
-	Endpoint string
-	// Delay is waited before answering. The wait ends early when the client goes away or the server closes.
-	Delay time.Duration
-	// Status, when not 0, is the HTTP status answered instead of handling the request. 0 means: after Delay,
-	// handle the request normally.
-	Status int
-	// RetryAfter is sent as the Retry-After header when not empty.
-	RetryAfter string
-	// Body replaces the default body, which is the real server's error body for Status (JSON for 4xx and 500,
-	// a plain-text proxy page for 502, 503 and 504).
-	Body string
-	// Applied, with Status, first handles the request (a transaction commits) and then answers Status: a
-	// response lost after the work was done, as when a proxy times out.
-	Applied bool
-}
 
 // Request is one request as the fake received it.
 type Request struct {
@@ -87,7 +73,7 @@ type Server struct {
 	closeOnce sync.Once
 
 	mu       sync.Mutex
-	faults   []Fault
+	faults   harness.Set
 	counts   map[string]int
 	requests []Request
 	schema   map[string]map[string]attrDef // etype -> label -> definition, from backend.Entities()
@@ -167,19 +153,10 @@ func (s *Server) Close() {
 	s.ts.Close()
 }
 
-// Inject appends scripted faults.
-func (s *Server) Inject(faults ...Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, faults...)
-}
-
-// PendingFaults returns how many injected faults have not been consumed yet.
-func (s *Server) PendingFaults() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.faults)
-}
+// Faults is the fake's fault list: RouteQuery and RouteTransact name the routes. A fault's default body is
+// the real server's error body for its status (JSON for 4xx and 500, a plain-text proxy page for 502, 503
+// and 504); AfterApply commits a transaction and then answers the status, as when a proxy times out.
+func (s *Server) Faults() *harness.Set { return &s.faults }
 
 // Count returns how many requests reached endpoint (EndpointQuery or EndpointTransact), faulted ones included.
 func (s *Server) Count(endpoint string) int {
@@ -395,61 +372,17 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.counts[endpoint]++
 	s.requests = append(s.requests, Request{Endpoint: endpoint, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
-	fault, faulted := s.nextFault(endpoint)
 	s.mu.Unlock()
-
-	if faulted {
-		if fault.Delay > 0 && !s.wait(r.Context(), fault.Delay) {
+	s.faults.Take("POST "+endpoint, r).Serve(w, r, s.closing, func(w http.ResponseWriter, r *http.Request) {
+		result, apiErr := s.serve(r, endpoint, body)
+		if apiErr != nil {
+			apiErr.write(w)
 			return
 		}
-		if fault.Status != 0 {
-			if fault.Applied {
-				_, _ = s.serve(r, endpoint, body)
-			}
-			if fault.RetryAfter != "" {
-				w.Header().Set("Retry-After", fault.RetryAfter)
-			}
-			if fault.Body != "" {
-				w.Header().Set("Content-Type", "application/json; charset=utf-8")
-				w.WriteHeader(fault.Status)
-				_, _ = io.WriteString(w, fault.Body)
-				return
-			}
-			defaultFaultBody(fault.Status, s.appID).write(w)
-			return
-		}
-	}
-
-	result, apiErr := s.serve(r, endpoint, body)
-	if apiErr != nil {
-		apiErr.write(w)
-		return
-	}
-	writeJSON(w, http.StatusOK, result)
-}
-
-func (s *Server) nextFault(endpoint string) (Fault, bool) {
-	for i, f := range s.faults {
-		if f.Endpoint == "" || f.Endpoint == endpoint {
-			s.faults = slices.Delete(s.faults, i, i+1)
-			return f, true
-		}
-	}
-	return Fault{}, false
-}
-
-// wait sleeps d and reports whether the request should still be answered.
-func (s *Server) wait(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	case <-s.closing:
-		return false
-	}
+		writeJSON(w, http.StatusOK, result)
+	}, func(w http.ResponseWriter, _ *http.Request, f *harness.Fault) {
+		defaultFaultBody(f.Status, s.appID).write(w)
+	})
 }
 
 // serve checks a request in the order the real handlers do (with-rate-limiting resolves the app id first,

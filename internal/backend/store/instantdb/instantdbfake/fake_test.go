@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/testfakes/harness"
 )
 
 const (
@@ -311,7 +313,7 @@ func TestTransactAndQuery(t *testing.T) {
 
 func TestFaults(t *testing.T) {
 	s := newServer(t)
-	s.Inject(Fault{Endpoint: EndpointTransact, Status: 429, RetryAfter: "7"}, Fault{Status: 503}, Fault{Status: 500})
+	s.Faults().Add(harness.Fault{Route: RouteTransact, Status: 429, RetryAfter: "7"}, harness.Fault{Status: 503}, harness.Fault{Status: 500})
 	// The query skips the transact-only fault and takes the 503.
 	status, body := do(t, s, query(`{}`))
 	if status != 503 || !strings.Contains(fmt.Sprint(body["text"]), "Service Unavailable") {
@@ -334,8 +336,8 @@ func TestFaults(t *testing.T) {
 	if status != 500 || body["type"] != "unknown" {
 		t.Errorf("third request: %d %v", status, body)
 	}
-	if s.PendingFaults() != 0 {
-		t.Errorf("%d faults left", s.PendingFaults())
+	if s.Faults().Pending() != 0 {
+		t.Errorf("%d faults left", s.Faults().Pending())
 	}
 	mustOK(t, s, query(`{}`))
 	if s.Count(EndpointQuery) != 3 || s.Count(EndpointTransact) != 1 || len(s.Requests()) != 4 {
@@ -344,7 +346,7 @@ func TestFaults(t *testing.T) {
 
 	// Close releases a request waiting in a delay.
 	s2 := New(appID, token)
-	s2.Inject(Fault{Delay: time.Minute})
+	s2.Faults().Add(harness.Fault{Delay: time.Minute})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -1,0 +1,26 @@
+package local
+
+import (
+	"testing"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/enginetest"
+)
+
+// TestConformanceBwrap runs the engine suite, every part the declared capabilities name, under bubblewrap.
+// The files API works on the home's directory on the host, where the sandbox's mounts are not: a volume is
+// written and read with commands.
+func TestConformanceBwrap(t *testing.T) {
+	enginetest.Run(t, Capabilities, func(t *testing.T) backend.Engine { return newBwrap(t) },
+		enginetest.Options{VolumeByExec: true})
+}
+
+// TestConformanceNone runs it without isolation, which declares less: no volumes (nothing to mount them
+// with), and only allow_all (nothing enforces a policy).
+func TestConformanceNone(t *testing.T) {
+	declared := Capabilities
+	declared.Volumes = false
+	declared.NetworkPolicies = []string{backend.PolicyAllowAll}
+	declared.PolicyCredentials = false
+	enginetest.Run(t, declared, func(t *testing.T) backend.Engine { return newNone(t) }, enginetest.Options{})
+}
