@@ -180,6 +180,10 @@ type Config struct {
 	// after its last command ends; the next command starts a new one. 0 = DefaultInitIdle; negative = until the
 	// sandbox stops.
 	InitIdle time.Duration
+	// SandboxUID is the host uid (and gid) that sandbox processes run as, and that owns the files they write,
+	// when the provider runs as root; 0 = DefaultSandboxUID. A provider that is not root runs sandboxes as its
+	// own user.
+	SandboxUID int
 }
 
 // DefaultInitIdle is how long an idle sandbox keeps its init: long enough for the commands of one apply and
