@@ -253,6 +253,20 @@ func probeReflink(root string) error {
 	return nil
 }
 
+// copyInto copies the entries of the directory src into the existing directory dst (copyTree for each).
+func copyInto(src, dst string) error {
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	for _, ent := range ents {
+		if err := copyTree(filepath.Join(src, ent.Name()), filepath.Join(dst, ent.Name()), false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // copyTree copies the tree src to dst (which must not exist): directories, regular files (cloned with FICLONE
 // when reflink is set, else copied), symlinks, hard links (as hard links) and FIFOs, with their modes (without
 // the set-user-id and set-group-id bits of files) and times, and their owners when running as root. Sockets and

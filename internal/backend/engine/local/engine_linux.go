@@ -359,10 +359,23 @@ func (e *Engine) makeHome(dir string, m *meta) error {
 		if err := unmountHome(dir); err != nil {
 			return err
 		}
-		for _, d := range []string{upperDir, workDir, homeDir} {
+		for _, d := range []string{upperDir, workDir, homeDir, diskImageFile} {
 			if err := removeAll(filepath.Join(dir, d)); err != nil {
 				return fmt.Errorf("removing a half-made home: %w", err)
 			}
+		}
+		if m.hasDisk() {
+			// The setup's files are copied into the sandbox's own file system: an overlay's upper layer or a
+			// reflink would put them, or the sandbox's writes, outside the image.
+			l, _ := parseLimits(m.Options)
+			if err := makeDiskHome(dir, l.diskMB, e.sandboxUIDOrSelf(), e.sandboxGIDOrSelf()); err != nil {
+				return fmt.Errorf("%s %s: %w", m.noun(), m.ExternalID, err)
+			}
+			if err := copyInto(e.buildHome(m.SetupBuild), filepath.Join(dir, homeDir)); err != nil {
+				return fmt.Errorf("%s %s from setup %s: copying the setup's files into its disk of %d MiB (disk_mb): %w", m.noun(), m.ExternalID, m.Setup, l.diskMB, err)
+			}
+			m.SetupCopy, m.SetupBuild = CopyPlain, ""
+			return writeMeta(dir, m)
 		}
 		method, err := e.materialize(e.buildHome(m.SetupBuild), dir)
 		if err != nil {
