@@ -5,10 +5,10 @@ package local
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // The files a sandbox writes on the host (its home, an overlay's upper layer, the setup artifact under it, its
@@ -29,29 +29,72 @@ func (e *Engine) needsOwner(p string) bool {
 	return ok && (int(st.Uid) != e.sandboxUID || int(st.Gid) != e.sandboxGID)
 }
 
-// own gives the tree at root to the sandbox user where it is not yet (see needsOwner), never following a
-// symlink, the top directory last.
+// own gives the tree at root to the sandbox user where it is not yet (see needsOwner), the top directory last.
+// It walks by descriptors (openat with O_NOFOLLOW, fchownat without following): a sandbox that swaps a directory
+// for a symlink while this runs cannot make root change the owner of a file outside the tree.
 func (e *Engine) own(root string) error {
 	if !e.needsOwner(root) {
 		return nil
 	}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if p == root || !e.needsOwner(p) {
-			return nil
-		}
-		return os.Lchown(p, e.sandboxUID, e.sandboxGID)
-	})
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err == nil {
-		err = os.Lchown(root, e.sandboxUID, e.sandboxGID)
+		err = e.ownDir(fd)
+		if cerr := unix.Fchown(fd, e.sandboxUID, e.sandboxGID); err == nil {
+			err = cerr
+		}
+		_ = unix.Close(fd)
 	}
 	if err != nil {
 		return fmt.Errorf("giving %s to the sandbox user %d: %w", root, e.sandboxUID, err)
+	}
+	return nil
+}
+
+// ownDir gives the entries of the open directory fd (and below) to the sandbox user; it closes nothing.
+func (e *Engine) ownDir(fd int) error {
+	// Readdirnames on a duplicate, whose *os.File closes it (never fd itself).
+	dup, err := unix.Dup(fd)
+	if err != nil {
+		return err
+	}
+	d := os.NewFile(uintptr(dup), "dir")
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				continue
+			}
+			return err
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			sub, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				if errors.Is(err, unix.ENOENT) {
+					continue
+				}
+				return err
+			}
+			err = e.ownDir(sub)
+			if err == nil && (int(st.Uid) != e.sandboxUID || int(st.Gid) != e.sandboxGID) {
+				err = unix.Fchown(sub, e.sandboxUID, e.sandboxGID)
+			}
+			_ = unix.Close(sub)
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if int(st.Uid) == e.sandboxUID && int(st.Gid) == e.sandboxGID {
+			continue
+		}
+		if err := unix.Fchownat(fd, name, e.sandboxUID, e.sandboxGID, unix.AT_SYMLINK_NOFOLLOW); err != nil && !errors.Is(err, unix.ENOENT) {
+			return err
+		}
 	}
 	return nil
 }

@@ -159,6 +159,14 @@ func TestOlderFilesGivenToSandboxUser(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(home, "old/dir/f"), []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A symlink in the home to a host directory: its target is never given to the sandbox user.
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "victim"), []byte("host"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(home, "escape")); err != nil {
+		t.Fatal(err)
+	}
 	data := filepath.Join(e.volumeDir(vol.ExternalID), volumeDataDir)
 	chownRoot(home)
 	chownRoot(data)
@@ -166,9 +174,14 @@ func TestOlderFilesGivenToSandboxUser(t *testing.T) {
 	if res.ExitCode != 0 || string(res.Stdout) != "old"+"new\n" {
 		t.Errorf("a home made as root: %+v, stdout %q, stderr %q", res, res.Stdout, res.Stderr)
 	}
-	for _, p := range []string{home, filepath.Join(home, "old/dir/f"), data} {
+	for _, p := range []string{home, filepath.Join(home, "old/dir/f"), filepath.Join(home, "escape"), data} {
 		if uid, _ := owner(t, p); uid != DefaultSandboxUID {
 			t.Errorf("%s is owned by %d, want the sandbox user", p, uid)
+		}
+	}
+	for _, p := range []string{outside, filepath.Join(outside, "victim")} {
+		if uid, _ := owner(t, p); uid != 0 {
+			t.Errorf("%s, outside the home behind a symlink, is owned by %d: the migration followed the symlink", p, uid)
 		}
 	}
 
