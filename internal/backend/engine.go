@@ -49,6 +49,9 @@ type Capabilities struct {
 	// PolicyCredentials: the engine injects a network policy's credentials into requests (an egress proxy
 	// with header transforms); without it a policy with credentials is refused.
 	PolicyCredentials bool
+	// PolicyHostPorts: an allow list's host entry may name a port (host:port, that port alone); without it the
+	// engine's allow list takes host names only, and an entry with a port is refused.
+	PolicyHostPorts bool
 	// Sources are the types of the engine option "source" (where a sandbox's first files come from: git,
 	// tarball, snapshot); none = no such option.
 	Sources []string

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -106,7 +107,7 @@ func checkSandboxCapabilities(ctx context.Context, name string, caps backend.Cap
 	}
 }
 
-// checkPolicyCapabilities checks a policy's mode and credentials against the engine.
+// checkPolicyCapabilities checks a policy's mode, host entries with a port and credentials against the engine.
 func checkPolicyCapabilities(ctx context.Context, name string, caps backend.Capabilities, req resource.ModifyPlanRequest, diags *diag.Diagnostics) {
 	var policy types.Object
 	if d := req.Plan.GetAttribute(ctx, path.Root("policy"), &policy); d.HasError() || policy.IsNull() || policy.IsUnknown() {
@@ -115,6 +116,21 @@ func checkPolicyCapabilities(ctx context.Context, name string, caps backend.Capa
 	if mode, ok := policy.Attributes()["mode"].(types.String); ok && !mode.IsUnknown() && !mode.IsNull() && !contains(caps.NetworkPolicies, mode.ValueString()) {
 		diags.AddAttributeError(path.Root("policy").AtName("mode"), "Policy not supported by the engine",
 			fmt.Sprintf("The %s engine enforces %s, not %q.", name, quoteList(caps.NetworkPolicies), mode.ValueString()))
+	}
+	if !caps.PolicyHostPorts {
+		var hosts types.List
+		if d := req.Plan.GetAttribute(ctx, path.Root("policy").AtName("hosts"), &hosts); !d.HasError() && !hosts.IsNull() && !hosts.IsUnknown() {
+			for i, h := range hosts.Elements() {
+				s, ok := h.(types.String)
+				if !ok || s.IsNull() || s.IsUnknown() || !strings.Contains(s.ValueString(), ":") {
+					continue
+				}
+				host, _, _ := strings.Cut(s.ValueString(), ":")
+				diags.AddAttributeError(path.Root("policy").AtName("hosts").AtListIndex(i), "Host entry with a port",
+					fmt.Sprintf("The %s engine's allow list takes host names only, without a port: write %q instead of %q, or use an engine whose allow list limits ports (%s).",
+						name, host, s.ValueString(), quoteList(enginesWith(func(c backend.Capabilities) bool { return c.PolicyHostPorts }))))
+			}
+		}
 	}
 	if caps.PolicyCredentials {
 		return

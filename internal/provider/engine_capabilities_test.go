@@ -16,6 +16,7 @@ func TestAccCapabilities_refusedAtPlan(t *testing.T) {
 	env := newTestEnv(t)
 	vfake := startVercelFake(t)
 	sfake := spritesfake.Start(t, spritesfake.Options{})
+	dfake := startDaytonaFake(t)
 	const setup = `
 resource "sandbox_setup" "deps" {
   backend = "vercel"
@@ -58,6 +59,36 @@ resource "sandbox_workspace" "w" {
   }
 }
 `, `(?s)Policy not supported by the engine.*credentials_wo.*sprites engine cannot\s+inject\s+credentials`},
+		// The hosted engines' allow lists take host names only (Daytona domainAllowList, Vercel allow domains,
+		// Sprites domain rules): a port would be sent unchanged and refused, or mean something else, at apply.
+		{"sprites host with a port", spritesHCL(env, sfake) + `
+resource "sandbox_sandbox" "s" {
+  backend = "sprites"
+  policy {
+    mode  = "allow_list"
+    hosts = ["api.example.com", "db.example.com:5432"]
+  }
+}
+`, `(?s)Host entry with a port.*with sandbox_sandbox.s.*hosts = \["api.example.com", "db.example.com:5432"\].*sprites engine's allow list takes host\s+names\s+only,\s+without\s+a\s+port:\s+write\s+"db.example.com"\s+instead\s+of\s+"db.example.com:5432".*\(.local.\)`},
+		{"vercel workspace host with a port", vercelHCL(env, vfake) + `
+resource "sandbox_workspace" "w" {
+  backend = "vercel"
+  name    = "w"
+  policy {
+    mode  = "allow_list"
+    hosts = ["*.example.com:8443"]
+  }
+}
+`, `(?s)Host entry with a port.*with sandbox_workspace.w.*hosts = \["\*.example.com:8443"\].*vercel engine's allow list takes host\s+names\s+only.*"\*.example.com"\s+instead`},
+		{"daytona host with a port", daytonaHCL(env, dfake) + `
+resource "sandbox_sandbox" "s" {
+  backend = "daytona"
+  policy {
+    mode  = "allow_list"
+    hosts = ["registry.npmjs.org:443"]
+  }
+}
+`, `(?s)Host entry with a port.*hosts = \["registry.npmjs.org:443"\].*daytona engine's allow list takes host\s+names\s+only`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

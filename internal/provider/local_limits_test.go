@@ -39,7 +39,6 @@ func TestAccLocal_planTimeValidation(t *testing.T) {
 		{"limits with isolation none", noneProvider + "resource \"sandbox_sandbox\" \"test\" {\n local {\n memory_mb = 64\n }\n}\n", `(?s)memory_mb = 64.*memory_mb: cannot be enforced with isolation = "none"`},
 		{"tmp_mb out of range", sandboxConfig(env, "local {\n tmp_mb = 0\n }"), `(?s)tmp_mb.*between 1`},
 		{"disk_mb with isolation none", noneProvider + "resource \"sandbox_sandbox\" \"test\" {\n local {\n disk_mb = 64\n }\n}\n", `(?s)disk_mb = 64.*disk_mb: cannot be enforced with isolation = "none"`},
-		{"disk_mb with a setup", sandboxConfig(env, "setup_id = \""+volID+"\"\n local {\n disk_mb = 64\n }"), `(?s)disk_mb = 64.*cannot (have a disk image of its own yet|be enforced on this host)`},
 		{"disk_mb too small", sandboxConfig(env, "local {\n disk_mb = 8\n }"), `(?s)disk_mb.*between 16`},
 	}
 	for _, tc := range cases {
@@ -132,5 +131,46 @@ resource "sandbox_command" "tmp" {
 			return nil
 		},
 		Steps: []resource.TestStep{{Config: cfg, Check: resource.ComposeAggregateTestCheckFunc(checks...)}},
+	})
+}
+
+// TestAccLocal_diskFromSetup: a sandbox made from a setup with local.disk_mb has the setup's files in a file
+// system of that size: the setup's files are there, and writing past the size fails inside the sandbox.
+func TestAccLocal_diskFromSetup(t *testing.T) {
+	env := newTestEnv(t)
+	if err := env.engine().ValidateSpec(backend.SandboxSpec{Options: map[string]any{local.OptionDiskMB: 32}}); err != nil {
+		t.Skipf("disk_mb cannot be enforced here: %v", err)
+	}
+	cfg := env.providerHCL() + `
+resource "sandbox_setup" "deps" {
+  command = ["sh", "-c", "mkdir -p deps && printf from-setup > deps/marker"]
+}
+
+resource "sandbox_sandbox" "test" {
+  setup_id = sandbox_setup.deps.id
+  local {
+    disk_mb = 32
+  }
+}
+
+resource "sandbox_command" "read" {
+  sandbox_id = sandbox_sandbox.test.id
+  command    = ["cat", "deps/marker"]
+}
+
+resource "sandbox_command" "fill" {
+  sandbox_id    = sandbox_sandbox.test.id
+  command       = ["sh", "-c", "head -c 64000000 /dev/zero > big"]
+  allow_failure = true
+  depends_on    = [sandbox_command.read]
+}
+`
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{{Config: cfg, Check: resource.ComposeAggregateTestCheckFunc(
+			resource.TestCheckResourceAttr("sandbox_command.read", "stdout", "from-setup"),
+			resource.TestMatchResourceAttr("sandbox_command.fill", "stderr", regexp.MustCompile(`No space left on device`)),
+			resource.TestCheckResourceAttr("sandbox_command.fill", "exit_code", "1"),
+		)}},
 	})
 }

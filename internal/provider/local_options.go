@@ -23,7 +23,8 @@ func localOptionAttributes() map[string]schema.Attribute {
 				"device: the host's disk holds only what is written; ext4 keeps a few MiB of it for itself): writing past it " +
 				"fails inside the sandbox with `No space left on device`, never on the host. Default: none (the home shares the " +
 				"file system of the local root). Needs the provider to run as root (it mounts the image), `mkfs.ext4` and loop " +
-				"devices; not yet with `setup_id` or `workspace_id`. The plan fails where it cannot be enforced.",
+				"devices. With `setup_id` the setup's files are copied into that file system (no copy-on-write: they count against " +
+				"`disk_mb`, and a setup larger than it fails the create). The plan fails where it cannot be enforced.",
 			Optional:   true,
 			Validators: []validator.Int64{int64validator.Between(16, 1<<30)},
 		},

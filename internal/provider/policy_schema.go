@@ -45,7 +45,7 @@ func policyBlock(what string, modifiers ...planmodifier.Object) schema.SingleNes
 				Validators:          []validator.String{stringvalidator.OneOf(backend.PolicyDenyAll, backend.PolicyAllowAll, backend.PolicyAllowList)},
 			},
 			"hosts": schema.ListAttribute{
-				MarkdownDescription: "With `allow_list`: host names to allow; `*.example.com` allows every subdomain. On `local` an entry allows ports 80 and 443 only, unless it names a port (`db.example.com:5432` allows that port alone).",
+				MarkdownDescription: "With `allow_list`: host names to allow; `*.example.com` allows every subdomain. On `local` an entry allows ports 80 and 443 only, unless it names a port (`db.example.com:5432` allows that port alone); the hosted engines (`daytona`, `vercel`, `sprites`) take host names only, and the plan fails on an entry with a port.",
 				Optional:            true,
 				ElementType:         types.StringType,
 				Validators: []validator.List{

@@ -44,7 +44,10 @@ func (e *Engine) materialize(lower, dir string) (string, error) {
 	for _, method := range e.copyOrder {
 		switch method {
 		case CopyOverlay:
-			err := mountOverlay(lower, dir)
+			err := e.ownLayers(lower, filepath.Join(dir, upperDir))
+			if err == nil {
+				err = mountOverlay(lower, dir)
+			}
 			if err == nil {
 				return CopyOverlay, nil
 			}
@@ -150,6 +153,9 @@ func (e *Engine) ensureHome(dir string, m *meta) (string, error) {
 	}
 	home := filepath.Join(dir, homeDir)
 	if m.SetupCopy != CopyOverlay && !m.hasDisk() {
+		if err := e.own(home); err != nil {
+			return "", fmt.Errorf("%s %s: %w", m.noun(), m.ExternalID, err)
+		}
 		return home, nil
 	}
 	lk, err := lockFileAt(filepath.Join(dir, "mount.lock"), m.noun(), true)
@@ -157,23 +163,54 @@ func (e *Engine) ensureHome(dir string, m *meta) (string, error) {
 		return "", err
 	}
 	defer lk.unlock()
-	if homeMounted(dir) {
-		return home, nil
-	}
 	if m.hasDisk() {
-		if err := mountDiskHome(dir); err != nil {
+		if !homeMounted(dir) {
+			if err := mountDiskHome(dir); err != nil {
+				return "", fmt.Errorf("%s %s: %w", m.noun(), m.ExternalID, err)
+			}
+		}
+		if err := e.own(home); err != nil {
 			return "", fmt.Errorf("%s %s: %w", m.noun(), m.ExternalID, err)
 		}
 		return home, nil
 	}
 	lower := e.buildHome(m.SetupBuild)
+	upper := filepath.Join(dir, upperDir)
+	if homeMounted(dir) {
+		if !e.needsOwner(upper) && !e.needsOwner(lower) {
+			return home, nil
+		}
+		// Made by an older version, as root: its layers are given to the sandbox user while it is not mounted
+		// (overlayfs does not see changes made below a mounted overlay).
+		if err := unmountHome(dir); err != nil {
+			return "", fmt.Errorf("%s %s: %w", m.noun(), m.ExternalID, err)
+		}
+	}
 	if _, err := os.Stat(lower); err != nil {
 		return "", fmt.Errorf("%s %s: its setup artifact %s (the lower layer of its files) is gone: %w", m.noun(), m.ExternalID, m.Setup, err)
+	}
+	if err := e.ownLayers(lower, upper); err != nil {
+		return "", fmt.Errorf("%s %s: %w", m.noun(), m.ExternalID, err)
 	}
 	if err := mountOverlay(lower, dir); err != nil {
 		return "", fmt.Errorf("%s %s: %w", m.noun(), m.ExternalID, err)
 	}
 	return home, nil
+}
+
+// ownLayers gives an overlay home's lower layer (a setup artifact, shared by the sandboxes made from it) and upper
+// layer to the sandbox user (own_linux.go); the artifact under the setups lock of nobody else: it is the same
+// change whoever makes it.
+func (e *Engine) ownLayers(lower, upper string) error {
+	if err := e.own(lower); err != nil {
+		return err
+	}
+	if _, err := os.Lstat(upper); errors.Is(err, fs.ErrNotExist) {
+		if err := os.Mkdir(upper, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
+	return e.own(upper)
 }
 
 // errNoReflink is returned by copyTree when the file system cannot clone files.
@@ -212,6 +249,20 @@ func probeReflink(root string) error {
 	defer dst.Close()
 	if err := unix.IoctlFileClone(int(dst.Fd()), int(src.Fd())); err != nil {
 		return fmt.Errorf("%w: %w", errNoReflink, err)
+	}
+	return nil
+}
+
+// copyInto copies the entries of the directory src into the existing directory dst (copyTree for each).
+func copyInto(src, dst string) error {
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	for _, ent := range ents {
+		if err := copyTree(filepath.Join(src, ent.Name()), filepath.Join(dst, ent.Name()), false); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -45,7 +45,7 @@ func toolPath(name string) string {
 }
 
 // makeDiskHome makes dir/home.img of sizeMB MiB and mounts it on dir/home.
-func makeDiskHome(dir string, sizeMB int64) error {
+func makeDiskHome(dir string, sizeMB int64, uid, gid int) error {
 	img := filepath.Join(dir, diskImageFile)
 	f, err := os.OpenFile(img, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -59,7 +59,7 @@ func makeDiskHome(dir string, sizeMB int64) error {
 		return fmt.Errorf("making the disk image: %w", err)
 	}
 	// No reserved blocks, the root directory mode 0700 like a plain home.
-	out, err := exec.Command(toolPath("mkfs.ext4"), "-q", "-F", "-m", "0", "-E", "root_owner="+strconv.Itoa(os.Geteuid())+":"+strconv.Itoa(os.Getegid()), img).CombinedOutput()
+	out, err := exec.Command(toolPath("mkfs.ext4"), "-q", "-F", "-m", "0", "-E", "root_owner="+strconv.Itoa(uid)+":"+strconv.Itoa(gid), img).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("making the file system of the disk image: %w: %s", err, strings.TrimSpace(string(out)))
 	}

@@ -461,7 +461,7 @@ func runForwarder(fdText string, argv []string) int {
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch strings.ToUpper(k) {
-		case egressEnv, shimNprocEnv, shimCgroupEnv, spawnerEnv, spawnerLockEnv, spawnerIdleEnv, "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY":
+		case launchEnv, egressEnv, shimNprocEnv, shimCgroupEnv, spawnerEnv, spawnerLockEnv, spawnerIdleEnv, spawnerNprocEnv, "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY":
 			continue
 		}
 		env = append(env, kv)

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
@@ -40,6 +41,11 @@ type Engine struct {
 	resolve func(ctx context.Context, host, port string) (string, error) // the egress proxy's resolver
 
 	initIdle time.Duration // how long an init outlives its last command; 0 = until the sandbox stops
+
+	// sandboxUID and sandboxGID are the host ids of sandbox processes and files when the provider runs as root
+	// (bubblewrap then runs through the launcher, launch_linux.go); -1 otherwise (the provider's own user).
+	sandboxUID, sandboxGID int
+	launchBase             string // where the launcher stages bubblewrap's sources
 }
 
 var (
@@ -69,7 +75,8 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{root: abs, isolation: cfg.Isolation, copyOrder: order, resolve: cfg.Resolve, initIdle: cfg.InitIdle}
+	e := &Engine{root: abs, isolation: cfg.Isolation, copyOrder: order, resolve: cfg.Resolve, initIdle: cfg.InitIdle,
+		sandboxUID: -1, sandboxGID: -1}
 	switch {
 	case e.initIdle == 0:
 		e.initIdle = DefaultInitIdle
@@ -88,6 +95,18 @@ func New(cfg Config) (*Engine, error) {
 		}
 		e.bwrap = p
 		e.system = systemMounts()
+		if os.Geteuid() == 0 {
+			if cfg.SandboxUID < 0 || cfg.SandboxUID > 1<<32-2 {
+				return nil, fmt.Errorf("local engine: sandbox uid %d is not a valid uid other than root", cfg.SandboxUID)
+			}
+			e.sandboxUID, e.sandboxGID = DefaultSandboxUID, DefaultSandboxUID
+			if cfg.SandboxUID > 0 {
+				e.sandboxUID, e.sandboxGID = cfg.SandboxUID, cfg.SandboxUID
+			}
+			if e.launchBase, err = findLaunchBase(); err != nil {
+				return nil, fmt.Errorf("local engine: %w", err)
+			}
+		}
 	case IsolationNone:
 	default:
 		return nil, fmt.Errorf("local engine: unknown isolation %q (want %q or %q)", cfg.Isolation, IsolationBwrap, IsolationNone)
@@ -147,6 +166,22 @@ func (e *Engine) ValidateSpec(spec backend.SandboxSpec) error {
 	return onAttribute(validateSpec(spec, e.isolation))
 }
 
+// sandboxUIDOrSelf is the host uid of sandbox processes.
+func (e *Engine) sandboxUIDOrSelf() int {
+	if e.sandboxUID >= 0 {
+		return e.sandboxUID
+	}
+	return os.Geteuid()
+}
+
+// sandboxGIDOrSelf is the host gid of sandbox processes.
+func (e *Engine) sandboxGIDOrSelf() int {
+	if e.sandboxGID >= 0 {
+		return e.sandboxGID
+	}
+	return os.Getegid()
+}
+
 // probe checks once that bubblewrap can make a sandbox on this machine (user namespaces may be disabled).
 func (e *Engine) probe(ctx context.Context) error {
 	e.probeMu.Lock()
@@ -159,10 +194,14 @@ func (e *Engine) probe(ctx context.Context) error {
 	cmd := exec.CommandContext(ctx, e.bwrap, args...)
 	cmd.Env = []string{}
 	cmd.Dir = "/"
+	if e.sandboxUID >= 0 {
+		// As the sandbox user, as every sandbox runs (launch_linux.go): it needs unprivileged user namespaces.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(e.sandboxUID), Gid: uint32(e.sandboxGID), Groups: []uint32{}}}
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("bubblewrap (%s) cannot create a sandbox on this machine (%w): %s; enable unprivileged user namespaces, or set isolation = \"none\" in the provider block to run commands without isolation", e.bwrap, err, strings.TrimSpace(stderr.String()))
+		return fmt.Errorf("bubblewrap (%s) cannot create a sandbox on this machine (%w): %s; enable unprivileged user namespaces (sandboxes run as the unprivileged uid %d even when the provider runs as root), or set isolation = \"none\" in the provider block to run commands without isolation", e.bwrap, err, strings.TrimSpace(stderr.String()), e.sandboxUIDOrSelf())
 	}
 	e.probed = true
 	return nil
@@ -320,10 +359,23 @@ func (e *Engine) makeHome(dir string, m *meta) error {
 		if err := unmountHome(dir); err != nil {
 			return err
 		}
-		for _, d := range []string{upperDir, workDir, homeDir} {
+		for _, d := range []string{upperDir, workDir, homeDir, diskImageFile} {
 			if err := removeAll(filepath.Join(dir, d)); err != nil {
 				return fmt.Errorf("removing a half-made home: %w", err)
 			}
+		}
+		if m.hasDisk() {
+			// The setup's files are copied into the sandbox's own file system: an overlay's upper layer or a
+			// reflink would put them, or the sandbox's writes, outside the image.
+			l, _ := parseLimits(m.Options)
+			if err := makeDiskHome(dir, l.diskMB, e.sandboxUIDOrSelf(), e.sandboxGIDOrSelf()); err != nil {
+				return fmt.Errorf("%s %s: %w", m.noun(), m.ExternalID, err)
+			}
+			if err := copyInto(e.buildHome(m.SetupBuild), filepath.Join(dir, homeDir)); err != nil {
+				return fmt.Errorf("%s %s from setup %s: copying the setup's files into its disk of %d MiB (disk_mb): %w", m.noun(), m.ExternalID, m.Setup, l.diskMB, err)
+			}
+			m.SetupCopy, m.SetupBuild = CopyPlain, ""
+			return writeMeta(dir, m)
 		}
 		method, err := e.materialize(e.buildHome(m.SetupBuild), dir)
 		if err != nil {
@@ -343,7 +395,7 @@ func (e *Engine) makeHome(dir string, m *meta) error {
 			return mountDiskHome(dir)
 		}
 		l, _ := parseLimits(m.Options)
-		return makeDiskHome(dir, l.diskMB)
+		return makeDiskHome(dir, l.diskMB, e.sandboxUIDOrSelf(), e.sandboxGIDOrSelf())
 	}
 	if err := os.Mkdir(home, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("creating %s: %w", home, err)

@@ -136,6 +136,9 @@ func (e *Engine) execIn(ctx context.Context, dir, file, noun string, req backend
 	if err != nil {
 		return nil, err
 	}
+	if err := e.ownVolumes(m); err != nil {
+		return nil, err
+	}
 	r := &run{
 		engine:  e,
 		dir:     dir,
@@ -400,12 +403,13 @@ func (r *run) startNone() error {
 
 // bwrapArgs returns the bubblewrap options, passed on a pipe (--args) so that env values never appear on a
 // command line (/proc/<pid>/cmdline is world-readable).
-func (r *run) bwrapArgs() []string {
+func (r *run) bwrapArgs(st *stager) []string {
 	// Every namespace of its own; allow_all keeps the host's network namespace.
 	a := []string{"--unshare-all", "--unshare-user"}
 	if policyMode(r.policy, IsolationBwrap) == backend.PolicyAllowAll {
 		a = []string{"--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"}
 	}
+	a = append(a, r.engine.userArgs()...)
 	a = append(a,
 		"--disable-userns",
 		"--die-with-parent", "--new-session",
@@ -414,20 +418,20 @@ func (r *run) bwrapArgs() []string {
 	)
 	a = append(a, r.engine.system...)
 	a = append(a,
-		"--ro-bind", r.etc, "/etc",
+		"--ro-bind", st.src(r.etc), "/etc",
 		"--proc", "/proc",
 		"--ro-bind", "/proc/sys", "/proc/sys",
 		"--dev", "/dev",
 		"--size", strconv.FormatInt(r.limits.tmpBytes(), 10), "--tmpfs", "/tmp",
 		"--perms", "0755", "--dir", "/home",
-		"--bind", r.home, SandboxHome,
+		"--bind", st.src(r.home), SandboxHome,
 	)
 	for _, v := range r.meta.Volumes {
-		a = append(a, "--bind", v.HostPath, v.MountPath)
+		a = append(a, "--bind", st.src(v.HostPath), v.MountPath)
 	}
 	env := r.env
 	if r.egress != nil {
-		a = append(a, "--ro-bind", r.egress.exe, egressHelper)
+		a = append(a, "--ro-bind", st.src(r.egress.exe), egressHelper)
 		env = maps.Clone(env)
 		// For the forwarder only: it removes them from the command's env.
 		env[egressEnv] = strconv.Itoa(egressFD)
@@ -456,7 +460,12 @@ func (r *run) startBwrap() error {
 		argv = append([]string{egressHelper}, argv...)
 		extra = append(extra, r.egress.sandboxEnd) // fd 6 = egressFD
 	}
-	args := nulJoined(r.bwrapArgs())
+	st := r.engine.stager()
+	args := nulJoined(r.bwrapArgs(st))
+	bwrapPath, bwrapEnv, err := r.engine.bwrapCommand(st)
+	if err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
 	argsR, argsW, infoR, infoW, blockR, blockW, err := bwrapPipes()
 	if err != nil {
 		return err
@@ -467,9 +476,9 @@ func (r *run) startBwrap() error {
 		return err
 	}
 	cmd := &exec.Cmd{
-		Path:       r.engine.bwrap,
+		Path:       bwrapPath,
 		Args:       append([]string{"bwrap", "--args", "3", "--"}, argv...),
-		Env:        []string{},
+		Env:        bwrapEnv,
 		Dir:        "/",
 		Stdout:     ow,
 		Stderr:     ew,
@@ -535,8 +544,12 @@ func (r *run) setupSandbox() (err error) {
 			return fmt.Errorf("applying resource limits: %w", err)
 		}
 	}
-	if err := setLimits(info.ChildPID, r.limits.procs()); err != nil {
-		return fmt.Errorf("applying resource limits: %w", err)
+	// Through the launcher (the provider is root), the pids cgroup is the process limit (max_processes is refused
+	// as root without cgroups) and the launcher disabled core dumps.
+	if r.engine.sandboxUID < 0 {
+		if err := setLimits(info.ChildPID, r.limits.procs()); err != nil {
+			return fmt.Errorf("applying resource limits: %w", err)
+		}
 	}
 	if _, err := r.blockW.Write([]byte{1}); err != nil {
 		return nil // bubblewrap died meanwhile; Wait reports it

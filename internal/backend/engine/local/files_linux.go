@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
+	"strings"
 	"syscall"
 )
 
@@ -17,8 +19,8 @@ const maxReadBytes = 256 << 20
 
 // WriteFile implements backend.Engine. The path is relative to the home, or absolute under /home/sandbox (or
 // the host path of the home); a path that leaves the home, lexically or through a symlink, is refused. Missing
-// parent directories are made (0755) and the file is written 0644, owned by the provider's user, who is also
-// the user of the sandbox's commands. Only regular files are written (never a FIFO or device a command made).
+// parent directories are made (0755) and the file is written 0644, owned by the user of the sandbox's
+// commands (the sandbox user when the provider runs as root, else the provider's user). Only regular files are written (never a FIFO or device a command made).
 func (e *Engine) WriteFile(ctx context.Context, externalID, p string, data []byte) error {
 	rt, rel, err := e.openHome(ctx, externalID, p)
 	if err != nil {
@@ -26,7 +28,7 @@ func (e *Engine) WriteFile(ctx context.Context, externalID, p string, data []byt
 	}
 	defer rt.Close()
 	if d := path.Dir(rel); d != "." {
-		if err := rt.MkdirAll(d, 0o755); err != nil {
+		if err := e.mkdirAllOwned(rt, d); err != nil {
 			return fmt.Errorf("writing %s in sandbox %s: %w", p, externalID, err)
 		}
 	}
@@ -36,11 +38,37 @@ func (e *Engine) WriteFile(ctx context.Context, externalID, p string, data []byt
 		return fmt.Errorf("writing %s in sandbox %s: %w", p, externalID, err)
 	}
 	werr := writeRegular(f, data)
+	if werr == nil && e.sandboxUID >= 0 {
+		// The sandbox user's, like what its commands write (launch_linux.go).
+		werr = f.Chown(e.sandboxUID, e.sandboxGID)
+	}
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
 	}
 	if werr != nil {
 		return fmt.Errorf("writing %s in sandbox %s: %w", p, externalID, werr)
+	}
+	return nil
+}
+
+// mkdirAllOwned makes the missing directories of d (relative to rt), 0755 and the sandbox user's.
+func (e *Engine) mkdirAllOwned(rt *os.Root, d string) error {
+	if e.sandboxUID < 0 {
+		return rt.MkdirAll(d, 0o755)
+	}
+	parts := strings.Split(d, "/")
+	for i := range parts {
+		p := strings.Join(parts[:i+1], "/")
+		err := rt.Mkdir(p, 0o755)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := rt.Lchown(p, e.sandboxUID, e.sandboxGID); err != nil {
+			return err
+		}
 	}
 	return nil
 }

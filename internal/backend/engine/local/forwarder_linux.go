@@ -21,6 +21,9 @@ import (
 // read-only by the engine (see the package documentation). It works
 // in the provider binary and in test binaries alike, since both link this package. Nothing else is run.
 func init() {
+	if spec, ok := os.LookupEnv(launchEnv); ok {
+		os.Exit(runLauncher(spec, os.Args))
+	}
 	nproc, nprocOK := os.LookupEnv(shimNprocEnv)
 	cg, cgOK := os.LookupEnv(shimCgroupEnv)
 	if nprocOK || cgOK {

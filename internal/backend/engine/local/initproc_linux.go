@@ -68,42 +68,47 @@ func (r *run) commandNproc() int64 {
 
 // initArgs returns the init's bubblewrap options: the same sandbox as bwrapArgs, with the executable mounted
 // as the spawner and no command environment (each command brings its own).
-func (r *run) initArgs(exe string) []string {
+func (r *run) initArgs(exe string, st *stager) []string {
 	a := []string{"--unshare-all", "--unshare-user"}
 	if policyMode(r.policy, IsolationBwrap) == backend.PolicyAllowAll {
 		a = []string{"--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"}
 	}
+	a = append(a, r.engine.userArgs()...)
 	// --as-pid-1: the spawner is the sandbox's pid 1 (no bubblewrap reaper in the sandbox): a non-dumpable
 	// process that the sandbox's commands can neither trace nor signal (the kernel protects a namespace's init
 	// from signals it does not handle).
 	a = append(a, "--disable-userns", "--new-session", "--cap-drop", "ALL", "--as-pid-1", "--hostname", "sandbox")
 	a = append(a, r.engine.system...)
 	a = append(a,
-		"--ro-bind", r.etc, "/etc",
+		"--ro-bind", st.src(r.etc), "/etc",
 		"--proc", "/proc",
 		"--ro-bind", "/proc/sys", "/proc/sys",
 		"--dev", "/dev",
 		"--size", strconv.FormatInt(r.limits.tmpBytes(), 10), "--tmpfs", "/tmp",
 		"--perms", "0755", "--dir", "/home",
-		"--bind", r.home, SandboxHome,
+		"--bind", st.src(r.home), SandboxHome,
 	)
 	for _, v := range r.meta.Volumes {
-		a = append(a, "--bind", v.HostPath, v.MountPath)
+		a = append(a, "--bind", st.src(v.HostPath), v.MountPath)
 	}
-	a = append(a, "--ro-bind", exe, egressHelper,
+	a = append(a, "--ro-bind", st.src(exe), egressHelper,
 		"--remount-ro", "/", "--chdir", SandboxHome, "--clearenv",
 		"--setenv", spawnerEnv, strconv.Itoa(initSpawnerFD),
 		"--setenv", spawnerLockEnv, strconv.Itoa(initLockFD),
 		"--setenv", spawnerIdleEnv, r.engine.initIdle.String(),
+		"--setenv", spawnerNprocEnv, strconv.FormatInt(initNproc(r.limits), 10),
 		"--info-fd", "4", "--block-fd", "5")
 	return a
 }
 
 // initKey names what an init is made from: its options, the executable it runs (by identity, so that a new
 // provider binary at the same path replaces it), its process limit and the spawner protocol.
-func initKey(args []string, exe string, nproc int64) string {
+func initKey(args []string, exe string, nproc int64, staged []string) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "proto %d\nnproc %d\n", spawnerProto, nproc)
+	for _, s := range staged {
+		fmt.Fprintf(h, "staged %q\n", s)
+	}
 	if fi, err := os.Stat(exe); err == nil {
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 			fmt.Fprintf(h, "exe %d %d %d %d\n", st.Dev, st.Ino, st.Size, fi.ModTime().UnixNano())
@@ -193,9 +198,10 @@ func (r *run) ensureInit() (*net.UnixConn, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	args := r.initArgs(exe)
+	st := r.engine.stager()
+	args := r.initArgs(exe, st)
 	nproc := initNproc(r.limits)
-	key := initKey(args, exe, nproc)
+	key := initKey(args, exe, nproc, st.sources())
 	if rec := readInitRecord(rd); rec != nil && rec.Init.alive() {
 		if rec.Key == key {
 			c, err := dialInit(rd)
@@ -208,7 +214,7 @@ func (r *run) ensureInit() (*net.UnixConn, func(), error) {
 		}
 		stopInit(rec)
 	}
-	if err := r.startInit(rd, args, key, nproc); err != nil {
+	if err := r.startInit(rd, args, st, key, nproc); err != nil {
 		return nil, nil, err
 	}
 	c, err := dialInit(rd)
@@ -237,7 +243,11 @@ func stopInit(rec *initRecord) {
 }
 
 // startInit starts the init with args, records it under rd, applies the limits and lets the spawner start.
-func (r *run) startInit(rd string, args []string, key string, nproc int64) (err error) {
+func (r *run) startInit(rd string, args []string, st *stager, key string, nproc int64) (err error) {
+	bwrapPath, bwrapEnv, err := r.engine.bwrapCommand(st)
+	if err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
 	sock := filepath.Join(rd, initSockFile)
 	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("exec: %w", err)
@@ -286,9 +296,9 @@ func (r *run) startInit(rd string, args []string, key string, nproc int64) (err 
 	}
 	defer closeAll(infoR, blockW)
 	cmd := &exec.Cmd{
-		Path:       r.engine.bwrap,
+		Path:       bwrapPath,
 		Args:       []string{"bwrap", "--args", "3", "--", egressHelper},
-		Env:        []string{},
+		Env:        bwrapEnv,
 		Dir:        "/",
 		Stdout:     devNull,
 		Stderr:     errW,
@@ -354,8 +364,10 @@ func (r *run) startInit(rd string, args []string, key string, nproc int64) (err 
 			return fmt.Errorf("exec: applying resource limits: %w", err)
 		}
 	}
-	if err := setLimits(child, nproc); err != nil {
-		return fmt.Errorf("exec: applying resource limits: %w", err)
+	if st == nil { // through the launcher, the launcher and the spawner set them (spawnerNprocEnv)
+		if err := setLimits(child, nproc); err != nil {
+			return fmt.Errorf("exec: applying resource limits: %w", err)
+		}
 	}
 	if _, err := blockW.Write([]byte{1}); err != nil {
 		return fmt.Errorf("exec: bubblewrap's init ended before it started")

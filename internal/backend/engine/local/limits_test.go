@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -387,8 +388,57 @@ func TestDiskLimit(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("the sandbox directory after delete: %v", err)
 	}
-	if err := e.ValidateSpec(backend.SandboxSpec{Setup: "setup-0123456789abcdef", Options: map[string]any{OptionDiskMB: 32}}); err == nil {
-		t.Errorf("disk_mb with a setup accepted")
+	if err := e.ValidateSpec(backend.SandboxSpec{Workspace: "ws-x", Options: map[string]any{OptionDiskMB: 32}}); err == nil {
+		t.Errorf("disk_mb on a workspace's files accepted")
+	}
+}
+
+// TestDiskLimitFromSetup: a sandbox from a setup with disk_mb has the setup's files in its own file system of
+// that size; writing past it fails inside the sandbox only (the host holds no more than the image's size), and
+// a setup larger than the disk fails the create with the reason.
+func TestDiskLimitFromSetup(t *testing.T) {
+	e := newBwrap(t)
+	if err := checkEnforceable(limits{diskMB: 32}, IsolationBwrap); err != nil {
+		t.Skipf("disk_mb cannot be enforced here: %v", err)
+	}
+	ctx := context.Background()
+	art := buildProject(t, e)
+	sb := create(t, e, backend.SandboxSpec{Setup: art.ExternalID, Options: map[string]any{OptionDiskMB: 32}})
+	if sb.Metadata["setup_copy"] != CopyPlain {
+		t.Errorf("setup_copy = %v, want %s (a copy into the disk)", sb.Metadata["setup_copy"], CopyPlain)
+	}
+	dir := e.dir(sb.ExternalID)
+	res := sh(t, e, sb.ExternalID, `cat proj/version proj/deep/er/file && proj/bin/tool && head -c 8000000 /dev/zero > small && echo fits; head -c 64000000 /dev/zero > big; echo "rc=$?"; rm -f big`)
+	out := string(res.Stdout)
+	if !strings.HasPrefix(out, "v1deep\ntool\nfits\n") || strings.Contains(out, "rc=0") || !strings.Contains(string(res.Stderr), "No space left") {
+		t.Errorf("the setup's files, then 8 MB and 64 MB into a 32 MiB home: %q (stderr %q)", out, res.Stderr)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(dir, diskImageFile), &st); err != nil {
+		t.Fatal(err)
+	}
+	if used := st.Blocks * 512; used > 33<<20 {
+		t.Errorf("the disk image takes %d bytes on the host, more than its 32 MiB", used)
+	}
+	if err := e.StopSandbox(ctx, sb.ExternalID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.StartSandbox(ctx, sb.ExternalID); err != nil {
+		t.Fatal(err)
+	}
+	if res := sh(t, e, sb.ExternalID, `cat proj/version; wc -c < small`); string(res.Stdout) != "v1"+"8000000\n" {
+		t.Errorf("after a stop: %q (stderr %q)", res.Stdout, res.Stderr)
+	}
+
+	// A setup larger than the disk.
+	big, res2, err := e.BuildSetup(ctx, backend.SetupSpec{RecordID: backend.NewID(), Fingerprint: newFingerprint(),
+		Argv: []string{"sh", "-c", "head -c 40000000 /dev/zero > big"}, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatalf("BuildSetup: %v (%+v)", err, res2)
+	}
+	_, err = e.CreateSandbox(ctx, backend.SandboxSpec{RecordID: backend.NewID(), Setup: big.ExternalID, Options: map[string]any{OptionDiskMB: 16}})
+	if err == nil || !strings.Contains(err.Error(), "disk_mb") || !strings.Contains(err.Error(), "no space left") {
+		t.Errorf("a 40 MB setup into a 16 MiB disk: %v, want a failure naming disk_mb and ENOSPC", err)
 	}
 }
 

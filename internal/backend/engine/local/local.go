@@ -40,8 +40,10 @@
 //	                               reference, exclusive while one of those is removed
 //	system/etc-<hash>/             the allow-listed part of the host's /etc, copied, mounted read-only as /etc
 //
-// A command runs as the provider's user, which is also the owner of the files in its home. When the provider
-// runs as root, bubblewrap maps the sandbox's uid 0 to root without any capability: the sandbox sees no more
+// A command runs as the provider's user, which is also the owner of the files in its home; when the provider
+// runs as root, as the sandbox user (Config.SandboxUID, DefaultSandboxUID unless set), never host root:
+// bubblewrap is started as that uid through a launcher (launch_linux.go) and maps the sandbox's uid 0 to it, and
+// the files a sandbox writes are that uid's (own_linux.go). Commands have no capability: the sandbox sees no more
 // than what is mounted (read-only system, its home, /tmp, volumes; all nosuid) and /proc/sys is read-only.
 //
 // # Limits
@@ -180,6 +182,10 @@ type Config struct {
 	// after its last command ends; the next command starts a new one. 0 = DefaultInitIdle; negative = until the
 	// sandbox stops.
 	InitIdle time.Duration
+	// SandboxUID is the host uid (and gid) that sandbox processes run as, and that owns the files they write,
+	// when the provider runs as root; 0 = DefaultSandboxUID. A provider that is not root runs sandboxes as its
+	// own user.
+	SandboxUID int
 }
 
 // DefaultInitIdle is how long an idle sandbox keeps its init: long enough for the commands of one apply and

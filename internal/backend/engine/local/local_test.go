@@ -535,6 +535,10 @@ func TestVolumes(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(vol, "in.txt"), []byte("from host"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A host directory is mounted as it is: writable to the sandbox user, as its owner makes it.
+	if err := os.Chown(vol, e.sandboxUIDOrSelf(), e.sandboxGIDOrSelf()); err != nil {
+		t.Fatal(err)
+	}
 	sb := create(t, e, backend.SandboxSpec{Volumes: []backend.VolumeMount{{VolumeID: "v1", ExternalID: vol, MountPath: "/data"}}})
 	res := execIn(t, e, sb.ExternalID, backend.ExecRequest{Argv: []string{"sh", "-c", "cat in.txt; printf back > out.txt"}, Cwd: "/data"})
 	if res.ExitCode != 0 || string(res.Stdout) != "from host" {

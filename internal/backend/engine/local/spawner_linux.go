@@ -47,6 +47,10 @@ const (
 	// without a command before it exits (a Go duration; "0s" = never).
 	spawnerLockEnv = "TERRAFORM_PROVIDER_SANDBOX_SPAWNER_LOCK_FD"
 	spawnerIdleEnv = "TERRAFORM_PROVIDER_SANDBOX_SPAWNER_IDLE"
+	// spawnerNprocEnv is the RLIMIT_NPROC that the spawner gives itself (and so the sandbox's commands) when
+	// the engine cannot set it from outside: bubblewrap started by the launcher runs as the sandbox user, in a
+	// user namespace of its own, where root needs CAP_SYS_RESOURCE (which containers often lack) for prlimit.
+	spawnerNprocEnv = "TERRAFORM_PROVIDER_SANDBOX_SPAWNER_NPROC"
 	// shimNprocEnv is max_processes, for the shim to apply to the command (see runShim).
 	shimNprocEnv = "TERRAFORM_PROVIDER_SANDBOX_EXEC_RLIMIT_NPROC"
 	// shimCgroupEnv lists the descriptors (comma-separated) of the cgroup.procs files the shim writes the
@@ -107,6 +111,12 @@ func runSpawner(fdText string) int {
 	if !ok {
 		fmt.Fprintln(os.Stderr, "sandbox spawner: not a unix socket")
 		return 126
+	}
+	if n, err := strconv.ParseUint(os.Getenv(spawnerNprocEnv), 10, 64); err == nil && n > 0 {
+		if err := unix.Setrlimit(unix.RLIMIT_NPROC, &unix.Rlimit{Cur: n, Max: n}); err != nil {
+			fmt.Fprintf(os.Stderr, "sandbox spawner: setting max_processes: %v\n", err)
+			return 126
+		}
 	}
 	s := &spawner{last: time.Now(), commands: map[int]bool{}}
 	if os.Getpid() == 1 {

@@ -163,8 +163,8 @@ func validateSpec(spec backend.SandboxSpec, isolation string) error {
 	if spec.Workspace != "" && !isWorkspaceID(spec.Workspace) {
 		return fmt.Errorf("%q is not a local workspace id (ws-<record id>)", spec.Workspace)
 	}
-	if l, err := parseLimits(spec.Options); err == nil && l.diskMB > 0 && (spec.Setup != "" || spec.Workspace != "") {
-		return &OptionError{OptionDiskMB, "a sandbox that starts from a setup or runs on a workspace's files cannot have a disk image of its own yet: remove disk_mb, or the setup_id / workspace"}
+	if l, err := parseLimits(spec.Options); err == nil && l.diskMB > 0 && spec.Workspace != "" {
+		return &OptionError{OptionDiskMB, "a sandbox that runs on a workspace's files has no home of its own to size: remove disk_mb, or the workspace"}
 	}
 	if spec.Setup != "" && spec.Workspace != "" {
 		return errors.New("a sandbox starts either from a setup or on a workspace's files, not both (the workspace already started from its setup)")

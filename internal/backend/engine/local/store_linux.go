@@ -114,7 +114,7 @@ func policyMode(p *backend.NetworkPolicy, isolation string) string {
 
 // hasDisk reports whether the box's home is a disk image of its own (disk_mb, a plain home only).
 func (m *meta) hasDisk() bool {
-	if m.Setup != "" || m.Workspace != "" {
+	if m.Workspace != "" {
 		return false
 	}
 	l, err := parseLimits(m.Options)

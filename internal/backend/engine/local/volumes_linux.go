@@ -104,6 +104,9 @@ func (e *Engine) CreateVolume(ctx context.Context, spec backend.VolumeSpec) (*ba
 	if err == nil {
 		err = os.Mkdir(filepath.Join(tmp, volumeDataDir), 0o755)
 	}
+	if err == nil && e.sandboxUID >= 0 {
+		err = os.Chown(filepath.Join(tmp, volumeDataDir), e.sandboxUID, e.sandboxGID)
+	}
 	if err == nil {
 		err = writeFileAtomic(tmp, volumeFile, b, true)
 	}
