@@ -99,7 +99,9 @@ func TestSendCheckAndAttempted(t *testing.T) {
 func TestSendStream(t *testing.T) {
 	c, base := testClient(t, func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "line1\n")
-		w.(http.Flusher).Flush()
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
 		time.Sleep(20 * time.Millisecond)
 		_, _ = io.WriteString(w, "line2\n")
 	})

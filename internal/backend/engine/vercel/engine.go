@@ -318,7 +318,7 @@ func (e *Engine) getSandbox(ctx context.Context, name string) (*SandboxResponse,
 		if lerr := e.c.ProbeProject(ctx); lerr != nil {
 			return nil, fmt.Errorf("vercel sandbox %s: not found, and the project %s cannot be listed either (check the team and project ids): %w", name, e.c.ProjectID(), lerr)
 		}
-		return nil, fmt.Errorf("vercel sandbox %s: %w (%w)", name, backend.ErrNotFound, err)
+		return nil, fmt.Errorf("vercel sandbox %s: %w", name, err)
 	}
 	return nil, err
 }

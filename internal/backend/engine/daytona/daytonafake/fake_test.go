@@ -207,3 +207,34 @@ func TestFakeFaults(t *testing.T) {
 		t.Errorf("Count = %d", n)
 	}
 }
+
+// The fault API's dropped connection after the request was applied, and its nth call.
+func TestFakeDropAfterApplyAndNth(t *testing.T) {
+	s := New(Options{APIKey: key, StepDelay: 10 * time.Millisecond, Root: t.TempDir()})
+	t.Cleanup(s.Close)
+	c := client{t, s}
+	s.Faults().Add(harness.Fault{Route: "POST /volumes", Status: harness.Drop, AfterApply: true},
+		harness.Fault{Route: "GET /volumes", Nth: 2, Status: http.StatusServiceUnavailable})
+	req, err := http.NewRequestWithContext(t.Context(), "POST", s.URL()+"/volumes", strings.NewReader(`{"name":"dropped"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		_ = resp.Body.Close()
+		t.Fatalf("a dropped connection answered %d", resp.StatusCode)
+	}
+	if st, _ := c.call("GET", "/volumes/by-name/dropped", nil, true); st != 200 {
+		t.Errorf("the create whose answer was dropped did not happen: %d", st)
+	}
+	if st, _ := c.call("GET", "/volumes", nil, true); st != 200 {
+		t.Errorf("first list (before the nth): %d", st)
+	}
+	if st, _ := c.call("GET", "/volumes", nil, true); st != http.StatusServiceUnavailable {
+		t.Errorf("second list (the nth): %d, want 503", st)
+	}
+	if st, _ := c.call("GET", "/volumes", nil, true); st != 200 {
+		t.Errorf("after the fault is spent: %d", st)
+	}
+}
