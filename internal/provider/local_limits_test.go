@@ -2,7 +2,10 @@ package provider
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
+	"syscall"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -171,6 +174,48 @@ resource "sandbox_command" "fill" {
 			resource.TestCheckResourceAttr("sandbox_command.read", "stdout", "from-setup"),
 			resource.TestMatchResourceAttr("sandbox_command.fill", "stderr", regexp.MustCompile(`No space left on device`)),
 			resource.TestCheckResourceAttr("sandbox_command.fill", "exit_code", "1"),
+		)}},
+	})
+}
+
+// TestAccLocal_sandboxUserNotRoot: with the provider as root, what a sandbox's commands run as and write is the
+// unprivileged sandbox uid on the host, never root, while the commands still see themselves as uid 0.
+func TestAccLocal_sandboxUserNotRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the provider is not root: sandboxes run as its own user")
+	}
+	env := newTestEnv(t)
+	cfg := env.providerHCL() + `
+resource "sandbox_sandbox" "test" {}
+
+resource "sandbox_command" "write" {
+  sandbox_id = sandbox_sandbox.test.id
+  command    = ["sh", "-c", "id -u; echo x > made && cp /bin/sh shcopy && chmod 4755 shcopy && echo ok"]
+}
+`
+	ownedBySandboxUser := func(s *terraform.State) error {
+		rs, ok := s.RootModule().Resources["sandbox_sandbox.test"]
+		if !ok {
+			return fmt.Errorf("no sandbox in state")
+		}
+		home := filepath.Join(env.root, "sandboxes", rs.Primary.Attributes["external_sandbox_id"], "home")
+		for _, name := range []string{".", "made", "shcopy"} {
+			fi, err := os.Lstat(filepath.Join(home, name))
+			if err != nil {
+				return err
+			}
+			st, ok := fi.Sys().(*syscall.Stat_t)
+			if !ok || st.Uid != local.DefaultSandboxUID || st.Gid != local.DefaultSandboxUID {
+				return fmt.Errorf("%s in the sandbox's home is owned by %v on the host, want the sandbox uid %d", name, fi.Sys(), local.DefaultSandboxUID)
+			}
+		}
+		return nil
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{{Config: cfg, Check: resource.ComposeAggregateTestCheckFunc(
+			resource.TestCheckResourceAttr("sandbox_command.write", "stdout", "0\nok\n"),
+			ownedBySandboxUser,
 		)}},
 	})
 }
