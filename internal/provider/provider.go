@@ -368,6 +368,9 @@ func (d *providerData) openStore() (backend.Store, error) {
 	return nil, fmt.Errorf("record store %q is not available", d.records)
 }
 
+// EngineNames implements backend.EngineLister: the registry's engines.
+func (d *providerData) EngineNames() []string { return availableEngines }
+
 // Engine implements backend.EngineSource, creating each engine on first use.
 func (d *providerData) Engine(name string) (backend.Engine, error) {
 	d.mu.Lock()
