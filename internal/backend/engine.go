@@ -55,6 +55,9 @@ type Capabilities struct {
 	// NoStop, when StopStart is false, says what the engine does instead of stopping (shown with the
 	// refusal of desired_state = "stopped").
 	NoStop string
+	// OnThisMachine: sandboxes live on the machine that runs Terraform (so a CI runner's records and its
+	// sandboxes vanish together: no warning about records in a runner's SQLite file).
+	OnThisMachine bool
 }
 
 // VolumeMount mounts a volume into a sandbox.

@@ -32,6 +32,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engines"
 )
 
 var (
@@ -398,7 +399,7 @@ func (r *sandboxResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 // every Read would find its record missing and plan to re-create the whole fleet. A local sandbox lives on the
 // runner too, so it gets no warning.
 func ephemeralRecordsWarning(records, engine, ci string) string {
-	if records != RecordsSQLite || engine == backend.EngineLocal || ci == "" || ci == "false" || ci == "0" {
+	if d, ok := engines.Lookup(engine); records != RecordsSQLite || (ok && d.Capabilities.OnThisMachine) || ci == "" || ci == "false" || ci == "0" {
 		return ""
 	}
 	return fmt.Sprintf("Records are kept in a SQLite file on this machine, CI is set, and this sandbox runs on %s. "+

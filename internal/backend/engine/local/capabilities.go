@@ -15,4 +15,5 @@ var Capabilities = backend.Capabilities{
 	PublicURLs:        false,
 	NetworkPolicies:   []string{backend.PolicyDenyAll, backend.PolicyAllowAll, backend.PolicyAllowList},
 	PolicyCredentials: true,
+	OnThisMachine:     true,
 }
