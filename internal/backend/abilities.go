@@ -25,7 +25,7 @@ type MountPathChecker interface {
 }
 
 // AttrError is an engine's refusal that is about one attribute of the resource, as path steps from the
-// resource's root ("vcpus"; "daytona", "cpu"; "policy", "credentials_wo"), so that the provider reports it at
+// resource's root ("vcpus"; "<engine>", "<option>"; "policy", "credentials_wo"), so that the provider reports it at
 // plan time on that attribute instead of on the engine's block.
 type AttrError struct {
 	Path []string

@@ -232,7 +232,7 @@ func (p *sandboxProvider) Configure(ctx context.Context, req provider.ConfigureR
 		return
 	}
 	data := &providerData{engines: map[string]backend.Engine{}}
-	data.defaultBackend = firstNonEmpty(cfg.Backend.ValueString(), os.Getenv(EnvBackend), backend.EngineLocal)
+	data.defaultBackend = firstNonEmpty(cfg.Backend.ValueString(), os.Getenv(EnvBackend), engines.Default())
 	if !contains(availableEngines, data.defaultBackend) {
 		resp.Diagnostics.AddAttributeError(path.Root("backend"), "Unknown backend",
 			fmt.Sprintf("%s is %q; this provider knows %s.", EnvBackend, data.defaultBackend, quoteList(availableEngines)))
