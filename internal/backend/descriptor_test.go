@@ -46,3 +46,13 @@ func TestResolveSettings(t *testing.T) {
 		t.Errorf("CredentialEnvs = %s", envs)
 	}
 }
+
+// A descriptor's New returns a nil Engine with its error, never a nil pointer inside a non-nil interface.
+func TestMadeNilOnError(t *testing.T) {
+	var typed *acceptingEngineP
+	if e, err := backend.Made(typed, errors.New("refused")); e != nil || err == nil {
+		t.Errorf("Made(nil, err) = %v, %v; want a nil Engine and the error", e, err)
+	}
+}
+
+type acceptingEngineP struct{ acceptingEngine }
