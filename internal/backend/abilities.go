@@ -17,8 +17,15 @@ type Rooted interface {
 	Root() string
 }
 
+// MountPathChecker is an engine that judges volume mount paths itself (the local engine: its read-only
+// system, kernel file systems and the sandbox home are no places for a volume); the provider asks it at plan
+// time for each volume block.
+type MountPathChecker interface {
+	CheckMountPath(mountPath string) error
+}
+
 // AttrError is an engine's refusal that is about one attribute of the resource, as path steps from the
-// resource's root ("vcpus"; "daytona", "cpu"; "policy", "credentials_wo"), so that the provider reports it at
+// resource's root ("vcpus"; "<engine>", "<option>"; "policy", "credentials_wo"), so that the provider reports it at
 // plan time on that attribute instead of on the engine's block.
 type AttrError struct {
 	Path []string

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -54,6 +55,15 @@ type Setting struct {
 	// Label names the setting's value where sweep describes the engine it reaches ("API", "team"); "" = not
 	// shown. Never set on a sensitive setting.
 	Label string
+}
+
+// Made returns what an engine package's New returned as a backend.Engine, for a descriptor's New: nil (not a
+// nil *Engine in a non-nil interface) with the error.
+func Made[E Engine](e E, err error) (Engine, error) {
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // Lookup returns the setting named name.
@@ -131,7 +141,7 @@ func (d EngineDescriptor) ResolveSettings(set map[string]string, getenv func(str
 			}
 			v = def
 		}
-		if len(s.OneOf) > 0 && !containsString(s.OneOf, v) {
+		if len(s.OneOf) > 0 && !slices.Contains(s.OneOf, v) {
 			src := d.Name + "." + s.Name
 			if set[s.Name] == "" && len(s.Envs) > 0 {
 				src = s.Envs[0]
@@ -146,13 +156,4 @@ func (d EngineDescriptor) ResolveSettings(set map[string]string, getenv func(str
 		out[s.Name] = v
 	}
 	return out, nil
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

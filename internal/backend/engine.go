@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -14,9 +15,6 @@ const (
 	EngineVercel  = "vercel"
 	EngineSprites = "sprites"
 )
-
-// KnownEngines lists every engine name the provider knows, in documentation order.
-var KnownEngines = []string{EngineLocal, EngineDaytona, EngineVercel, EngineSprites}
 
 // Engine states: what the engine says about an existing sandbox. They are not record statuses.
 const (
@@ -60,6 +58,9 @@ type Capabilities struct {
 	// NoStop, when StopStart is false, says what the engine does instead of stopping (shown with the
 	// refusal of desired_state = "stopped").
 	NoStop string
+	// OnThisMachine: sandboxes live on the machine that runs Terraform (so a CI runner's records and its
+	// sandboxes vanish together: no warning about records in a runner's SQLite file).
+	OnThisMachine bool
 }
 
 // VolumeMount mounts a volume into a sandbox.
@@ -168,8 +169,23 @@ type EngineSource interface {
 	Engine(name string) (Engine, error)
 }
 
+// EngineLister is an EngineSource that names every engine it can make (the provider: the registry's).
+type EngineLister interface {
+	EngineNames() []string
+}
+
 // EngineMap is an EngineSource over fixed engines (tests, sweep).
 type EngineMap map[string]Engine
+
+// EngineNames implements EngineLister, sorted.
+func (m EngineMap) EngineNames() []string {
+	out := make([]string, 0, len(m))
+	for n := range m {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
 
 // Engine implements EngineSource.
 func (m EngineMap) Engine(name string) (Engine, error) {

@@ -33,9 +33,10 @@ const (
 	BookConfirmed = "confirmed"
 )
 
-// ReservedParamKeys are the params keys the caller may not set: the engine names, error and terraform.
-func ReservedParamKeys() []string {
-	return append([]string{ParamsError, ParamsTerraform, ParamsVolumes, ParamsPolicy, "ekairos"}, KnownEngines...)
+// ReservedParamKeys are the params keys the caller may not set: error, terraform, volumes, policy and the
+// names of the engines (engine metadata goes under params.<engine>).
+func ReservedParamKeys(engineNames []string) []string {
+	return append([]string{ParamsError, ParamsTerraform, ParamsVolumes, ParamsPolicy, "ekairos"}, engineNames...)
 }
 
 // ParamsPolicy is the params key of a sandbox record holding its redacted network policy.
@@ -205,14 +206,42 @@ func (l *Lifecycle) sandboxAttrs(req SandboxRequest) (Attrs, map[string]any) {
 	return a, params
 }
 
-// CheckParams rejects caller params that use a reserved key.
-func CheckParams(params map[string]any) error {
-	for _, k := range ReservedParamKeys() {
+// CreatingRecord is the record that step (1) of CreateSandbox writes for req: status creating, owned by the
+// process ownerPID of this machine (lifecycletest.SimulateInterruptedCreate writes it for a dead owner).
+func (l *Lifecycle) CreatingRecord(req SandboxRequest, ownerPID int) Attrs {
+	now := NowMillis(l.now())
+	attrs, params := l.sandboxAttrs(req)
+	attrs["status"] = StatusCreating
+	attrs["createdAt"] = now
+	attrs["updatedAt"] = now
+	params[ParamsTerraform] = mergeMaps(toMap(params[ParamsTerraform]), l.book(ConfigHash(req), ownerPID))
+	return attrs
+}
+
+// CheckParams rejects caller params that use a reserved key (ReservedParamKeys of engineNames).
+func CheckParams(params map[string]any, engineNames []string) error {
+	reserved := ReservedParamKeys(engineNames)
+	for _, k := range reserved {
 		if _, ok := params[k]; ok {
-			return fmt.Errorf("params key %q is reserved (reserved keys: %v)", k, ReservedParamKeys())
+			return fmt.Errorf("params key %q is reserved (reserved keys: %v)", k, reserved)
 		}
 	}
 	return nil
+}
+
+// engineNames are the engines whose names are reserved params keys: those the engine source names
+// (EngineLister), and always the request's own.
+func (l *Lifecycle) engineNames(backend string) []string {
+	var names []string
+	if el, ok := l.Engines.(EngineLister); ok {
+		names = el.EngineNames()
+	}
+	for _, n := range names {
+		if n == backend {
+			return names
+		}
+	}
+	return append(names, backend)
 }
 
 // CreateSandbox runs the record-first create. The returned result carries the record id whenever a record was
@@ -220,7 +249,7 @@ func CheckParams(params map[string]any) error {
 // through its record on the next apply.
 func (l *Lifecycle) CreateSandbox(ctx context.Context, req SandboxRequest) (*SandboxResult, error) {
 	defer l.forgetLists() // reads after this change must not be served from a list made before it
-	if err := CheckParams(req.Params); err != nil {
+	if err := CheckParams(req.Params, l.engineNames(req.Backend)); err != nil {
 		return nil, err
 	}
 	eng, err := l.Engines.Engine(req.Backend)
@@ -236,13 +265,7 @@ func (l *Lifecycle) CreateSandbox(ctx context.Context, req SandboxRequest) (*San
 	}
 	adopted := rec != nil
 	if !adopted {
-		now := NowMillis(l.now())
-		attrs, params := l.sandboxAttrs(req)
-		attrs["status"] = StatusCreating
-		attrs["createdAt"] = now
-		attrs["updatedAt"] = now
-		params[ParamsTerraform] = mergeMaps(toMap(params[ParamsTerraform]), l.book(hash, os.Getpid()))
-		rec, err = l.Store.Create(ctx, EntitySandboxes, NewID(), attrs)
+		rec, err = l.Store.Create(ctx, EntitySandboxes, NewID(), l.CreatingRecord(req, os.Getpid()))
 		if err != nil {
 			return nil, fmt.Errorf("writing the sandbox record: %w", err)
 		}
@@ -260,7 +283,7 @@ func (l *Lifecycle) CreateSandbox(ctx context.Context, req SandboxRequest) (*San
 			return l.failCreate(ctx, res, req, err)
 		}
 	}
-	if err := eng.ValidateSpec(spec); err != nil {
+	if err := ValidateSandboxSpec(eng, spec); err != nil {
 		return l.failCreate(ctx, res, req, err)
 	}
 
@@ -508,7 +531,7 @@ func (l *Lifecycle) markShutdown(ctx context.Context, id string) error {
 // UpdateSandbox applies in-place changes: the engine's updatable settings, the desired state, and the record.
 func (l *Lifecycle) UpdateSandbox(ctx context.Context, id string, req SandboxRequest) (*SandboxResult, error) {
 	defer l.forgetLists() // reads after this change must not be served from a list made before it
-	if err := CheckParams(req.Params); err != nil {
+	if err := CheckParams(req.Params, l.engineNames(req.Backend)); err != nil {
 		return nil, err
 	}
 	rec, err := l.Store.Get(ctx, EntitySandboxes, id)

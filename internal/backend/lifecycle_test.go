@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/lifecycletest"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/sqlite"
 )
 
@@ -247,7 +248,7 @@ func TestAdoptionOnlyOfDeadOwnersWithTheSameConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	dead := cmd.Process.Pid
-	id, err := lc.SimulateInterruptedCreate(ctx, req, dead)
+	id, err := lifecycletest.SimulateInterruptedCreate(ctx, lc, req, dead)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +260,7 @@ func TestAdoptionOnlyOfDeadOwnersWithTheSameConfig(t *testing.T) {
 		t.Fatalf("a different config adopted the record: %v", err)
 	}
 	// An owner that still runs (this test's parent) keeps its record.
-	live, err := lc.SimulateInterruptedCreate(ctx, req, os.Getppid())
+	live, err := lifecycletest.SimulateInterruptedCreate(ctx, lc, req, os.Getppid())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +373,7 @@ func TestConcurrentCreatesAdoptOnce(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
 	}
-	abandoned, err := lc.SimulateInterruptedCreate(ctx, req, cmd.Process.Pid)
+	abandoned, err := lifecycletest.SimulateInterruptedCreate(ctx, lc, req, cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -511,7 +512,7 @@ func TestAdoptionRaceAcrossProcesses(t *testing.T) {
 	}
 	defer st.Close()
 	lc := &backend.Lifecycle{Store: st, Engines: backend.EngineMap{"local": newScriptEngine()}}
-	abandoned, err := lc.SimulateInterruptedCreate(ctx, req, deadPID(t))
+	abandoned, err := lifecycletest.SimulateInterruptedCreate(ctx, lc, req, deadPID(t))
 	if err != nil {
 		t.Fatal(err)
 	}

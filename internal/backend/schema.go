@@ -65,7 +65,6 @@ func (s EntitySchema) Field(name string) (Field, bool) {
 //     i.number().optional() (milliseconds), runtime i.string().optional(), vcpus i.number().optional(), ports
 //     i.json().optional() (number[]), purpose i.string().optional().indexed(), params i.json().optional(),
 //     createdAt i.number().indexed() (epoch ms), updatedAt and shutdownAt i.number().optional().indexed().
-//     See ../shared/seeds-research.md, "Persisted data model".
 //   - sandbox_processes: the same package's newer src/schema.ts (ekairos-public index id 51873780109). The link
 //     sandboxProcessSandbox is kept as the plain field sandboxId, which SQL stores can index and which an
 //     InstantDB store also writes as a link.

@@ -8,6 +8,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 )
 
 // argvValidator refuses at plan time an argv that no engine can execute: an empty program name, or an argument
@@ -60,18 +62,12 @@ func (v noNULValidator) ValidateString(_ context.Context, req validator.StringRe
 	}
 }
 
-// mountPathChecker is an engine that judges volume mount paths itself (the local engine: its read-only system,
-// kernel file systems and the sandbox home are no places for a volume).
-type mountPathChecker interface {
-	CheckMountPath(mountPath string) error
-}
-
 // checkMountPaths puts the engine's refusal of a volume's mount path on that volume's mount_path at plan time.
 func checkMountPaths(eng any, volumes types.List) (out []struct {
 	Path path.Path
 	Err  error
 }) {
-	mc, ok := eng.(mountPathChecker)
+	mc, ok := eng.(backend.MountPathChecker)
 	if !ok || volumes.IsNull() || volumes.IsUnknown() {
 		return nil
 	}

@@ -232,7 +232,7 @@ func (p *sandboxProvider) Configure(ctx context.Context, req provider.ConfigureR
 		return
 	}
 	data := &providerData{engines: map[string]backend.Engine{}}
-	data.defaultBackend = firstNonEmpty(cfg.Backend.ValueString(), os.Getenv(EnvBackend), backend.EngineLocal)
+	data.defaultBackend = firstNonEmpty(cfg.Backend.ValueString(), os.Getenv(EnvBackend), engines.Default())
 	if !contains(availableEngines, data.defaultBackend) {
 		resp.Diagnostics.AddAttributeError(path.Root("backend"), "Unknown backend",
 			fmt.Sprintf("%s is %q; this provider knows %s.", EnvBackend, data.defaultBackend, quoteList(availableEngines)))
@@ -367,6 +367,9 @@ func (d *providerData) openStore() (backend.Store, error) {
 	}
 	return nil, fmt.Errorf("record store %q is not available", d.records)
 }
+
+// EngineNames implements backend.EngineLister: the registry's engines.
+func (d *providerData) EngineNames() []string { return availableEngines }
 
 // Engine implements backend.EngineSource, creating each engine on first use.
 func (d *providerData) Engine(name string) (backend.Engine, error) {

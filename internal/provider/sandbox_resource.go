@@ -32,6 +32,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engines"
 )
 
 var (
@@ -153,10 +154,10 @@ func (r *sandboxResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 			"params": schema.StringAttribute{
 				MarkdownDescription: "Your own parameters, a JSON object as a string (use `jsonencode({...})`), stored at the top " +
 					"level of the record's `params` as `@ekairos/sandbox` stores its caller's params. The keys " +
-					quoteList(backend.ReservedParamKeys()) + " are reserved. Never put secrets here: records are readable by apps. Changed in place.",
+					quoteList(backend.ReservedParamKeys(availableEngines)) + " are reserved. Never put secrets here: records are readable by apps. Changed in place.",
 				Optional:   true,
 				CustomType: jsontypes.NormalizedType{},
-				Validators: []validator.String{jsonObjectValidator{reserved: backend.ReservedParamKeys()}},
+				Validators: []validator.String{jsonObjectValidator{reserved: backend.ReservedParamKeys(availableEngines)}},
 			},
 			"env": schema.MapAttribute{
 				MarkdownDescription: "Environment variables given to every command run in the sandbox. Sensitive: never written " +
@@ -385,7 +386,7 @@ func (r *sandboxResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	if spec, known, diags := plan.spec(ctx); !diags.HasError() && known {
 		spec.Volumes = nil // their engine ids are resolved at apply time; mount paths are validated by the schema
 		planSpec(ctx, &spec, plan.SetupID, plan.Policy, req.Config)
-		if err := eng.ValidateSpec(spec); err != nil {
+		if err := backend.ValidateSandboxSpec(eng, spec); err != nil {
 			// An engine error about one attribute (vercel's vcpus, daytona.snapshot, ...) points at it; others at
 			// the engine block.
 			resp.Diagnostics.AddAttributeError(specErrorPath(eng.Name(), err), "Invalid engine options", err.Error())
@@ -398,7 +399,7 @@ func (r *sandboxResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 // every Read would find its record missing and plan to re-create the whole fleet. A local sandbox lives on the
 // runner too, so it gets no warning.
 func ephemeralRecordsWarning(records, engine, ci string) string {
-	if records != RecordsSQLite || engine == backend.EngineLocal || ci == "" || ci == "false" || ci == "0" {
+	if d, ok := engines.Lookup(engine); records != RecordsSQLite || (ok && d.Capabilities.OnThisMachine) || ci == "" || ci == "false" || ci == "0" {
 		return ""
 	}
 	return fmt.Sprintf("Records are kept in a SQLite file on this machine, CI is set, and this sandbox runs on %s. "+
@@ -787,7 +788,7 @@ func portsFromRecord(rec *backend.Record, prior types.List) types.List {
 func userParams(rec *backend.Record, prior jsontypes.Normalized, diags *diag.Diagnostics) jsontypes.Normalized {
 	user := map[string]any{}
 	for k, v := range rec.JSONMap("params") {
-		if !contains(backend.ReservedParamKeys(), k) {
+		if !contains(backend.ReservedParamKeys(availableEngines), k) {
 			user[k] = v
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/lifecycletest"
 )
 
 const sandboxAddr = "sandbox_sandbox.test"
@@ -464,7 +465,7 @@ func TestAccSandbox_interruptedCreateAdopted(t *testing.T) {
 	req := backend.SandboxRequest{Backend: "local", Spec: backend.SandboxSpec{Purpose: "interrupted", Timeout: defaultSandboxTimeoutDuration()}}
 	// The provider in this test runs in the test process: its scope is this directory's default scope.
 	lc := &backend.Lifecycle{Store: env.store(), Engines: backend.EngineMap{"local": env.engine()}, Scope: defaultScope()}
-	id, err := lc.SimulateInterruptedCreate(ctx, req, deadPID(t))
+	id, err := lifecycletest.SimulateInterruptedCreate(ctx, lc, req, deadPID(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,10 @@ var All = []backend.EngineDescriptor{
 	sprites.Descriptor,
 }
 
+// Default is the engine of a resource when neither it, the provider block nor SANDBOX_PROVIDER names one: the
+// first of All (local, which needs no account).
+func Default() string { return All[0].Name }
+
 // Names lists the engines' names, in the order of All.
 func Names() []string {
 	out := make([]string, len(All))

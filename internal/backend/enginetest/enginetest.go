@@ -21,7 +21,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -188,8 +187,8 @@ func (s *suite) wantOK(t *testing.T, res *backend.ExecResult, argv []string) {
 
 func (s *suite) testIdentity(t *testing.T) {
 	eng := s.newEngine(t)
-	if !slices.Contains(backend.KnownEngines, eng.Name()) {
-		t.Errorf("Name() = %q, want one of %v", eng.Name(), backend.KnownEngines)
+	if eng.Name() == "" {
+		t.Errorf("Name() is empty: it names the engine's descriptor, records' provider field and params.<engine>")
 	}
 	c := eng.Capabilities()
 	if c.MaxPorts < 0 || c.MaxVCPUs < 0 {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/local"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/lifecycletest"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/store/sqlite"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/sweep"
 )
@@ -159,7 +160,7 @@ func TestSweepLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	young := creatingRecord(t, st, "local", time.Second)
-	deadOwner, err := lc.SimulateInterruptedCreate(ctx, backend.SandboxRequest{Backend: "local", Spec: backend.SandboxSpec{Purpose: "killed"}}, deadPID(t))
+	deadOwner, err := lifecycletest.SimulateInterruptedCreate(ctx, lc, backend.SandboxRequest{Backend: "local", Spec: backend.SandboxSpec{Purpose: "killed"}}, deadPID(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 
 // TestConformance runs the engine suite on the fake, every part the declared capabilities name.
 func TestConformance(t *testing.T) {
-	enginetest.Run(t, Capabilities, func(t *testing.T) backend.Engine {
+	enginetest.Run(t, Descriptor.Capabilities, func(t *testing.T) backend.Engine {
 		return newEngine(t, newFake(t))
 	}, enginetest.Options{ExecTimeout: time.Second})
 }

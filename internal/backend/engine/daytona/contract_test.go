@@ -14,8 +14,8 @@ import (
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 )
 
-// officialSDK is the pinned official client the fake is checked against (the version shared/api/daytona.md
-// was written from).
+// officialSDK is the pinned official client the fake is checked against: the version whose requests and
+// answers the fake and the engine were written to match.
 const (
 	officialSDKName    = "@daytonaio/sdk"
 	officialSDKVersion = "0.218.0"

@@ -16,11 +16,7 @@ var Descriptor = backend.EngineDescriptor{
 		{Name: "target", Envs: []string{"DAYTONA_TARGET"}, Label: "target", Doc: "The default target (region) for new sandboxes."},
 	},
 	New: func(s map[string]string) (backend.Engine, error) {
-		e, err := New(Config{APIKey: s["api_key"], JWTToken: s["jwt_token"], OrganizationID: s["organization_id"], APIURL: s["api_url"], Target: s["target"]})
-		if err != nil {
-			return nil, err
-		}
-		return e, nil
+		return backend.Made(New(Config{APIKey: s["api_key"], JWTToken: s["jwt_token"], OrganizationID: s["organization_id"], APIURL: s["api_url"], Target: s["target"]}))
 	},
 	Capabilities: Capabilities,
 }

@@ -1,7 +1,8 @@
 // Package daytona implements the daytona engine: sandboxes, volumes, setup snapshots and workspaces on
 // Daytona (https://app.daytona.io/api or a self-hosted install), over a small typed client of the main API and
-// of the toolbox proxy (commands and files). Facts about the API are in shared/api/daytona.md; the
-// in-process fake in daytonafake enforces them for tests.
+// of the toolbox proxy (commands and files). What the API requires and answers (as the official
+// @daytonaio/sdk, pinned in contract_test.go, shows it) is enforced for tests by the in-process fake in
+// daytonafake.
 //
 // # Client
 //

@@ -183,17 +183,14 @@ func (e *Engine) execIn(ctx context.Context, d *sandboxDTO, req backend.ExecRequ
 			return nil, errors.New("daytona: exec: an argument contains NUL")
 		}
 	}
-	if err := checkEnv(req.Env, "command"); err != nil {
-		return nil, err
+	if err := backend.CheckEnv(req.Env); err != nil {
+		return nil, fmt.Errorf("command %w", err)
 	}
-	timeout := req.Timeout
-	if timeout <= 0 {
-		if ms, err := strconv.ParseInt(d.Labels[LabelCommandTimeout], 10, 64); err == nil && ms > 0 {
-			timeout = time.Duration(ms) * time.Millisecond
-		} else {
-			timeout = e.cmdTimeout
-		}
+	var sandboxTimeout time.Duration
+	if ms, err := strconv.ParseInt(d.Labels[LabelCommandTimeout], 10, 64); err == nil && ms > 0 {
+		sandboxTimeout = time.Duration(ms) * time.Millisecond
 	}
+	timeout := backend.CommandTimeout(req.Timeout, sandboxTimeout, e.cmdTimeout)
 	secs := int((timeout + time.Second - 1) / time.Second)
 	cwd := req.Cwd
 	if cwdBase != "" && !path.IsAbs(cwd) {

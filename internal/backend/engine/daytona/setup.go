@@ -127,8 +127,8 @@ func (e *Engine) BuildSetup(ctx context.Context, spec backend.SetupSpec) (art *b
 	if len(spec.Argv) == 0 {
 		return nil, nil, errors.New("daytona: the setup command is empty")
 	}
-	if err := checkEnv(spec.Env, "setup"); err != nil {
-		return nil, nil, err
+	if err := backend.CheckEnv(spec.Env); err != nil {
+		return nil, nil, fmt.Errorf("setup %w", err)
 	}
 	o, err := parseOptions(spec.Options, setupOptionKeys, "setup")
 	if err != nil {

@@ -102,8 +102,6 @@ const (
 
 var snapshotNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.\-:]+(/[a-zA-Z0-9_.\-:]+)*$`)
 
-var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
 // attrErr is a refusal about one attribute of the resource ("vcpus", "daytona.cpu", "policy.credentials_wo"),
 // which the provider reports at plan time on that attribute.
 func attrErr(err error, path ...string) error { return backend.NewAttrError(err, path...) }
@@ -359,20 +357,6 @@ func checkMountPath(p string) error {
 	return nil
 }
 
-// checkEnv rejects env names a shell cannot hold (commands run through sh) and values with NUL. It never prints
-// values.
-func checkEnv(env map[string]string, what string) error {
-	for k, v := range env {
-		if !envNameRE.MatchString(k) {
-			return fmt.Errorf("%s env name %q is not valid: letters, digits and _, not starting with a digit", what, k)
-		}
-		if strings.ContainsRune(v, 0) {
-			return fmt.Errorf("%s env %s: the value contains NUL", what, k)
-		}
-	}
-	return nil
-}
-
 func checkPorts(ports []int) error {
 	seen := map[int]bool{}
 	for _, p := range ports {
@@ -518,17 +502,11 @@ func sandboxName(recordID string) string { return "ekairos-" + recordID }
 
 // planSandbox validates a sandbox spec and turns it into a plan.
 func (e *Engine) planSandbox(spec backend.SandboxSpec) (*sandboxPlan, error) {
-	if spec.VCPUs < 0 {
-		return nil, attrErr(fmt.Errorf("vcpus must not be negative, got %d", spec.VCPUs), "vcpus")
-	}
-	if spec.Timeout < 0 {
-		return nil, attrErr(fmt.Errorf("timeout must not be negative, got %s", spec.Timeout), "timeout")
+	if err := backend.CheckSandboxSpec(spec); err != nil {
+		return nil, err
 	}
 	if err := checkPorts(spec.Ports); err != nil {
 		return nil, attrErr(err, "ports")
-	}
-	if err := checkEnv(spec.Env, "sandbox"); err != nil {
-		return nil, attrErr(err, "env")
 	}
 	o, err := parseOptions(spec.Options, sandboxOptionKeys, "sandbox")
 	if err != nil {

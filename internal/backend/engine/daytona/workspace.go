@@ -19,14 +19,14 @@ func workspaceVolumeName(recordID string) string { return workspacePrefix + reco
 
 // planWorkspace validates a workspace spec and turns it into the plan of its sandbox.
 func (e *Engine) planWorkspace(spec backend.WorkspaceSpec, volumeID string) (*sandboxPlan, error) {
-	if spec.Timeout < 0 {
-		return nil, fmt.Errorf("timeout must not be negative, got %s", spec.Timeout)
+	if err := backend.CheckTimeout("timeout", spec.Timeout); err != nil {
+		return nil, err
 	}
 	if err := checkPorts(spec.Ports); err != nil {
 		return nil, err
 	}
-	if err := checkEnv(spec.Env, "workspace"); err != nil {
-		return nil, err
+	if err := backend.CheckEnv(spec.Env); err != nil {
+		return nil, fmt.Errorf("workspace %w", err)
 	}
 	o, err := parseOptions(spec.Options, workspaceOptionKeys, "workspace")
 	if err != nil {

@@ -16,4 +16,5 @@ var Capabilities = backend.Capabilities{
 	NetworkPolicies:   []string{backend.PolicyDenyAll, backend.PolicyAllowAll, backend.PolicyAllowList},
 	PolicyCredentials: true,
 	PolicyHostPorts:   true,
+	OnThisMachine:     true,
 }

@@ -11,7 +11,7 @@ import (
 // The files API works on the home's directory on the host, where the sandbox's mounts are not: a volume is
 // written and read with commands.
 func TestConformanceBwrap(t *testing.T) {
-	enginetest.Run(t, Capabilities, func(t *testing.T) backend.Engine { return newBwrap(t) },
+	enginetest.Run(t, Descriptor.Capabilities, func(t *testing.T) backend.Engine { return newBwrap(t) },
 		enginetest.Options{VolumeByExec: true})
 }
 

@@ -23,11 +23,7 @@ var Descriptor = backend.EngineDescriptor{
 				"it only for trusted commands on machines without bubblewrap."},
 	},
 	New: func(s map[string]string) (backend.Engine, error) {
-		e, err := New(Config{Root: s["root"], Isolation: s["isolation"]})
-		if err != nil {
-			return nil, err
-		}
-		return e, nil
+		return backend.Made(New(Config{Root: s["root"], Isolation: s["isolation"]}))
 	},
 	Capabilities: Capabilities,
 }

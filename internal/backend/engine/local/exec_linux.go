@@ -86,7 +86,7 @@ func checkExecRequest(ctx context.Context, req backend.ExecRequest) error {
 			return errors.New("exec: an argument contains NUL")
 		}
 	}
-	if err := checkEnv(req.Env); err != nil {
+	if err := backend.CheckEnv(req.Env); err != nil {
 		return fmt.Errorf("exec: %w", err)
 	}
 	if req.Timeout < 0 {
@@ -125,13 +125,7 @@ func (e *Engine) execIn(ctx context.Context, dir, file, noun string, req backend
 	if err != nil {
 		return nil, err
 	}
-	timeout := req.Timeout
-	if timeout == 0 {
-		timeout = m.timeout()
-	}
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
+	timeout := backend.CommandTimeout(req.Timeout, m.timeout(), DefaultTimeout)
 	home, err := e.ensureHome(dir, m)
 	if err != nil {
 		return nil, err

@@ -138,8 +138,8 @@ const egressDir = "/.sandbox-egress"
 
 // validateSpec checks a spec without touching the disk.
 func validateSpec(spec backend.SandboxSpec, isolation string) error {
-	if spec.VCPUs < 0 {
-		return fmt.Errorf("vcpus must not be negative, got %d", spec.VCPUs)
+	if err := backend.CheckSandboxSpec(spec); err != nil {
+		return err
 	}
 	if err := checkCommon(spec.Timeout, spec.Ports, spec.Env, spec.Options, spec.Policy, isolation); err != nil {
 		return err
@@ -214,7 +214,7 @@ func checkCommon(timeout time.Duration, ports []int, env map[string]string, opts
 		}
 		seen[p] = true
 	}
-	if err := checkEnv(env); err != nil {
+	if err := backend.CheckEnv(env); err != nil {
 		return err
 	}
 	l, err := parseLimits(opts)
@@ -265,19 +265,6 @@ func checkMountPath(mp string) error {
 	}
 	if within(mp, egressDir) {
 		return fmt.Errorf("cannot be mounted on %s: %s is reserved for the egress forwarder: %s", mp, egressDir, valid)
-	}
-	return nil
-}
-
-// checkEnv rejects names that no environment can hold. It never prints values.
-func checkEnv(env map[string]string) error {
-	for k, v := range env {
-		if k == "" || strings.ContainsAny(k, "=\x00") {
-			return fmt.Errorf("invalid env name %q: it must be non-empty and contain neither '=' nor NUL", k)
-		}
-		if strings.ContainsRune(v, 0) {
-			return fmt.Errorf("env %s: the value contains NUL", k)
-		}
 	}
 	return nil
 }

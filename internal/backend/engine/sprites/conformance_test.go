@@ -15,7 +15,7 @@ import (
 // provider refuses desired_state = "stopped" at plan time.
 func TestConformance(t *testing.T) {
 	f := spritesfake.Start(t, spritesfake.Options{})
-	enginetest.Run(t, sprites.Capabilities, func(t *testing.T) backend.Engine { return newEngine(t, f) }, enginetest.Options{
+	enginetest.Run(t, sprites.Descriptor.Capabilities, func(t *testing.T) backend.Engine { return newEngine(t, f) }, enginetest.Options{
 		ExecTimeout: time.Second,
 	})
 }

@@ -15,7 +15,8 @@ import (
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/sprites/spritesfake"
 )
 
-// The pinned official client the fake is checked against (the version shared/api/sprites.md was written from).
+// The pinned official client the fake is checked against: the version whose requests and answers the fake and
+// the engine were written to match.
 const (
 	officialClientName    = "@fly/sprites"
 	officialClientVersion = "0.1.0"

@@ -12,11 +12,7 @@ var Descriptor = backend.EngineDescriptor{
 			Doc: "The API URL (default `https://api.sprites.dev`)."},
 	},
 	New: func(s map[string]string) (backend.Engine, error) {
-		e, err := New(Config{Token: s["token"], APIURL: s["api_url"]})
-		if err != nil {
-			return nil, err
-		}
-		return e, nil
+		return backend.Made(New(Config{Token: s["token"], APIURL: s["api_url"]}))
 	},
 	Capabilities: Capabilities,
 }

@@ -67,7 +67,7 @@ func New(cfg Config) (*Engine, error) {
 	} else {
 		e.baseEnv = maps.Clone(e.baseEnv)
 	}
-	if err := checkEnv(e.baseEnv); err != nil {
+	if err := backend.CheckEnv(e.baseEnv); err != nil {
 		return nil, fmt.Errorf("sprites base env: %w", err)
 	}
 	if e.defTimeout <= 0 {
@@ -112,14 +112,11 @@ var Capabilities = backend.Capabilities{
 
 // ValidateSpec implements backend.Engine.
 func (e *Engine) ValidateSpec(spec backend.SandboxSpec) error {
-	if spec.VCPUs < 0 {
-		return fmt.Errorf("vcpus must not be negative, got %d", spec.VCPUs)
+	if err := backend.CheckSandboxSpec(spec); err != nil {
+		return err
 	}
 	if spec.VCPUs > MaxVCPUs {
 		return fmt.Errorf("vcpus = %d: every sprite has %d vCPUs; the sprites engine cannot give more", spec.VCPUs, MaxVCPUs)
-	}
-	if spec.Timeout < 0 {
-		return fmt.Errorf("timeout must not be negative, got %s", spec.Timeout)
 	}
 	if err := checkRuntime(spec.Runtime); err != nil {
 		return err
@@ -139,9 +136,6 @@ func (e *Engine) ValidateSpec(spec backend.SandboxSpec) error {
 	}
 	if spec.Workspace != "" {
 		return errors.New("the sprites engine cannot attach a workspace to a sandbox: a sprites workspace is its own long-lived sprite; run commands in it through the workspace instead")
-	}
-	if err := checkEnv(spec.Env); err != nil {
-		return err
 	}
 	if _, err := CompilePolicy(spec.Policy); err != nil {
 		return err
@@ -578,7 +572,7 @@ func (e *Engine) Exec(ctx context.Context, externalID string, req backend.ExecRe
 	if len(req.Argv) == 0 || req.Argv[0] == "" {
 		return nil, errors.New("sprites exec: empty argv")
 	}
-	if err := checkEnv(req.Env); err != nil {
+	if err := backend.CheckEnv(req.Env); err != nil {
 		return nil, err
 	}
 	dir := HomeDir
@@ -593,13 +587,7 @@ func (e *Engine) Exec(ctx context.Context, externalID string, req backend.ExecRe
 	if err != nil {
 		return nil, fmt.Errorf("sprite %s: %w", externalID, err)
 	}
-	timeout := req.Timeout
-	if timeout <= 0 {
-		timeout = st.timeout()
-	}
-	if timeout <= 0 {
-		timeout = e.defTimeout
-	}
+	timeout := backend.CommandTimeout(req.Timeout, st.timeout(), e.defTimeout)
 	r, err := e.c.Exec(ctx, externalID, ExecOptions{
 		Argv:    req.Argv,
 		Env:     mergeEnv(e.baseEnv, st.Env, req.Env),

@@ -89,7 +89,7 @@ func (e *Engine) BuildSetup(ctx context.Context, spec backend.SetupSpec) (*backe
 	if len(spec.Argv) == 0 || spec.Argv[0] == "" {
 		return nil, nil, errors.New("sprites: the setup command is empty")
 	}
-	if err := checkEnv(spec.Env); err != nil {
+	if err := backend.CheckEnv(spec.Env); err != nil {
 		return nil, nil, err
 	}
 	if err := checkRuntime(spec.Runtime); err != nil {
@@ -98,8 +98,8 @@ func (e *Engine) BuildSetup(ctx context.Context, spec backend.SetupSpec) (*backe
 	if _, err := CompilePolicy(spec.Policy); err != nil {
 		return nil, nil, err
 	}
-	if spec.Timeout < 0 {
-		return nil, nil, fmt.Errorf("setup timeout must not be negative, got %s", spec.Timeout)
+	if err := backend.CheckTimeout("setup timeout", spec.Timeout); err != nil {
+		return nil, nil, err
 	}
 	if _, ok := spec.Options[OptionURLAuth]; ok {
 		return nil, nil, fmt.Errorf("sprites option %s is not accepted for a setup: its builder serves nothing and is always private", OptionURLAuth)

@@ -115,16 +115,3 @@ func mergeEnv(layers ...map[string]string) map[string]string {
 	}
 	return out
 }
-
-// checkEnv rejects names that no environment can hold. It never prints values.
-func checkEnv(env map[string]string) error {
-	for k, v := range env {
-		if k == "" || strings.ContainsAny(k, "=\x00") {
-			return fmt.Errorf("invalid env name %q: it must be non-empty and contain neither '=' nor NUL", k)
-		}
-		if strings.ContainsRune(v, 0) {
-			return fmt.Errorf("env %s: the value contains NUL", k)
-		}
-	}
-	return nil
-}

@@ -18,15 +18,15 @@ const (
 // then it is checkpointed), and is checkpointed on request (Checkpoint) and restored on request (Restore).
 
 func (e *Engine) validateWorkspace(spec backend.WorkspaceSpec) (spriteOptions, error) {
-	if spec.Timeout < 0 {
-		return spriteOptions{}, fmt.Errorf("timeout must not be negative, got %s", spec.Timeout)
+	if err := backend.CheckTimeout("timeout", spec.Timeout); err != nil {
+		return spriteOptions{}, err
 	}
 	for _, p := range spec.Ports {
 		if p < 1 || p > 65535 {
 			return spriteOptions{}, fmt.Errorf("port %d is outside 1..65535", p)
 		}
 	}
-	if err := checkEnv(spec.Env); err != nil {
+	if err := backend.CheckEnv(spec.Env); err != nil {
 		return spriteOptions{}, err
 	}
 	if _, err := CompilePolicy(spec.Policy); err != nil {

@@ -52,14 +52,14 @@ func newTestEngine(t *testing.T, f *vercelfake.Fake, mods ...func(*Config)) *Eng
 
 // TestConformance runs the engine suite on the fake, every part the declared capabilities name.
 func TestConformance(t *testing.T) {
-	enginetest.Run(t, Capabilities, func(t *testing.T) backend.Engine {
+	enginetest.Run(t, Descriptor.Capabilities, func(t *testing.T) backend.Engine {
 		return newTestEngine(t, startFake(t, vercelfake.Config{}))
 	}, enginetest.Options{Runtime: "node22"})
 }
 
 // TestConformanceDefaultImage runs the suite without a runtime: creates go to /v3 with the default image.
 func TestConformanceDefaultImage(t *testing.T) {
-	enginetest.Run(t, Capabilities, func(t *testing.T) backend.Engine {
+	enginetest.Run(t, Descriptor.Capabilities, func(t *testing.T) backend.Engine {
 		return newTestEngine(t, startFake(t, vercelfake.Config{}))
 	}, enginetest.Options{})
 }

@@ -13,11 +13,7 @@ var Descriptor = backend.EngineDescriptor{
 		{Name: "api_url", Envs: []string{"VERCEL_API_URL"}, Label: "API", Doc: "The API URL (default `https://api.vercel.com`)."},
 	},
 	New: func(s map[string]string) (backend.Engine, error) {
-		e, err := New(Config{Token: s["token"], TeamID: s["team_id"], ProjectID: s["project_id"], APIURL: s["api_url"]})
-		if err != nil {
-			return nil, err
-		}
-		return e, nil
+		return backend.Made(New(Config{Token: s["token"], TeamID: s["team_id"], ProjectID: s["project_id"], APIURL: s["api_url"]}))
 	},
 	Capabilities: Capabilities,
 }

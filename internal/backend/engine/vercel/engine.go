@@ -178,6 +178,9 @@ func validateSandboxSpec(spec backend.SandboxSpec) (sandboxOptions, error) {
 			return sandboxOptions{}, err
 		}
 	}
+	if err := backend.CheckSandboxSpec(spec); err != nil {
+		return sandboxOptions{}, err
+	}
 	if err := checkRuntime(spec.Runtime); err != nil {
 		return sandboxOptions{}, &backend.AttrError{Path: []string{"runtime"}, Err: err}
 	}
@@ -189,9 +192,6 @@ func validateSandboxSpec(spec backend.SandboxSpec) (sandboxOptions, error) {
 	}
 	if err := checkPorts(spec.Ports); err != nil {
 		return sandboxOptions{}, &backend.AttrError{Path: []string{"ports"}, Err: err}
-	}
-	if err := checkEnv(spec.Env); err != nil {
-		return sandboxOptions{}, &backend.AttrError{Path: []string{"env"}, Err: err}
 	}
 	if len(spec.Volumes) > 0 {
 		return sandboxOptions{}, &backend.AttrError{Path: []string{"volume"}, Err: errors.New("the vercel engine has no volumes: keep files in a workspace (sandbox_workspace) or a setup snapshot instead")}

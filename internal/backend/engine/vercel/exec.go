@@ -42,15 +42,15 @@ func checkExec(req backend.ExecRequest) error {
 	if len(req.Argv) == 0 || req.Argv[0] == "" {
 		return errors.New("command is empty")
 	}
-	if req.Timeout < 0 {
-		return fmt.Errorf("command timeout must not be negative, got %s", req.Timeout)
+	if err := backend.CheckTimeout("command timeout", req.Timeout); err != nil {
+		return err
 	}
 	if req.Cwd != "" {
 		if _, err := execCwd(req.Cwd); err != nil {
 			return err
 		}
 	}
-	return checkEnv(req.Env)
+	return backend.CheckEnv(req.Env)
 }
 
 // runningSession reads a sandbox whose session runs (waiting for a pending one).

@@ -348,7 +348,7 @@ func checkRuntime(r string) error {
 
 func checkVCPUs(n int) error {
 	switch {
-	case n < 0:
+	case n < 0: // the setup's vcpus option; a sandbox's vcpus are checked by backend.CheckSandboxSpec first
 		return fmt.Errorf("vcpus must not be negative, got %d", n)
 	case n > MaxVCPUs:
 		return fmt.Errorf("vcpus on vercel is at most %d, got %d", MaxVCPUs, n)
@@ -359,9 +359,10 @@ func checkVCPUs(n int) error {
 }
 
 func checkTimeout(d time.Duration) error {
+	if err := backend.CheckTimeout("timeout", d); err != nil {
+		return err
+	}
 	switch {
-	case d < 0:
-		return fmt.Errorf("timeout must not be negative, got %s", d)
 	case d == 0:
 		return nil
 	case d < MinTimeout:
@@ -385,18 +386,6 @@ func checkPorts(ports []int) error {
 			return fmt.Errorf("port %d is listed twice", p)
 		}
 		seen[p] = true
-	}
-	return nil
-}
-
-func checkEnv(env map[string]string) error {
-	for k, v := range env {
-		if k == "" || strings.ContainsAny(k, "=\x00") {
-			return fmt.Errorf("invalid env name %q: it must be non-empty and contain neither '=' nor NUL", k)
-		}
-		if strings.ContainsRune(v, 0) {
-			return fmt.Errorf("env %s: the value contains NUL", k)
-		}
 	}
 	return nil
 }

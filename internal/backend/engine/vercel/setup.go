@@ -183,7 +183,7 @@ func checkSetup(spec backend.SetupSpec) (setupOptions, error) {
 	if err := checkTimeout(spec.Timeout); err != nil {
 		return setupOptions{}, err
 	}
-	if err := checkEnv(spec.Env); err != nil {
+	if err := backend.CheckEnv(spec.Env); err != nil {
 		return setupOptions{}, err
 	}
 	if err := spec.Policy.Validate(); err != nil {

@@ -52,7 +52,7 @@ func checkWorkspace(spec backend.WorkspaceSpec) (workspaceOptions, error) {
 	if err := checkTimeout(spec.Timeout); err != nil {
 		return workspaceOptions{}, err
 	}
-	if err := checkEnv(spec.Env); err != nil {
+	if err := backend.CheckEnv(spec.Env); err != nil {
 		return workspaceOptions{}, err
 	}
 	if err := spec.Policy.Validate(); err != nil {

@@ -15,8 +15,8 @@ import (
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 )
 
-// officialClient is the pinned official client the fake is checked against (the version
-// ../shared/api/instantdb.md was written from).
+// officialClient is the pinned official client the fake is checked against: the version whose requests and
+// answers the fake and the store were written to match.
 const (
 	officialClientName    = "@instantdb/admin"
 	officialClientVersion = "1.0.67"

@@ -1,7 +1,7 @@
 // Package daytonafake is an in-process fake of the Daytona main API (sandboxes, volumes, snapshots, preview
 // URLs) and of its toolbox proxy (process/execute, file upload and download), for the daytona engine's tests
 // and, later, the provider's acceptance tests. It is strict: it refuses what the service refuses, with the
-// service's status codes and error bodies (shared/api/daytona.md, section 6), so that a client passing against
+// service's status codes and error bodies (as the official @daytonaio/sdk receives them), so that a client passing against
 // the fake does not fail against the service for a reason the fake could have caught:
 //
 //   - auth: Authorization: Bearer <API key>, or Bearer <JWT> with X-Daytona-Organization-ID; else 401;

@@ -1,6 +1,7 @@
 // Package spritesfake is an in-process fake of the Sprites API (REST, exec WebSocket, filesystem,
-// checkpoints, network policy) for tests: an httptest server that enforces the API's rules as the project's
-// API notes on Sprites (shared/api/sprites.md) give them, and really runs commands.
+// checkpoints, network policy) for tests: an httptest server that enforces the API's rules as the Sprites API
+// reference and the official @fly/sprites client (pinned in the engine's contract_test.go) give them, and
+// really runs commands.
 //
 // What it enforces:
 //   - Auth: every request, WebSocket upgrades included, needs "Authorization: Bearer <token>"; otherwise 401

@@ -1,8 +1,8 @@
 // Package vercelfake is an in-process fake of the Vercel Sandbox REST API (the current generation: named
 // sandboxes with sessions, /v2 and /v3), for the vercel engine's tests and the provider's acceptance tests.
 //
-// It enforces what /work/shared/api/vercel-sandbox.md section 13 lists, so that a client that gets the API wrong
-// fails against it:
+// It enforces the service's rules, as Vercel's API reference and the official @vercel/sandbox client show
+// them, so that a client that gets the API wrong fails against it:
 //
 //   - auth: a bearer token on every request (403 {"error":{"code":"forbidden","missingToken":true}} without one,
 //     403 invalidToken with another), and teamId or slug on every request (stricter than the API, 400 without);
