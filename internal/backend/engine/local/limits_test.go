@@ -453,3 +453,31 @@ func TestOrphansReaped(t *testing.T) {
 		t.Errorf("zombies in the sandbox after an orphan exited: %q (stderr %q), want 0", got, res.Stderr)
 	}
 }
+
+// TestCommandEntersCmdsCgroup: a command runs in its sandbox's cmds cgroup (the /bin/sh shim writes it there
+// before executing it), with its arguments intact and no cgroup descriptor left open.
+func TestCommandEntersCmdsCgroup(t *testing.T) {
+	e := newBwrap(t)
+	if err := checkEnforceable(limits{maxProcesses: 64}, IsolationBwrap); err != nil {
+		t.Skipf("no cgroups here: %v", err)
+	}
+	sb := create(t, e, backend.SandboxSpec{Options: map[string]any{OptionMaxProcesses: 64}})
+	res, err := e.Exec(context.Background(), sb.ExternalID, backend.ExecRequest{
+		Argv: []string{"sh", "-c", `grep -c '/cmds$' /proc/self/cgroup; ls -l /proc/self/fd | grep -c cgroup; printf '%s|' "$@"`, "zero", "a b", ""},
+	})
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("exec: %+v, %v", res, err)
+	}
+	lines := strings.Split(string(res.Stdout), "\n")
+	if len(lines) < 3 || strings.TrimSpace(lines[0]) == "0" {
+		t.Errorf("the command is not in a cmds cgroup: %q", res.Stdout)
+	}
+	// No cgroup.procs descriptor of the shim's is left open in the command.
+	if len(lines) >= 2 && strings.TrimSpace(lines[1]) != "0" {
+		out, _ := e.Exec(context.Background(), sb.ExternalID, backend.ExecRequest{Argv: []string{"ls", "-l", "/proc/self/fd"}})
+		t.Errorf("cgroup descriptors left open in the command: %s", out.Stdout)
+	}
+	if len(lines) >= 3 && lines[2] != "a b||" {
+		t.Errorf("arguments: %q, want %q", lines[2], "a b||")
+	}
+}
