@@ -484,7 +484,7 @@ func pidfdPid(fd int) (int, error) {
 
 // shellShim is the shell that moves a command into its cgroups when nothing else is to be done before it runs
 // (the sandbox sees the host's /bin, read-only); empty when there is none, and the spawner's own shim is used.
-// The command then gets its resolved path as argv[0] (dash has no exec -a), as a shell would give it.
+// The command then gets its resolved path as argv[0] (dash has no exec -a), not the name it was given.
 var shellShim = func() string {
 	if fi, err := os.Stat("/bin/sh"); err == nil && fi.Mode().IsRegular() {
 		return "/bin/sh"
