@@ -139,7 +139,7 @@ func buildCodec(ctx context.Context, model reflect.Type, s schemaTyper) *modelCo
 	if c := byKey[key]; c != nil {
 		return c
 	}
-	c, err := newModelCodec(ctx, model, st, obj)
+	c, err := newModelCodec(model, st, obj)
 	if err != nil {
 		noCodec[key] = true
 		return nil
@@ -148,7 +148,7 @@ func buildCodec(ctx context.Context, model reflect.Type, s schemaTyper) *modelCo
 	return c
 }
 
-func newModelCodec(ctx context.Context, model reflect.Type, st attr.Type, obj tftypes.Object) (*modelCodec, error) {
+func newModelCodec(model reflect.Type, st attr.Type, obj tftypes.Object) (*modelCodec, error) {
 	if model.Kind() != reflect.Struct {
 		return nil, fmt.Errorf("%s is not a struct", model)
 	}

@@ -33,24 +33,18 @@ func sampleValue(t tftypes.Type, mode string, depth int, str string) tftypes.Val
 	if v := leaf(); v.Type() != nil {
 		return v
 	}
-	switch {
-	case t.Is(tftypes.String):
-		return tftypes.NewValue(t, str)
-	case t.Is(tftypes.Number):
-		return tftypes.NewValue(t, big.NewFloat(2))
-	case t.Is(tftypes.Bool):
-		return tftypes.NewValue(t, true)
-	case t.Is(tftypes.List{}):
-		et := t.(tftypes.List).ElementType
+	switch tt := t.(type) {
+	case tftypes.List:
+		et := tt.ElementType
 		return tftypes.NewValue(t, []tftypes.Value{sampleValue(et, "full", depth+1, str), sampleValue(et, "full", depth+1, str)})
-	case t.Is(tftypes.Set{}):
-		et := t.(tftypes.Set).ElementType
+	case tftypes.Set:
+		et := tt.ElementType
 		return tftypes.NewValue(t, []tftypes.Value{sampleValue(et, "full", depth+1, str)})
-	case t.Is(tftypes.Map{}):
-		et := t.(tftypes.Map).ElementType
+	case tftypes.Map:
+		et := tt.ElementType
 		return tftypes.NewValue(t, map[string]tftypes.Value{"a": sampleValue(et, "full", depth+1, str), "b": sampleValue(et, "full", depth+1, str)})
-	case t.Is(tftypes.Object{}):
-		ot := t.(tftypes.Object)
+	case tftypes.Object:
+		ot := tt
 		m := map[string]tftypes.Value{}
 		for name, at := range ot.AttributeTypes {
 			m[name] = sampleValue(at, mode, depth+1, str)
@@ -59,6 +53,14 @@ func sampleValue(t tftypes.Type, mode string, depth int, str string) tftypes.Val
 			}
 		}
 		return tftypes.NewValue(t, m)
+	}
+	switch {
+	case t.Is(tftypes.String):
+		return tftypes.NewValue(t, str)
+	case t.Is(tftypes.Number):
+		return tftypes.NewValue(t, big.NewFloat(2))
+	case t.Is(tftypes.Bool):
+		return tftypes.NewValue(t, true)
 	}
 	panic(fmt.Sprintf("no sample for %s", t))
 }
@@ -114,8 +116,9 @@ func TestModelCodecMatchesFramework(t *testing.T) {
 			}
 			rf, rc := reflect.ValueOf(viaFramework), reflect.ValueOf(viaCodec)
 			for i := 0; i < rf.NumField(); i++ {
-				a, b := rf.Field(i).Interface().(attr.Value), rc.Field(i).Interface().(attr.Value)
-				if !a.Equal(b) || reflect.TypeOf(a) != reflect.TypeOf(b) {
+				a, aok := rf.Field(i).Interface().(attr.Value)
+				b, bok := rc.Field(i).Interface().(attr.Value)
+				if !aok || !bok || !a.Equal(b) || reflect.TypeOf(a) != reflect.TypeOf(b) {
 					t.Errorf("%s: codec %s, framework %s", rf.Type().Field(i).Name, b, a)
 				}
 			}
