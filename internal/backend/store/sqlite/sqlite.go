@@ -37,6 +37,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
@@ -66,6 +67,65 @@ type Store struct {
 	path   string
 	writer *sql.DB // one connection; every write goes through it
 	reader *sql.DB // read-only connections for Get and Query
+	// Prepared statements by SQL text, one cache per pool: the pure-Go SQLite parses and plans a statement
+	// again for every unprepared query, which was most of a record write's CPU in an apply (BENCHMARKS.md).
+	writes, reads stmtCache
+}
+
+// maxCachedStmts bounds each statement cache: the store's SQL comes in a few dozen shapes (an INSERT or UPDATE
+// per set of fields given, a SELECT per query's conditions), and a shape beyond the bound runs unprepared.
+const maxCachedStmts = 256
+
+type stmtCache struct {
+	mu  sync.Mutex
+	m   map[string]*sql.Stmt
+	off bool // every query unprepared, as before the cache (BenchmarkRecordCreate's baseline)
+}
+
+// stmt returns the prepared statement for query on db, preparing it on first use. A statement that cannot be
+// prepared (or a full cache) gives nil and no error: the caller then runs the query unprepared, which reports
+// the error as before.
+func (c *stmtCache) stmt(ctx context.Context, db *sql.DB, query string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[query]; ok {
+		return st
+	}
+	if c.off || len(c.m) >= maxCachedStmts {
+		return nil
+	}
+	st, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	if c.m == nil {
+		c.m = map[string]*sql.Stmt{}
+	}
+	c.m[query] = st
+	return st
+}
+
+func (c *stmtCache) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for _, st := range c.m {
+		errs = append(errs, st.Close())
+	}
+	c.m = nil
+	return errors.Join(errs...)
+}
+
+// queryRow runs a statement that returns at most one row, prepared once.
+func (s *Store) queryRow(ctx context.Context, write bool, query string, args ...any) *sql.Row {
+	db, c := s.reader, &s.reads
+	if write {
+		db, c = s.writer, &s.writes
+	}
+	if st := c.stmt(ctx, db, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return db.QueryRowContext(ctx, query, args...)
 }
 
 var _ backend.Store = (*Store)(nil)
@@ -192,7 +252,7 @@ func (s *Store) Path() string { return s.path }
 // Close closes the store's connections. The last connection to the file to close checkpoints the WAL into the
 // database file.
 func (s *Store) Close() error {
-	if err := errors.Join(s.reader.Close(), s.writer.Close()); err != nil {
+	if err := errors.Join(s.reads.close(), s.writes.close(), s.reader.Close(), s.writer.Close()); err != nil {
 		return fmt.Errorf("sqlite: close %s: %w", s.path, err)
 	}
 	return nil
@@ -229,7 +289,7 @@ func (s *Store) Create(ctx context.Context, entity, id string, attrs backend.Att
 	}
 	stmt := fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (%s) DO NOTHING RETURNING %s",
 		t.quoted, strings.Join(cols, ", "), strings.Join(marks, ", "), quote("id"), t.columns)
-	rec, err := t.scan(s.writer.QueryRowContext(ctx, stmt, args...))
+	rec, err := t.scan(s.queryRow(ctx, true, stmt, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlite: create %s %s: %w", entity, id, backend.ErrConflict)
 	}
@@ -250,7 +310,7 @@ func (s *Store) Get(ctx context.Context, entity, id string) (*backend.Record, er
 		return nil, fmt.Errorf("sqlite: get %s %q: %w", entity, id, backend.ErrNotFound)
 	}
 	stmt := fmt.Sprintf("SELECT %s FROM %s WHERE %s = ?", t.columns, t.quoted, quote("id"))
-	rec, err := t.scan(s.reader.QueryRowContext(ctx, stmt, id))
+	rec, err := t.scan(s.queryRow(ctx, false, stmt, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlite: get %s %s: %w", entity, id, backend.ErrNotFound)
 	}
@@ -330,7 +390,7 @@ func (s *Store) update(ctx context.Context, op, entity, id string, attrs backend
 	}
 	stmt := fmt.Sprintf("UPDATE %s SET %s WHERE %s RETURNING %s",
 		t.quoted, strings.Join(sets, ", "), where, t.columns)
-	rec, err := t.scan(s.writer.QueryRowContext(ctx, stmt, args...))
+	rec, err := t.scan(s.queryRow(ctx, true, stmt, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlite: %s %s %s: %w", op, entity, id, backend.ErrNotFound)
 	}
@@ -364,7 +424,12 @@ func (s *Store) Query(ctx context.Context, q backend.Query) ([]*backend.Record, 
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: query %s: %w", q.Entity, err)
 	}
-	rows, err := s.reader.QueryContext(ctx, stmt, args...)
+	var rows *sql.Rows
+	if st := s.reads.stmt(ctx, s.reader, stmt); st != nil {
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = s.reader.QueryContext(ctx, stmt, args...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: query %s: %w", q.Entity, err)
 	}
