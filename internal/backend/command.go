@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"sync/atomic"
 	"time"
 )
 
@@ -59,7 +60,12 @@ type CommandRequest struct {
 	OutputLimit int // bytes kept of each stream; 0 = DefaultOutputLimit
 	// Bookkeeping is kept under metadata.terraform for import: what the configuration said that the record's
 	// own fields do not (never env values).
-	Bookkeeping map[string]any
+	Bookkeeping map[string]any	// Labels are recorded as metadata.labels.
+	Labels map[string]string
+	// Output, when set, receives the command's output as it comes (stream "stdout" or "stderr"), from engines
+	// that stream it (ExecRequest.Output); from the others it receives each stream once the command ended.
+	// It may be called from another goroutine, never concurrently.
+	Output func(stream string, p []byte)
 }
 
 // CommandResult is a finished run.
@@ -113,6 +119,9 @@ func (l *Lifecycle) RunCommand(ctx context.Context, req CommandRequest) (*Comman
 	if len(req.Bookkeeping) > 0 {
 		attrs["metadata"] = map[string]any{"source": "terraform", "timeoutMs": req.Timeout.Milliseconds(), ParamsTerraform: req.Bookkeeping}
 	}
+	if md, ok := attrs["metadata"].(map[string]any); ok {
+		withLabels(md, req.Labels)
+	}
 	if req.Cwd != "" {
 		attrs["cwd"] = req.Cwd
 	}
@@ -133,7 +142,24 @@ func (l *Lifecycle) RunCommand(ctx context.Context, req CommandRequest) (*Comman
 		}
 	}
 	res := &CommandResult{Record: rec}
-	out, execErr := exec(ExecRequest{Argv: req.Argv, Env: req.Env, Cwd: req.Cwd, Timeout: req.Timeout})
+	ereq := ExecRequest{Argv: req.Argv, Env: req.Env, Cwd: req.Cwd, Timeout: req.Timeout}
+	var streamed atomic.Bool
+	if req.Output != nil {
+		ereq.Output = func(stream string, p []byte) {
+			streamed.Store(true)
+			req.Output(stream, p)
+		}
+	}
+	out, execErr := exec(ereq)
+	if req.Output != nil && !streamed.Load() && out != nil {
+		// The engine does not stream: the output is given once the command ended.
+		if len(out.Stdout) > 0 {
+			req.Output("stdout", out.Stdout)
+		}
+		if len(out.Stderr) > 0 {
+			req.Output("stderr", out.Stderr)
+		}
+	}
 	end := NowMillis(l.now())
 	update := Attrs{"updatedAt": end, "exitedAt": end}
 	switch {

@@ -87,6 +87,10 @@ type SandboxSpec struct {
 	Policy *NetworkPolicy
 	// Workspace is the external id of a workspace whose durable files the sandbox works on ("" = none).
 	Workspace string
+	// Labels are the user's labels (the provider's default labels merged with the resource's), recorded as
+	// params.labels. Engines with labels or tags put them beside their own (Daytona); the others ignore them.
+	// Never secrets.
+	Labels map[string]string
 }
 
 // Sandbox is an engine's view of one sandbox.
@@ -111,6 +115,9 @@ type ExecRequest struct {
 	Cwd     string            // relative to the sandbox home, or absolute inside the sandbox; "" = home
 	Timeout time.Duration     // 0 = the sandbox's timeout
 	Stdin   []byte
+	// Output, when set, may receive the output as it comes ("stdout" or "stderr"), never concurrently, from
+	// engines that stream; ExecResult still holds all of it. Engines that do not stream ignore it.
+	Output func(stream string, p []byte)
 }
 
 // ExecResult is the outcome of a command.

@@ -35,7 +35,7 @@ const (
 
 // ReservedParamKeys are the params keys the caller may not set: the engine names, error and terraform.
 func ReservedParamKeys() []string {
-	return append([]string{ParamsError, ParamsTerraform, ParamsVolumes, ParamsPolicy, "ekairos"}, KnownEngines...)
+	return append([]string{ParamsError, ParamsTerraform, ParamsVolumes, ParamsPolicy, ParamsLabels, "ekairos"}, KnownEngines...)
 }
 
 // ParamsPolicy is the params key of a sandbox record holding its redacted network policy.
@@ -149,6 +149,9 @@ func ConfigHash(req SandboxRequest) string {
 		"policy":  req.Spec.Policy.Redacted(),
 		"params":  req.Params,
 	}
+	if ls := labelsShape(req.Spec.Labels); ls != nil {
+		shape["labels"] = ls
+	}
 	b, _ := json.Marshal(shape) // map keys are sorted by encoding/json
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
@@ -178,6 +181,7 @@ func (l *Lifecycle) sandboxAttrs(req SandboxRequest) (Attrs, map[string]any) {
 	if req.Spec.Policy != nil {
 		params[ParamsPolicy] = req.Spec.Policy.Redacted()
 	}
+	withLabels(params, req.Spec.Labels)
 	tf := copyMap(req.Bookkeeping)
 	if req.SetupID != "" {
 		tf["setupId"] = req.SetupID

@@ -1,0 +1,87 @@
+package backend_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+)
+
+func TestLabelsRecordedAndUpdated(t *testing.T) {
+	ctx := context.Background()
+	lc, _ := newLifecycle(t)
+	r := req
+	r.Spec.Labels = map[string]string{"team": "infra", "env": "dev"}
+	r.Params = nil
+	res, err := lc.CreateSandbox(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := backend.LabelsOf(res.Record); !backend.SameLabels(got, r.Spec.Labels) {
+		t.Fatalf("params.labels after create: %v", got)
+	}
+	if backend.ConfigHash(r) == backend.ConfigHash(req) {
+		t.Fatal("labels do not enter the configuration hash")
+	}
+	noLabels := req
+	noLabels.Spec.Labels = map[string]string{}
+	if backend.ConfigHash(noLabels) != backend.ConfigHash(req) {
+		t.Fatal("an empty labels map changed the configuration hash of a configuration without labels")
+	}
+
+	r.Spec.Labels = map[string]string{"team": "platform"}
+	res, err = lc.UpdateSandbox(ctx, res.ID(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := backend.LabelsOf(res.Record); !backend.SameLabels(got, r.Spec.Labels) {
+		t.Fatalf("params.labels after update: %v", got)
+	}
+	r.Spec.Labels = nil
+	res, err = lc.UpdateSandbox(ctx, res.ID(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := res.Record.JSONMap("params")[backend.ParamsLabels]; ok {
+		t.Fatalf("params.labels kept after all labels were removed: %v", res.Record.JSONMap("params"))
+	}
+
+	rec, err := lc.SetLabels(ctx, backend.EntitySandboxes, res.ID(), map[string]string{"a": "b"}, map[string]any{"labelKeys": []any{"a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := backend.LabelsOf(rec); !backend.SameLabels(got, map[string]string{"a": "b"}) {
+		t.Fatalf("SetLabels: %v", got)
+	}
+	if bk, _ := rec.JSONMap("params")[backend.ParamsTerraform].(map[string]any); bk["labelKeys"] == nil || bk[backend.BookScope] == nil {
+		t.Fatalf("SetLabels lost or did not write the bookkeeping: %v", bk)
+	}
+
+	bad := req
+	bad.Params = map[string]any{"labels": map[string]any{"x": "y"}}
+	if _, err := lc.CreateSandbox(ctx, bad); err == nil || !strings.Contains(err.Error(), "reserved") {
+		t.Fatalf("params.labels set through params: %v", err)
+	}
+}
+
+func TestRunCommandRecordsLabelsAndGivesOutput(t *testing.T) {
+	ctx := context.Background()
+	lc, _ := newLifecycle(t)
+	res, err := lc.CreateSandbox(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got strings.Builder
+	run, err := lc.RunCommand(ctx, backend.CommandRequest{SandboxID: res.ID(), Argv: []string{"echo", "ok"},
+		Labels: map[string]string{"job": "smoke"}, Output: func(stream string, p []byte) { got.WriteString(stream + ":" + string(p)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := backend.LabelsOf(run.Record); l["job"] != "smoke" {
+		t.Fatalf("metadata.labels: %v", run.Record.JSONMap("metadata"))
+	}
+	if got.String() != "stdout:ok\n" {
+		t.Fatalf("output given to Output: %q", got.String())
+	}
+}
