@@ -48,7 +48,7 @@ func (l *Lifecycle) scopeBook() map[string]any { return map[string]any{BookScope
 // VolumeRequest is a volume as declared.
 type VolumeRequest struct {
 	// Labels are recorded as params.labels (the engine keeps none of them).
-	Labels map[string]string
+	Labels  map[string]string
 	Backend string
 	Name    string
 	Options map[string]any
@@ -188,7 +188,7 @@ func (l *Lifecycle) ResolveVolumes(ctx context.Context, backend string, mounts [
 // SetupRequest is a setup bootstrap as declared.
 type SetupRequest struct {
 	// Labels are recorded as params.labels (the engine keeps none of them).
-	Labels map[string]string
+	Labels  map[string]string
 	Backend string
 	Argv    []string
 	Env     map[string]string // secret: only its names enter the fingerprint
@@ -411,7 +411,7 @@ func (l *Lifecycle) ResolveSetup(ctx context.Context, backend, setupID string) (
 // WorkspaceRequest is a workspace as declared.
 type WorkspaceRequest struct {
 	// Labels are recorded as params.labels (the engine keeps none of them).
-	Labels map[string]string
+	Labels  map[string]string
 	Backend string
 	Name    string
 	SetupID string // setup record id, "" for none

@@ -60,8 +60,8 @@ type CommandRequest struct {
 	OutputLimit int // bytes kept of each stream; 0 = DefaultOutputLimit
 	// Bookkeeping is kept under metadata.terraform for import: what the configuration said that the record's
 	// own fields do not (never env values).
-	Bookkeeping map[string]any	// Labels are recorded as metadata.labels.
-	Labels map[string]string
+	Bookkeeping map[string]any // Labels are recorded as metadata.labels.
+	Labels      map[string]string
 	// Output, when set, receives the command's output as it comes (stream "stdout" or "stderr"), from engines
 	// that stream it (ExecRequest.Output); from the others it receives each stream once the command ended.
 	// It may be called from another goroutine, never concurrently.
