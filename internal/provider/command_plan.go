@@ -19,6 +19,7 @@ var _ resource.ResourceWithModifyPlan = (*commandResource)(nil)
 // raw "not found". An id still unknown at plan (its sandbox is made in the same apply) is checked at apply.
 // It only reads the store.
 func (r *commandResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	planLabels(ctx, r.data, req, resp)
 	if req.Plan.Raw.IsNull() || r.data == nil {
 		return
 	}

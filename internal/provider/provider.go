@@ -74,6 +74,7 @@ type providerModel struct {
 	SQLitePath    types.String        `tfsdk:"sqlite_path"`
 	DeleteRecords types.Bool          `tfsdk:"delete_records_on_destroy"`
 	Scope         types.String        `tfsdk:"scope"`
+	DefaultLabels types.Map           `tfsdk:"default_labels"`
 	Local         *localProviderModel `tfsdk:"local"`
 	InstantDB     *instantDBModel     `tfsdk:"instantdb"`
 	Postgres      *postgresModel      `tfsdk:"postgres"`
@@ -151,6 +152,15 @@ func (p *sandboxProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 					"existing records.",
 				Optional:   true,
 				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+			},
+			"default_labels": schema.MapAttribute{
+				MarkdownDescription: "Labels given to every resource of this provider, as the AWS provider's `default_tags`: each " +
+					"resource's `labels_all` is these merged with its own `labels` (the resource's win on the same key), and " +
+					"that is what its record holds (`params.labels`) and what engines with labels carry. Changing them updates " +
+					"every resource in place." + labelsDoc,
+				Optional:    true,
+				ElementType: types.StringType,
+				Validators:  labelValidators(),
 			},
 			"delete_records_on_destroy": schema.BoolAttribute{
 				MarkdownDescription: "When `true`, destroying a resource deletes its record. By default (`false`) records are " +
@@ -236,6 +246,8 @@ type providerData struct {
 	hosted         map[string]map[string]string // hosted engine settings (secrets included: never logged)
 
 	scope string
+	// defaultLabels are the provider's default_labels, merged under every resource's labels.
+	defaultLabels map[string]string
 
 	mu        sync.Mutex
 	storeID   string // the store's identity, once read or written
@@ -331,6 +343,9 @@ func (p *sandboxProvider) Configure(ctx context.Context, req provider.ConfigureR
 		data.sqlitePath = p
 	}
 	data.deleteRecords = cfg.DeleteRecords.ValueBool()
+	if data.defaultLabels = readDefaultLabels(ctx, cfg.DefaultLabels, &resp.Diagnostics); resp.Diagnostics.HasError() {
+		return
+	}
 	data.scope = firstNonEmpty(cfg.Scope.ValueString(), os.Getenv(EnvScope))
 	if data.scope == "" {
 		data.scope = defaultScope()
