@@ -102,7 +102,9 @@ type labelValueValidator struct{}
 func (labelValueValidator) Description(context.Context) string {
 	return "must be at most 256 characters without control characters"
 }
-func (v labelValueValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+func (v labelValueValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
 func (labelValueValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
 	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
 		return
