@@ -60,8 +60,13 @@ type CommandRequest struct {
 	OutputLimit int // bytes kept of each stream; 0 = DefaultOutputLimit
 	// Bookkeeping is kept under metadata.terraform for import: what the configuration said that the record's
 	// own fields do not (never env values).
-	Bookkeeping map[string]any // Labels are recorded as metadata.labels.
-	Labels      map[string]string
+	Bookkeeping map[string]any
+	// Labels are recorded as metadata.labels.
+	Labels map[string]string
+	// Action names the Terraform action that runs the command ("" = the sandbox_command resource). Such a run
+	// is never in a state: its record is confirmed from the start (metadata.terraform.action names the action),
+	// so no later run takes it over, and every invocation is a record of its own.
+	Action string
 	// Output, when set, receives the command's output as it comes (stream "stdout" or "stderr"), from engines
 	// that stream it (ExecRequest.Output); from the others it receives each stream once the command ended.
 	// It may be called from another goroutine, never concurrently.
@@ -121,6 +126,9 @@ func (l *Lifecycle) RunCommand(ctx context.Context, req CommandRequest) (*Comman
 	}
 	if md, ok := attrs["metadata"].(map[string]any); ok {
 		withLabels(md, req.Labels)
+		if req.Action != "" {
+			md[MetadataTerraform] = mergeMaps(toMap(md[MetadataTerraform]), map[string]any{BookConfirmed: true, "action": req.Action})
+		}
 	}
 	if req.Cwd != "" {
 		attrs["cwd"] = req.Cwd
@@ -132,9 +140,11 @@ func (l *Lifecycle) RunCommand(ctx context.Context, req CommandRequest) (*Comman
 	}
 	// A run that a killed apply started but never saved in a state is run again under its own record, rather
 	// than leave that record running and write a second one.
-	rec, err := l.adoptRun(ctx, req, hash, attrs)
-	if err != nil {
-		return nil, err
+	var rec *Record
+	if req.Action == "" {
+		if rec, err = l.adoptRun(ctx, req, hash, attrs); err != nil {
+			return nil, err
+		}
 	}
 	if rec == nil {
 		if rec, err = l.Store.Create(ctx, EntityProcesses, NewID(), attrs); err != nil {

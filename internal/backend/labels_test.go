@@ -2,6 +2,7 @@ package backend_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -83,5 +84,41 @@ func TestRunCommandRecordsLabelsAndGivesOutput(t *testing.T) {
 	}
 	if got.String() != "stdout:ok\n" {
 		t.Fatalf("output given to Output: %q", got.String())
+	}
+}
+
+// A run of an action is confirmed from the start and never taken over: two invocations of the same command are
+// two records, even after the first one's provider process is gone.
+func TestActionRunsAreRecordsOfTheirOwn(t *testing.T) {
+	ctx := context.Background()
+	lc, _ := newLifecycle(t)
+	res, err := lc.CreateSandbox(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := backend.CommandRequest{SandboxID: res.ID(), Argv: []string{"echo", "ok"}, Action: "sandbox_run"}
+	first, err := lc.RunCommand(ctx, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	book, _ := first.Record.JSONMap("metadata")[backend.MetadataTerraform].(map[string]any)
+	if book[backend.BookConfirmed] != true || book["action"] != "sandbox_run" {
+		t.Fatalf("metadata.terraform of an action's run: %v", book)
+	}
+	// Make the first run look like a sandbox_command run whose provider died before a state held it: adoptable
+	// by a sandbox_command, never by an action.
+	host, _ := os.Hostname()
+	md := first.Record.JSONMap("metadata")
+	md[backend.MetadataTerraform] = map[string]any{backend.BookOwner: map[string]any{"host": host, "pid": deadPID(t)},
+		backend.BookConfigHash: backend.CommandHash(run), backend.BookScope: ""}
+	if _, err := lc.Store.Update(ctx, backend.EntityProcesses, first.Record.ID, backend.Attrs{"metadata": md}); err != nil {
+		t.Fatal(err)
+	}
+	second, err := lc.RunCommand(ctx, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Record.ID == first.Record.ID {
+		t.Fatal("the second invocation took over the first one's record")
 	}
 }
