@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/action"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -57,7 +58,10 @@ var availableEngines = []string{backend.EngineLocal, backend.EngineDaytona, back
 // availableStores are the record stores this build can use.
 var availableStores = []string{RecordsSQLite, RecordsInstantDB, RecordsPostgres}
 
-var _ provider.ProviderWithEphemeralResources = (*sandboxProvider)(nil)
+var (
+	_ provider.ProviderWithEphemeralResources = (*sandboxProvider)(nil)
+	_ provider.ProviderWithActions            = (*sandboxProvider)(nil)
+)
 
 type sandboxProvider struct {
 	version string
@@ -383,6 +387,7 @@ func (p *sandboxProvider) Configure(ctx context.Context, req provider.ConfigureR
 	resp.ResourceData = data
 	resp.DataSourceData = data
 	resp.EphemeralResourceData = data
+	resp.ActionData = data
 }
 
 // Lifecycle opens the record store on first use and returns the record-first lifecycle.
@@ -480,6 +485,11 @@ func (p *sandboxProvider) Resources(context.Context) []func() resource.Resource 
 // EphemeralResources lists the ephemeral resources (Terraform 1.10+).
 func (p *sandboxProvider) EphemeralResources(context.Context) []func() ephemeral.EphemeralResource {
 	return []func() ephemeral.EphemeralResource{NewExecEphemeralResource}
+}
+
+// Actions lists the actions (Terraform 1.14+).
+func (p *sandboxProvider) Actions(context.Context) []func() action.Action {
+	return []func() action.Action{NewRunAction}
 }
 
 func (p *sandboxProvider) DataSources(context.Context) []func() datasource.DataSource {
