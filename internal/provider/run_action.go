@@ -83,9 +83,9 @@ func (a *runAction) Schema(_ context.Context, _ action.SchemaRequest, resp *acti
 			"env": schema.MapAttribute{
 				MarkdownDescription: "Environment variables for this command, added to the sandbox's `env`. Never written to " +
 					"records, state or logs by the provider. **Note:** action arguments can be neither sensitive nor write-only " +
-					"(terraform-plugin-framework refuses a value for a write-only action argument), so give secrets through an " +
-					"`ephemeral = true` variable or another ephemeral value: Terraform then keeps them out of the plan file and " +
-					"the plan's output.",
+					"(terraform-plugin-framework refuses a value for a write-only action argument, and Terraform refuses " +
+					"ephemeral values for an argument that is not write-only), so give secrets through a `sensitive = true` " +
+					"variable: Terraform then hides them in the plan's output.",
 				Optional:    true,
 				ElementType: types.StringType,
 				Validators:  envValidators,
