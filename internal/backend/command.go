@@ -122,7 +122,10 @@ func (l *Lifecycle) RunCommand(ctx context.Context, req CommandRequest) (*Comman
 			MetadataTerraform: l.book(hash, os.Getpid())},
 	}
 	if len(req.Bookkeeping) > 0 {
-		attrs["metadata"] = map[string]any{"source": "terraform", "timeoutMs": req.Timeout.Milliseconds(), ParamsTerraform: req.Bookkeeping}
+		// Beside the owner and configuration hash, never instead of them: a run without them is never taken over
+		// after a killed apply.
+		attrs["metadata"] = map[string]any{"source": "terraform", "timeoutMs": req.Timeout.Milliseconds(),
+			MetadataTerraform: mergeMaps(l.book(hash, os.Getpid()), req.Bookkeeping)}
 	}
 	if md, ok := attrs["metadata"].(map[string]any); ok {
 		withLabels(md, req.Labels)

@@ -122,3 +122,38 @@ func TestActionRunsAreRecordsOfTheirOwn(t *testing.T) {
 		t.Fatal("the second invocation took over the first one's record")
 	}
 }
+
+// A sandbox_command run (with the provider's import bookkeeping, as the resource always sends it) that a killed
+// apply left unconfirmed is taken over by the next run of the same command: the bookkeeping sits beside the
+// owner and configuration hash, it does not replace them.
+func TestRunWithBookkeepingIsAdoptable(t *testing.T) {
+	ctx := context.Background()
+	lc, _ := newLifecycle(t)
+	res, err := lc.CreateSandbox(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := backend.CommandRequest{SandboxID: res.ID(), Argv: []string{"echo", "ok"}, Bookkeeping: map[string]any{"timeout": "45s"}}
+	first, err := lc.RunCommand(ctx, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	book, _ := first.Record.JSONMap("metadata")[backend.MetadataTerraform].(map[string]any)
+	if book[backend.BookConfigHash] != backend.CommandHash(run) || book[backend.BookOwner] == nil || book["timeout"] != "45s" {
+		t.Fatalf("metadata.terraform of a run with bookkeeping: %v", book)
+	}
+	host, _ := os.Hostname()
+	md := first.Record.JSONMap("metadata")
+	book[backend.BookOwner] = map[string]any{"host": host, "pid": deadPID(t)}
+	md[backend.MetadataTerraform] = book
+	if _, err := lc.Store.Update(ctx, backend.EntityProcesses, first.Record.ID, backend.Attrs{"metadata": md}); err != nil {
+		t.Fatal(err)
+	}
+	second, err := lc.RunCommand(ctx, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Record.ID != first.Record.ID {
+		t.Fatalf("the run a killed apply left behind was not taken over: %s, then %s", first.Record.ID, second.Record.ID)
+	}
+}
