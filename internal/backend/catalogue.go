@@ -410,7 +410,7 @@ func (l *Lifecycle) ResolveSetup(ctx context.Context, backend, setupID string) (
 
 // WorkspaceRequest is a workspace as declared.
 type WorkspaceRequest struct {
-	// Labels are recorded as params.labels (the engine keeps none of them).
+	// Labels are recorded as params.labels and given to the engine (WorkspaceSpec.Labels).
 	Labels  map[string]string
 	Backend string
 	Name    string
@@ -487,7 +487,7 @@ func (l *Lifecycle) CreateWorkspace(ctx context.Context, req WorkspaceRequest) (
 		return nil, nil, fmt.Errorf("writing the workspace record: %w", err)
 	}
 	ws, err := we.CreateWorkspace(ctx, WorkspaceSpec{RecordID: rec.ID, Name: req.Name, Setup: art, Policy: req.Policy,
-		Ports: req.Ports, Timeout: req.Timeout, Env: req.Env, Options: req.Options})
+		Ports: req.Ports, Timeout: req.Timeout, Env: req.Env, Options: req.Options, Labels: req.Labels})
 	if err != nil {
 		rec = l.failRecord(ctx, EntityWorkspaces, rec, WorkspaceInactive, err)
 		return rec, nil, fmt.Errorf("creating workspace %s on %s: %w", rec.ID, req.Backend, err)
@@ -554,7 +554,7 @@ func (l *Lifecycle) UpdateWorkspace(ctx context.Context, id string, req Workspac
 		return nil, nil, err
 	}
 	ws, err := we.UpdateWorkspace(ctx, rec.String("sandboxId"), WorkspaceSpec{RecordID: id, Name: req.Name, Policy: req.Policy,
-		Ports: req.Ports, Timeout: req.Timeout, Env: req.Env, Options: req.Options})
+		Ports: req.Ports, Timeout: req.Timeout, Env: req.Env, Options: req.Options, Labels: req.Labels})
 	if err != nil {
 		return nil, nil, fmt.Errorf("updating workspace %s: %w", id, err)
 	}

@@ -255,6 +255,9 @@ type WorkspaceSpec struct {
 	Timeout  time.Duration
 	Env      map[string]string // secret: never recorded
 	Options  map[string]any
+	// Labels are the user's labels, recorded as params.labels; engines with labels put them on the workspace's
+	// objects beside their own (Daytona: its sandbox).
+	Labels map[string]string
 }
 
 // Workspace is an engine's view of a workspace.

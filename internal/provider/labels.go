@@ -43,10 +43,11 @@ const labelKeyRule = "1 to 63 characters: letters, digits, `.`, `_`, `:`, `/` an
 const labelsDoc = " Keys: " + labelKeyRule + ". Values: at most 256 characters, no control characters. At most 50 labels."
 
 // labelsEnginesDoc says which engines carry the labels (the record always does).
-const labelsEnginesDoc = "The record always holds them. On `daytona` a sandbox also carries them as Daytona labels, beside the " +
-	"library's own (`ekairos = \"1\"`, ...; the `daytona { labels }` option wins over them), and a change updates them in " +
-	"place (`PUT /sandbox/{id}/labels`). Vercel (at most 5 tags, 4 of which the library already uses) and Sprites (labels " +
-	"are a list of plain strings there, not pairs) keep them in the record only, and so do workspaces, volumes and setups on every engine."
+const labelsEnginesDoc = "The record always holds them. On `daytona` a sandbox (and a workspace's sandbox) also carries them as " +
+	"Daytona labels, beside the library's own (`ekairos = \"1\"`, ...; the `daytona { labels }` option wins over them), and a " +
+	"change updates them in place (`PUT /sandbox/{id}/labels`). Vercel (at most 5 tags, 4 of which the library already uses) " +
+	"and Sprites (labels are a list of plain strings there, not pairs) keep them in the record only, and so do volumes, " +
+	"setups, command runs and the `local` engine."
 
 // labelsAttribute is the labels argument of a resource.
 func labelsAttribute(what string) schema.MapAttribute {

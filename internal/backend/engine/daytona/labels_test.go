@@ -58,3 +58,36 @@ func TestUserLabels(t *testing.T) {
 		}
 	}
 }
+
+// A workspace's labels go on its Daytona sandbox, at create and at update.
+func TestWorkspaceUserLabels(t *testing.T) {
+	f := newFake(t)
+	e := newEngine(t, f)
+	ctx := context.Background()
+	spec := backend.WorkspaceSpec{RecordID: backend.NewID(), Name: "agent", Labels: map[string]string{"team": "infra"}}
+	ws, err := e.CreateWorkspace(ctx, spec)
+	if err != nil {
+		t.Fatalf("CreateWorkspace: %v", err)
+	}
+	t.Cleanup(func() { _ = e.DeleteWorkspace(context.Background(), ws.ExternalID) })
+	labelsOf := func() map[string]string {
+		sbID, _ := ws.Metadata["sandboxId"].(string)
+		for _, s := range f.LiveSandboxes() {
+			if s.ID == sbID {
+				return s.Labels
+			}
+		}
+		t.Fatalf("workspace sandbox %q not on the fake", sbID)
+		return nil
+	}
+	if l := labelsOf(); l["team"] != "infra" || l[LabelWorkspaceID] != spec.RecordID {
+		t.Fatalf("workspace sandbox labels after create: %v", l)
+	}
+	spec.Labels = map[string]string{"team": "platform"}
+	if _, err := e.UpdateWorkspace(ctx, ws.ExternalID, spec); err != nil {
+		t.Fatal(err)
+	}
+	if l := labelsOf(); l["team"] != "platform" || l[LabelWorkspaceID] != spec.RecordID {
+		t.Fatalf("workspace sandbox labels after update: %v", l)
+	}
+}
