@@ -249,7 +249,7 @@ func restoreLabels(prior types.Map, rec *backend.Record) (labels, labelsAll type
 }
 
 // readDefaultLabels reads the provider's default_labels.
-func readDefaultLabels(ctx context.Context, m types.Map, diags *diag.Diagnostics) map[string]string {
+func readDefaultLabels(m types.Map, diags *diag.Diagnostics) map[string]string {
 	if m.IsNull() {
 		return nil
 	}

@@ -347,7 +347,7 @@ func (p *sandboxProvider) Configure(ctx context.Context, req provider.ConfigureR
 		data.sqlitePath = p
 	}
 	data.deleteRecords = cfg.DeleteRecords.ValueBool()
-	if data.defaultLabels = readDefaultLabels(ctx, cfg.DefaultLabels, &resp.Diagnostics); resp.Diagnostics.HasError() {
+	if data.defaultLabels = readDefaultLabels(cfg.DefaultLabels, &resp.Diagnostics); resp.Diagnostics.HasError() {
 		return
 	}
 	data.scope = firstNonEmpty(cfg.Scope.ValueString(), os.Getenv(EnvScope))
