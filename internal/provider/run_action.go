@@ -19,7 +19,10 @@ import (
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 )
 
-var _ action.ActionWithConfigure = (*runAction)(nil)
+var (
+	_ action.ActionWithConfigure  = (*runAction)(nil)
+	_ action.ActionWithModifyPlan = (*runAction)(nil)
+)
 
 // runActionName is the action's name without the provider prefix, recorded in metadata.terraform.action.
 const runActionName = "sandbox_run"
@@ -63,7 +66,8 @@ func (a *runAction) Schema(_ context.Context, _ action.SchemaRequest, resp *acti
 		Attributes: map[string]schema.Attribute{
 			"sandbox_id": schema.StringAttribute{
 				MarkdownDescription: "The record id of the sandbox to run in (a `sandbox_sandbox`'s `id`). Its record must be `active`; a " +
-					"stopped sandbox is started for the run and stopped again after. Exactly one of `sandbox_id` and `workspace_id`.",
+					"stopped sandbox is started for the run and stopped again after. Exactly one of `sandbox_id` and `workspace_id`. An id " +
+					"known at plan time that names no record of the store, or a sandbox that is gone, fails the plan.",
 				Optional:   true,
 				Validators: []validator.String{uuidValidator{}, stringvalidator.ExactlyOneOf(path.MatchRoot("sandbox_id"), path.MatchRoot("workspace_id"))},
 			},
@@ -119,6 +123,40 @@ func (a *runAction) Configure(_ context.Context, req action.ConfigureRequest, re
 		resp.Diagnostics.AddError("Provider configuration", err.Error())
 	}
 	a.data = d
+}
+
+// ModifyPlan refuses, at plan time, a sandbox_id or workspace_id that names no record of the store (or one that
+// is gone), as sandbox_command does; an id unknown at plan (made in the same apply) is checked when the action runs.
+// It only reads the store, and never creates it.
+func (a *runAction) ModifyPlan(ctx context.Context, req action.ModifyPlanRequest, resp *action.ModifyPlanResponse) {
+	if a.data == nil {
+		return
+	}
+	for _, target := range []struct{ attr, entity, what string }{
+		{"sandbox_id", backend.EntitySandboxes, "sandbox"},
+		{"workspace_id", backend.EntityWorkspaces, "workspace"},
+	} {
+		var id types.String
+		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root(target.attr), &id)...)
+		if id.IsNull() || id.IsUnknown() || !backend.ValidID(id.ValueString()) {
+			continue
+		}
+		if missing, _, err := a.data.storeMissing(ctx); err != nil || missing {
+			if err == nil {
+				resp.Diagnostics.AddAttributeError(path.Root(target.attr), "No such "+target.what,
+					fmt.Sprintf("%s = %q names no record: the configured record store (%s) does not exist yet, so there is no %s to run the command in.",
+						target.attr, id.ValueString(), a.data.storeWhere(), target.what))
+			} else {
+				resp.Diagnostics.AddAttributeError(path.Root(target.attr), "Cannot read the record store", err.Error())
+			}
+			return
+		}
+		lc := lifecycleOf(a.data, &resp.Diagnostics)
+		if lc == nil {
+			return
+		}
+		checkTargetRecord(ctx, lc.Store, target.attr, target.entity, target.what, id.ValueString(), &resp.Diagnostics)
+	}
 }
 
 func (a *runAction) Invoke(ctx context.Context, req action.InvokeRequest, resp *action.InvokeResponse) {

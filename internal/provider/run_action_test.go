@@ -274,3 +274,38 @@ action "sandbox_run" "smoke" {
 	}
 	w.mustRun(nil, "destroy", "-auto-approve", "-input=false")
 }
+
+// TestAccRunAction_missingTargetFailsAtPlan: a sandbox_id that names no record fails the plan on the attribute,
+// before anything runs (as sandbox_command's does).
+func TestAccRunAction_missingTargetFailsAtPlan(t *testing.T) {
+	env := newTestEnv(t)
+	cfg := env.providerHCL() + `
+resource "sandbox_volume" "v" {
+  name = "makes-the-store"
+}
+
+action "sandbox_run" "bad" {
+  config {
+    sandbox_id = "6f1c2d3e-8a9b-4c5d-9e0f-1a2b3c4d5e6f"
+    command    = ["true"]
+  }
+}
+
+resource "terraform_data" "t" {
+  lifecycle {
+    action_trigger {
+      events  = [after_create]
+      actions = [action.sandbox_run.bad]
+    }
+  }
+}
+`
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_14_0)},
+		Steps: []resource.TestStep{
+			{Config: env.providerHCL() + "resource \"sandbox_volume\" \"v\" {\n  name = \"makes-the-store\"\n}\n"},
+			{Config: cfg, PlanOnly: true, ExpectError: regexp.MustCompile(`(?s)No such sandbox.*6f1c2d3e-8a9b-4c5d-9e0f-1a2b3c4d5e6f.*names no\s+record`)},
+		},
+	})
+}
