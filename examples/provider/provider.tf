@@ -20,6 +20,11 @@ provider "sandbox" {
   # this configuration's directory and workspace; set it when one configuration is applied from several places.
   # scope = "infra/sandboxes#prod" # or SANDBOX_SCOPE
 
+  # Labels of every resource (each resource's own labels win), recorded as params.labels of its record.
+  default_labels = {
+    team = "platform"
+  }
+
   local {
     isolation = "bwrap" # or SANDBOX_LOCAL_ISOLATION; "none" only on machines without bubblewrap
     # root    = "/var/lib/sandbox/local" # or SANDBOX_LOCAL_ROOT

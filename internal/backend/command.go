@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"sync/atomic"
 	"time"
 )
 
@@ -60,6 +61,16 @@ type CommandRequest struct {
 	// Bookkeeping is kept under metadata.terraform for import: what the configuration said that the record's
 	// own fields do not (never env values).
 	Bookkeeping map[string]any
+	// Labels are recorded as metadata.labels.
+	Labels map[string]string
+	// Action names the Terraform action that runs the command ("" = the sandbox_command resource). Such a run
+	// is never in a state: its record is confirmed from the start (metadata.terraform.action names the action),
+	// so no later run takes it over, and every invocation is a record of its own.
+	Action string
+	// Output, when set, receives the command's output as it comes (stream "stdout" or "stderr"), from engines
+	// that stream it (ExecRequest.Output); from the others it receives each stream once the command ended.
+	// It may be called from another goroutine, never concurrently.
+	Output func(stream string, p []byte)
 }
 
 // CommandResult is a finished run.
@@ -111,7 +122,16 @@ func (l *Lifecycle) RunCommand(ctx context.Context, req CommandRequest) (*Comman
 			MetadataTerraform: l.book(hash, os.Getpid())},
 	}
 	if len(req.Bookkeeping) > 0 {
-		attrs["metadata"] = map[string]any{"source": "terraform", "timeoutMs": req.Timeout.Milliseconds(), ParamsTerraform: req.Bookkeeping}
+		// Beside the owner and configuration hash, never instead of them: a run without them is never taken over
+		// after a killed apply.
+		attrs["metadata"] = map[string]any{"source": "terraform", "timeoutMs": req.Timeout.Milliseconds(),
+			MetadataTerraform: mergeMaps(l.book(hash, os.Getpid()), req.Bookkeeping)}
+	}
+	if md, ok := attrs["metadata"].(map[string]any); ok {
+		withLabels(md, req.Labels)
+		if req.Action != "" {
+			md[MetadataTerraform] = mergeMaps(toMap(md[MetadataTerraform]), map[string]any{BookConfirmed: true, "action": req.Action})
+		}
 	}
 	if req.Cwd != "" {
 		attrs["cwd"] = req.Cwd
@@ -123,9 +143,11 @@ func (l *Lifecycle) RunCommand(ctx context.Context, req CommandRequest) (*Comman
 	}
 	// A run that a killed apply started but never saved in a state is run again under its own record, rather
 	// than leave that record running and write a second one.
-	rec, err := l.adoptRun(ctx, req, hash, attrs)
-	if err != nil {
-		return nil, err
+	var rec *Record
+	if req.Action == "" {
+		if rec, err = l.adoptRun(ctx, req, hash, attrs); err != nil {
+			return nil, err
+		}
 	}
 	if rec == nil {
 		if rec, err = l.Store.Create(ctx, EntityProcesses, NewID(), attrs); err != nil {
@@ -133,7 +155,24 @@ func (l *Lifecycle) RunCommand(ctx context.Context, req CommandRequest) (*Comman
 		}
 	}
 	res := &CommandResult{Record: rec}
-	out, execErr := exec(ExecRequest{Argv: req.Argv, Env: req.Env, Cwd: req.Cwd, Timeout: req.Timeout})
+	ereq := ExecRequest{Argv: req.Argv, Env: req.Env, Cwd: req.Cwd, Timeout: req.Timeout}
+	var streamed atomic.Bool
+	if req.Output != nil {
+		ereq.Output = func(stream string, p []byte) {
+			streamed.Store(true)
+			req.Output(stream, p)
+		}
+	}
+	out, execErr := exec(ereq)
+	if req.Output != nil && !streamed.Load() && out != nil {
+		// The engine does not stream: the output is given once the command ended.
+		if len(out.Stdout) > 0 {
+			req.Output("stdout", out.Stdout)
+		}
+		if len(out.Stderr) > 0 {
+			req.Output("stderr", out.Stderr)
+		}
+	}
 	end := NowMillis(l.now())
 	update := Attrs{"updatedAt": end, "exitedAt": end}
 	switch {

@@ -91,6 +91,10 @@ type SandboxSpec struct {
 	Policy *NetworkPolicy
 	// Workspace is the external id of a workspace whose durable files the sandbox works on ("" = none).
 	Workspace string
+	// Labels are the user's labels (the provider's default labels merged with the resource's), recorded as
+	// params.labels. Engines with labels or tags put them beside their own (Daytona); the others ignore them.
+	// Never secrets.
+	Labels map[string]string
 }
 
 // PlannedSetup is the SandboxSpec.Setup that ValidateSpec gets at plan time when the sandbox starts from a
@@ -120,6 +124,9 @@ type ExecRequest struct {
 	Cwd     string            // relative to the sandbox home, or absolute inside the sandbox; "" = home
 	Timeout time.Duration     // 0 = the sandbox's timeout
 	Stdin   []byte
+	// Output, when set, may receive the output as it comes ("stdout" or "stderr"), never concurrently, from
+	// engines that stream; ExecResult still holds all of it. Engines that do not stream ignore it.
+	Output func(stream string, p []byte)
 }
 
 // ExecResult is the outcome of a command.
@@ -272,6 +279,9 @@ type WorkspaceSpec struct {
 	Timeout  time.Duration
 	Env      map[string]string // secret: never recorded
 	Options  map[string]any
+	// Labels are the user's labels, recorded as params.labels; engines with labels put them on the workspace's
+	// objects beside their own (Daytona: its sandbox).
+	Labels map[string]string
 }
 
 // Workspace is an engine's view of a workspace.

@@ -33,10 +33,10 @@ const (
 	BookConfirmed = "confirmed"
 )
 
-// ReservedParamKeys are the params keys the caller may not set: error, terraform, volumes, policy and the
-// names of the engines (engine metadata goes under params.<engine>).
+// ReservedParamKeys are the params keys the caller may not set: error, terraform, volumes, policy, labels and
+// the names of the engines (engine metadata goes under params.<engine>).
 func ReservedParamKeys(engineNames []string) []string {
-	return append([]string{ParamsError, ParamsTerraform, ParamsVolumes, ParamsPolicy, "ekairos"}, engineNames...)
+	return append([]string{ParamsError, ParamsTerraform, ParamsVolumes, ParamsPolicy, ParamsLabels, "ekairos"}, engineNames...)
 }
 
 // ParamsPolicy is the params key of a sandbox record holding its redacted network policy.
@@ -150,6 +150,9 @@ func ConfigHash(req SandboxRequest) string {
 		"policy":  req.Spec.Policy.Redacted(),
 		"params":  req.Params,
 	}
+	if ls := labelsShape(req.Spec.Labels); ls != nil {
+		shape["labels"] = ls
+	}
 	b, _ := json.Marshal(shape) // map keys are sorted by encoding/json
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
@@ -179,6 +182,7 @@ func (l *Lifecycle) sandboxAttrs(req SandboxRequest) (Attrs, map[string]any) {
 	if req.Spec.Policy != nil {
 		params[ParamsPolicy] = req.Spec.Policy.Redacted()
 	}
+	withLabels(params, req.Spec.Labels)
 	tf := copyMap(req.Bookkeeping)
 	if req.SetupID != "" {
 		tf["setupId"] = req.SetupID

@@ -47,6 +47,8 @@ func (l *Lifecycle) scopeBook() map[string]any { return map[string]any{BookScope
 
 // VolumeRequest is a volume as declared.
 type VolumeRequest struct {
+	// Labels are recorded as params.labels (the engine keeps none of them).
+	Labels  map[string]string
 	Backend string
 	Name    string
 	Options map[string]any
@@ -75,7 +77,7 @@ func (l *Lifecycle) CreateVolume(ctx context.Context, req VolumeRequest) (*Recor
 	now := NowMillis(l.now())
 	rec, err := l.Store.Create(ctx, EntityVolumes, NewID(), Attrs{
 		"name": req.Name, "provider": req.Backend, "status": StatusCreating,
-		"params":    withBookkeeping(map[string]any{req.Backend: orEmpty(req.Options), ParamsTerraform: l.scopeBook()}, req.Bookkeeping),
+		"params":    withLabels(withBookkeeping(map[string]any{req.Backend: orEmpty(req.Options), ParamsTerraform: l.scopeBook()}, req.Bookkeeping), req.Labels),
 		"createdAt": now, "updatedAt": now,
 	})
 	if err != nil {
@@ -88,7 +90,7 @@ func (l *Lifecycle) CreateVolume(ctx context.Context, req VolumeRequest) (*Recor
 	}
 	rec, err = l.Store.Update(ctx, EntityVolumes, rec.ID, Attrs{
 		"status": StatusActive, "externalVolumeId": vol.ExternalID, "updatedAt": NowMillis(l.now()),
-		"params": withBookkeeping(map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), vol.Metadata), ParamsTerraform: l.scopeBook()}, req.Bookkeeping),
+		"params": withLabels(withBookkeeping(map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), vol.Metadata), ParamsTerraform: l.scopeBook()}, req.Bookkeeping), req.Labels),
 	})
 	if err != nil {
 		return nil, vol, fmt.Errorf("volume %s was made as %s but its record could not be updated: %w", req.Name, vol.ExternalID, err)
@@ -185,6 +187,8 @@ func (l *Lifecycle) ResolveVolumes(ctx context.Context, backend string, mounts [
 
 // SetupRequest is a setup bootstrap as declared.
 type SetupRequest struct {
+	// Labels are recorded as params.labels (the engine keeps none of them).
+	Labels  map[string]string
 	Backend string
 	Argv    []string
 	Env     map[string]string // secret: only its names enter the fingerprint
@@ -253,7 +257,7 @@ func (l *Lifecycle) CreateSetup(ctx context.Context, req SetupRequest) (rec *Rec
 	attrs := Attrs{
 		"key": req.Backend + ":shared-bootstrap:" + fp, "fingerprint": fp, "provider": req.Backend,
 		"status": StatusCreating, "command": req.Argv[0], "args": args, "policy": req.Policy.Redacted(),
-		"params": withBookkeeping(map[string]any{req.Backend: orEmpty(req.Options)}, req.Bookkeeping), "createdAt": now, "updatedAt": now,
+		"params": withLabels(withBookkeeping(map[string]any{req.Backend: orEmpty(req.Options)}, req.Bookkeeping), req.Labels), "createdAt": now, "updatedAt": now,
 	}
 	if req.Runtime != "" {
 		attrs["runtime"] = req.Runtime
@@ -292,7 +296,7 @@ func (l *Lifecycle) buildSetup(ctx context.Context, se SetupEngine, rec *Record,
 	}
 	rec, err = l.Store.Update(ctx, EntitySetups, rec.ID, Attrs{
 		"status": StatusActive, "snapshotId": art.ExternalID, "updatedAt": NowMillis(l.now()),
-		"params": withBookkeeping(map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), art.Metadata), "reused": reused}, req.Bookkeeping),
+		"params": withLabels(withBookkeeping(map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), art.Metadata), "reused": reused}, req.Bookkeeping), req.Labels),
 	})
 	if err != nil {
 		return nil, art, reused, nil, fmt.Errorf("setup artifact %s was made but its record could not be updated: %w", art.ExternalID, err)
@@ -406,6 +410,8 @@ func (l *Lifecycle) ResolveSetup(ctx context.Context, backend, setupID string) (
 
 // WorkspaceRequest is a workspace as declared.
 type WorkspaceRequest struct {
+	// Labels are recorded as params.labels and given to the engine (WorkspaceSpec.Labels).
+	Labels  map[string]string
 	Backend string
 	Name    string
 	SetupID string // setup record id, "" for none
@@ -470,7 +476,7 @@ func (l *Lifecycle) CreateWorkspace(ctx context.Context, req WorkspaceRequest) (
 	now := NowMillis(l.now())
 	attrs := Attrs{
 		"name": req.Name, "provider": req.Backend, "status": WorkspaceInactive, "metadata": workspaceMetadata(req, "", l.now()),
-		"params":    map[string]any{req.Backend: orEmpty(req.Options), ParamsTerraform: mergeMaps(mergeMaps(l.scopeBook(), req.Bookkeeping), map[string]any{"phase": "creating"})},
+		"params":    withLabels(map[string]any{req.Backend: orEmpty(req.Options), ParamsTerraform: mergeMaps(mergeMaps(l.scopeBook(), req.Bookkeeping), map[string]any{"phase": "creating"})}, req.Labels),
 		"createdAt": now, "updatedAt": now,
 	}
 	if req.SetupID != "" {
@@ -481,7 +487,7 @@ func (l *Lifecycle) CreateWorkspace(ctx context.Context, req WorkspaceRequest) (
 		return nil, nil, fmt.Errorf("writing the workspace record: %w", err)
 	}
 	ws, err := we.CreateWorkspace(ctx, WorkspaceSpec{RecordID: rec.ID, Name: req.Name, Setup: art, Policy: req.Policy,
-		Ports: req.Ports, Timeout: req.Timeout, Env: req.Env, Options: req.Options})
+		Ports: req.Ports, Timeout: req.Timeout, Env: req.Env, Options: req.Options, Labels: req.Labels})
 	if err != nil {
 		rec = l.failRecord(ctx, EntityWorkspaces, rec, WorkspaceInactive, err)
 		return rec, nil, fmt.Errorf("creating workspace %s on %s: %w", rec.ID, req.Backend, err)
@@ -489,7 +495,7 @@ func (l *Lifecycle) CreateWorkspace(ctx context.Context, req WorkspaceRequest) (
 	rec, err = l.Store.Update(ctx, EntityWorkspaces, rec.ID, Attrs{
 		"status": WorkspaceActive, "sandboxId": ws.ExternalID, "updatedAt": now, "lastResumedAt": NowMillis(l.now()),
 		"metadata": workspaceMetadata(req, ws.ExternalID, l.now()),
-		"params":   withBookkeeping(map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), ws.Metadata), ParamsTerraform: l.scopeBook()}, req.Bookkeeping),
+		"params":   withLabels(withBookkeeping(map[string]any{req.Backend: mergeMaps(orEmpty(req.Options), ws.Metadata), ParamsTerraform: l.scopeBook()}, req.Bookkeeping), req.Labels),
 	})
 	if err != nil {
 		return nil, ws, fmt.Errorf("workspace %s was made but its record could not be updated: %w", ws.ExternalID, err)
@@ -548,11 +554,11 @@ func (l *Lifecycle) UpdateWorkspace(ctx context.Context, id string, req Workspac
 		return nil, nil, err
 	}
 	ws, err := we.UpdateWorkspace(ctx, rec.String("sandboxId"), WorkspaceSpec{RecordID: id, Name: req.Name, Policy: req.Policy,
-		Ports: req.Ports, Timeout: req.Timeout, Env: req.Env, Options: req.Options})
+		Ports: req.Ports, Timeout: req.Timeout, Env: req.Env, Options: req.Options, Labels: req.Labels})
 	if err != nil {
 		return nil, nil, fmt.Errorf("updating workspace %s: %w", id, err)
 	}
-	params := copyMap(rec.JSONMap("params"))
+	params := withLabels(copyMap(rec.JSONMap("params")), req.Labels)
 	if len(req.Bookkeeping) > 0 {
 		params[ParamsTerraform] = mergeMaps(toMap(params[ParamsTerraform]), req.Bookkeeping)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -19,6 +20,7 @@ var _ resource.ResourceWithModifyPlan = (*commandResource)(nil)
 // raw "not found". An id still unknown at plan (its sandbox is made in the same apply) is checked at apply.
 // It only reads the store.
 func (r *commandResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	planLabels(ctx, r.data, req, resp)
 	if req.Plan.Raw.IsNull() || r.data == nil {
 		return
 	}
@@ -52,11 +54,11 @@ func (r *commandResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 		if lc == nil {
 			return
 		}
-		checkTargetRecord(ctx, lc.Store, target.attr, target.entity, target.what, id.ValueString(), resp)
+		checkTargetRecord(ctx, lc.Store, target.attr, target.entity, target.what, id.ValueString(), &resp.Diagnostics)
 	}
 }
 
-func checkTargetRecord(ctx context.Context, store backend.Store, attr, entity, what, id string, resp *resource.ModifyPlanResponse) {
+func checkTargetRecord(ctx context.Context, store backend.Store, attr, entity, what, id string, diags *diag.Diagnostics) {
 	rec, err := store.Get(ctx, entity, id)
 	switch {
 	case errors.Is(err, backend.ErrNotFound):
@@ -66,13 +68,13 @@ func checkTargetRecord(ctx context.Context, store backend.Store, attr, entity, w
 			msg += fmt.Sprintf(" The id is a record of %s (a %s).", other, resourceOfEntity[other])
 		}
 		msg += fmt.Sprintf(" Use the id of a %s of this store, e.g. %s.%s.id.", resourceOfEntity[entity], resourceOfEntity[entity], "<name>")
-		resp.Diagnostics.AddAttributeError(path.Root(attr), "No such "+what, msg)
+		diags.AddAttributeError(path.Root(attr), "No such "+what, msg)
 	case err != nil:
-		resp.Diagnostics.AddAttributeError(path.Root(attr), "Cannot read the record store", err.Error())
+		diags.AddAttributeError(path.Root(attr), "Cannot read the record store", err.Error())
 	default:
 		st := rec.String("status")
 		if st == backend.StatusShutdown || st == backend.WorkspaceArchived {
-			resp.Diagnostics.AddAttributeError(path.Root(attr), fmt.Sprintf("The %s is gone", what),
+			diags.AddAttributeError(path.Root(attr), fmt.Sprintf("The %s is gone", what),
 				fmt.Sprintf("%s = %q names a %s whose record is %s: it no longer exists, so the command cannot run in it.", attr, id, what, st))
 		}
 	}

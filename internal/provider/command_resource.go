@@ -67,6 +67,8 @@ type commandModel struct {
 	StartedAt      types.String   `tfsdk:"started_at"`
 	ExitedAt       types.String   `tfsdk:"exited_at"`
 	Timeouts       timeouts.Value `tfsdk:"timeouts"`
+	Labels         types.Map      `tfsdk:"labels"`
+	LabelsAll      types.Map      `tfsdk:"labels_all"`
 }
 
 func (r *commandResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -208,6 +210,8 @@ func (r *commandResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				MarkdownDescription: "When the command started (RFC 3339, UTC).",
 				Computed:            true,
 			},
+			"labels":     labelsAttribute("command"),
+			"labels_all": labelsAllAttribute(),
 			"exited_at": schema.StringAttribute{
 				MarkdownDescription: "When the command ended (RFC 3339, UTC).",
 				Computed:            true,
@@ -287,6 +291,7 @@ func (r *commandResource) Create(ctx context.Context, req resource.CreateRequest
 		Timeout:     runTimeout,
 		OutputLimit: int(plan.OutputLimitKiB.ValueInt64()) * 1024,
 		Bookkeeping: plan.bookkeeping(),
+		Labels:      labelsAllOf(plan.LabelsAll),
 	}
 	var wo types.Map
 	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("env_wo"), &wo)...)
@@ -349,6 +354,7 @@ func (m *commandModel) fromRecord(rec *backend.Record) {
 	} else if m.ExitCode.IsNull() || m.ExitCode.IsUnknown() {
 		m.ExitCode = types.Int64Value(-1)
 	}
+	m.Labels, m.LabelsAll = restoreLabels(m.Labels, rec)
 }
 
 // Read keeps the run in state while its record and its sandbox exist; otherwise the next plan runs it again.
@@ -413,7 +419,8 @@ func (r *commandResource) Read(ctx context.Context, req resource.ReadRequest, re
 func (m *commandModel) bookkeeping() map[string]any {
 	// Every key is written, nil when unset, so that an in-place change that removes a value removes it here too.
 	bk := map[string]any{bkTimeout: durationSpelling(m.Timeout), bkTimeouts: timeoutsBookkeeping(m.Timeouts),
-		"envWoVersion": nil, "outputLimitKiB": nil, "destroyCommand": nil, "triggers": nil, "allowFailure": m.AllowFailure.ValueBool()}
+		"envWoVersion": nil, "outputLimitKiB": nil, "destroyCommand": nil, "triggers": nil, "allowFailure": m.AllowFailure.ValueBool(),
+		bkLabels: labelKeysBookkeeping(m.Labels)}
 	if !m.EnvWOVersion.IsNull() && !m.EnvWOVersion.IsUnknown() {
 		bk["envWoVersion"] = m.EnvWOVersion.ValueInt64()
 	}
@@ -497,7 +504,7 @@ func (r *commandResource) Update(ctx context.Context, req resource.UpdateRequest
 		return
 	}
 	if lc := r.lifecycle(&resp.Diagnostics); lc != nil {
-		if err := lc.SetBookkeeping(ctx, backend.EntityProcesses, plan.ID.ValueString(), plan.bookkeeping()); err != nil {
+		if _, err := lc.SetLabels(ctx, backend.EntityProcesses, plan.ID.ValueString(), labelsAllOf(plan.LabelsAll), plan.bookkeeping()); err != nil {
 			resp.Diagnostics.AddError("Command not updated", err.Error())
 			return
 		}

@@ -52,7 +52,8 @@ resource "sandbox_setup" "base" {
 }
 
 resource "sandbox_volume" "data" {
-  name = "data"
+  name   = "data"
+  labels = {}
   timeouts {
     create = "4m"
   }
@@ -65,6 +66,7 @@ resource "sandbox_sandbox" "box" {
   ports         = [3000]
   purpose       = "ci"
   params        = jsonencode({ team = "infra" })
+  labels        = { owner = "import-test" }
   desired_state = "running"
   setup_id      = sandbox_setup.base.id
   local {
@@ -306,7 +308,8 @@ resource "sandbox_setup" "base" {
 }
 
 resource "sandbox_volume" "data" {
-  name = "data"
+  name   = "data"
+  labels = {}
   timeouts {
     delete = "4m"
   }
@@ -590,7 +593,8 @@ resource "sandbox_setup" "base" {
 }
 
 resource "sandbox_volume" "data" {
-  name = "data"
+  name   = "data"
+  labels = {}
   timeouts {
     delete = "%[1]dm"
   }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/action"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -52,7 +53,10 @@ const (
 // availableStores are the record stores this build can use.
 var availableStores = []string{RecordsSQLite, RecordsInstantDB, RecordsPostgres}
 
-var _ provider.ProviderWithEphemeralResources = (*sandboxProvider)(nil)
+var (
+	_ provider.ProviderWithEphemeralResources = (*sandboxProvider)(nil)
+	_ provider.ProviderWithActions            = (*sandboxProvider)(nil)
+)
 
 type sandboxProvider struct {
 	version string
@@ -69,6 +73,7 @@ type providerModel struct {
 	SQLitePath    types.String    `tfsdk:"sqlite_path"`
 	DeleteRecords types.Bool      `tfsdk:"delete_records_on_destroy"`
 	Scope         types.String    `tfsdk:"scope"`
+	DefaultLabels types.Map       `tfsdk:"default_labels"`
 	InstantDB     *instantDBModel `tfsdk:"instantdb"`
 	Postgres      *postgresModel  `tfsdk:"postgres"`
 	// The engines' blocks are read from their descriptors (readEngineSettings).
@@ -139,6 +144,15 @@ func (p *sandboxProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 				Optional:   true,
 				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
 			},
+			"default_labels": schema.MapAttribute{
+				MarkdownDescription: "Labels given to every resource of this provider, as the AWS provider's `default_tags`: each " +
+					"resource's `labels_all` is these merged with its own `labels` (the resource's win on the same key), and " +
+					"that is what its record holds (`params.labels`) and what engines with labels carry. Changing them updates " +
+					"every resource in place." + labelsDoc,
+				Optional:    true,
+				ElementType: types.StringType,
+				Validators:  labelValidators(),
+			},
 			"delete_records_on_destroy": schema.BoolAttribute{
 				MarkdownDescription: "When `true`, destroying a resource deletes its record. By default (`false`) records are " +
 					"history: a destroyed sandbox's record stays with status `shutdown` and `shutdownAt` set.",
@@ -202,6 +216,8 @@ type providerData struct {
 	engineSettings map[string]map[string]string // each engine's resolved settings (secrets included: never logged)
 
 	scope string
+	// defaultLabels are the provider's default_labels, merged under every resource's labels.
+	defaultLabels map[string]string
 
 	mu        sync.Mutex
 	storeID   string // the store's identity, once read or written
@@ -213,7 +229,7 @@ type providerData struct {
 func (p *sandboxProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
 	var cfg providerModel
 	for p, target := range map[string]any{"backend": &cfg.Backend, "records": &cfg.Records, "sqlite_path": &cfg.SQLitePath,
-		"delete_records_on_destroy": &cfg.DeleteRecords, "scope": &cfg.Scope, "instantdb": &cfg.InstantDB, "postgres": &cfg.Postgres} {
+		"delete_records_on_destroy": &cfg.DeleteRecords, "scope": &cfg.Scope, "default_labels": &cfg.DefaultLabels, "instantdb": &cfg.InstantDB, "postgres": &cfg.Postgres} {
 		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root(p), target)...)
 	}
 	if resp.Diagnostics.HasError() {
@@ -300,6 +316,9 @@ func (p *sandboxProvider) Configure(ctx context.Context, req provider.ConfigureR
 		data.sqlitePath = p
 	}
 	data.deleteRecords = cfg.DeleteRecords.ValueBool()
+	if data.defaultLabels = readDefaultLabels(cfg.DefaultLabels, &resp.Diagnostics); resp.Diagnostics.HasError() {
+		return
+	}
 	data.scope = firstNonEmpty(cfg.Scope.ValueString(), os.Getenv(EnvScope))
 	if data.scope == "" {
 		data.scope = defaultScope()
@@ -317,6 +336,7 @@ func (p *sandboxProvider) Configure(ctx context.Context, req provider.ConfigureR
 	resp.ResourceData = data
 	resp.DataSourceData = data
 	resp.EphemeralResourceData = data
+	resp.ActionData = data
 }
 
 // Lifecycle opens the record store on first use and returns the record-first lifecycle.
@@ -406,6 +426,11 @@ func (p *sandboxProvider) Resources(context.Context) []func() resource.Resource 
 // EphemeralResources lists the ephemeral resources (Terraform 1.10+).
 func (p *sandboxProvider) EphemeralResources(context.Context) []func() ephemeral.EphemeralResource {
 	return []func() ephemeral.EphemeralResource{NewExecEphemeralResource}
+}
+
+// Actions lists the actions (Terraform 1.14+).
+func (p *sandboxProvider) Actions(context.Context) []func() action.Action {
+	return []func() action.Action{NewRunAction}
 }
 
 func (p *sandboxProvider) DataSources(context.Context) []func() datasource.DataSource {

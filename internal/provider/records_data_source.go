@@ -38,6 +38,7 @@ type recordsModel struct {
 	Backend types.String `tfsdk:"backend"`
 	Status  types.String `tfsdk:"status"`
 	Purpose types.String `tfsdk:"purpose"`
+	Labels  types.Map    `tfsdk:"labels"`
 	Order   types.String `tfsdk:"order"`
 	Limit   types.Int64  `tfsdk:"limit"`
 	IDs     types.List   `tfsdk:"ids"`
@@ -74,6 +75,13 @@ func (d *recordsDataSource) Schema(_ context.Context, _ datasource.SchemaRequest
 				MarkdownDescription: "Only sandboxes with this `purpose` (kind `sandbox` only).",
 				Optional:            true,
 				Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
+			},
+			"labels": schema.MapAttribute{
+				MarkdownDescription: "Only records whose labels (`params.labels`, `metadata.labels` of a run: a resource's " +
+					"`labels_all`) contain every one of these pairs. Labels are not an indexed field: the provider filters the " +
+					"records the store returns for the other filters, then applies `limit`.",
+				Optional:    true,
+				ElementType: types.StringType,
 			},
 			"order": schema.StringAttribute{
 				MarkdownDescription: "`desc` (default: newest first) or `asc`, by creation time.",
@@ -135,6 +143,11 @@ func (d *recordsDataSource) Read(ctx context.Context, req datasource.ReadRequest
 	if !m.Limit.IsNull() {
 		q.Limit = int(m.Limit.ValueInt64())
 	}
+	wantLabels, _ := knownStringMap(m.Labels)
+	limit := q.Limit
+	if len(wantLabels) > 0 {
+		q.Limit = 0 // labels are matched here, after the store's query
+	}
 	if kind == "process" {
 		q.OrderBy = "startedAt"
 	} else {
@@ -157,6 +170,9 @@ func (d *recordsDataSource) Read(ctx context.Context, req datasource.ReadRequest
 			return
 		}
 	}
+	if len(wantLabels) > 0 {
+		recs = filterByLabels(recs, wantLabels, limit)
+	}
 	ids := make([]attr.Value, 0, len(recs))
 	objs := make([]attr.Value, 0, len(recs))
 	objType := types.ObjectType{AttrTypes: recordAttrTypes}
@@ -174,4 +190,18 @@ func (d *recordsDataSource) Read(ctx context.Context, req datasource.ReadRequest
 	m.IDs = types.ListValueMust(types.StringType, ids)
 	m.Records = types.ListValueMust(objType, objs)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// filterByLabels keeps the records whose labels contain every pair of want, at most limit of them (0 = all).
+func filterByLabels(recs []*backend.Record, want map[string]string, limit int) []*backend.Record {
+	out := make([]*backend.Record, 0, len(recs))
+	for _, r := range recs {
+		if backend.HasLabels(backend.LabelsOf(r), want) {
+			out = append(out, r)
+			if limit > 0 && len(out) == limit {
+				break
+			}
+		}
+	}
+	return out
 }

@@ -86,6 +86,8 @@ type sandboxModel struct {
 	Volumes           types.List           `tfsdk:"volume"`
 	Policy            types.Object         `tfsdk:"policy"`
 	Timeouts          timeouts.Value       `tfsdk:"timeouts"`
+	Labels            types.Map            `tfsdk:"labels"`
+	LabelsAll         types.Map            `tfsdk:"labels_all"`
 }
 
 var volumeMountAttrTypes = map[string]attr.Type{"volume_id": types.StringType, "mount_path": types.StringType}
@@ -231,6 +233,8 @@ func (r *sandboxResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				Validators:    []validator.String{uuidValidator{}},
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
 			},
+			"labels":     labelsAttribute("sandbox"),
+			"labels_all": labelsAllAttribute(),
 			"setup_copy": schema.StringAttribute{
 				MarkdownDescription: "How the setup's artifact was given to the sandbox on `local`: `overlayfs` (copy-on-write, no copy), " +
 					"`reflink` (copy-on-write clone) or `copy` (a plain copy, the last resort); null without a setup.",
@@ -330,6 +334,7 @@ func (r *sandboxResource) ValidateConfig(ctx context.Context, req resource.Valid
 // ModifyPlan resolves the default backend, checks the engine's capabilities and options at plan time, plans
 // the replacement of a half-made sandbox and keeps the engine state unless desired_state changes.
 func (r *sandboxResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	planLabels(ctx, r.data, req, resp)
 	if req.Plan.Raw.IsNull() || r.data == nil {
 		return
 	}
@@ -454,6 +459,7 @@ func (m *sandboxModel) spec(ctx context.Context) (spec backend.SandboxSpec, know
 		spec.Env = env
 	}
 	spec.Options = optionsFromObject(m.engineBlocks()[m.Backend.ValueString()])
+	spec.Labels = labelsAllOf(m.LabelsAll)
 	for _, v := range m.Volumes.Elements() {
 		obj, ok := v.(types.Object)
 		if !ok {
@@ -712,6 +718,7 @@ func (m *sandboxModel) fromResult(ctx context.Context, res *backend.SandboxResul
 	}
 	m.URLTokens = types.MapValueMust(types.StringType, tokens)
 	m.Timeouts = restoreTimeouts(ctx, m.Timeouts, bk)
+	m.Labels, m.LabelsAll = restoreLabels(m.Labels, rec)
 }
 
 // bookkeeping is what the record needs besides its own fields to rebuild this configuration on import.
@@ -721,6 +728,7 @@ func (m *sandboxModel) bookkeeping() map[string]any {
 		bkTimeouts: timeoutsBookkeeping(m.Timeouts),
 		bkOptions:  blockKeys(m.engineBlocks()[m.Backend.ValueString()]),
 		bkCredsV:   policyVersionBookkeeping(m.Policy),
+		bkLabels:   labelKeysBookkeeping(m.Labels),
 	}
 }
 

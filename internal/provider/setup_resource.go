@@ -56,6 +56,8 @@ type setupModel struct {
 	CreatedAt   types.String   `tfsdk:"created_at"`
 	Vercel      types.Object   `tfsdk:"vercel"`
 	Timeouts    timeouts.Value `tfsdk:"timeouts"`
+	Labels      types.Map      `tfsdk:"labels"`
+	LabelsAll   types.Map      `tfsdk:"labels_all"`
 }
 
 func (r *setupResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -112,6 +114,8 @@ func (r *setupResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 			"reused": schema.BoolAttribute{Computed: true,
 				MarkdownDescription: "Whether an artifact with the same fingerprint existed, so the command did not run."},
 			"created_at": schema.StringAttribute{Computed: true, PlanModifiers: keep, MarkdownDescription: "When the record was created (RFC 3339, UTC)."},
+			"labels":     labelsAttribute("setup"),
+			"labels_all": labelsAllAttribute(),
 		},
 		Blocks: map[string]schema.Block{
 			"policy":   policyBlock("setup", objectplanmodifier.RequiresReplace()),
@@ -146,6 +150,7 @@ func (r *setupResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 		checkOtherEngineBlocks(ctx, req.Plan, eng.Name(), "setup", &resp.Diagnostics)
 	}
 	planRebuild(ctx, req, resp)
+	planLabels(ctx, r.data, req, resp)
 }
 
 // planRebuild plans an in-place rebuild of a setup whose artifact vanished (Read left its snapshot_id null):
@@ -194,6 +199,7 @@ func (m *setupModel) fromRecord(rec *backend.Record) {
 		m.Vercel = restoreBlock(rec.JSONMap("params")[backend.EngineVercel], bk, vercelSetupOptionTypes, m.Vercel)
 	}
 	m.Policy = policyForState(m.Policy)
+	m.Labels, m.LabelsAll = restoreLabels(m.Labels, rec)
 }
 
 // policyFromRecord rebuilds a policy block from a record's redacted policy (on import).
@@ -262,6 +268,7 @@ func (m *setupModel) request(ctx context.Context, config *tfsdk.Config, diags *d
 		Policy:      policyFrom(ctx, m.Policy, config, diags),
 		Timeout:     runTimeout,
 		Options:     optionsFromObject(m.Vercel),
+		Labels:      labelsAllOf(m.LabelsAll),
 		Bookkeeping: m.bookkeeping(),
 	}
 }
@@ -324,7 +331,7 @@ func (r *setupResource) Update(ctx context.Context, req resource.UpdateRequest, 
 		r.rebuild(ctx, lc, &plan, req, resp)
 		return
 	}
-	if err := lc.SetBookkeeping(ctx, backend.EntitySetups, plan.ID.ValueString(), plan.bookkeeping()); err != nil {
+	if _, err := lc.SetLabels(ctx, backend.EntitySetups, plan.ID.ValueString(), labelsAllOf(plan.LabelsAll), plan.bookkeeping()); err != nil {
 		resp.Diagnostics.AddError("Setup not updated", err.Error())
 		return
 	}
@@ -363,6 +370,7 @@ func (m *setupModel) bookkeeping() map[string]any {
 		bkTimeouts: timeoutsBookkeeping(m.Timeouts),
 		bkOptions:  blockKeys(m.Vercel),
 		bkCredsV:   policyVersionBookkeeping(m.Policy),
+		bkLabels:   labelKeysBookkeeping(m.Labels),
 	}
 }
 

@@ -42,6 +42,8 @@ type volumeModel struct {
 	State            types.String   `tfsdk:"state"`
 	CreatedAt        types.String   `tfsdk:"created_at"`
 	Timeouts         timeouts.Value `tfsdk:"timeouts"`
+	Labels           types.Map      `tfsdk:"labels"`
+	LabelsAll        types.Map      `tfsdk:"labels_all"`
 }
 
 func (r *volumeResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -73,6 +75,8 @@ func (r *volumeResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 				MarkdownDescription: "What the engine says of the volume, e.g. `ready`."},
 			"created_at": schema.StringAttribute{Computed: true, PlanModifiers: keep,
 				MarkdownDescription: "When the record was created (RFC 3339, UTC)."},
+			"labels":     labelsAttribute("volume"),
+			"labels_all": labelsAllAttribute(),
 		},
 		Blocks: map[string]schema.Block{
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Delete: true}),
@@ -90,6 +94,7 @@ func (r *volumeResource) Configure(_ context.Context, req resource.ConfigureRequ
 
 func (r *volumeResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	resolveBackendPlan(ctx, r.data, kindVolume, req, resp)
+	planLabels(ctx, r.data, req, resp)
 }
 
 func (m *volumeModel) fromRecord(rec *backend.Record, vol *backend.Volume) {
@@ -103,6 +108,7 @@ func (m *volumeModel) fromRecord(rec *backend.Record, vol *backend.Volume) {
 	if vol != nil {
 		m.State = types.StringValue(vol.State)
 	}
+	m.Labels, m.LabelsAll = restoreLabels(m.Labels, rec)
 }
 
 func (r *volumeResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
@@ -116,7 +122,7 @@ func (r *volumeResource) Create(ctx context.Context, req resource.CreateRequest,
 	ctx, cancel := withTimeout(ctx, plan.Timeouts.Create, defaultCreateTimeout, &resp.Diagnostics)
 	defer cancel()
 	rec, vol, err := lc.CreateVolume(ctx, backend.VolumeRequest{Backend: plan.Backend.ValueString(), Name: plan.Name.ValueString(),
-		Bookkeeping: map[string]any{bkTimeouts: timeoutsBookkeeping(plan.Timeouts)}})
+		Labels: labelsAllOf(plan.LabelsAll), Bookkeeping: plan.bookkeeping()})
 	if rec != nil {
 		plan.fromRecord(rec, vol)
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
@@ -153,7 +159,13 @@ func (r *volumeResource) Read(ctx context.Context, req resource.ReadRequest, res
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
-// Update is called only for the timeouts block (every argument replaces the volume); the record keeps it for import.
+// bookkeeping is what the record needs besides its own fields to rebuild this configuration on import.
+func (m *volumeModel) bookkeeping() map[string]any {
+	return map[string]any{bkTimeouts: timeoutsBookkeeping(m.Timeouts), bkLabels: labelKeysBookkeeping(m.Labels)}
+}
+
+// Update is called only for labels and the timeouts block (every other argument replaces the volume): the
+// record keeps them (no engine keeps a volume's labels).
 func (r *volumeResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var plan, prior volumeModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
@@ -162,7 +174,7 @@ func (r *volumeResource) Update(ctx context.Context, req resource.UpdateRequest,
 	if resp.Diagnostics.HasError() || lc == nil {
 		return
 	}
-	if err := lc.SetBookkeeping(ctx, backend.EntityVolumes, plan.ID.ValueString(), map[string]any{bkTimeouts: timeoutsBookkeeping(plan.Timeouts)}); err != nil {
+	if _, err := lc.SetLabels(ctx, backend.EntityVolumes, plan.ID.ValueString(), labelsAllOf(plan.LabelsAll), plan.bookkeeping()); err != nil {
 		resp.Diagnostics.AddError("Volume not updated", err.Error())
 		return
 	}

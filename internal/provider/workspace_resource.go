@@ -53,6 +53,9 @@ type workspaceModel struct {
 	RestoreCheckpointID types.String `tfsdk:"restore_checkpoint_id"`
 	Checkpoints         types.List   `tfsdk:"checkpoints"`
 	LastCheckpointID    types.String `tfsdk:"last_checkpoint_id"`
+
+	Labels    types.Map `tfsdk:"labels"`
+	LabelsAll types.Map `tfsdk:"labels_all"`
 }
 
 func (r *workspaceResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -102,6 +105,8 @@ func (r *workspaceResource) Schema(ctx context.Context, _ resource.SchemaRequest
 			"status": schema.StringAttribute{Computed: true, PlanModifiers: keep,
 				MarkdownDescription: "The record status, sandkit's values: `active`, `inactive` (being created, or a failed create: replaced on the next apply), `archived`."},
 			"created_at": schema.StringAttribute{Computed: true, PlanModifiers: keep, MarkdownDescription: "When the record was created (RFC 3339, UTC)."},
+			"labels":     labelsAttribute("workspace"),
+			"labels_all": labelsAllAttribute(),
 		},
 		Blocks: map[string]schema.Block{
 			"policy":   policyBlock("workspace"),
@@ -129,6 +134,7 @@ func (r *workspaceResource) ValidateConfig(ctx context.Context, req resource.Val
 
 func (r *workspaceResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	eng := resolveBackendPlan(ctx, r.data, kindWorkspace, req, resp)
+	planLabels(ctx, r.data, req, resp)
 	modifyCheckpointPlan(ctx, eng, req, resp)
 	if req.State.Raw.IsNull() || req.Plan.Raw.IsNull() {
 		return
@@ -148,7 +154,9 @@ func (m *workspaceModel) request(ctx context.Context, config *tfsdk.Config, diag
 		Policy: policyFrom(ctx, m.Policy, config, diags), Timeout: timeout, Env: mapStrings(ctx, m.Env, diags),
 		Bookkeeping: map[string]any{
 			bkTimeout: durationSpelling(m.Timeout), bkTimeouts: timeoutsBookkeeping(m.Timeouts), bkCredsV: policyVersionBookkeeping(m.Policy),
+			bkLabels: labelKeysBookkeeping(m.Labels),
 		},
+		Labels: labelsAllOf(m.LabelsAll),
 	}
 	if !m.ExposedPorts.IsNull() {
 		var ports []int64
@@ -195,6 +203,7 @@ func (m *workspaceModel) fromRecord(rec *backend.Record) {
 	if m.Env.IsUnknown() {
 		m.Env = types.MapNull(types.StringType)
 	}
+	m.Labels, m.LabelsAll = restoreLabels(m.Labels, rec)
 }
 
 func (r *workspaceResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {

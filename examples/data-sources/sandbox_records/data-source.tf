@@ -21,3 +21,9 @@ data "sandbox_records" "shut_down" {
 output "recently_shut_down" {
   value = [for r in data.sandbox_records.shut_down.records : { id = r.id, at = r.shutdown_at }]
 }
+
+# The runs of the smoke tests (sandbox_command or the sandbox_run action with labels = { job = "smoke" }).
+data "sandbox_records" "smoke_runs" {
+  kind   = "process"
+  labels = { job = "smoke" }
+}

@@ -10,6 +10,11 @@ resource "sandbox_sandbox" "example" {
     team = "platform"
   })
 
+  # Merged over the provider's default_labels into labels_all; sandbox_records filters on them.
+  labels = {
+    owner = "agents"
+  }
+
   env = {
     NODE_ENV = "production"
   }

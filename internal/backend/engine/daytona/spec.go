@@ -539,6 +539,9 @@ func (e *Engine) planSandbox(spec backend.SandboxSpec) (*sandboxPlan, error) {
 	if err != nil {
 		return nil, attrErr(err, "runtime")
 	}
+	if err := mergeUserLabels(labels, spec.Labels); err != nil {
+		return nil, attrErr(err, "labels")
+	}
 	if spec.RecordID != "" {
 		labels[LabelRecordID] = spec.RecordID
 	}
@@ -585,4 +588,18 @@ func mountsFor(vols []backend.VolumeMount, workspace string) ([]volumeMountDTO, 
 		out = append(out, volumeMountDTO{VolumeID: workspace, MountPath: WorkspaceMountPath})
 	}
 	return out, nil
+}
+
+// mergeUserLabels adds the resource's labels (spec.Labels) beside the engine's own: the labels option of the
+// daytona block and the library's ekairos labels win over them, and keys the provider sets are refused.
+func mergeUserLabels(labels, user map[string]string) error {
+	for k, v := range user {
+		if k == "" || strings.HasPrefix(k, "ekairos") || k == LabelLanguage {
+			return fmt.Errorf("label key %q is reserved (keys starting with \"ekairos\" and %q are set by the provider)", k, LabelLanguage)
+		}
+		if _, set := labels[k]; !set {
+			labels[k] = v
+		}
+	}
+	return nil
 }

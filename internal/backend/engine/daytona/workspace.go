@@ -44,6 +44,9 @@ func (e *Engine) planWorkspace(spec backend.WorkspaceSpec, volumeID string) (*sa
 	if err != nil {
 		return nil, err
 	}
+	if err := mergeUserLabels(labels, spec.Labels); err != nil {
+		return nil, attrErr(err, "labels")
+	}
 	labels[LabelWorkspaceID] = spec.RecordID
 	labels[LabelWorkspaceVolume] = volumeID
 	if spec.Name != "" {

@@ -350,14 +350,35 @@ func (r *run) pipes() (stdoutW, stderrW *os.File, err error) {
 }
 
 func (r *run) readOutput() {
+	var outMu sync.Mutex // ExecRequest.Output is never called concurrently
 	for i, dst := range []*cappedBuffer{&r.stdout, &r.stderr} {
 		src := r.outR[i]
+		var w io.Writer = dst
+		if out := r.req.Output; out != nil {
+			stream := [...]string{"stdout", "stderr"}[i]
+			w = streamWriter{dst: dst, out: func(p []byte) {
+				outMu.Lock()
+				defer outMu.Unlock()
+				out(stream, p)
+			}}
+		}
 		r.readers.Add(1)
 		go func() {
 			defer r.readers.Done()
-			_, _ = io.Copy(dst, src)
+			_, _ = io.Copy(w, src)
 		}()
 	}
+}
+
+// streamWriter keeps the output in dst and gives it to the caller's ExecRequest.Output as it comes.
+type streamWriter struct {
+	dst io.Writer
+	out func([]byte)
+}
+
+func (s streamWriter) Write(p []byte) (int, error) {
+	s.out(p)
+	return s.dst.Write(p)
 }
 
 func (r *run) startNone() error {
