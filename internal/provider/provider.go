@@ -452,14 +452,15 @@ func (d *providerData) Engine(name string) (backend.Engine, error) {
 	return e, nil
 }
 
+// Resources lists the resources, each with its identity (identity.go).
 func (p *sandboxProvider) Resources(context.Context) []func() resource.Resource {
-	return []func() resource.Resource{
+	return identified(
 		NewSandboxResource,
 		NewCommandResource,
 		NewVolumeResource,
 		NewSetupResource,
 		NewWorkspaceResource,
-	}
+	)
 }
 
 // EphemeralResources lists the ephemeral resources (Terraform 1.10+).
