@@ -368,6 +368,7 @@ func (p *sandboxProvider) Configure(ctx context.Context, req provider.ConfigureR
 	resp.ResourceData = data
 	resp.DataSourceData = data
 	resp.EphemeralResourceData = data
+	resp.ListResourceData = data
 }
 
 // Lifecycle opens the record store on first use and returns the record-first lifecycle.
