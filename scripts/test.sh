@@ -52,6 +52,8 @@ echo "== docs are generated from the schema (scripts/check-docs.sh)"
 scripts/check-docs.sh
 echo "== examples are fmt clean, validate and apply (scripts/check-examples.sh)"
 scripts/check-examples.sh
+echo "== examples validate under terraform >= 1.14 too: import by identity, list blocks (scripts/check-examples.sh)"
+EXAMPLES_APPLY=0 TF_ACC_TERRAFORM_PATH="$tf114" scripts/check-examples.sh
 echo "== terraform test suite (scripts/tftest.sh)"
 scripts/tftest.sh
 echo "== golangci-lint (scripts/lint.sh)"

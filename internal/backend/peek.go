@@ -35,3 +35,34 @@ func (l *Lifecycle) PeekSandbox(ctx context.Context, rec *Record) (*SandboxResul
 	res.Sandbox = sb
 	return res, nil
 }
+
+// ClaimImported makes a record that was imported into a Terraform state this configuration's: its bookkeeping
+// scope becomes l.Scope and it is confirmed (held by a state). Called by the first read of the record from a
+// saved state after the import (never by the import's own plan, which may not be applied). Without it, an
+// application's record stayed without a scope (sweep could never attribute it), and another configuration's
+// record stayed that configuration's: its sweep, not finding it in its own states, removed the object that this
+// configuration now manages. Records already of this scope are left as they are.
+func (l *Lifecycle) ClaimImported(ctx context.Context, entity, id string) error {
+	field, key := "params", ParamsTerraform
+	if entity == EntityProcesses {
+		field, key = "metadata", MetadataTerraform
+	}
+	rec, err := l.Store.Get(ctx, entity, id)
+	if err != nil {
+		return fmt.Errorf("reading %s %s to record its import: %w", entity, id, err)
+	}
+	m := rec.JSONMap(field)
+	book := toMap(m[key])
+	if scope, _ := book[BookScope].(string); scope == l.Scope && book[BookConfirmed] == true {
+		return nil
+	}
+	nm := copyMap(m)
+	nb := copyMap(book)
+	nb[BookScope] = l.Scope
+	nb[BookConfirmed] = true
+	nm[key] = nb
+	if _, err := l.Store.Update(ctx, entity, id, Attrs{field: nm}); err != nil {
+		return fmt.Errorf("recording that %s %s was imported into scope %s: %w", entity, id, l.Scope, err)
+	}
+	return nil
+}

@@ -10,6 +10,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/identityschema"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 )
 
 // Resource identity (Terraform 1.12+): every resource is identified by its record id and nothing else, so that
@@ -20,6 +22,9 @@ import (
 // wrapped (withIdentity) so that after Create, Read, Update and ImportState the identity is the state's id. The
 // wrappers embed the resource, so every optional interface it implements (ModifyPlan, ValidateConfig, ...)
 // stays. Terraform below 1.12 sends no identity (the framework's Identity is nil) and nothing changes for it.
+//
+// The wrappers also follow an import (by id or identity, any Terraform version) until the record is this
+// configuration's: see privateAdopt.
 
 // identityModel is the identity of every resource: the record id.
 type identityModel struct {
@@ -60,6 +65,45 @@ func importIDFromIdentity(ctx context.Context, req *resource.ImportStateRequest,
 	var m identityModel
 	diags.Append(req.Identity.Get(ctx, &m)...)
 	req.ID = m.ID.ValueString()
+}
+
+// privateAdopt follows an import until the record is this configuration's: "imported" (set by ImportState),
+// "planned" (the import's own read, in a plan that may never be applied), then cleared by the first read from a
+// saved state, which claims the record (backend.Lifecycle.ClaimImported: its scope becomes this provider's).
+const privateAdopt = "adopt"
+
+// markAdopting records in private state that the resource is being imported.
+func markAdopting(ctx context.Context, resp *resource.ImportStateResponse) {
+	if resp.Private == nil || resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateAdopt, []byte(`"imported"`))...)
+}
+
+// adoptAfterImport moves the import mark on, and claims the record on the first read from a saved state. A claim
+// that fails is a warning and is tried again by the next read.
+func adoptAfterImport(ctx context.Context, data *providerData, entity string, req resource.ReadRequest, resp *resource.ReadResponse) {
+	if data == nil || req.Private == nil || resp.Private == nil || resp.State.Raw.IsNull() || resp.Diagnostics.HasError() {
+		return
+	}
+	b, _ := req.Private.GetKey(ctx, privateAdopt)
+	switch string(b) {
+	case `"imported"`:
+		resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateAdopt, []byte(`"planned"`))...)
+	case `"planned"`:
+		var id types.String
+		resp.Diagnostics.Append(resp.State.GetAttribute(ctx, path.Root("id"), &id)...)
+		lc := lifecycleOf(data, &resp.Diagnostics)
+		if lc == nil || resp.Diagnostics.HasError() {
+			return
+		}
+		if err := lc.ClaimImported(ctx, entity, id.ValueString()); err != nil {
+			resp.Diagnostics.AddWarning("Imported record not yet claimed", err.Error()+
+				"\n\nThe record keeps the scope of whatever made it until a later refresh records the import.")
+			return
+		}
+		resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateAdopt, nil)...)
+	}
 }
 
 // identified wraps every resource of the provider with its identity.
@@ -103,6 +147,7 @@ func (r *sandboxIdentified) Create(ctx context.Context, req resource.CreateReque
 func (r *sandboxIdentified) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	r.sandboxResource.Read(ctx, req, resp)
 	identityFromState(ctx, &resp.State, resp.Identity, &resp.Diagnostics)
+	adoptAfterImport(ctx, r.data, backend.EntitySandboxes, req, resp)
 }
 
 func (r *sandboxIdentified) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
@@ -114,6 +159,7 @@ func (r *sandboxIdentified) ImportState(ctx context.Context, req resource.Import
 	importIDFromIdentity(ctx, &req, &resp.Diagnostics)
 	r.sandboxResource.ImportState(ctx, req, resp)
 	identityFromState(ctx, &resp.State, resp.Identity, &resp.Diagnostics)
+	markAdopting(ctx, resp)
 }
 
 type workspaceIdentified struct{ *workspaceResource }
@@ -130,6 +176,7 @@ func (r *workspaceIdentified) Create(ctx context.Context, req resource.CreateReq
 func (r *workspaceIdentified) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	r.workspaceResource.Read(ctx, req, resp)
 	identityFromState(ctx, &resp.State, resp.Identity, &resp.Diagnostics)
+	adoptAfterImport(ctx, r.data, backend.EntityWorkspaces, req, resp)
 }
 
 func (r *workspaceIdentified) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
@@ -141,6 +188,7 @@ func (r *workspaceIdentified) ImportState(ctx context.Context, req resource.Impo
 	importIDFromIdentity(ctx, &req, &resp.Diagnostics)
 	r.workspaceResource.ImportState(ctx, req, resp)
 	identityFromState(ctx, &resp.State, resp.Identity, &resp.Diagnostics)
+	markAdopting(ctx, resp)
 }
 
 type volumeIdentified struct{ *volumeResource }
@@ -157,6 +205,7 @@ func (r *volumeIdentified) Create(ctx context.Context, req resource.CreateReques
 func (r *volumeIdentified) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	r.volumeResource.Read(ctx, req, resp)
 	identityFromState(ctx, &resp.State, resp.Identity, &resp.Diagnostics)
+	adoptAfterImport(ctx, r.data, backend.EntityVolumes, req, resp)
 }
 
 func (r *volumeIdentified) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
@@ -168,6 +217,7 @@ func (r *volumeIdentified) ImportState(ctx context.Context, req resource.ImportS
 	importIDFromIdentity(ctx, &req, &resp.Diagnostics)
 	r.volumeResource.ImportState(ctx, req, resp)
 	identityFromState(ctx, &resp.State, resp.Identity, &resp.Diagnostics)
+	markAdopting(ctx, resp)
 }
 
 type setupIdentified struct{ *setupResource }
@@ -184,6 +234,7 @@ func (r *setupIdentified) Create(ctx context.Context, req resource.CreateRequest
 func (r *setupIdentified) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	r.setupResource.Read(ctx, req, resp)
 	identityFromState(ctx, &resp.State, resp.Identity, &resp.Diagnostics)
+	adoptAfterImport(ctx, r.data, backend.EntitySetups, req, resp)
 }
 
 func (r *setupIdentified) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
@@ -195,6 +246,7 @@ func (r *setupIdentified) ImportState(ctx context.Context, req resource.ImportSt
 	importIDFromIdentity(ctx, &req, &resp.Diagnostics)
 	r.setupResource.ImportState(ctx, req, resp)
 	identityFromState(ctx, &resp.State, resp.Identity, &resp.Diagnostics)
+	markAdopting(ctx, resp)
 }
 
 type commandIdentified struct{ *commandResource }
@@ -211,6 +263,7 @@ func (r *commandIdentified) Create(ctx context.Context, req resource.CreateReque
 func (r *commandIdentified) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	r.commandResource.Read(ctx, req, resp)
 	identityFromState(ctx, &resp.State, resp.Identity, &resp.Diagnostics)
+	adoptAfterImport(ctx, r.data, backend.EntityProcesses, req, resp)
 }
 
 func (r *commandIdentified) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
@@ -222,6 +275,7 @@ func (r *commandIdentified) ImportState(ctx context.Context, req resource.Import
 	importIDFromIdentity(ctx, &req, &resp.Diagnostics)
 	r.commandResource.ImportState(ctx, req, resp)
 	identityFromState(ctx, &resp.State, resp.Identity, &resp.Diagnostics)
+	markAdopting(ctx, resp)
 }
 
 var (

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"testing"
 
@@ -11,7 +12,11 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfversion"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/sweep"
 )
 
 var uuidRegexp = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
@@ -139,6 +144,49 @@ resource "sandbox_sandbox" "wrong" {}
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`record\s+of\s+sandbox_volumes:\s+import\s+it\s+as\s+a\s+sandbox_volume`),
 			},
+		},
+	})
+}
+
+// TestAccImport_claimsTheRecord: a record another configuration made (scope other#default) and imported here
+// keeps its scope while the import is only planned and applied, and becomes this configuration's on the first
+// refresh from the saved state; so the other configuration's sweep no longer counts it as its own (which removed
+// the object this configuration now manages), and it is confirmed (no killed apply of the other one adopts it).
+func TestAccImport_claimsTheRecord(t *testing.T) {
+	env := newTestEnv(t)
+	other := &backend.Lifecycle{Store: env.store(), Engines: backend.EngineMap{backend.EngineLocal: env.engine()}, Scope: "other#default"}
+	vol, _, err := other.CreateVolume(context.Background(), backend.VolumeRequest{Backend: backend.EngineLocal, Name: "data"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scopeIs := func(want string, confirmed bool) resource.TestCheckFunc {
+		return func(*terraform.State) error {
+			rec, err := env.store().Get(context.Background(), backend.EntityVolumes, vol.ID)
+			if err != nil {
+				return err
+			}
+			book := bookkeepingOf(rec)
+			if got := sweep.Scope(rec); got != want || (book[backend.BookConfirmed] == true) != confirmed {
+				return fmt.Errorf("record scope %q confirmed %v, want %q %v", got, book[backend.BookConfirmed], want, confirmed)
+			}
+			return nil
+		}
+	}
+	cfg := env.providerHCL() + fmt.Sprintf(`
+import {
+  to = sandbox_volume.data
+  id = %q
+}
+
+resource "sandbox_volume" "data" {
+  name = "data"
+}
+`, vol.ID)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: cfg, Check: scopeIs("other#default", false)},
+			{Config: cfg, Check: scopeIs(defaultScope(), true)},
 		},
 	})
 }
