@@ -142,7 +142,8 @@ func TestAccList_filters(t *testing.T) {
 			{Config: env.providerHCL()},
 			{
 				Query: true,
-				Config: env.providerHCL() + `
+				// The query file goes beside the previous step's configuration, which configures the provider.
+				Config: `
 list "sandbox_sandbox" "agents" {
   provider = sandbox
   config {
@@ -216,7 +217,8 @@ func TestAccList_badFilter(t *testing.T) {
 			{Config: env.providerHCL()},
 			{
 				Query: true,
-				Config: env.providerHCL() + `
+				// The query file goes beside the previous step's configuration, which configures the provider.
+				Config: `
 list "sandbox_sandbox" "bad" {
   provider = sandbox
   config {
@@ -228,7 +230,8 @@ list "sandbox_sandbox" "bad" {
 			},
 			{
 				Query: true,
-				Config: env.providerHCL() + `
+				// The query file goes beside the previous step's configuration, which configures the provider.
+				Config: `
 list "sandbox_sandbox" "bad" {
   provider = sandbox
   config {
