@@ -102,6 +102,7 @@ func (e *testEnv) appSandbox(purpose string, labels map[string]any) string {
 		e.t.Fatal(err)
 	}
 	e.appRecord(backend.EntitySandboxes, res.ID(), labels)
+	e.t.Cleanup(func() { _ = e.appLifecycle().DeleteSandbox(context.Background(), res.ID()) })
 	return res.ID()
 }
 
@@ -266,6 +267,16 @@ func requireTerraform(t *testing.T, min string) {
 	}
 }
 
+// resolved is a directory with its symlinks resolved, as the provider's default scope has it.
+func resolved(t *testing.T, dir string) string {
+	t.Helper()
+	r, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // versionLess compares the numeric parts of two versions (1.11.4 < 1.14.0; 1.14.9-dev counts as 1.14.9).
 func versionLess(a, b string) bool {
 	num := regexp.MustCompile(`^(\d+)\.(\d+)\.(\d+)`)
@@ -310,6 +321,7 @@ func TestAccQuery_adoptAppSandboxes(t *testing.T) {
 		t.Fatal(err)
 	}
 	env.appRecord(backend.EntitySandboxes, res.ID(), nil)
+	t.Cleanup(func() { _ = app.DeleteSandbox(context.Background(), res.ID()) })
 	plain := env.appSandbox("agent", nil)
 	ws, _, err := app.CreateWorkspace(ctx, backend.WorkspaceRequest{Backend: backend.EngineLocal, Name: "notes", SetupID: setup.ID})
 	if err != nil {
@@ -342,7 +354,7 @@ list "sandbox_workspace" "all" {
 	if err := os.WriteFile(filepath.Join(w.dir, "adopt.tfquery.hcl"), []byte(query), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out := w.mustRun(nil, "query", "-generate-config-out=generated.tf", "-input=false")
+	out := w.mustRun(nil, "query", "-generate-config-out=generated.tf")
 	for _, id := range []string{setup.ID, vol.ID, res.ID(), plain, ws.ID} {
 		if !strings.Contains(out, id) {
 			t.Errorf("terraform query did not list %s:\n%s", id, out)
@@ -404,6 +416,27 @@ list "sandbox_workspace" "all" {
 	for _, r := range st.Values.RootModule.Resources {
 		if r.Identity["id"] != r.Values["id"] {
 			t.Errorf("%s: identity %v, id %v", r.Address, r.Identity, r.Values["id"])
+		}
+	}
+	// As the guide says, the literal ids become references (so that destroy knows the order); nothing changes.
+	ref := regexp.MustCompile(`(volume_id\s*=\s*)"`+vol.ID+`"`).ReplaceAllString(string(gen), "${1}sandbox_volume.all_0.id")
+	ref = regexp.MustCompile(`(setup_id\s*=\s*)"`+setup.ID+`"`).ReplaceAllString(ref, "${1}sandbox_setup.all_0.id")
+	if err := os.WriteFile(filepath.Join(w.dir, "generated.tf"), []byte(ref), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := w.run(nil, "plan", "-detailed-exitcode", "-input=false"); err != nil {
+		t.Fatalf("plan with references is not empty: %v\n%s", err, out)
+	}
+	// The adopted records are this configuration's now (the refreshes after the import claimed them).
+	scope := backend.ScopeOf(resolved(t, w.dir), "default")
+	for entity, id := range map[string]string{backend.EntitySandboxes: res.ID(), backend.EntityVolumes: vol.ID,
+		backend.EntitySetups: setup.ID, backend.EntityWorkspaces: ws.ID} {
+		rec, err := env.store().Get(ctx, entity, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := bookkeepingOf(rec)[backend.BookScope].(string); got != scope {
+			t.Errorf("%s %s: scope %q after adopting, want %q", entity, id, got, scope)
 		}
 	}
 	// The adopted sandbox works as the configuration's own: destroy shuts it down.
