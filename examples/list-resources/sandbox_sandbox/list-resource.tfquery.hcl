@@ -1,4 +1,4 @@
-# Every live sandbox an application made for its agents in the last week, on any engine:
+# Every live sandbox an application made for its agents of team "search" since January, on any engine:
 #   terraform query                                       lists them (record id, engine, status, purpose, labels)
 #   terraform query -generate-config-out=adopted.tf       writes their configuration and import blocks
 list "sandbox_sandbox" "agents" {
