@@ -24,7 +24,7 @@ version="${1:-1.14.9}"
 root="${SANDBOX_TERRAFORM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/terraform-provider-sandbox/terraform}"
 cache="$root/$version"
 bin="$cache/terraform"
-built() { [ -x "$bin" ] && "$bin" version 2>/dev/null | head -1 | grep -q "Terraform v$version\$"; }
+built() { [ -x "$bin" ] && "$bin" version 2>/dev/null | sed -n 1p | grep -q "Terraform v$version\$"; }
 if built; then
   echo "$bin"
   exit 0
@@ -64,5 +64,5 @@ CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath \
 mv "$bin.tmp" "$bin"
 chmod -R u+w "$GOCACHE" 2>/dev/null || true
 rm -rf "$GOCACHE"
-"$bin" version | head -1 >&2
+"$bin" version | sed -n 1p >&2
 echo "$bin"

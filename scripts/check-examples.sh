@@ -105,7 +105,7 @@ run() {
   fi
 }
 
-tf_minor=$(terraform version | head -1 | sed -n 's/^Terraform v1\.\([0-9][0-9]*\)\..*/\1/p')
+tf_minor=$(terraform version | sed -n 's/^Terraform v1\.\([0-9][0-9]*\)\..*/\1/p')
 tf_minor=${tf_minor:-0}
 mapfile -t dirs < <(find examples \( -name '*.tf' -o -name '*.tfquery.hcl' \) -not -path '*/.terraform/*' -printf '%h\n' | sort -u)
 for dir in "${dirs[@]}"; do
@@ -113,7 +113,8 @@ for dir in "${dirs[@]}"; do
   mkdir -p "$work"
   find "$dir" -maxdepth 1 -type f \( -name '*.tf' -o -name '*.tfvars' -o -name '*.json' -o -name '*.tpl' -o -name '*.tfquery.hcl' \) \
     -exec cp {} "$work/" \;
-  [ "$tf_minor" -ge 12 ] || rm -f "$work"/import-by-identity*.tf
+  # import-by-identity*.tf is validated on its own below: it may import the same resource as import-by-string-id.tf.
+  rm -f "$work"/import-by-identity*.tf
   validate_args=(-no-color)
   if [ "$tf_minor" -ge 14 ]; then
     validate_args+=(-query)
@@ -152,6 +153,14 @@ TF
   if ! run "validate" validate "${validate_args[@]}"; then
     fail=1
     continue
+  fi
+  if [ "$tf_minor" -ge 12 ] && ls "$dir"/import-by-identity*.tf >/dev/null 2>&1; then
+    rm -f "$work"/import*.tf
+    cp "$dir"/import-by-identity*.tf "$work/"
+    if ! run "validate (import by identity)" validate "${validate_args[@]}"; then
+      fail=1
+      continue
+    fi
   fi
   if [ "$apply" = 0 ] || [ "$query_only" = 1 ]; then
     echo "ok    $dir (validate)"

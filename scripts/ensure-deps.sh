@@ -9,7 +9,7 @@ set -euo pipefail
 
 # terraform_minor prints "major minor" of a terraform binary.
 terraform_minor() {
-  "$1" version 2>/dev/null | head -1 | sed -n 's/^Terraform v\([0-9][0-9]*\)\.\([0-9][0-9]*\)\..*/\1 \2/p'
+  "$1" version 2>/dev/null | sed -n 's/^Terraform v\([0-9][0-9]*\)\.\([0-9][0-9]*\)\..*/\1 \2/p'
 }
 
 if [ "${1:-}" = "--terraform-1.14" ]; then

@@ -43,8 +43,8 @@ if ! wait "$tf114_build"; then
 fi
 tf114_build=
 tf114="$(tail -1 "$tf114_path")"
-"$tf114" version | head -1
-echo "== go test ./internal/provider under $("$tf114" version | head -1) (in the background; its output: .test-output-1.14.txt)"
+"$tf114" version | sed -n 1p
+echo "== go test ./internal/provider under $("$tf114" version | sed -n 1p) (in the background; its output: .test-output-1.14.txt)"
 TF_ACC_TERRAFORM_PATH="$tf114" setsid go test -count=1 -timeout 25m ./internal/provider >.test-output-1.14.txt 2>&1 &
 tf114_suite=$!
 
