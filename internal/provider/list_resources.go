@@ -86,7 +86,8 @@ func (l *recordList) ListResourceConfigSchema(_ context.Context, _ list.ListReso
 		},
 		"status": listschema.StringAttribute{
 			MarkdownDescription: "Only records with this status, e.g. `active`. By default every status but " + gone +
-				" (records whose object no longer exists, which cannot be imported).",
+				" (records whose object no longer exists, which cannot be imported); a half-made record (`creating`, " +
+				"`error`) imports as a tainted resource would, and the next plan replaces it.",
 			Optional:   true,
 			Validators: []validator.String{stringvalidator.LengthAtLeast(1), stringvalidator.NoneOf(l.kind.gone...)},
 		},
