@@ -57,6 +57,18 @@ func identityFromState(ctx context.Context, st *tfsdk.State, id *tfsdk.ResourceI
 	diags.Append(id.Set(ctx, identityModel{ID: v})...)
 }
 
+// readIdentity sets the identity after a Read. A Read that removed the resource (its object is gone) still
+// answers with an identity, the prior state's: the framework refuses a Read without one ("Missing Resource
+// Identity After Read"), even for a removed resource whose state came from a version without identities or from a
+// failed create.
+func readIdentity(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	if resp.State.Raw.IsNull() {
+		identityFromState(ctx, &req.State, resp.Identity, &resp.Diagnostics)
+		return
+	}
+	identityFromState(ctx, &resp.State, resp.Identity, &resp.Diagnostics)
+}
+
 // importIDFromIdentity turns an import by identity into an import by id: the resources' ImportState read req.ID.
 func importIDFromIdentity(ctx context.Context, req *resource.ImportStateRequest, diags *diag.Diagnostics) {
 	if req.ID != "" || req.Identity == nil || req.Identity.Raw.IsNull() {
@@ -146,7 +158,7 @@ func (r *sandboxIdentified) Create(ctx context.Context, req resource.CreateReque
 
 func (r *sandboxIdentified) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	r.sandboxResource.Read(ctx, req, resp)
-	identityFromState(ctx, &resp.State, resp.Identity, &resp.Diagnostics)
+	readIdentity(ctx, req, resp)
 	adoptAfterImport(ctx, r.data, backend.EntitySandboxes, req, resp)
 }
 
@@ -175,7 +187,7 @@ func (r *workspaceIdentified) Create(ctx context.Context, req resource.CreateReq
 
 func (r *workspaceIdentified) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	r.workspaceResource.Read(ctx, req, resp)
-	identityFromState(ctx, &resp.State, resp.Identity, &resp.Diagnostics)
+	readIdentity(ctx, req, resp)
 	adoptAfterImport(ctx, r.data, backend.EntityWorkspaces, req, resp)
 }
 
@@ -204,7 +216,7 @@ func (r *volumeIdentified) Create(ctx context.Context, req resource.CreateReques
 
 func (r *volumeIdentified) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	r.volumeResource.Read(ctx, req, resp)
-	identityFromState(ctx, &resp.State, resp.Identity, &resp.Diagnostics)
+	readIdentity(ctx, req, resp)
 	adoptAfterImport(ctx, r.data, backend.EntityVolumes, req, resp)
 }
 
@@ -233,7 +245,7 @@ func (r *setupIdentified) Create(ctx context.Context, req resource.CreateRequest
 
 func (r *setupIdentified) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	r.setupResource.Read(ctx, req, resp)
-	identityFromState(ctx, &resp.State, resp.Identity, &resp.Diagnostics)
+	readIdentity(ctx, req, resp)
 	adoptAfterImport(ctx, r.data, backend.EntitySetups, req, resp)
 }
 
@@ -262,7 +274,7 @@ func (r *commandIdentified) Create(ctx context.Context, req resource.CreateReque
 
 func (r *commandIdentified) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	r.commandResource.Read(ctx, req, resp)
-	identityFromState(ctx, &resp.State, resp.Identity, &resp.Diagnostics)
+	readIdentity(ctx, req, resp)
 	adoptAfterImport(ctx, r.data, backend.EntityProcesses, req, resp)
 }
 
