@@ -10,13 +10,29 @@
 # backend table and their require/replace lines from go.mod. The local, remote,
 # cloud, http and inmem backends stay; nothing the tests do needs the others.
 #
+# The build has a Go build cache of its own (removed after a successful build: the binary is what is kept), so
+# its cost is the same on every machine and it never evicts or competes with the project's build cache.
+# Concurrent calls (two test runs) build once: the second waits on a lock and finds the binary.
+#
+# SANDBOX_TERRAFORM_CACHE moves the cache (default $XDG_CACHE_HOME/terraform-provider-sandbox/terraform, i.e.
+# ~/.cache/...): pointing it at an empty directory measures a run on a machine without the cached build.
+#
 # Usage: scripts/build-terraform.sh [version]   (default 1.14.9)
 set -euo pipefail
 
 version="${1:-1.14.9}"
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/terraform-provider-sandbox/terraform/$version"
+root="${SANDBOX_TERRAFORM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/terraform-provider-sandbox/terraform}"
+cache="$root/$version"
 bin="$cache/terraform"
-if [ -x "$bin" ] && "$bin" version 2>/dev/null | head -1 | grep -q "Terraform v$version\$"; then
+built() { [ -x "$bin" ] && "$bin" version 2>/dev/null | sed -n 1p | grep -q "Terraform v$version\$"; }
+if built; then
+  echo "$bin"
+  exit 0
+fi
+mkdir -p "$cache"
+exec 9>"$cache/.build.lock"
+flock 9
+if built; then # another run built it while this one waited
   echo "$bin"
   exit 0
 fi
@@ -40,11 +56,13 @@ grep -Ev "github.com/hashicorp/terraform/internal/(backend/remote-state/($droppe
 mv go.mod.new go.mod
 
 echo "build-terraform: building terraform $version from source (several minutes, once per machine)" >&2
+export GOCACHE="$root/gocache"
 GOFLAGS=-mod=mod go mod tidy >/dev/null 2>&1 || true
-mkdir -p "$cache"
 CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath \
   -ldflags "-s -w -X github.com/hashicorp/terraform/version.dev=no" \
   -o "$bin.tmp" .
 mv "$bin.tmp" "$bin"
-"$bin" version | head -1 >&2
+chmod -R u+w "$GOCACHE" 2>/dev/null || true
+rm -rf "$GOCACHE"
+"$bin" version | sed -n 1p >&2
 echo "$bin"

@@ -17,11 +17,19 @@ if ! command -v terraform >/dev/null 2>&1; then
     "tfplugindocs would otherwise try to download it" >&2
   exit 1
 fi
+# The schema of list resources and resource identities is in `terraform providers schema -json` only from
+# Terraform 1.14 (1.12 for identities): an older terraform would render docs without them. Use the one on PATH when
+# it is new enough, else the cached build (scripts/ensure-deps.sh --terraform-1.14, built once).
+tf_minor=$(terraform version | sed -n 's/^Terraform v1\.\([0-9][0-9]*\)\..*/\1/p')
+if [ "${tf_minor:-0}" -lt 14 ]; then
+  tf114=$(scripts/ensure-deps.sh --terraform-1.14)
+  PATH="$(dirname "$tf114"):$PATH"
+fi
 # Never read the machine's CLI configuration (dev_overrides there would change what init does), never phone home.
 export CHECKPOINT_DISABLE=1 TF_CLI_CONFIG_FILE=/dev/null
 export PATH
 
-echo "generating docs with $(command -v terraform) ($(terraform version | head -n1))"
+echo "generating docs with $(command -v terraform) ($(terraform version | sed -n 1p))"
 go generate ./...
 
 echo "validating docs/"

@@ -10,6 +10,11 @@
 #      whose credentials are exported from the env files it writes. After a hosted example's destroy, the fake
 #      must hold nothing. import*.tf files are left out of the apply (they name a record id that does not exist
 #      here). There is no way to skip an example.
+#   4. import-by-identity*.tf (Terraform 1.12+) is validated only by a terraform that knows import identities, and
+#      *.tfquery.hcl (list blocks, Terraform 1.14+) by `terraform validate -query` of a terraform >= 1.14 (they are
+#      what `terraform query` reads, never applied). scripts/test.sh runs this script once more under its
+#      terraform 1.14 with EXAMPLES_APPLY=newer: every directory is validated, and the ones that need a newer
+#      terraform (a .terraform-min-version file: the sandbox_run action) are applied, planned and destroyed.
 #
 # Terraform uses a CLI configuration of its own (TF_CLI_CONFIG_FILE) with a dev_overrides entry for
 # registry.terraform.io/ekairos/sandbox pointing at the fresh build, so neither ~/.terraformrc nor the Registry is
@@ -105,8 +110,9 @@ run() {
 # an older terraform it is only fmt-checked (above) and reported as skipped, with the newer one it is applied.
 tf_version=$(terraform version -json | sed -n 's/.*"terraform_version": *"\([0-9.]*\).*/\1/p')
 older_than() { [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n1)" = "$1" ] && [ "$1" != "$2" ]; }
-
-mapfile -t dirs < <(find examples -name '*.tf' -not -path '*/.terraform/*' -printf '%h\n' | sort -u)
+tf_minor=$(terraform version | sed -n 's/^Terraform v1\.\([0-9][0-9]*\)\..*/\1/p')
+tf_minor=${tf_minor:-0}
+mapfile -t dirs < <(find examples \( -name '*.tf' -o -name '*.tfquery.hcl' \) -not -path '*/.terraform/*' -printf '%h\n' | sort -u)
 for dir in "${dirs[@]}"; do
   if [ -f "$dir/.terraform-min-version" ] && older_than "$tf_version" "$(cat "$dir/.terraform-min-version")"; then
     echo "skip  $dir (needs terraform >= $(cat "$dir/.terraform-min-version"); this is $tf_version)"
@@ -114,8 +120,24 @@ for dir in "${dirs[@]}"; do
   fi
   work="$tmp/work/$dir"
   mkdir -p "$work"
-  find "$dir" -maxdepth 1 -type f \( -name '*.tf' -o -name '*.tfvars' -o -name '*.json' -o -name '*.tpl' \) \
+  find "$dir" -maxdepth 1 -type f \( -name '*.tf' -o -name '*.tfvars' -o -name '*.json' -o -name '*.tpl' -o -name '*.tfquery.hcl' \) \
     -exec cp {} "$work/" \;
+  # import-by-identity*.tf is validated on its own below: it may import the same resource as import-by-string-id.tf.
+  rm -f "$work"/import-by-identity*.tf
+  validate_args=(-no-color)
+  if [ "$tf_minor" -ge 14 ]; then
+    validate_args+=(-query)
+  else
+    rm -f "$work"/*.tfquery.hcl
+  fi
+  query_only=0
+  if ! ls "$work"/*.tf >/dev/null 2>&1; then
+    if ! ls "$work"/*.tfquery.hcl >/dev/null 2>&1; then
+      echo "ok    $dir (needs terraform >= 1.14: validated by scripts/test.sh's second pass)"
+      continue
+    fi
+    query_only=1 # list blocks only: validated, nothing to apply
+  fi
   if ! grep -qs 'required_providers' "$work"/*.tf; then
     cat >"$work/zz_check_examples_providers.tf" <<'TF'
 terraform {
@@ -137,15 +159,23 @@ TF
     fail=1
     continue
   fi
-  if ! run "validate" validate -no-color; then
+  if ! run "validate" validate "${validate_args[@]}"; then
     fail=1
     continue
   fi
-  if [ "$apply" = 0 ]; then
+  if [ "$tf_minor" -ge 12 ] && ls "$dir"/import-by-identity*.tf >/dev/null 2>&1; then
+    rm -f "$work"/import*.tf
+    cp "$dir"/import-by-identity*.tf "$work/"
+    if ! run "validate (import by identity)" validate "${validate_args[@]}"; then
+      fail=1
+      continue
+    fi
+  fi
+  if [ "$apply" = 0 ] || [ "$query_only" = 1 ] || { [ "$apply" = newer ] && [ ! -f "$dir/.terraform-min-version" ]; }; then
     echo "ok    $dir (validate)"
     continue
   fi
-  rm -f "$work"/import*.tf
+  rm -f "$work"/import*.tf "$work"/*.tfquery.hcl
   if ! run "apply" apply -auto-approve -input=false -no-color; then
     run "destroy after failed apply" destroy -auto-approve -input=false -no-color || true
     fail=1

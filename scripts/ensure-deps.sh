@@ -1,7 +1,27 @@
 #!/usr/bin/env bash
 # Checks (and, as root with apt-get, installs) what the provider's quick start and tests need on Debian/Ubuntu.
 # Usage: scripts/ensure-deps.sh [--tests]   (--tests also wants the PostgreSQL server binaries)
+#        scripts/ensure-deps.sh --terraform-1.14
+#   prints the path of a terraform >= 1.14 for the tests of list resources and resource identity: the one on
+#   PATH when it is new enough, else a build from source cached in the user cache (scripts/build-terraform.sh,
+#   several minutes the first time on a machine, then instant).
 set -euo pipefail
+
+# terraform_minor prints "major minor" of a terraform binary.
+terraform_minor() {
+  "$1" version 2>/dev/null | sed -n 's/^Terraform v\([0-9][0-9]*\)\.\([0-9][0-9]*\)\..*/\1 \2/p'
+}
+
+if [ "${1:-}" = "--terraform-1.14" ]; then
+  if tf="$(command -v terraform)"; then
+    read -r major minor <<<"$(terraform_minor "$tf") "
+    if [ "${major:-0}" -gt 1 ] || { [ "${major:-0}" = 1 ] && [ "${minor:-0}" -ge 14 ]; }; then
+      echo "$tf"
+      exit 0
+    fi
+  fi
+  exec "$(dirname "$0")/build-terraform.sh"
+fi
 
 want_tests=0
 [ "${1:-}" = "--tests" ] && want_tests=1

@@ -337,6 +337,7 @@ func (p *sandboxProvider) Configure(ctx context.Context, req provider.ConfigureR
 	resp.DataSourceData = data
 	resp.EphemeralResourceData = data
 	resp.ActionData = data
+	resp.ListResourceData = data
 }
 
 // Lifecycle opens the record store on first use and returns the record-first lifecycle.
@@ -413,14 +414,15 @@ func (d *providerData) Engine(name string) (backend.Engine, error) {
 	return e, nil
 }
 
+// Resources lists the resources, each with its identity (identity.go).
 func (p *sandboxProvider) Resources(context.Context) []func() resource.Resource {
-	return []func() resource.Resource{
+	return identified(
 		NewSandboxResource,
 		NewCommandResource,
 		NewVolumeResource,
 		NewSetupResource,
 		NewWorkspaceResource,
-	}
+	)
 }
 
 // EphemeralResources lists the ephemeral resources (Terraform 1.10+).
