@@ -475,31 +475,41 @@ func (l *Lifecycle) ReadSandbox(ctx context.Context, id string) (*SandboxResult,
 			return nil, err
 		}
 	}
-	res := &SandboxResult{Record: rec}
+	res, gone, err := l.viewSandbox(ctx, rec)
+	if gone && err == nil {
+		err = l.markShutdown(ctx, rec.ID)
+	}
+	if err != nil || gone {
+		return nil, err
+	}
+	return res, nil
+}
+
+// viewSandbox is the engine's view of a sandbox record, writing nothing: (nil, false, nil) for a shutdown record,
+// the record alone for a half-made one (creating or error: kept in state so that Terraform replaces it,
+// destroying it through its record), and gone when the engine no longer has the object.
+func (l *Lifecycle) viewSandbox(ctx context.Context, rec *Record) (res *SandboxResult, gone bool, err error) {
+	res = &SandboxResult{Record: rec}
 	switch rec.String("status") {
 	case StatusShutdown:
-		return nil, nil
+		return nil, false, nil
 	case StatusCreating, StatusError:
-		// Half-made: keep it in state so that Terraform replaces it (destroying it through its record).
-		return res, nil
+		return res, false, nil
 	}
 	eng, err := l.Engines.Engine(rec.String("provider"))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	ext := rec.String("externalSandboxId")
 	sb, err := l.readEngine(ctx, eng, rec, ext)
 	if errors.Is(err, ErrNotFound) {
-		if err := l.markShutdown(ctx, rec.ID); err != nil {
-			return nil, err
-		}
-		return nil, nil
+		return nil, true, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading sandbox %s (%s on %s): %w", id, ext, eng.Name(), err)
+		return nil, false, fmt.Errorf("reading sandbox %s (%s on %s): %w", rec.ID, ext, eng.Name(), err)
 	}
 	res.Sandbox = sb
-	return res, nil
+	return res, false, nil
 }
 
 func (l *Lifecycle) getWithRetry(ctx context.Context, eng Engine, ext string) (*Sandbox, error) {

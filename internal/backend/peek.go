@@ -2,7 +2,6 @@ package backend
 
 import (
 	"context"
-	"errors"
 	"fmt"
 )
 
@@ -13,27 +12,8 @@ import (
 // engine view. The read goes through the engine's shared list where it has one (RefreshLister), so listing many
 // sandboxes costs the list's pages, not one request each.
 func (l *Lifecycle) PeekSandbox(ctx context.Context, rec *Record) (*SandboxResult, error) {
-	res := &SandboxResult{Record: rec}
-	switch rec.String("status") {
-	case StatusShutdown:
-		return nil, nil
-	case StatusCreating, StatusError:
-		return res, nil
-	}
-	eng, err := l.Engines.Engine(rec.String("provider"))
-	if err != nil {
-		return nil, err
-	}
-	ext := rec.String("externalSandboxId")
-	sb, err := l.readEngine(ctx, eng, rec, ext)
-	if errors.Is(err, ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading sandbox %s (%s on %s): %w", rec.ID, ext, eng.Name(), err)
-	}
-	res.Sandbox = sb
-	return res, nil
+	res, _, err := l.viewSandbox(ctx, rec)
+	return res, err
 }
 
 // ClaimImported makes a record that was imported into a Terraform state this configuration's: its bookkeeping
