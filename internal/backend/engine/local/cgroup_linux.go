@@ -104,11 +104,9 @@ func detectCgroups(mountinfo, selfCgroup string, probe bool) *cgroupSys {
 	_ = f.Close()
 	var reasons []string
 	if v2mount != "" {
-		c, err := setupV2(v2mount, selfCgroup)
+		c, err := setupV2(v2mount, selfCgroup, func(c *cgroupSys) error { return c.probe(probe) })
 		if err == nil {
-			if err = c.probe(probe); err == nil {
-				return c
-			}
+			return c
 		}
 		reasons = append(reasons, "cgroup v2: "+err.Error())
 	} else {
@@ -212,8 +210,11 @@ func setupV1(pidsMount, memMount string) (*cgroupSys, error) {
 }
 
 // setupV2 finds a cgroup under which this process may make sandboxes' cgroups with the pids and memory
-// controllers: the root (root's provider), else the cgroup of this process's parent (a delegated subtree).
-func setupV2(mount, selfCgroup string) (*cgroupSys, error) {
+// controllers, and that passes usable: the root (root's provider), else the parent of this process's cgroup (a
+// delegated subtree). Each is tried in turn: a base that root made at the top of the hierarchy (a provider run as
+// root once on this machine) is there, with its controllers, for an unprivileged provider too, which can only
+// use its delegated subtree.
+func setupV2(mount, selfCgroup string, usable func(*cgroupSys) error) (*cgroupSys, error) {
 	own := ""
 	if b, err := os.ReadFile(selfCgroup); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
@@ -253,6 +254,10 @@ func setupV2(mount, selfCgroup string) (*cgroupSys, error) {
 		c := &cgroupSys{v2: true, bases: []string{base}}
 		_, err = os.Stat(filepath.Join(base, "memory.swap.max"))
 		c.swap = err == nil
+		if err := usable(c); err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
 		return c, nil
 	}
 	return nil, errors.New(strings.Join(errs, "; "))

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -578,9 +579,12 @@ func TestLimits(t *testing.T) {
 		t.Log("memory_mb cannot be enforced here: TestLimitsRefused checks the refusal")
 		return
 	}
+	// A 600 MB buffer (dd's, filled from /dev/zero) does not fit in 512 MiB: the process is killed, rather than
+	// the command running into its timeout (which a slow sort of 600 MB did on an emulated VM).
 	mem := create(t, e, backend.SandboxSpec{Options: map[string]any{OptionMemoryMB: float64(512)}})
-	if res := sh(t, e, mem.ExternalID, `head -c 600000000 /dev/zero | sort > /dev/null`); res.ExitCode == 0 {
-		t.Errorf("sorting 600 MB with memory_mb 512 succeeded")
+	res = execIn(t, e, mem.ExternalID, backend.ExecRequest{Argv: []string{"sh", "-c", `dd if=/dev/zero bs=600000000 count=1 of=/dev/null 2>/dev/null; echo "rc=$?"`}, Timeout: 2 * time.Minute})
+	if string(res.Stdout) != "rc=137\n" {
+		t.Errorf("a 600 MB buffer with memory_mb 512: %q (stderr %q, %+v), want the process killed (rc=137)", res.Stdout, res.Stderr, res)
 	}
 }
 
@@ -826,11 +830,16 @@ func ExampleNew() {
 	// Output: local none
 }
 
-// unprivilegedTests are the tests TestUnprivileged runs again as an unprivileged user.
-const unprivilegedTests = "^(TestConformanceBwrap|TestLimits|TestForkBomb|TestSandboxMemory|TestTmpLimit|TestLimitsRefused|TestDiskLimit|TestInitUntouchable|TestSeesOnlyItsHome|TestHostFilesInvisible|TestNoNetwork|TestHostProcessesInvisible|TestTimeoutKillsTree|TestStopKillsRunningCommands|TestPathsRefused|TestVolumes|TestDeleteRemovesReadOnlyTrees|TestVolumeLifecycle|TestSandboxFromSetup|TestWorkspace|TestPolicyAllowList|TestInitSurvivesNewEngine|TestInitTimeoutKillsTreeNotInit|TestInitIsolation)$"
+// unprivilegedTests are the tests TestUnprivileged runs again as an unprivileged user;
+// LOCAL_ENGINE_TEST_UNPRIVILEGED_RUN replaces them (scripts/vm-cgroup2-test.sh runs only the cgroup tests).
+const unprivilegedTests = "^(TestConformanceBwrap|TestLimits|TestForkBomb|TestSandboxMemory|TestTmpLimit|TestLimitsRefused|TestDiskLimit|TestInitUntouchable|TestSeesOnlyItsHome|TestHostFilesInvisible|TestNoNetwork|TestHostProcessesInvisible|TestTimeoutKillsTree|TestStopKillsRunningCommands|TestPathsRefused|TestVolumes|TestDeleteRemovesReadOnlyTrees|TestVolumeLifecycle|TestSandboxFromSetup|TestWorkspace|TestPolicyAllowList|TestInitSurvivesNewEngine|TestInitTimeoutKillsTreeNotInit|TestInitIsolation|TestCgroupRemoved)$"
 
 // TestUnprivileged runs the isolation tests again as user nobody (65534) when the tests run as root, since a
 // provider usually runs as an ordinary user: bubblewrap then works unprivileged, and max_processes is enforced.
+// "plain" runs them in the test's own cgroup, which nobody cannot write: memory_mb is refused there
+// (TestLimitsRefused) and max_processes holds by RLIMIT_NPROC. "delegated" runs them in a cgroup v2 subtree
+// delegated to nobody (as systemd's Delegate=yes makes one), on a host whose unified hierarchy has the pids and
+// memory controllers: every limit then holds by cgroups, and the sandboxes' cgroups are gone afterwards.
 func TestUnprivileged(t *testing.T) {
 	if os.Getenv("LOCAL_ENGINE_TEST_UNPRIVILEGED") != "" {
 		t.Skip("already the unprivileged run")
@@ -867,33 +876,53 @@ func TestUnprivileged(t *testing.T) {
 	if err := os.WriteFile(bin, self, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	tmp := filepath.Join(dir, "tmp")
-	if err := os.Mkdir(tmp, 0o700); err != nil {
-		t.Fatal(err)
+	tests := unprivilegedTests
+	if r := os.Getenv("LOCAL_ENGINE_TEST_UNPRIVILEGED_RUN"); r != "" {
+		tests = r
 	}
-	if err := os.Chown(tmp, nobody, nobody); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-test.run", unprivilegedTests, "-test.count=1", "-test.v")
-	cmd.Dir = tmp
-	cmd.Env = []string{"PATH=" + sandboxPATH, "HOME=" + tmp, "TMPDIR=" + tmp, "LOCAL_ENGINE_TEST_UNPRIVILEGED=1"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
-	out, err := cmd.CombinedOutput()
-	for _, line := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(line, "--- ") || strings.HasPrefix(line, "ok") || strings.HasPrefix(line, "FAIL") {
-			t.Log(line)
+	selected := regexp.MustCompile(tests)
+	// run runs the tests as nobody, in the cgroup cgroupFD when it is not -1, and checks that those of want that
+	// were selected passed.
+	run := func(t *testing.T, cgroupFD int, want ...string) {
+		tmp := filepath.Join(dir, "tmp-"+nonce())
+		if err := os.Mkdir(tmp, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(tmp, nobody, nobody); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, "-test.run", tests, "-test.count=1", "-test.v")
+		cmd.Dir = tmp
+		cmd.Env = []string{"PATH=" + sandboxPATH, "HOME=" + tmp, "TMPDIR=" + tmp, "LOCAL_ENGINE_TEST_UNPRIVILEGED=1"}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+		if cgroupFD >= 0 {
+			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cgroupFD
+		}
+		out, err := cmd.CombinedOutput()
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(line, "--- ") || strings.HasPrefix(line, "ok") || strings.HasPrefix(line, "FAIL") {
+				t.Log(line)
+			}
+		}
+		if err != nil {
+			t.Fatalf("the unprivileged run failed (%v):\n%s", err, out)
+		}
+		for _, name := range want {
+			if selected.MatchString(name) && !bytes.Contains(out, []byte("--- PASS: "+name+" ")) {
+				t.Errorf("the unprivileged run did not pass %s:\n%s", name, out)
+			}
 		}
 	}
-	if err != nil {
-		t.Fatalf("the unprivileged run failed (%v):\n%s", err, out)
-	}
-	for _, name := range []string{"TestLimits", "TestForkBomb", "TestTmpLimit", "TestLimitsRefused", "TestSandboxFromSetup", "TestWorkspace", "TestPolicyAllowList"} {
-		if !bytes.Contains(out, []byte("--- PASS: "+name)) {
-			t.Errorf("the unprivileged run did not pass %s:\n%s", name, out)
-		}
-	}
+	t.Run("plain", func(t *testing.T) {
+		run(t, -1, "TestLimits", "TestForkBomb", "TestTmpLimit", "TestLimitsRefused", "TestSandboxFromSetup", "TestWorkspace", "TestPolicyAllowList")
+	})
+	t.Run("delegated", func(t *testing.T) {
+		leaf, check := delegatedCgroup(t, nobody)
+		run(t, int(leaf.Fd()), "TestLimits", "TestForkBomb", "TestSandboxMemory", "TestLimitsRefused", "TestCommandEntersCmdsCgroup", "TestCgroupRemoved")
+		check()
+	})
 }
 
 // TestEtcView: the sandbox's /etc is the allow-listed copy of the host's, shared by engines on one root.
