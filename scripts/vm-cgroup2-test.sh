@@ -113,7 +113,7 @@ fi
 echo "booting $(cat "$vm/kernel-package" 2>/dev/null || echo "$vm/vmlinuz") under qemu ($accel), timeout ${timeout_secs}s; tests: $tests"
 start=$(date +%s)
 set +e
-timeout --kill-after=30 "$timeout_secs" qemu-system-x86_64 \
+timeout --foreground --kill-after=30 "$timeout_secs" qemu-system-x86_64 \
   -accel "$accel" -cpu "$cpu" -m 1024 -smp 2 -no-reboot -nic none -nographic -monitor none -serial stdio \
   -kernel "$vm/vmlinuz" -initrd "$work/initrd.cpio" \
   -append "console=ttyS0 rdinit=/init panic=-1 quiet loglevel=3 cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 random.trust_cpu=on" \
