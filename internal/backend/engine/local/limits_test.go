@@ -66,13 +66,13 @@ func TestForkBomb(t *testing.T) {
 		}
 		done <- err
 	}()
-	// Sampled for 8 s, and longer while the bomb has not reached its limit (an emulated VM or a loaded machine
-	// forks slowly): no wall-clock bound on how fast it grows.
+	// Sampled for 8 s, and longer while the bomb still grows (an emulated VM or a loaded machine forks slowly):
+	// until no new maximum for 3 s, at most 90 s. No wall-clock bound on how fast it grows.
 	most := 0
-	start := time.Now()
-	for time.Since(start) < 8*time.Second || (most < 48 && time.Since(start) < 90*time.Second) {
+	start, grew := time.Now(), time.Now()
+	for time.Since(start) < 8*time.Second || (time.Since(grew) < 3*time.Second && time.Since(start) < 90*time.Second) {
 		if n := sandboxProcs(t, dir); n > most {
-			most = n
+			most, grew = n, time.Now()
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -89,6 +89,14 @@ func TestForkBomb(t *testing.T) {
 	}
 	if most < 48 {
 		t.Errorf("the fork bomb reached only %d processes: it did not run up to its limit", most)
+	}
+	// With cgroups, it is the sandbox's pids controller that refused its forks.
+	if cg := hostCgroups(); cg.err == nil {
+		ev := filepath.Join(cg.bases[0], cgroupName(dir), cgCmds, "pids.events")
+		b, err := os.ReadFile(ev)
+		if f := strings.Fields(string(b)); err != nil || len(f) < 2 || f[0] != "max" || f[1] == "0" {
+			t.Errorf("%s = %q, %v; want forks refused at pids.max", ev, b, err)
+		}
 	}
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
