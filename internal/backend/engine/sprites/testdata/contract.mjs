@@ -5,7 +5,7 @@
 //   prefix:   an npm prefix where @fly/sprites is installed
 //   goSprite: a sandbox sprite the Go engine made, with goFile (relative to /home/sprite) holding goFileContent
 //   jsSprite: the name of the sprite this script creates (and leaves for the Go side to read, then deletes)
-// Output (JSON on stdout): {checks: [{name, ok, detail}], version, fatal?}
+// Output (JSON on stdout): {checks: [{name, ok, detail}], version, fatal?, httpRedone (HTTP execs made again)}
 import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -29,6 +29,27 @@ async function expectReject(name, fn, test) {
     const detail = { type: e && e.constructor && e.constructor.name, message: String(e && e.message), statusCode: e.statusCode, code: e.code, exitCode: e.exitCode };
     check(name, test(e), detail);
   }
+}
+
+// httpExec runs an exec over HTTP, again (5 attempts at most) when the client read two frames as one. The frames
+// have no length field: the fake sends each in a chunk of its own, flushed, but the client's body stream (undici)
+// hands over whatever it has buffered in one read when it falls behind, as on a loaded machine; the client then
+// finds no exit frame, or one of the wrong length, and says so. That is the protocol's limit, which the real
+// service shares, not the fake's: every check still needs one attempt with the exact result, and a fake that
+// merged frames would fail them all.
+let httpRedone = 0;
+async function httpExec(fn) {
+  let last;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof ExecError || !/exit frame|chunk boundaries/.test(String(e && e.message))) throw e;
+      last = e;
+      httpRedone++;
+    }
+  }
+  throw last;
 }
 
 async function drain(stream) {
@@ -75,10 +96,11 @@ async function main() {
   check("exec cwd and fs write", cwd.stdout === "hi from js", cwd);
 
   // Exec over HTTP. Its frames carry no length: the client splits them at the chunks it reads, so only short
-  // exchanges are reliable (the SDK's own warning); the fake pauses between frames to keep them apart.
-  await expectReject("HTTP exec exit code", () => sprite.execFileHTTP("sh", ["-c", "echo http-out; exit 4"]),
+  // exchanges are reliable (the SDK's own warning); the fake pauses between frames to keep them apart, and an
+  // attempt whose frames the client read together is made again (httpExec).
+  await expectReject("HTTP exec exit code", () => httpExec(() => sprite.execFileHTTP("sh", ["-c", "echo http-out; exit 4"])),
     (e) => e instanceof ExecError && e.exitCode === 4 && e.stdout === "http-out\n");
-  const httpIn = await sprite.execFileHTTP("cat", [], { input: "piped" });
+  const httpIn = await httpExec(() => sprite.execFileHTTP("cat", [], { input: "piped" }));
   check("HTTP exec stdin", httpIn.stdout === "piped" && httpIn.exitCode === 0, httpIn);
 
   // Filesystem errors.
@@ -129,4 +151,4 @@ try {
 } catch (e) {
   fatal = String((e && e.stack) || e);
 }
-process.stdout.write(JSON.stringify({ checks, version, fatal }));
+process.stdout.write(JSON.stringify({ checks, version, fatal, httpRedone }));
