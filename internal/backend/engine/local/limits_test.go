@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -125,6 +126,16 @@ func TestSandboxMemory(t *testing.T) {
 	res := run(small.ExternalID, four)
 	if n := strings.Count(string(res.Stdout), "rc=0"); n == 4 || !strings.Contains(string(res.Stdout), "rc=137") {
 		t.Errorf("four 60 MB processes under memory_mb = 128: %q (stderr %q, %+v), want at least one killed", res.Stdout, res.Stderr, res)
+	}
+	// It was the sandbox's memory cgroup that killed (cgroup v2: memory.events, which counts the sub-cgroups'
+	// kills; v1: memory.oom_control of cmds/, where the killed process was).
+	cg := hostCgroups()
+	events := filepath.Join(cg.bases[0], cgroupName(e.dir(small.ExternalID)), "memory.events")
+	if !cg.v2 {
+		events = filepath.Join(cg.bases[1], cgroupName(e.dir(small.ExternalID)), cgCmds, "memory.oom_control")
+	}
+	if b, err := os.ReadFile(events); err != nil || !regexp.MustCompile(`(?m)^oom_kill [1-9]`).Match(b) {
+		t.Errorf("%s = %q, %v; want an oom_kill counted", events, b, err)
 	}
 	res = run(small.ExternalID, hog("1"))
 	if string(res.Stdout) != "rc=0\n" {
