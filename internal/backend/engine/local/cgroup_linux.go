@@ -287,6 +287,11 @@ func enableControllers(dir string) error {
 		return nil
 	}
 	if err := os.WriteFile(p, []byte("+pids +memory"), 0); err != nil {
+		if errors.Is(err, unix.EBUSY) {
+			// cgroup v2 gives no controllers to the children of a cgroup (other than the root) that holds
+			// processes: the root cgroup of a container, or a systemd unit's own cgroup.
+			return fmt.Errorf("enabling pids and memory in %s: %w: the cgroup holds processes of its own, and cgroup v2 then gives its children no controllers (in a container: move its processes into a child cgroup first, as docker-in-docker's entrypoint does)", p, err)
+		}
 		return fmt.Errorf("enabling pids and memory in %s: %w", p, err)
 	}
 	return nil

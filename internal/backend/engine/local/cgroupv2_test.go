@@ -78,6 +78,7 @@ func TestCgroupV2Real(t *testing.T) {
 		if err := c.prepare(name, 256<<20, 32); err != nil {
 			t.Fatal(err)
 		}
+		checkBusyRefused(t, filepath.Join(base, name, "busy"))
 		for f, want := range map[string]string{"memory.max": strconv.Itoa(256 << 20), cgCmds + "/pids.max": "32", cgInit + "/pids.max": strconv.Itoa(initPids)} {
 			if b, err := os.ReadFile(filepath.Join(base, name, f)); err != nil || strings.TrimSpace(string(b)) != want {
 				t.Errorf("%s = %q, %v; want %s", f, b, err, want)
@@ -322,5 +323,30 @@ func TestCgroupRemoved(t *testing.T) {
 	}
 	if have, _ := present(); len(have) > 0 {
 		t.Errorf("the sandbox's cgroups after a delete: %q", have)
+	}
+}
+
+// checkBusyRefused: the controllers cannot be enabled for the children of a cgroup that holds a process (a
+// container's root cgroup, as its provider sees it): the refusal says why.
+func checkBusyRefused(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer removeCgroupTree(t, dir)
+	f, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command("sleep", "300")
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(f.Fd())}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	err = enableControllers(dir)
+	if !errors.Is(err, syscall.EBUSY) || !strings.Contains(err.Error(), "holds processes of its own") {
+		t.Errorf("enabling the controllers under a cgroup with a process: %v, want EBUSY and the reason", err)
 	}
 }
