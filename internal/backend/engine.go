@@ -8,14 +8,6 @@ import (
 	"time"
 )
 
-// Engine names, as written to records' provider field and accepted by the backend attribute.
-const (
-	EngineLocal   = "local"
-	EngineDaytona = "daytona"
-	EngineVercel  = "vercel"
-	EngineSprites = "sprites"
-)
-
 // Engine states: what the engine says about an existing sandbox. They are not record statuses.
 const (
 	StateRunning  = "running"

@@ -28,17 +28,17 @@ func planCapabilities(name string, eng backend.Engine) (backend.Capabilities, bo
 
 // Resource kinds whose plans checkCapabilities checks.
 const (
-	kindSandbox   = "sandbox"
-	kindWorkspace = "workspace"
-	kindSetup     = "setup"
-	kindVolume    = "volume"
+	kindSandbox   = backend.KindSandbox
+	kindWorkspace = backend.KindWorkspace
+	kindSetup     = backend.KindSetup
+	kindVolume    = backend.KindVolume
 )
 
 // checkCapabilities refuses at plan time what the engine cannot do, each error on the attribute that asks
 // for it: the kind of resource itself (volumes, setups, workspaces), desired_state = "stopped", volume
 // blocks, setup_id, too many ports or vCPUs, a policy mode, policy credentials, and a source together with a
 // setup.
-func checkCapabilities(ctx context.Context, kind, name string, caps backend.Capabilities, req resource.ModifyPlanRequest, diags *diag.Diagnostics) {
+func checkCapabilities(ctx context.Context, kind backend.ResourceKind, name string, caps backend.Capabilities, req resource.ModifyPlanRequest, diags *diag.Diagnostics) {
 	if req.Plan.Raw.IsNull() {
 		return
 	}

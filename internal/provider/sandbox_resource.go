@@ -22,7 +22,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/mapplanmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/objectplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
@@ -77,10 +76,7 @@ type sandboxModel struct {
 	URLTokens         types.Map            `tfsdk:"url_tokens"`
 	CreatedAt         types.String         `tfsdk:"created_at"`
 	UpdatedAt         types.String         `tfsdk:"updated_at"`
-	Local             types.Object         `tfsdk:"local"`
-	Sprites           types.Object         `tfsdk:"sprites"`
-	Vercel            types.Object         `tfsdk:"vercel"`
-	Daytona           types.Object         `tfsdk:"daytona"`
+	Engines           engineBlocks         `tfsdk:"-"`
 	SetupID           types.String         `tfsdk:"setup_id"`
 	SetupCopy         types.String         `tfsdk:"setup_copy"`
 	Volumes           types.List           `tfsdk:"volume"`
@@ -242,33 +238,7 @@ func (r *sandboxResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
 		},
-		Blocks: map[string]schema.Block{
-			"local": schema.SingleNestedBlock{
-				MarkdownDescription: "Options of the `local` engine; only allowed with `backend = \"local\"`. Recorded under " +
-					"`params.local`. Changing them replaces the sandbox.",
-				Attributes:    localOptionAttributes(),
-				PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
-			},
-			"sprites": schema.SingleNestedBlock{
-				MarkdownDescription: "Options of the `sprites` engine; only allowed with `backend = \"sprites\"`. Recorded under " +
-					"`params.sprites` with the library's sprite metadata. Changing them replaces the sandbox. **Note:** Sprites have no " +
-					"stop: they sleep by themselves when idle and wake on use, so `desired_state = \"stopped\"` is refused at plan time.",
-				Attributes:    spritesOptionAttributes(),
-				PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
-			},
-			"daytona": schema.SingleNestedBlock{
-				MarkdownDescription: daytonaBlockDoc,
-				Attributes:          daytonaOptionAttributes(),
-				PlanModifiers:       []planmodifier.Object{objectplanmodifier.RequiresReplace()},
-			},
-			"vercel": schema.SingleNestedBlock{
-				MarkdownDescription: "Options of the `vercel` engine; only allowed with `backend = \"vercel\"`. Recorded under `params.vercel` " +
-					"with the library's safe Vercel config (never the token). Changing them replaces the sandbox. On Vercel the sandbox " +
-					"name carries the record id, `desired_state = \"stopped\"` ends the session (a persistent sandbox snapshots its files " +
-					"and resumes from them on start), and volumes are refused at plan time.",
-				Attributes:    vercelOptionAttributes(),
-				PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
-			},
+		Blocks: withOptionBlocks(kindSandbox, map[string]schema.Block{
 			"volume": schema.ListNestedBlock{
 				MarkdownDescription: "A `sandbox_volume` to mount. What the sandbox writes there outlives it. Changing the mounts replaces the sandbox.",
 				PlanModifiers:       []planmodifier.List{listplanmodifier.RequiresReplace()},
@@ -287,7 +257,7 @@ func (r *sandboxResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 			},
 			"policy":   policyBlock("sandbox"),
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Read: true, Update: true, Delete: true}),
-		},
+		}),
 	}
 }
 
@@ -327,7 +297,7 @@ func (r *sandboxResource) ValidateConfig(ctx context.Context, req resource.Valid
 		}
 	}
 	if !m.Backend.IsNull() && !m.Backend.IsUnknown() {
-		m.checkEngineBlocks(m.Backend.ValueString(), &resp.Diagnostics)
+		m.Engines.check(kindSandbox, m.Backend.ValueString(), &resp.Diagnostics)
 	}
 }
 
@@ -377,11 +347,11 @@ func (r *sandboxResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	if caps, ok := planCapabilities(plan.Backend.ValueString(), eng); ok {
 		checkCapabilities(ctx, kindSandbox, plan.Backend.ValueString(), caps, req, &resp.Diagnostics)
 	}
+	plan.Engines.check(kindSandbox, plan.Backend.ValueString(), &resp.Diagnostics)
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("backend"), "Backend not available", err.Error())
 		return
 	}
-	plan.checkEngineBlocks(plan.Backend.ValueString(), &resp.Diagnostics)
 	for _, bad := range checkMountPaths(eng, plan.Volumes) {
 		resp.Diagnostics.AddAttributeError(bad.Path, "Invalid mount path", bad.Err.Error())
 	}
@@ -414,29 +384,15 @@ func ephemeralRecordsWarning(records, engine, ci string) string {
 		engine, engine)
 }
 
-// engineBlocks are the engine-specific blocks of the model, by engine name.
-func (m *sandboxModel) engineBlocks() map[string]types.Object {
-	return map[string]types.Object{backend.EngineLocal: m.Local, backend.EngineSprites: m.Sprites, backend.EngineVercel: m.Vercel, backend.EngineDaytona: m.Daytona}
-}
-
-// checkEngineBlocks refuses a block for an engine other than the sandbox's.
-func (m *sandboxModel) checkEngineBlocks(engine string, diags *diag.Diagnostics) {
-	for name, block := range m.engineBlocks() {
-		if name != engine && !block.IsNull() && !block.IsUnknown() {
-			diags.AddAttributeError(path.Root(name), "Block for another engine",
-				fmt.Sprintf("The %s block only applies to backend = %q; this sandbox uses backend = %q.", name, name, engine))
-		}
-	}
-}
-
 // spec builds the engine spec from the model; known is false when a value is unknown at plan time.
 func (m *sandboxModel) spec(ctx context.Context) (spec backend.SandboxSpec, known bool, diags diag.Diagnostics) {
 	known = true
-	for _, v := range []attr.Value{m.Runtime, m.Timeout, m.VCPUs, m.Ports, m.Purpose, m.Env, m.Local, m.Sprites, m.Vercel, m.Daytona, m.Volumes, m.SetupID, m.Backend} {
+	for _, v := range []attr.Value{m.Runtime, m.Timeout, m.VCPUs, m.Ports, m.Purpose, m.Env, m.Volumes, m.SetupID, m.Backend} {
 		if v.IsUnknown() {
 			known = false
 		}
 	}
+	known = known && m.Engines.known()
 	if !known {
 		return spec, false, diags
 	}
@@ -458,7 +414,7 @@ func (m *sandboxModel) spec(ctx context.Context) (spec backend.SandboxSpec, know
 		diags.Append(m.Env.ElementsAs(ctx, &env, false)...)
 		spec.Env = env
 	}
-	spec.Options = optionsFromObject(m.engineBlocks()[m.Backend.ValueString()])
+	spec.Options = m.Engines.options(m.Backend.ValueString())
 	spec.Labels = labelsAllOf(m.LabelsAll)
 	for _, v := range m.Volumes.Elements() {
 		obj, ok := v.(types.Object)
@@ -668,7 +624,7 @@ func (m *sandboxModel) fromResult(ctx context.Context, res *backend.SandboxResul
 		m.Env = types.MapNull(types.StringType)
 	}
 	params := rec.JSONMap("params")
-	m.restoreEngineBlocks(rec.String("provider"), params, bk)
+	m.Engines = m.Engines.restore(kindSandbox, rec.String("provider"), params, bk)
 	setupID, _ := toMapAny(params[backend.ParamsTerraform])["setupId"].(string)
 	m.SetupID = stringOrNull(setupID)
 	copyMethod, _ := toMapAny(params[rec.String("provider")])["setup_copy"].(string)
@@ -726,26 +682,10 @@ func (m *sandboxModel) bookkeeping() map[string]any {
 	return map[string]any{
 		bkTimeout:  durationSpelling(m.Timeout),
 		bkTimeouts: timeoutsBookkeeping(m.Timeouts),
-		bkOptions:  blockKeys(m.engineBlocks()[m.Backend.ValueString()]),
+		bkOptions:  blockKeys(m.Engines[m.Backend.ValueString()]),
 		bkCredsV:   policyVersionBookkeeping(m.Policy),
 		bkLabels:   labelKeysBookkeeping(m.Labels),
 	}
-}
-
-// restoreEngineBlocks reads the engine blocks back from params.<engine>: the sandbox's own engine's block from
-// the bookkeeping on import; blocks of other engines are never set.
-func (m *sandboxModel) restoreEngineBlocks(engine string, params, bk map[string]any) {
-	types_ := map[string]map[string]attr.Type{backend.EngineLocal: localOptionTypes, backend.EngineSprites: spritesOptionTypes,
-		backend.EngineVercel: vercelOptionTypes, backend.EngineDaytona: daytonaOptionTypes}
-	out := map[string]types.Object{}
-	for name, prior := range m.engineBlocks() {
-		if name == engine {
-			out[name] = restoreBlock(params[name], bk, types_[name], prior)
-		} else {
-			out[name] = optionsToObject(params[name], types_[name], prior)
-		}
-	}
-	m.Local, m.Sprites, m.Vercel, m.Daytona = out[backend.EngineLocal], out[backend.EngineSprites], out[backend.EngineVercel], out[backend.EngineDaytona]
 }
 
 func toMapAny(v any) map[string]any {

@@ -91,7 +91,7 @@ func New(cfg Config) (*Engine, error) {
 func (e *Engine) Client() *Client { return e.c }
 
 // Name implements backend.Engine.
-func (e *Engine) Name() string { return backend.EngineVercel }
+func (e *Engine) Name() string { return Name }
 
 // Capabilities implements backend.Engine.
 func (e *Engine) Capabilities() backend.Capabilities { return Capabilities }
