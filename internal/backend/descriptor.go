@@ -35,6 +35,9 @@ type EngineDescriptor struct {
 	// ResourceDocs are Markdown paragraphs the engine adds to the description of each kind of resource (what
 	// a workspace is on this engine), each starting with a space.
 	ResourceDocs map[ResourceKind]string
+	// AttributeDocs are Markdown sentences the engine adds to the description of resources' own attributes
+	// (what `urls` are on this engine), by kind and attribute name, each starting with a space.
+	AttributeDocs map[ResourceKind]map[string]string
 }
 
 // Setting is one attribute of an engine's provider block.

@@ -208,6 +208,14 @@ func resourceDoc(kind backend.ResourceKind, base string) string {
 	return base
 }
 
+// attributeDoc is the description of a resource's own attribute: base, then what each engine adds to it.
+func attributeDoc(kind backend.ResourceKind, name, base string) string {
+	for _, d := range engines.All {
+		base += d.AttributeDocs[kind][name]
+	}
+	return base
+}
+
 // options is the engine's block as the engine's options map (nil without a block).
 func (b engineBlocks) options(engine string) map[string]any { return optionsFromObject(b[engine]) }
 

@@ -59,7 +59,8 @@ var fakeDescriptor = backend.EngineDescriptor{
 		}
 		return nil
 	},
-	ResourceDocs: map[backend.ResourceKind]string{backend.KindVolume: " On `fakeengine` a volume is imaginary."},
+	ResourceDocs:  map[backend.ResourceKind]string{backend.KindVolume: " On `fakeengine` a volume is imaginary."},
+	AttributeDocs: map[backend.ResourceKind]map[string]string{backend.KindSandbox: {"urls": " On `fakeengine` they lead nowhere."}},
 }
 
 // registerFake adds fakeDescriptor to the registry for the test.
@@ -91,6 +92,9 @@ func TestOptionBlocksFromDescriptor(t *testing.T) {
 		if _, ok := sb.Blocks[d.Name]; !ok {
 			t.Errorf("sandbox_sandbox has no %s block", d.Name)
 		}
+	}
+	if doc := sb.Attributes["urls"].GetMarkdownDescription(); !strings.HasSuffix(doc, " On `fakeengine` they lead nowhere.") {
+		t.Errorf("urls: %q has not the engine's sentence", doc)
 	}
 	block, ok := sb.Blocks["fakeengine"].(schema.SingleNestedBlock)
 	if !ok || block.MarkdownDescription != "Options of the fake engine." || len(block.Attributes) != 8 {

@@ -105,29 +105,29 @@ func (r *sandboxResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 			},
 			"backend": schema.StringAttribute{
 				MarkdownDescription: "The engine that runs the sandbox: " + quoteList(availableEngines) + ". Defaults to the provider's " +
-					"`backend` (then `" + EnvBackend + "`, then `local`). Recorded as the record's `provider` field. Changing it replaces the sandbox.",
+					"`backend` (then `" + EnvBackend + "`, then `" + engines.Default() + "`). Recorded as the record's `provider` field. Changing it replaces the sandbox.",
 				Optional:      true,
 				Computed:      true,
 				Validators:    []validator.String{stringvalidator.OneOf(availableEngines...)},
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown(), stringplanmodifier.RequiresReplace()},
 			},
 			"runtime": schema.StringAttribute{
-				MarkdownDescription: "The runtime the sandbox is for, passed to the engine verbatim (e.g. `node24`, `python3.13`). " +
-					"On `local` it is recorded only: commands use the host's read-only system. Changing it replaces the sandbox.",
+				MarkdownDescription: attributeDoc(kindSandbox, "runtime", "The runtime the sandbox is for, passed to the engine verbatim "+
+					"(e.g. `node24`, `python3.13`). Changing it replaces the sandbox."),
 				Optional:      true,
 				Validators:    []validator.String{stringvalidator.LengthBetween(1, 128)},
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
 			},
 			"timeout": schema.StringAttribute{
-				MarkdownDescription: "A duration (`90s`, `5m`, `1h30m`). On `local` it is the longest any one command may run before " +
-					"it is killed. Recorded in milliseconds as the record's `timeout`. Default `" + defaultSandboxTimeout + "`. Changed in place.",
+				MarkdownDescription: attributeDoc(kindSandbox, "timeout", "A duration (`90s`, `5m`, `1h30m`). Recorded in milliseconds as "+
+					"the record's `timeout`. Default `"+defaultSandboxTimeout+"`. Changed in place."),
 				Optional:   true,
 				Computed:   true,
 				Default:    stringdefault.StaticString(defaultSandboxTimeout),
 				Validators: []validator.String{durationValidator{min: time.Second, max: 24 * time.Hour}},
 			},
 			"vcpus": schema.Int64Attribute{
-				MarkdownDescription: "Virtual CPUs to ask the engine for (at least 1). On `local` it is recorded only. Changing it replaces the sandbox.",
+				MarkdownDescription: attributeDoc(kindSandbox, "vcpus", "Virtual CPUs to ask the engine for (at least 1). Changing it replaces the sandbox."),
 				Optional:            true,
 				Validators:          []validator.Int64{int64validator.AtLeast(1), int64validator.AtMost(64)},
 				PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()},
@@ -197,18 +197,14 @@ func (r *sandboxResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
 			"urls": schema.MapAttribute{
-				MarkdownDescription: "One URL per exposed port, keyed by the port number. On `local` these are loopback URLs inside the " +
-					"sandbox's own network namespace. On `daytona` they are preview URLs (`https://<port>-<sandbox id>.<proxy domain>`); " +
-					"unless `daytona { public = true }`, a request needs the port's token from `url_tokens`.",
-				Computed:      true,
-				ElementType:   types.StringType,
-				PlanModifiers: []planmodifier.Map{mapplanmodifier.UseStateForUnknown()},
+				MarkdownDescription: attributeDoc(kindSandbox, "urls", "One URL per exposed port, keyed by the port number."),
+				Computed:            true,
+				ElementType:         types.StringType,
+				PlanModifiers:       []planmodifier.Map{mapplanmodifier.UseStateForUnknown()},
 			},
 			"url_tokens": schema.MapAttribute{
-				MarkdownDescription: "Sensitive. The secret a request to each port's URL needs, keyed like `urls`, for engines whose URLs " +
-					"take one; empty on the others. On `daytona` it is the preview token, sent as the header " +
-					"`x-daytona-preview-token`; Daytona changes it whenever the sandbox restarts, so it is read again on every " +
-					"refresh and is unknown in plans that change the sandbox. Never written to records.",
+				MarkdownDescription: attributeDoc(kindSandbox, "url_tokens", "Sensitive. The secret a request to each port's URL needs, "+
+					"keyed like `urls`, for engines whose URLs take one; empty on the others. Never written to records."),
 				Computed:    true,
 				Sensitive:   true,
 				ElementType: types.StringType,
@@ -362,8 +358,8 @@ func (r *sandboxResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 		spec.Volumes = nil // their engine ids are resolved at apply time; mount paths are validated by the schema
 		planSpec(ctx, &spec, plan.SetupID, plan.Policy, req.Config)
 		if err := backend.ValidateSandboxSpec(eng, spec); err != nil {
-			// An engine error about one attribute (vercel's vcpus, daytona.snapshot, ...) points at it; others at
-			// the engine block.
+			// An engine error about one attribute (vcpus, <engine>.<option>, ...) points at it; others at the
+			// engine block.
 			resp.Diagnostics.AddAttributeError(specErrorPath(eng.Name(), err), "Invalid engine options", err.Error())
 		}
 	}

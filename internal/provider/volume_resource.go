@@ -240,7 +240,7 @@ func andList(names []string) string {
 func backendAttribute(what string) schema.StringAttribute {
 	return schema.StringAttribute{
 		MarkdownDescription: "The engine of the " + what + ": " + quoteList(availableEngines) + ". Defaults to the provider's `backend` " +
-			"(then `" + EnvBackend + "`, then `local`). Changing it replaces the " + what + ".",
+			"(then `" + EnvBackend + "`, then `" + engines.Default() + "`). Changing it replaces the " + what + ".",
 		Optional:      true,
 		Computed:      true,
 		Validators:    []validator.String{stringvalidator.OneOf(availableEngines...)},

@@ -56,6 +56,13 @@ func TestEveryEngineIsRegistered(t *testing.T) {
 				t.Errorf("%s: the %s doc must be for a known kind and start with a space (it follows a sentence)", d.Name, kind)
 			}
 		}
+		for kind, docs := range d.AttributeDocs {
+			for name, doc := range docs {
+				if !slices.Contains(backend.ResourceKinds, kind) || !strings.HasPrefix(doc, " ") {
+					t.Errorf("%s: the doc of %s.%s must be for a known kind and start with a space", d.Name, kind, name)
+				}
+			}
+		}
 	}
 	for _, dir := range dirs {
 		if dir.IsDir() && !seen[dir.Name()] {

@@ -25,6 +25,7 @@ var Descriptor = backend.EngineDescriptor{
 	Options: map[backend.ResourceKind]backend.OptionBlock{
 		backend.KindSandbox: {Doc: sandboxBlockDoc, Options: sandboxOptions},
 	},
-	CheckOptions: checkOptions,
-	ResourceDocs: resourceDocs,
+	CheckOptions:  checkOptions,
+	ResourceDocs:  resourceDocs,
+	AttributeDocs: attributeDocs,
 }

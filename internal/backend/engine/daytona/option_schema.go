@@ -36,6 +36,16 @@ var resourceDocs = map[backend.ResourceKind]string{
 		"made outside Terraform included) fails with Daytona's 409 message.",
 }
 
+var attributeDocs = map[backend.ResourceKind]map[string]string{
+	backend.KindSandbox: {
+		"urls": " On `daytona` they are preview URLs (`https://<port>-<sandbox id>.<proxy domain>`); " +
+			"unless `daytona { public = true }`, a request needs the port's token from `url_tokens`.",
+		"url_tokens": " On `daytona` it is the preview token, sent as the header " +
+			"`x-daytona-preview-token`; Daytona changes it whenever the sandbox restarts, so it is read again on every " +
+			"refresh and is unknown in plans that change the sandbox.",
+	},
+}
+
 func minutes(name, doc string) backend.Option {
 	return backend.Option{Name: name, Kind: backend.OptionInt, Doc: doc, Min: backend.Bound(-1)}
 }

@@ -28,8 +28,9 @@ var Descriptor = backend.EngineDescriptor{
 	New: func(s map[string]string) (backend.Engine, error) {
 		return backend.Made(New(Config{Root: s["root"], Isolation: s["isolation"]}))
 	},
-	Capabilities: Capabilities,
-	Options:      localOptions,
-	CheckOptions: checkOptions,
-	ResourceDocs: resourceDocs,
+	Capabilities:  Capabilities,
+	Options:       localOptions,
+	CheckOptions:  checkOptions,
+	ResourceDocs:  resourceDocs,
+	AttributeDocs: attributeDocs,
 }

@@ -42,6 +42,16 @@ var resourceDocs = map[backend.ResourceKind]string{
 	backend.KindWorkspace: " On `local` the workspace is its own persistent directory under the local root, used as the home of its commands.",
 }
 
+// attributeDocs say what resources' own attributes mean on this engine.
+var attributeDocs = map[backend.ResourceKind]map[string]string{
+	backend.KindSandbox: {
+		"runtime": " On `local` it is recorded only: commands use the host's read-only system.",
+		"timeout": " On `local` it is the longest any one command may run before it is killed.",
+		"vcpus":   " On `local` it is recorded only.",
+		"urls":    " On `local` these are loopback URLs inside the sandbox's own network namespace.",
+	},
+}
+
 var localOptions = map[backend.ResourceKind]backend.OptionBlock{
 	backend.KindSandbox: {Doc: sandboxBlockDoc, Options: sandboxOptionSchema},
 }
