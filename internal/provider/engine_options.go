@@ -82,7 +82,7 @@ func blockReplaces(opts []backend.Option) objectplanmodifier.RequiresReplaceIfFu
 // optionAttribute is an option's schema attribute: its type, flags, default and the validators of its
 // constraints. nested: inside an object option (whose Required applies).
 func optionAttribute(o backend.Option, nested bool) schema.Attribute {
-	optional := !(nested && o.Required)
+	optional := !nested || !o.Required
 	switch o.Kind {
 	case backend.OptionString:
 		a := schema.StringAttribute{MarkdownDescription: o.Doc, Optional: optional, Required: !optional, Computed: o.Computed, Sensitive: o.Sensitive}
@@ -209,6 +209,8 @@ func resourceDoc(kind backend.ResourceKind, base string) string {
 }
 
 // attributeDoc is the description of a resource's own attribute: base, then what each engine adds to it.
+//
+//nolint:unparam // any kind of resource may have engine sentences; only sandbox attributes have some yet
 func attributeDoc(kind backend.ResourceKind, name, base string) string {
 	for _, d := range engines.All {
 		base += d.AttributeDocs[kind][name]

@@ -33,7 +33,7 @@ var fakeDescriptor = backend.EngineDescriptor{
 		backend.KindSandbox: {Doc: "Options of the fake engine.", Options: []backend.Option{
 			{Name: "size", Kind: backend.OptionInt, Doc: "The size.", Min: backend.Bound(2), Max: backend.Bound(8),
 				Check: func(v any) error {
-					if v.(int64)%2 != 0 {
+					if n, _ := v.(int64); n%2 != 0 {
 						return errors.New("the size is even")
 					}
 					return nil
@@ -114,24 +114,25 @@ func TestOptionBlocksFromDescriptor(t *testing.T) {
 		"meta":   types.MapType{ElemType: types.StringType},
 		"origin": types.ObjectType{AttrTypes: map[string]attr.Type{"url": types.StringType, "depth": types.Int64Type}},
 	}
-	if got := block.Type().(types.ObjectType).AttrTypes; !reflect.DeepEqual(got, want) {
+	if got, _ := block.Type().(types.ObjectType); !reflect.DeepEqual(got.AttrTypes, want) {
 		t.Errorf("attribute types %v, want %v", got, want)
 	}
-	mode := block.Attributes["mode"].(schema.StringAttribute)
+	mode, _ := block.Attributes["mode"].(schema.StringAttribute)
 	if !mode.Computed || mode.Default == nil {
 		t.Error("mode: a computed option with a default")
 	}
-	if !block.Attributes["secret_name"].(schema.StringAttribute).Sensitive {
+	if !block.Attributes["secret_name"].IsSensitive() {
 		t.Error("secret_name is not sensitive")
 	}
-	if url := block.Attributes["origin"].(schema.SingleNestedAttribute).Attributes["url"]; !url.IsRequired() {
+	if origin, _ := block.Attributes["origin"].(schema.SingleNestedAttribute); origin.Attributes["url"] == nil || !origin.Attributes["url"].IsRequired() {
 		t.Error("origin.url is not required within its object")
 	}
 
 	// Validators from the constraints: range and Check on ints, one-of and pattern on strings.
 	intErrs := func(n int64) string {
 		var resp validator.Int64Response
-		for _, v := range block.Attributes["size"].(schema.Int64Attribute).Validators {
+		size, _ := block.Attributes["size"].(schema.Int64Attribute)
+		for _, v := range size.Validators {
 			v.ValidateInt64(ctx, validator.Int64Request{Path: path.Root("fakeengine").AtName("size"), ConfigValue: types.Int64Value(n)}, &resp)
 		}
 		return diagText(resp.Diagnostics)
@@ -141,7 +142,8 @@ func TestOptionBlocksFromDescriptor(t *testing.T) {
 	}
 	strErrs := func(name, s string) string {
 		var resp validator.StringResponse
-		for _, v := range block.Attributes[name].(schema.StringAttribute).Validators {
+		a, _ := block.Attributes[name].(schema.StringAttribute)
+		for _, v := range a.Validators {
 			v.ValidateString(ctx, validator.StringRequest{Path: path.Root("fakeengine").AtName(name), ConfigValue: types.StringValue(s)}, &resp)
 		}
 		return diagText(resp.Diagnostics)
@@ -254,9 +256,11 @@ func TestOptionBlocksMappedGenerically(t *testing.T) {
 	}
 	diags = nil
 	m.Engines.check(kindSandbox, "fakeengine", &diags)
-	if len(diags) != 1 || !strings.Contains(diags[0].Detail(), "sour things have no tags") ||
-		!diags[0].(diag.DiagnosticWithPath).Path().Equal(path.Root("fakeengine").AtName("tags")) {
-		t.Errorf("CheckOptions: %s", diagText(diags))
+	if len(diags) != 1 || !strings.Contains(diags[0].Detail(), "sour things have no tags") {
+		t.Fatalf("CheckOptions: %s", diagText(diags))
+	}
+	if wp, ok := diags[0].(diag.DiagnosticWithPath); !ok || !wp.Path().Equal(path.Root("fakeengine").AtName("tags")) {
+		t.Errorf("CheckOptions: the refusal is not on fakeengine.tags: %v", diags[0])
 	}
 }
 

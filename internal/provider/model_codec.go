@@ -377,7 +377,7 @@ func frameworkGet[T any](s schemaTyper, dst *T, get func(target any) diag.Diagno
 	}
 	m := engineBlocks{}
 	for k, name := range blocks {
-		m[name] = tmp.Elem().Field(i + k).Interface().(basetypes.ObjectValue)
+		m[name], _ = tmp.Elem().Field(i + k).Interface().(basetypes.ObjectValue)
 	}
 	out.Field(at).Set(reflect.ValueOf(m))
 	rv.Set(out)
@@ -409,7 +409,10 @@ func frameworkSet[T any](ctx context.Context, s schemaTyper, src *T, set func(so
 	shape, blocks := frameworkShape(rv.Type(), s.Type())
 	tmp := reflect.New(shape).Elem()
 	var m engineBlocks
-	types_ := s.Type().(attr.TypeWithAttributeTypes).AttributeTypes()
+	var types_ map[string]attr.Type
+	if at, ok := s.Type().(attr.TypeWithAttributeTypes); ok {
+		types_ = at.AttributeTypes()
+	}
 	i := 0
 	for j := 0; j < rv.NumField(); j++ {
 		if rv.Type().Field(j).Type == engineBlocksType {

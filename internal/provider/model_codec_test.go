@@ -120,7 +120,7 @@ func TestModelCodecMatchesFramework(t *testing.T) {
 			rf, rc := reflect.ValueOf(viaFramework), reflect.ValueOf(viaCodec)
 			for i := 0; i < rf.NumField(); i++ {
 				if fb, ok := rf.Field(i).Interface().(engineBlocks); ok {
-					cb := rc.Field(i).Interface().(engineBlocks)
+					cb, _ := rc.Field(i).Interface().(engineBlocks)
 					if len(fb) != len(engines.All) || len(cb) != len(fb) {
 						t.Errorf("engine blocks: codec %d, framework %d, engines %d", len(cb), len(fb), len(engines.All))
 					}

@@ -1,10 +1,6 @@
 package vercel
 
-import (
-	"fmt"
-
-	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
-)
+import "github.com/ekairos/terraform-provider-sandbox/internal/backend"
 
 // The vercel engine's option blocks, as its descriptor declares them (Descriptor.Options): the provider makes
 // the `vercel {}` blocks of sandboxes and setups from them.
@@ -44,7 +40,10 @@ var setupOptionSchema = []backend.Option{
 		Doc: "How long the setup's snapshot lives after its last use: a duration such as `720h` or `30d` (at least " +
 			"a day), or `never`. Default: never expires (the API's own default for snapshots is 30 days, which would make the " +
 			"setup vanish and be rebuilt). An expired or deleted snapshot is found on refresh and the setup is built again.",
-		Check:    func(v any) error { return ValidateExpiration(Name+"."+OptionExpiration, v.(string)) },
+		Check: func(v any) error {
+			s, _ := v.(string)
+			return ValidateExpiration(Name+"."+OptionExpiration, s)
+		},
 		CheckDoc: "a duration of at least a day (`720h`, `30d`) or `never`",
 	},
 	{
@@ -52,10 +51,8 @@ var setupOptionSchema = []backend.Option{
 		Doc: "vCPUs of the builder sandbox the setup runs in: 1 or an even number up to 8. Default 2.",
 		Min: backend.Bound(1), Max: backend.Bound(MaxVCPUs),
 		Check: func(v any) error {
-			if n := v.(int64); n > 1 && n%2 != 0 {
-				return fmt.Errorf("Vercel gives 1 or an even number of vCPUs, not %d.", n)
-			}
-			return nil
+			n, _ := v.(int64)
+			return checkVCPUs(int(n))
 		},
 		CheckDoc: "1 or an even number",
 	},
