@@ -3,7 +3,6 @@ package backend
 import (
 	"fmt"
 	"regexp"
-	"slices"
 )
 
 // Option schemas: the engine blocks of resources (`daytona { image = ... }` on a sandbox, `vercel { expiration
@@ -108,31 +107,6 @@ func OptionErrors(engine string, err error) []AttrError {
 		return []AttrError{*ae}
 	}
 	return []AttrError{{Path: []string{engine}, Err: err}}
-}
-
-// CheckValue checks one value of the option against its constraints (its kind is trusted: the schema has
-// typed it), as the provider's validators do; nil when it passes.
-func (o Option) CheckValue(v any) error {
-	switch x := v.(type) {
-	case int64:
-		if o.Min != nil && x < *o.Min {
-			return fmt.Errorf("%s must be at least %d, got %d", o.Name, *o.Min, x)
-		}
-		if o.Max != nil && x > *o.Max {
-			return fmt.Errorf("%s must be at most %d, got %d", o.Name, *o.Max, x)
-		}
-	case string:
-		if len(o.OneOf) > 0 && !slices.Contains(o.OneOf, x) {
-			return fmt.Errorf("%s must be one of %q, got %q", o.Name, o.OneOf, x)
-		}
-		if o.Pattern != nil && !o.Pattern.MatchString(x) {
-			return fmt.Errorf("%s %s, got %q", o.Name, o.PatternMessage, x)
-		}
-	}
-	if o.Check != nil {
-		return o.Check(v)
-	}
-	return nil
 }
 
 // Validate reports what is wrong with an option block's description (a descriptor's mistake, found by the

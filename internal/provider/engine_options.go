@@ -329,7 +329,7 @@ func optionsFromObject(obj types.Object) map[string]any {
 }
 
 // optionsToObject reads an engine's recorded options (params.<engine>) back into its block. Only attributes
-// set in the prior value are refreshed: engine metadata shares the map (a sprite's generated name, say) and must
+// set in the prior value, or unknown there (computed), are refreshed: engine metadata shares the map (a sprite's generated name, say) and must
 // not appear as a change of an attribute the configuration leaves unset. An absent block stays absent.
 func optionsToObject(raw any, attrTypes map[string]attr.Type, prior types.Object) types.Object {
 	if prior.IsNull() || prior.IsUnknown() {
@@ -339,7 +339,12 @@ func optionsToObject(raw any, attrTypes map[string]attr.Type, prior types.Object
 	vals := map[string]attr.Value{}
 	for name, t := range attrTypes {
 		p := prior.Attributes()[name]
-		if p == nil || p.IsNull() || p.IsUnknown() {
+		if p != nil && p.IsUnknown() { // a computed option the configuration left to the engine: what it recorded
+			v, present := m[name]
+			vals[name] = attrValue(t, v, present)
+			continue
+		}
+		if p == nil || p.IsNull() {
 			vals[name] = attrValue(t, nil, false)
 			continue
 		}

@@ -41,6 +41,7 @@ var fakeDescriptor = backend.EngineDescriptor{
 			{Name: "flavour", Kind: backend.OptionString, Doc: "The flavour.", OneOf: []string{"sweet", "sour"}},
 			{Name: "code", Kind: backend.OptionString, Doc: "A code.", Pattern: regexp.MustCompile(`^[a-z]+$`), PatternMessage: "must be lower-case letters"},
 			{Name: "mode", Kind: backend.OptionString, Doc: "The mode.", Computed: true, Default: "auto"},
+			{Name: "zone", Kind: backend.OptionString, Doc: "The zone the engine chose.", Computed: true},
 			{Name: "secret_name", Kind: backend.OptionString, Doc: "Sensitive.", Sensitive: true},
 			{Name: "tags", Kind: backend.OptionStringList, Doc: "Tags."},
 			{Name: "meta", Kind: backend.OptionStringMap, Doc: "Metadata.", InPlace: true},
@@ -97,7 +98,7 @@ func TestOptionBlocksFromDescriptor(t *testing.T) {
 		t.Errorf("urls: %q has not the engine's sentence", doc)
 	}
 	block, ok := sb.Blocks["fakeengine"].(schema.SingleNestedBlock)
-	if !ok || block.MarkdownDescription != "Options of the fake engine." || len(block.Attributes) != 8 {
+	if !ok || block.MarkdownDescription != "Options of the fake engine." || len(block.Attributes) != 9 {
 		t.Fatalf("sandbox block: %#v", sb.Blocks["fakeengine"])
 	}
 	if _, ok := resourceSchema(t, NewSetupResource()).Blocks["fakeengine"]; ok {
@@ -110,7 +111,7 @@ func TestOptionBlocksFromDescriptor(t *testing.T) {
 
 	want := map[string]attr.Type{
 		"size": types.Int64Type, "flavour": types.StringType, "code": types.StringType, "mode": types.StringType,
-		"secret_name": types.StringType, "tags": types.ListType{ElemType: types.StringType},
+		"secret_name": types.StringType, "tags": types.ListType{ElemType: types.StringType}, "zone": types.StringType,
 		"meta":   types.MapType{ElemType: types.StringType},
 		"origin": types.ObjectType{AttrTypes: map[string]attr.Type{"url": types.StringType, "depth": types.Int64Type}},
 	}
@@ -247,6 +248,13 @@ func TestOptionBlocksMappedGenerically(t *testing.T) {
 	}
 	if !restored[engines.Default()].IsNull() {
 		t.Error("another engine's block was restored")
+	}
+
+	// A computed option left unknown by the plan takes what the engine recorded.
+	planned := fakeBlock(map[string]attr.Value{"size": types.Int64Value(4), "zone": types.StringUnknown()})
+	applied := engineBlocks{"fakeengine": planned}.restore(kindSandbox, "fakeengine", map[string]any{"fakeengine": map[string]any{"size": int64(4), "zone": "z1"}}, nil)
+	if got := applied["fakeengine"].Attributes()["zone"]; !got.Equal(types.StringValue("z1")) {
+		t.Errorf("computed zone after apply: %s", got)
 	}
 
 	var diags diag.Diagnostics
