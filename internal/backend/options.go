@@ -92,10 +92,18 @@ func Bound(n int64) *int64 { return &n }
 
 // OptionCheck is an engine's check of an option block's values as a whole (the rules across options: "image
 // and snapshot are exclusive"), run at plan time, before the engine is made and without credentials, for the
-// engine the configuration names. opts holds the set options only (see OptionBlock); a check never sees a
-// block with an unknown value. Each refusal is an AttrError whose Path is under the block ("<engine>",
-// "<option>").
-type OptionCheck func(kind ResourceKind, opts map[string]any) []AttrError
+// engine the configuration names. It never sees a block with an unknown value. Each refusal is an AttrError
+// whose Path is under the block ("<engine>", "<option>").
+type OptionCheck func(req OptionRequest) []AttrError
+
+// OptionRequest is what an OptionCheck judges.
+type OptionRequest struct {
+	Kind ResourceKind
+	// Options holds the block's set options.
+	Options map[string]any
+	// Setup: the resource starts from a setup (its setup_id is set, maybe not known yet).
+	Setup bool
+}
 
 // OptionErrors turns an engine's option error into the refusals of an OptionCheck: an *AttrError as it is,
 // any other error on the engine's block; nil for nil.

@@ -246,8 +246,9 @@ func fullyKnown(v attr.Value) bool {
 }
 
 // check refuses a block for an engine other than the resource's, then runs the resource's engine's own checks
-// of its block (EngineDescriptor.CheckOptions) once it is known, each refusal on its attribute.
-func (b engineBlocks) check(kind backend.ResourceKind, engine string, diags *diag.Diagnostics) {
+// of its block (EngineDescriptor.CheckOptions) once it is known, each refusal on its attribute. setupID is the
+// resource's setup_id (null when it has none).
+func (b engineBlocks) check(kind backend.ResourceKind, engine string, setupID types.String, diags *diag.Diagnostics) {
 	for _, d := range engines.All {
 		if block, ok := b[d.Name]; ok && d.Name != engine && !block.IsNull() && !block.IsUnknown() {
 			diags.AddAttributeError(path.Root(d.Name), "Block for another engine",
@@ -259,7 +260,7 @@ func (b engineBlocks) check(kind backend.ResourceKind, engine string, diags *dia
 	if !ok || d.CheckOptions == nil || block.IsNull() || !fullyKnown(block) {
 		return
 	}
-	for _, ae := range d.CheckOptions(kind, optionsFromObject(block)) {
+	for _, ae := range d.CheckOptions(backend.OptionRequest{Kind: kind, Options: optionsFromObject(block), Setup: !setupID.IsNull()}) {
 		diags.AddAttributeError(specErrorPath(engine, &ae), "Invalid engine options", ae.Err.Error())
 	}
 }

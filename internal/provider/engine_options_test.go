@@ -54,8 +54,8 @@ var fakeDescriptor = backend.EngineDescriptor{
 			{Name: "disk_mb", Kind: backend.OptionInt, Doc: "The volume's size."},
 		}},
 	},
-	CheckOptions: func(kind backend.ResourceKind, opts map[string]any) []backend.AttrError {
-		if _, ok := opts["tags"]; ok && opts["flavour"] == "sour" {
+	CheckOptions: func(req backend.OptionRequest) []backend.AttrError {
+		if _, ok := req.Options["tags"]; ok && req.Options["flavour"] == "sour" {
 			return []backend.AttrError{{Path: []string{"fakeengine", "tags"}, Err: errors.New("sour things have no tags")}}
 		}
 		return nil
@@ -258,12 +258,12 @@ func TestOptionBlocksMappedGenerically(t *testing.T) {
 	}
 
 	var diags diag.Diagnostics
-	m.Engines.check(kindSandbox, engines.Default(), &diags)
+	m.Engines.check(kindSandbox, engines.Default(), types.StringNull(), &diags)
 	if !diags.HasError() || !strings.Contains(diagText(diags), "The fakeengine block only applies to backend = \"fakeengine\"") {
 		t.Errorf("a fakeengine block on a %s sandbox: %s", engines.Default(), diagText(diags))
 	}
 	diags = nil
-	m.Engines.check(kindSandbox, "fakeengine", &diags)
+	m.Engines.check(kindSandbox, "fakeengine", types.StringNull(), &diags)
 	if len(diags) != 1 || !strings.Contains(diags[0].Detail(), "sour things have no tags") {
 		t.Fatalf("CheckOptions: %s", diagText(diags))
 	}

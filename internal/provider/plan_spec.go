@@ -48,8 +48,12 @@ func checkPlanBlocks(ctx context.Context, plan tfsdk.Plan, kind backend.Resource
 		diags.Append(plan.GetAttribute(ctx, path.Root(d.Name), &v)...)
 		blocks[d.Name] = v
 	}
+	setupID := types.StringNull()
+	if _, ok := plan.Schema.GetAttributes()["setup_id"]; ok {
+		diags.Append(plan.GetAttribute(ctx, path.Root("setup_id"), &setupID)...)
+	}
 	if !diags.HasError() {
-		blocks.check(kind, engine, diags)
+		blocks.check(kind, engine, setupID, diags)
 	}
 }
 

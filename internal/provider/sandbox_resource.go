@@ -293,7 +293,7 @@ func (r *sandboxResource) ValidateConfig(ctx context.Context, req resource.Valid
 		}
 	}
 	if !m.Backend.IsNull() && !m.Backend.IsUnknown() {
-		m.Engines.check(kindSandbox, m.Backend.ValueString(), &resp.Diagnostics)
+		m.Engines.check(kindSandbox, m.Backend.ValueString(), m.SetupID, &resp.Diagnostics)
 	}
 }
 
@@ -343,7 +343,7 @@ func (r *sandboxResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	if caps, ok := planCapabilities(plan.Backend.ValueString(), eng); ok {
 		checkCapabilities(ctx, kindSandbox, plan.Backend.ValueString(), caps, req, &resp.Diagnostics)
 	}
-	plan.Engines.check(kindSandbox, plan.Backend.ValueString(), &resp.Diagnostics)
+	plan.Engines.check(kindSandbox, plan.Backend.ValueString(), plan.SetupID, &resp.Diagnostics)
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("backend"), "Backend not available", err.Error())
 		return

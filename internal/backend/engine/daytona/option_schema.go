@@ -72,10 +72,10 @@ var sandboxOptions = []backend.Option{
 
 // checkOptions applies the rules across a block's options (image or snapshot, resources only with an image,
 // ephemeral without auto-delete, block-all without an allow-list) before any credential is needed.
-func checkOptions(kind backend.ResourceKind, opts map[string]any) []backend.AttrError {
-	if kind != backend.KindSandbox {
+func checkOptions(req backend.OptionRequest) []backend.AttrError {
+	if req.Kind != backend.KindSandbox {
 		return nil
 	}
-	_, err := parseOptions(opts, sandboxOptionKeys, "sandbox")
+	_, err := parseOptions(req.Options, sandboxOptionKeys, "sandbox")
 	return backend.OptionErrors(Name, err)
 }

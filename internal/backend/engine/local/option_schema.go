@@ -58,10 +58,10 @@ var localOptions = map[backend.ResourceKind]backend.OptionBlock{
 
 // checkOptions checks a sandbox's block as its create would, each refusal on its option, before the engine is
 // made.
-func checkOptions(kind backend.ResourceKind, opts map[string]any) []backend.AttrError {
-	if kind != backend.KindSandbox {
+func checkOptions(req backend.OptionRequest) []backend.AttrError {
+	if req.Kind != backend.KindSandbox {
 		return nil
 	}
-	_, err := parseLimits(opts)
+	_, err := parseLimits(req.Options)
 	return backend.OptionErrors(Name, onAttribute(err))
 }

@@ -39,10 +39,10 @@ var resourceDocs = map[backend.ResourceKind]string{
 
 // checkOptions checks a sandbox's block as its create would (the name's full rule, the labels), before any
 // credential is needed.
-func checkOptions(kind backend.ResourceKind, opts map[string]any) []backend.AttrError {
-	if kind != backend.KindSandbox {
+func checkOptions(req backend.OptionRequest) []backend.AttrError {
+	if req.Kind != backend.KindSandbox {
 		return nil
 	}
-	_, err := parseOptions(opts, true)
+	_, err := parseOptions(req.Options, true)
 	return backend.OptionErrors(Name, err)
 }

@@ -1,6 +1,10 @@
 package vercel
 
-import "github.com/ekairos/terraform-provider-sandbox/internal/backend"
+import (
+	"errors"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+)
 
 // The vercel engine's option blocks, as its descriptor declares them (Descriptor.Options): the provider makes
 // the `vercel {}` blocks of sandboxes and setups from them.
@@ -59,14 +63,20 @@ var setupOptionSchema = []backend.Option{
 }
 
 // checkOptions checks a block as the engine's creates would (a source's type and the keys it takes, the
-// snapshot lifetimes), before any credential is needed.
-func checkOptions(kind backend.ResourceKind, opts map[string]any) []backend.AttrError {
+// snapshot lifetimes, a source without a setup), before any credential is needed.
+func checkOptions(req backend.OptionRequest) []backend.AttrError {
 	var err error
-	switch kind {
+	switch req.Kind {
 	case backend.KindSandbox:
-		_, err = parseSandboxOptions(opts)
+		var o sandboxOptions
+		if o, err = parseSandboxOptions(req.Options); err == nil && o.source != nil && req.Setup {
+			return []backend.AttrError{{Path: []string{Name, OptionSource}, Err: errSourceAndSetup}}
+		}
 	case backend.KindSetup:
-		_, err = parseSetupOptions(opts)
+		_, err = parseSetupOptions(req.Options)
 	}
 	return backend.OptionErrors(Name, err)
 }
+
+var errSourceAndSetup = errors.New("on vercel a source and a setup both give the sandbox's first files: use one of them " +
+	"(to start from a repository and run a setup command, put the clone in the setup's command, or drop setup_id and keep the source)")
