@@ -26,6 +26,18 @@ type EngineDescriptor struct {
 	// Capabilities is what the engine declares it can do, for plan-time checks that need no credentials. A
 	// made engine may narrow them (Engine.Capabilities: the local engine without isolation has no volumes).
 	Capabilities Capabilities
+	// Options are the engine's option blocks, by the kind of resource they belong to: each becomes a
+	// `<Name> {}` block of that resource, allowed only with `backend = "<Name>"`, whose values reach the
+	// engine as the spec's Options and are recorded under params.<Name>. A kind not listed has no block.
+	Options map[ResourceKind]OptionBlock
+	// CheckOptions checks a block's values across options at plan time (nil = no such rules).
+	CheckOptions OptionCheck
+	// ResourceDocs are Markdown paragraphs the engine adds to the description of each kind of resource (what
+	// a workspace is on this engine), each starting with a space.
+	ResourceDocs map[ResourceKind]string
+	// AttributeDocs are Markdown sentences the engine adds to the description of resources' own attributes
+	// (what `urls` are on this engine), by kind and attribute name, each starting with a space.
+	AttributeDocs map[ResourceKind]map[string]string
 }
 
 // Setting is one attribute of an engine's provider block.

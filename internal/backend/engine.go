@@ -8,14 +8,6 @@ import (
 	"time"
 )
 
-// Engine names, as written to records' provider field and accepted by the backend attribute.
-const (
-	EngineLocal   = "local"
-	EngineDaytona = "daytona"
-	EngineVercel  = "vercel"
-	EngineSprites = "sprites"
-)
-
 // Engine states: what the engine says about an existing sandbox. They are not record statuses.
 const (
 	StateRunning  = "running"
@@ -50,11 +42,6 @@ type Capabilities struct {
 	// PolicyHostPorts: an allow list's host entry may name a port (host:port, that port alone); without it the
 	// engine's allow list takes host names only, and an entry with a port is refused.
 	PolicyHostPorts bool
-	// Sources are the types of the engine option "source" (where a sandbox's first files come from: git,
-	// tarball, snapshot); none = no such option.
-	Sources []string
-	// SourceExcludesSetup: a sandbox cannot have both a source and a setup (both give its first files).
-	SourceExcludesSetup bool
 	// NoStop, when StopStart is false, says what the engine does instead of stopping (shown with the
 	// refusal of desired_state = "stopped").
 	NoStop string

@@ -28,17 +28,16 @@ func planCapabilities(name string, eng backend.Engine) (backend.Capabilities, bo
 
 // Resource kinds whose plans checkCapabilities checks.
 const (
-	kindSandbox   = "sandbox"
-	kindWorkspace = "workspace"
-	kindSetup     = "setup"
-	kindVolume    = "volume"
+	kindSandbox   = backend.KindSandbox
+	kindWorkspace = backend.KindWorkspace
+	kindSetup     = backend.KindSetup
+	kindVolume    = backend.KindVolume
 )
 
 // checkCapabilities refuses at plan time what the engine cannot do, each error on the attribute that asks
 // for it: the kind of resource itself (volumes, setups, workspaces), desired_state = "stopped", volume
-// blocks, setup_id, too many ports or vCPUs, a policy mode, policy credentials, and a source together with a
-// setup.
-func checkCapabilities(ctx context.Context, kind, name string, caps backend.Capabilities, req resource.ModifyPlanRequest, diags *diag.Diagnostics) {
+// blocks, setup_id, too many ports or vCPUs, a policy mode and policy credentials.
+func checkCapabilities(ctx context.Context, kind backend.ResourceKind, name string, caps backend.Capabilities, req resource.ModifyPlanRequest, diags *diag.Diagnostics) {
 	if req.Plan.Raw.IsNull() {
 		return
 	}
@@ -67,7 +66,6 @@ func checkSandboxCapabilities(ctx context.Context, name string, caps backend.Cap
 	var desired, setupID types.String
 	var vcpus types.Int64
 	var ports, volumes types.List
-	var engineBlock types.Object
 	for p, target := range map[string]any{"desired_state": &desired, "setup_id": &setupID, "vcpus": &vcpus, "ports": &ports, "volume": &volumes} {
 		if d := req.Plan.GetAttribute(ctx, path.Root(p), target); d.HasError() {
 			return
@@ -95,15 +93,6 @@ func checkSandboxCapabilities(ctx context.Context, name string, caps backend.Cap
 	}
 	if caps.MaxVCPUs > 0 && vcpus.ValueInt64() > int64(caps.MaxVCPUs) {
 		diags.AddAttributeError(path.Root("vcpus"), "Too many vCPUs", fmt.Sprintf("The %s engine gives at most %d vCPUs.", name, caps.MaxVCPUs))
-	}
-	if caps.SourceExcludesSetup && !setupID.IsNull() {
-		if d := req.Plan.GetAttribute(ctx, path.Root(name), &engineBlock); !d.HasError() && !engineBlock.IsNull() && !engineBlock.IsUnknown() {
-			if src, ok := engineBlock.Attributes()["source"]; ok && !src.IsNull() {
-				diags.AddAttributeError(path.Root(name).AtName("source"), "A source and a setup",
-					fmt.Sprintf("On %s a source and a setup both give the sandbox's first files: use one of them. "+
-						"To start from a repository and run a setup command, put the clone in the setup's command, or drop setup_id and keep the source.", name))
-			}
-		}
 	}
 }
 

@@ -37,7 +37,7 @@ resource "sandbox_sandbox" "s" {
     }
   }
 }
-`, `(?s)A source and a setup.*with sandbox_sandbox.s.*source = \{.*both give the sandbox's first files`},
+`, `(?s)Invalid engine options.*with sandbox_sandbox.s.*source = \{.*a source and a setup both give the\s+sandbox's first files`},
 		{"sprites policy credentials", spritesHCL(env, sfake) + `
 resource "sandbox_sandbox" "s" {
   backend = "sprites"

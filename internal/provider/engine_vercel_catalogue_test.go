@@ -125,7 +125,7 @@ resource "sandbox_command" "read" {
 						if err != nil {
 							return err
 						}
-						if md, _ := rec.JSONMap("params")[backend.EngineVercel].(map[string]any); md["expiration"] != "30d" {
+						if md, _ := rec.JSONMap("params")["vercel"].(map[string]any); md["expiration"] != "30d" {
 							return fmt.Errorf("params.vercel of the short setup = %v, want expiration 30d", md)
 						}
 						return nil

@@ -76,7 +76,7 @@ resource "sandbox_sandbox" "s" {
 						if err != nil {
 							return err
 						}
-						md, _ := rec.JSONMap("params")[backend.EngineVercel].(map[string]any)
+						md, _ := rec.JSONMap("params")["vercel"].(map[string]any)
 						if md["name"] != name || md["runtime"] != "node22" || md["persistent"] != true {
 							return fmt.Errorf("params.vercel = %v", md)
 						}
@@ -273,7 +273,7 @@ resource "sandbox_setup" "s" {
   }
 }
 `,
-			PlanOnly: true, ExpectError: regexp.MustCompile(`(?s)vercel block only applies with backend = "vercel"`),
+			PlanOnly: true, ExpectError: regexp.MustCompile(`(?s)vercel block only applies to backend = "vercel"`),
 		},
 		resource.TestStep{
 			Config: vercelHCL(env, fake),

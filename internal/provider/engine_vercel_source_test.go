@@ -12,8 +12,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
-
-	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 )
 
 // vercelTarball serves a .tar.gz with one file on loopback, as a tarball source's URL.
@@ -87,7 +85,7 @@ resource "sandbox_command" "c" {
 						if err != nil {
 							return err
 						}
-						md, _ := rec.JSONMap("params")[backend.EngineVercel].(map[string]any)
+						md, _ := rec.JSONMap("params")["vercel"].(map[string]any)
 						src, _ := md["source"].(map[string]any)
 						if md["persistent"] != false || src["url"] != one {
 							return fmt.Errorf("params.vercel = %v", md)

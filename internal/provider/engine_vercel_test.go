@@ -10,7 +10,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
-	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engine/vercel/vercelfake"
 )
 
@@ -154,7 +153,7 @@ resource "sandbox_command" "c" {
 						if err != nil {
 							return err
 						}
-						if _, ok := rec.JSONMap("params")[backend.EngineVercel].(map[string]any); !ok {
+						if _, ok := rec.JSONMap("params")["vercel"].(map[string]any); !ok {
 							return fmt.Errorf("no params.vercel in the record: %v", rec.Attrs)
 						}
 						return nil

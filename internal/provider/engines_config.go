@@ -23,10 +23,10 @@ import (
 // only these.
 var availableEngines = engines.Names()
 
-// engineBlocks are the provider blocks of the engines, one per registered engine, made from its descriptor's
+// providerEngineBlocks are the provider blocks of the engines, one per registered engine, made from its descriptor's
 // settings. Their values are read at Configure (attribute, then environment, then default) and handed to the
 // engine when a resource first uses it: no credential is required until then.
-func engineBlocks() map[string]schema.Block {
+func providerEngineBlocks() map[string]schema.Block {
 	blocks := map[string]schema.Block{}
 	for _, d := range engines.All {
 		attrs := map[string]schema.Attribute{}

@@ -154,8 +154,8 @@ resource "sandbox_sandbox" "wrong" {}
 // the object this configuration now manages), and it is confirmed (no killed apply of the other one adopts it).
 func TestAccImport_claimsTheRecord(t *testing.T) {
 	env := newTestEnv(t)
-	other := &backend.Lifecycle{Store: env.store(), Engines: backend.EngineMap{backend.EngineLocal: env.engine()}, Scope: "other#default"}
-	vol, _, err := other.CreateVolume(context.Background(), backend.VolumeRequest{Backend: backend.EngineLocal, Name: "data"})
+	other := &backend.Lifecycle{Store: env.store(), Engines: backend.EngineMap{"local": env.engine()}, Scope: "other#default"}
+	vol, _, err := other.CreateVolume(context.Background(), backend.VolumeRequest{Backend: "local", Name: "data"})
 	if err != nil {
 		t.Fatal(err)
 	}

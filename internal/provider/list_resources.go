@@ -284,12 +284,12 @@ func (l *recordList) List(ctx context.Context, req list.ListRequest, stream *lis
 // and writes it back.
 func fillModel[M any](ctx context.Context, r *tfsdk.Resource, diags *diag.Diagnostics, restore func(m *M)) {
 	var m M
-	diags.Append(r.Get(ctx, &m)...)
+	diags.Append(getResource(ctx, r, &m)...)
 	if diags.HasError() {
 		return
 	}
 	restore(&m)
-	diags.Append(r.Set(ctx, &m)...)
+	diags.Append(setResource(ctx, r, &m)...)
 }
 
 func describe(parts ...string) string {

@@ -67,7 +67,7 @@ func TestListResourcesServed(t *testing.T) {
 // appLifecycle makes objects and records as an application using @ekairos/sandbox does: through the
 // record-first lifecycle on the test's store and local root, with no Terraform scope.
 func (e *testEnv) appLifecycle() *backend.Lifecycle {
-	return &backend.Lifecycle{Store: e.store(), Engines: backend.EngineMap{backend.EngineLocal: e.engine()}}
+	return &backend.Lifecycle{Store: e.store(), Engines: backend.EngineMap{"local": e.engine()}}
 }
 
 // appRecord rewrites a record as an application leaves it: no params.terraform (the provider's bookkeeping),
@@ -97,7 +97,7 @@ func (e *testEnv) appRecord(entity, id string, labels map[string]any) {
 func (e *testEnv) appSandbox(purpose string, labels map[string]any) string {
 	e.t.Helper()
 	res, err := e.appLifecycle().CreateSandbox(context.Background(), backend.SandboxRequest{
-		Backend: backend.EngineLocal, Spec: backend.SandboxSpec{Purpose: purpose, Timeout: 10 * time.Minute}})
+		Backend: "local", Spec: backend.SandboxSpec{Purpose: purpose, Timeout: 10 * time.Minute}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -123,13 +123,13 @@ func TestAccList_filters(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A sandbox another configuration made (scope "other"): its own.
-	other := &backend.Lifecycle{Store: env.store(), Engines: backend.EngineMap{backend.EngineLocal: env.engine()}, Scope: "other#default"}
-	res, err := other.CreateSandbox(context.Background(), backend.SandboxRequest{Backend: backend.EngineLocal, Spec: backend.SandboxSpec{Purpose: "agent"}})
+	other := &backend.Lifecycle{Store: env.store(), Engines: backend.EngineMap{"local": env.engine()}, Scope: "other#default"}
+	res, err := other.CreateSandbox(context.Background(), backend.SandboxRequest{Backend: "local", Spec: backend.SandboxSpec{Purpose: "agent"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	others := res.ID()
-	vol, _, err := env.appLifecycle().CreateVolume(context.Background(), backend.VolumeRequest{Backend: backend.EngineLocal, Name: "shared"})
+	vol, _, err := env.appLifecycle().CreateVolume(context.Background(), backend.VolumeRequest{Backend: "local", Name: "shared"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,17 +304,17 @@ func TestAccQuery_adoptAppSandboxes(t *testing.T) {
 	env := newTestEnv(t)
 	ctx := context.Background()
 	app := env.appLifecycle()
-	setup, _, _, _, err := app.CreateSetup(ctx, backend.SetupRequest{Backend: backend.EngineLocal, Argv: []string{"sh", "-c", "echo hi > base.txt"}})
+	setup, _, _, _, err := app.CreateSetup(ctx, backend.SetupRequest{Backend: "local", Argv: []string{"sh", "-c", "echo hi > base.txt"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	env.appRecord(backend.EntitySetups, setup.ID, nil)
-	vol, _, err := app.CreateVolume(ctx, backend.VolumeRequest{Backend: backend.EngineLocal, Name: "data"})
+	vol, _, err := app.CreateVolume(ctx, backend.VolumeRequest{Backend: "local", Name: "data"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	env.appRecord(backend.EntityVolumes, vol.ID, nil)
-	res, err := app.CreateSandbox(ctx, backend.SandboxRequest{Backend: backend.EngineLocal, SetupID: setup.ID, Params: map[string]any{"session": "s-1"},
+	res, err := app.CreateSandbox(ctx, backend.SandboxRequest{Backend: "local", SetupID: setup.ID, Params: map[string]any{"session": "s-1"},
 		Spec: backend.SandboxSpec{Purpose: "agent", Timeout: 90 * time.Second, Ports: []int{3000},
 			Volumes: []backend.VolumeMount{{VolumeID: vol.ID, MountPath: "/data"}}}})
 	if err != nil {
@@ -323,7 +323,7 @@ func TestAccQuery_adoptAppSandboxes(t *testing.T) {
 	env.appRecord(backend.EntitySandboxes, res.ID(), nil)
 	t.Cleanup(func() { _ = app.DeleteSandbox(context.Background(), res.ID()) })
 	plain := env.appSandbox("agent", nil)
-	ws, _, err := app.CreateWorkspace(ctx, backend.WorkspaceRequest{Backend: backend.EngineLocal, Name: "notes", SetupID: setup.ID})
+	ws, _, err := app.CreateWorkspace(ctx, backend.WorkspaceRequest{Backend: "local", Name: "notes", SetupID: setup.ID})
 	if err != nil {
 		t.Fatal(err)
 	}

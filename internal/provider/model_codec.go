@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"sort"
 	"sync"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
@@ -11,6 +12,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
 )
 
@@ -46,6 +49,10 @@ type codecField struct {
 type modelCodec struct {
 	obj    tftypes.Object
 	fields []codecField
+	// blocks are the engine option blocks, read into and written from the model's engineBlocks field (its
+	// index blocksAt; -1 = the model has none): the schema's attributes that no other field names.
+	blocks   []codecField
+	blocksAt int
 }
 
 type codecKey struct {
@@ -157,10 +164,14 @@ func newModelCodec(model reflect.Type, st attr.Type, obj tftypes.Object) (*model
 		return nil, fmt.Errorf("schema type %T has no attribute types", st)
 	}
 	types := at.AttributeTypes()
-	c := &modelCodec{obj: obj}
+	c := &modelCodec{obj: obj, blocksAt: -1}
 	seen := map[string]bool{}
 	for i := 0; i < model.NumField(); i++ {
 		sf := model.Field(i)
+		if sf.Type == engineBlocksType {
+			c.blocksAt = i
+			continue
+		}
 		tag := sf.Tag.Get("tfsdk")
 		if tag == "-" {
 			continue
@@ -182,10 +193,42 @@ func newModelCodec(model reflect.Type, st attr.Type, obj tftypes.Object) (*model
 		}
 		c.fields = append(c.fields, codecField{name: tag, index: i, typ: t, tf: tf, rtyp: sf.Type})
 	}
-	if len(c.fields) != len(types) || len(obj.AttributeTypes) != len(types) {
+	for _, name := range blockNames(model, st) {
+		if _, isObject := types[name].(basetypes.ObjectType); !isObject || c.blocksAt < 0 {
+			return nil, fmt.Errorf("%s: attribute %q is not in the model", model, name)
+		}
+		c.blocks = append(c.blocks, codecField{name: name, typ: types[name], tf: obj.AttributeTypes[name], rtyp: objectValueType})
+	}
+	if len(c.fields)+len(c.blocks) != len(types) || len(obj.AttributeTypes) != len(types) {
 		return nil, fmt.Errorf("%s has %d attribute fields, the schema %d attributes", model, len(c.fields), len(types))
 	}
 	return c, nil
+}
+
+var (
+	engineBlocksType = reflect.TypeOf(engineBlocks(nil))
+	objectValueType  = reflect.TypeOf(basetypes.ObjectValue{})
+)
+
+// blockNames are the schema's attributes that no field of the model names (sorted): for a model with an
+// engineBlocks field, its engine option blocks.
+func blockNames(model reflect.Type, st attr.Type) []string {
+	at, ok := st.(attr.TypeWithAttributeTypes)
+	if !ok {
+		return nil
+	}
+	named := map[string]bool{}
+	for i := 0; i < model.NumField(); i++ {
+		named[model.Field(i).Tag.Get("tfsdk")] = true
+	}
+	var out []string
+	for name := range at.AttributeTypes() {
+		if !named[name] {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // decode reads raw (an object of the codec's schema) into the struct dst points to. ok is false when the codec
@@ -195,10 +238,29 @@ func (c *modelCodec) decode(ctx context.Context, raw tftypes.Value, dst reflect.
 		return nil, false
 	}
 	var vals map[string]tftypes.Value
-	if err := raw.As(&vals); err != nil || len(vals) != len(c.fields) {
+	if err := raw.As(&vals); err != nil || len(vals) != len(c.fields)+len(c.blocks) {
 		return nil, false
 	}
 	out := reflect.New(dst.Type()).Elem()
+	if c.blocksAt >= 0 {
+		blocks := make(engineBlocks, len(c.blocks))
+		for _, f := range c.blocks {
+			tv, found := vals[f.name]
+			if !found {
+				return nil, false
+			}
+			v, err := f.typ.ValueFromTerraform(ctx, tv)
+			obj, isObject := v.(basetypes.ObjectValue)
+			if err != nil || !isObject {
+				return nil, false
+			}
+			if d := validateValue(ctx, f.typ, v, tv, path.Root(f.name)); d.HasError() {
+				return d, true
+			}
+			blocks[f.name] = obj
+		}
+		out.Field(c.blocksAt).Set(reflect.ValueOf(blocks))
+	}
 	for _, f := range c.fields {
 		tv, found := vals[f.name]
 		if !found {
@@ -239,7 +301,26 @@ func (c *modelCodec) encode(ctx context.Context, src reflect.Value) (v tftypes.V
 		}
 		vals[f.name] = tv
 	}
+	if c.blocksAt >= 0 {
+		blocks, _ := src.Field(c.blocksAt).Interface().(engineBlocks)
+		for _, f := range c.blocks {
+			tv, err := blockValue(ctx, blocks, f.name, f.typ).ToTerraformValue(ctx)
+			if err != nil || !tv.Type().Equal(f.tf) {
+				return v, nil, false
+			}
+			vals[f.name] = tv
+		}
+	}
 	return tftypes.NewValue(c.obj, vals), diags, true
+}
+
+// blockValue is the model's value of an engine block: null when the model has none.
+func blockValue(ctx context.Context, blocks engineBlocks, name string, t attr.Type) basetypes.ObjectValue {
+	if v, ok := blocks[name]; ok && (len(v.AttributeTypes(ctx)) > 0 || !v.IsNull()) {
+		return v
+	}
+	ot, _ := t.(basetypes.ObjectType)
+	return types.ObjectNull(ot.AttrTypes)
 }
 
 // validateValue runs the value's own validation, as the framework's reflection does on Get and Set.
@@ -258,57 +339,152 @@ func validateValue(ctx context.Context, typ attr.Type, v attr.Value, tv tftypes.
 	return nil
 }
 
-// getModel reads raw into *dst through the codec, or through fallback (the framework's Get) when the codec
+// getModel reads raw into *dst through the codec, or through get (the framework's Get) when the codec
 // cannot.
-func getModel[T any](ctx context.Context, s schemaTyper, raw tftypes.Value, dst *T, fallback func() diag.Diagnostics) diag.Diagnostics {
+func getModel[T any](ctx context.Context, s schemaTyper, raw tftypes.Value, dst *T, get func(target any) diag.Diagnostics) diag.Diagnostics {
 	rv := reflect.ValueOf(dst).Elem()
 	if c := codecFor(ctx, rv.Type(), s); c != nil {
 		if diags, ok := c.decode(ctx, raw, rv); ok {
 			return diags
 		}
 	}
-	return fallback()
+	return frameworkGet(s, dst, get)
+}
+
+// frameworkGet reads into *dst by the framework's reflection (get). A model with engine blocks is read through
+// a struct with one field per attribute: the model's, and the engine blocks as fields of their own
+// (frameworkShape).
+func frameworkGet[T any](s schemaTyper, dst *T, get func(target any) diag.Diagnostics) diag.Diagnostics {
+	rv := reflect.ValueOf(dst).Elem()
+	if s == nil || !hasEngineBlocks(rv.Type()) {
+		return get(dst)
+	}
+	shape, blocks := frameworkShape(rv.Type(), s.Type())
+	tmp := reflect.New(shape)
+	diags := get(tmp.Interface())
+	if diags.HasError() {
+		return diags
+	}
+	out := reflect.New(rv.Type()).Elem()
+	i, at := 0, 0
+	for j := 0; j < rv.NumField(); j++ {
+		if rv.Type().Field(j).Type == engineBlocksType {
+			at = j
+			continue
+		}
+		out.Field(j).Set(tmp.Elem().Field(i))
+		i++
+	}
+	m := engineBlocks{}
+	for k, name := range blocks {
+		m[name], _ = tmp.Elem().Field(i + k).Interface().(basetypes.ObjectValue)
+	}
+	out.Field(at).Set(reflect.ValueOf(m))
+	rv.Set(out)
+	return diags
+}
+
+// setModel writes *src through the codec into *raw, or through set (the framework's Set) when the codec
+// cannot.
+func setModel[T any](ctx context.Context, s schemaTyper, raw *tftypes.Value, src *T, set func(source any) diag.Diagnostics) diag.Diagnostics {
+	rv := reflect.ValueOf(src).Elem()
+	if c := codecFor(ctx, rv.Type(), s); c != nil {
+		if v, diags, ok := c.encode(ctx, rv); ok {
+			if !diags.HasError() {
+				*raw = v
+			}
+			return diags
+		}
+	}
+	return frameworkSet(ctx, s, src, set)
+}
+
+// frameworkSet writes *src by the framework's reflection (set), through frameworkShape for a model with engine
+// blocks.
+func frameworkSet[T any](ctx context.Context, s schemaTyper, src *T, set func(source any) diag.Diagnostics) diag.Diagnostics {
+	rv := reflect.ValueOf(src).Elem()
+	if s == nil || !hasEngineBlocks(rv.Type()) {
+		return set(src)
+	}
+	shape, blocks := frameworkShape(rv.Type(), s.Type())
+	tmp := reflect.New(shape).Elem()
+	var m engineBlocks
+	var types_ map[string]attr.Type
+	if at, ok := s.Type().(attr.TypeWithAttributeTypes); ok {
+		types_ = at.AttributeTypes()
+	}
+	i := 0
+	for j := 0; j < rv.NumField(); j++ {
+		if rv.Type().Field(j).Type == engineBlocksType {
+			m, _ = rv.Field(j).Interface().(engineBlocks)
+			continue
+		}
+		tmp.Field(i).Set(rv.Field(j))
+		i++
+	}
+	for k, name := range blocks {
+		tmp.Field(i + k).Set(reflect.ValueOf(blockValue(ctx, m, name, types_[name])))
+	}
+	return set(tmp.Addr().Interface())
+}
+
+// hasEngineBlocks reports whether the model holds engine blocks (an engineBlocks field).
+func hasEngineBlocks(model reflect.Type) bool {
+	for i := 0; i < model.NumField(); i++ {
+		if model.Field(i).Type == engineBlocksType {
+			return true
+		}
+	}
+	return false
+}
+
+// frameworkShape is the struct the framework's reflection reads and writes for a model with engine blocks: the
+// model's other fields in order, then one types.Object field per block (blocks, sorted).
+func frameworkShape(model reflect.Type, st attr.Type) (reflect.Type, []string) {
+	var fields []reflect.StructField
+	for i := 0; i < model.NumField(); i++ {
+		if f := model.Field(i); f.Type != engineBlocksType {
+			fields = append(fields, reflect.StructField{Name: f.Name, Type: f.Type, Tag: f.Tag})
+		}
+	}
+	blocks := blockNames(model, st)
+	for k, name := range blocks {
+		fields = append(fields, reflect.StructField{Name: fmt.Sprintf("Block%d", k), Type: objectValueType, Tag: reflect.StructTag(`tfsdk:"` + name + `"`)})
+	}
+	return reflect.StructOf(fields), blocks
 }
 
 // getPlan is req.Plan.Get(ctx, dst) without the framework's reflection.
 func getPlan[T any](ctx context.Context, p tfsdk.Plan, dst *T) diag.Diagnostics {
-	return getModel(ctx, p.Schema, p.Raw, dst, func() diag.Diagnostics { return p.Get(ctx, dst) })
+	return getModel(ctx, p.Schema, p.Raw, dst, func(t any) diag.Diagnostics { return p.Get(ctx, t) })
 }
 
 // getState is req.State.Get(ctx, dst) without the framework's reflection.
 func getState[T any](ctx context.Context, s tfsdk.State, dst *T) diag.Diagnostics {
-	return getModel(ctx, s.Schema, s.Raw, dst, func() diag.Diagnostics { return s.Get(ctx, dst) })
+	return getModel(ctx, s.Schema, s.Raw, dst, func(t any) diag.Diagnostics { return s.Get(ctx, t) })
 }
 
 // getConfig is req.Config.Get(ctx, dst) without the framework's reflection.
 func getConfig[T any](ctx context.Context, c tfsdk.Config, dst *T) diag.Diagnostics {
-	return getModel(ctx, c.Schema, c.Raw, dst, func() diag.Diagnostics { return c.Get(ctx, dst) })
+	return getModel(ctx, c.Schema, c.Raw, dst, func(t any) diag.Diagnostics { return c.Get(ctx, t) })
+}
+
+// getResource is r.Get(ctx, dst) (a list result's resource object) without the framework's reflection.
+func getResource[T any](ctx context.Context, r *tfsdk.Resource, dst *T) diag.Diagnostics {
+	return getModel(ctx, r.Schema, r.Raw, dst, func(t any) diag.Diagnostics { return r.Get(ctx, t) })
 }
 
 // setState is resp.State.Set(ctx, src) without the framework's reflection.
 func setState[T any](ctx context.Context, s *tfsdk.State, src *T) diag.Diagnostics {
-	rv := reflect.ValueOf(src).Elem()
-	if c := codecFor(ctx, rv.Type(), s.Schema); c != nil {
-		if v, diags, ok := c.encode(ctx, rv); ok {
-			if !diags.HasError() {
-				s.Raw = v
-			}
-			return diags
-		}
-	}
-	return s.Set(ctx, src)
+	return setModel(ctx, s.Schema, &s.Raw, src, func(v any) diag.Diagnostics { return s.Set(ctx, v) })
 }
 
 // setPlan is resp.Plan.Set(ctx, src) without the framework's reflection.
 func setPlan[T any](ctx context.Context, p *tfsdk.Plan, src *T) diag.Diagnostics {
-	rv := reflect.ValueOf(src).Elem()
-	if c := codecFor(ctx, rv.Type(), p.Schema); c != nil {
-		if v, diags, ok := c.encode(ctx, rv); ok {
-			if !diags.HasError() {
-				p.Raw = v
-			}
-			return diags
-		}
-	}
-	return p.Set(ctx, src)
+	return setModel(ctx, p.Schema, &p.Raw, src, func(v any) diag.Diagnostics { return p.Set(ctx, v) })
+}
+
+// setResource is r.Set(ctx, src) without the framework's reflection.
+func setResource[T any](ctx context.Context, r *tfsdk.Resource, src *T) diag.Diagnostics {
+	return setModel(ctx, r.Schema, &r.Raw, src, func(v any) diag.Diagnostics { return r.Set(ctx, v) })
 }

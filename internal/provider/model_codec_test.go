@@ -15,6 +15,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engines"
 )
 
 // sampleValue builds a value of type t: mode "null" (the object's attributes null), "unknown" (its attributes
@@ -100,7 +102,8 @@ func TestModelCodecMatchesFramework(t *testing.T) {
 	for name, raw := range cases {
 		t.Run(name, func(t *testing.T) {
 			var viaFramework, viaCodec sandboxModel
-			fd := tfsdk.Plan{Schema: s, Raw: raw}.Get(ctx, &viaFramework)
+			plan := tfsdk.Plan{Schema: s, Raw: raw}
+			fd := frameworkGet(s, &viaFramework, func(t any) diag.Diagnostics { return plan.Get(ctx, t) })
 			if codecFor(ctx, reflect.TypeOf(viaCodec), s) == nil {
 				t.Fatal("no codec for sandboxModel: the framework's reflection would serve every call")
 			}
@@ -116,6 +119,18 @@ func TestModelCodecMatchesFramework(t *testing.T) {
 			}
 			rf, rc := reflect.ValueOf(viaFramework), reflect.ValueOf(viaCodec)
 			for i := 0; i < rf.NumField(); i++ {
+				if fb, ok := rf.Field(i).Interface().(engineBlocks); ok {
+					cb, _ := rc.Field(i).Interface().(engineBlocks)
+					if len(fb) != len(engines.All) || len(cb) != len(fb) {
+						t.Errorf("engine blocks: codec %d, framework %d, engines %d", len(cb), len(fb), len(engines.All))
+					}
+					for name, a := range fb {
+						if !a.Equal(cb[name]) {
+							t.Errorf("engine block %s: codec %s, framework %s", name, cb[name], a)
+						}
+					}
+					continue
+				}
 				a, aok := rf.Field(i).Interface().(attr.Value)
 				b, bok := rc.Field(i).Interface().(attr.Value)
 				if !aok || !bok || !a.Equal(b) || reflect.TypeOf(a) != reflect.TypeOf(b) {
@@ -123,7 +138,7 @@ func TestModelCodecMatchesFramework(t *testing.T) {
 				}
 			}
 			st1, st2 := tfsdk.State{Schema: s}, tfsdk.State{Schema: s}
-			if d := st1.Set(ctx, &viaFramework); d.HasError() {
+			if d := frameworkSet(ctx, s, &viaFramework, func(v any) diag.Diagnostics { return st1.Set(ctx, v) }); d.HasError() {
 				t.Fatal(d)
 			}
 			if d := setState(ctx, &st2, &viaCodec); d.HasError() {
@@ -165,7 +180,7 @@ func TestModelCodecWrongTypeFallsBack(t *testing.T) {
 	if !d.HasError() {
 		t.Fatalf("a list of strings for a list of numbers was written: %s", st.Raw)
 	}
-	want := (&tfsdk.State{Schema: s}).Set(ctx, &m)
+	want := frameworkSet(ctx, s, &m, func(v any) diag.Diagnostics { return (&tfsdk.State{Schema: s}).Set(ctx, v) })
 	if !reflect.DeepEqual(diagSummaries(d), diagSummaries(want)) {
 		t.Fatalf("codec %v, framework %v", diagSummaries(d), diagSummaries(want))
 	}
@@ -189,11 +204,12 @@ func BenchmarkModelGetSet(b *testing.B) {
 	b.Run("framework", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			var m sandboxModel
-			if d := (tfsdk.Plan{Schema: s, Raw: raw}).Get(ctx, &m); d.HasError() {
+			plan := tfsdk.Plan{Schema: s, Raw: raw}
+			if d := frameworkGet(s, &m, func(t any) diag.Diagnostics { return plan.Get(ctx, t) }); d.HasError() {
 				b.Fatal(d)
 			}
 			st := tfsdk.State{Schema: s}
-			if d := st.Set(ctx, &m); d.HasError() {
+			if d := frameworkSet(ctx, s, &m, func(v any) diag.Diagnostics { return st.Set(ctx, v) }); d.HasError() {
 				b.Fatal(d)
 			}
 		}

@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -11,6 +10,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engines"
 )
 
 // specErrorPath is the attribute a plan-time engine error is reported on: the one its *backend.AttrError
@@ -37,21 +37,23 @@ func planSpec(ctx context.Context, spec *backend.SandboxSpec, setupID types.Stri
 	spec.Policy = planPolicy(ctx, policy, config)
 }
 
-// checkOtherEngineBlocks refuses an engine's option block on a resource of another engine (what names the
-// resource: "setup").
-func checkOtherEngineBlocks(ctx context.Context, plan tfsdk.Plan, engine, what string, diags *diag.Diagnostics) {
-	for _, name := range availableEngines {
-		_, isAttr := plan.Schema.GetAttributes()[name]
-		_, isBlock := plan.Schema.GetBlocks()[name]
-		if name == engine || (!isAttr && !isBlock) {
+// checkPlanBlocks checks a plan's engine option blocks (engineBlocks.check) for a resource of kind on engine.
+func checkPlanBlocks(ctx context.Context, plan tfsdk.Plan, kind backend.ResourceKind, engine string, diags *diag.Diagnostics) {
+	blocks := engineBlocks{}
+	for _, d := range engines.All {
+		if _, ok := d.Options[kind]; !ok {
 			continue
 		}
 		var v types.Object
-		diags.Append(plan.GetAttribute(ctx, path.Root(name), &v)...)
-		if !v.IsNull() {
-			diags.AddAttributeError(path.Root(name), "Block for another engine",
-				fmt.Sprintf("The %s block only applies with backend = %q; this %s runs on %s.", name, name, what, engine))
-		}
+		diags.Append(plan.GetAttribute(ctx, path.Root(d.Name), &v)...)
+		blocks[d.Name] = v
+	}
+	setupID := types.StringNull()
+	if _, ok := plan.Schema.GetAttributes()["setup_id"]; ok {
+		diags.Append(plan.GetAttribute(ctx, path.Root("setup_id"), &setupID)...)
+	}
+	if !diags.HasError() {
+		blocks.check(kind, engine, setupID, diags)
 	}
 }
 

@@ -159,7 +159,7 @@ func (p *sandboxProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 				Optional: true,
 			},
 		},
-		Blocks: mergeBlocks(engineBlocks(), map[string]schema.Block{
+		Blocks: mergeBlocks(providerEngineBlocks(), map[string]schema.Block{
 			"instantdb": schema.SingleNestedBlock{
 				MarkdownDescription: "The InstantDB app that keeps the records (`records = \"instantdb\"`): the app an application " +
 					"using `@ekairos/sandbox` reads. Its schema must have the provider's entities (see the InstantDB guide).",

@@ -22,7 +22,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/mapplanmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/objectplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
@@ -77,10 +76,7 @@ type sandboxModel struct {
 	URLTokens         types.Map            `tfsdk:"url_tokens"`
 	CreatedAt         types.String         `tfsdk:"created_at"`
 	UpdatedAt         types.String         `tfsdk:"updated_at"`
-	Local             types.Object         `tfsdk:"local"`
-	Sprites           types.Object         `tfsdk:"sprites"`
-	Vercel            types.Object         `tfsdk:"vercel"`
-	Daytona           types.Object         `tfsdk:"daytona"`
+	Engines           engineBlocks         `tfsdk:"-"`
 	SetupID           types.String         `tfsdk:"setup_id"`
 	SetupCopy         types.String         `tfsdk:"setup_copy"`
 	Volumes           types.List           `tfsdk:"volume"`
@@ -109,29 +105,29 @@ func (r *sandboxResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 			},
 			"backend": schema.StringAttribute{
 				MarkdownDescription: "The engine that runs the sandbox: " + quoteList(availableEngines) + ". Defaults to the provider's " +
-					"`backend` (then `" + EnvBackend + "`, then `local`). Recorded as the record's `provider` field. Changing it replaces the sandbox.",
+					"`backend` (then `" + EnvBackend + "`, then `" + engines.Default() + "`). Recorded as the record's `provider` field. Changing it replaces the sandbox.",
 				Optional:      true,
 				Computed:      true,
 				Validators:    []validator.String{stringvalidator.OneOf(availableEngines...)},
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown(), stringplanmodifier.RequiresReplace()},
 			},
 			"runtime": schema.StringAttribute{
-				MarkdownDescription: "The runtime the sandbox is for, passed to the engine verbatim (e.g. `node24`, `python3.13`). " +
-					"On `local` it is recorded only: commands use the host's read-only system. Changing it replaces the sandbox.",
+				MarkdownDescription: attributeDoc(kindSandbox, "runtime", "The runtime the sandbox is for, passed to the engine verbatim "+
+					"(e.g. `node24`, `python3.13`). Changing it replaces the sandbox."),
 				Optional:      true,
 				Validators:    []validator.String{stringvalidator.LengthBetween(1, 128)},
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
 			},
 			"timeout": schema.StringAttribute{
-				MarkdownDescription: "A duration (`90s`, `5m`, `1h30m`). On `local` it is the longest any one command may run before " +
-					"it is killed. Recorded in milliseconds as the record's `timeout`. Default `" + defaultSandboxTimeout + "`. Changed in place.",
+				MarkdownDescription: attributeDoc(kindSandbox, "timeout", "A duration (`90s`, `5m`, `1h30m`). Recorded in milliseconds as "+
+					"the record's `timeout`. Default `"+defaultSandboxTimeout+"`. Changed in place."),
 				Optional:   true,
 				Computed:   true,
 				Default:    stringdefault.StaticString(defaultSandboxTimeout),
 				Validators: []validator.String{durationValidator{min: time.Second, max: 24 * time.Hour}},
 			},
 			"vcpus": schema.Int64Attribute{
-				MarkdownDescription: "Virtual CPUs to ask the engine for (at least 1). On `local` it is recorded only. Changing it replaces the sandbox.",
+				MarkdownDescription: attributeDoc(kindSandbox, "vcpus", "Virtual CPUs to ask the engine for (at least 1). Changing it replaces the sandbox."),
 				Optional:            true,
 				Validators:          []validator.Int64{int64validator.AtLeast(1), int64validator.AtMost(64)},
 				PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()},
@@ -201,18 +197,14 @@ func (r *sandboxResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
 			"urls": schema.MapAttribute{
-				MarkdownDescription: "One URL per exposed port, keyed by the port number. On `local` these are loopback URLs inside the " +
-					"sandbox's own network namespace. On `daytona` they are preview URLs (`https://<port>-<sandbox id>.<proxy domain>`); " +
-					"unless `daytona { public = true }`, a request needs the port's token from `url_tokens`.",
-				Computed:      true,
-				ElementType:   types.StringType,
-				PlanModifiers: []planmodifier.Map{mapplanmodifier.UseStateForUnknown()},
+				MarkdownDescription: attributeDoc(kindSandbox, "urls", "One URL per exposed port, keyed by the port number."),
+				Computed:            true,
+				ElementType:         types.StringType,
+				PlanModifiers:       []planmodifier.Map{mapplanmodifier.UseStateForUnknown()},
 			},
 			"url_tokens": schema.MapAttribute{
-				MarkdownDescription: "Sensitive. The secret a request to each port's URL needs, keyed like `urls`, for engines whose URLs " +
-					"take one; empty on the others. On `daytona` it is the preview token, sent as the header " +
-					"`x-daytona-preview-token`; Daytona changes it whenever the sandbox restarts, so it is read again on every " +
-					"refresh and is unknown in plans that change the sandbox. Never written to records.",
+				MarkdownDescription: attributeDoc(kindSandbox, "url_tokens", "Sensitive. The secret a request to each port's URL needs, "+
+					"keyed like `urls`, for engines whose URLs take one; empty on the others. Never written to records."),
 				Computed:    true,
 				Sensitive:   true,
 				ElementType: types.StringType,
@@ -242,33 +234,7 @@ func (r *sandboxResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
 		},
-		Blocks: map[string]schema.Block{
-			"local": schema.SingleNestedBlock{
-				MarkdownDescription: "Options of the `local` engine; only allowed with `backend = \"local\"`. Recorded under " +
-					"`params.local`. Changing them replaces the sandbox.",
-				Attributes:    localOptionAttributes(),
-				PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
-			},
-			"sprites": schema.SingleNestedBlock{
-				MarkdownDescription: "Options of the `sprites` engine; only allowed with `backend = \"sprites\"`. Recorded under " +
-					"`params.sprites` with the library's sprite metadata. Changing them replaces the sandbox. **Note:** Sprites have no " +
-					"stop: they sleep by themselves when idle and wake on use, so `desired_state = \"stopped\"` is refused at plan time.",
-				Attributes:    spritesOptionAttributes(),
-				PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
-			},
-			"daytona": schema.SingleNestedBlock{
-				MarkdownDescription: daytonaBlockDoc,
-				Attributes:          daytonaOptionAttributes(),
-				PlanModifiers:       []planmodifier.Object{objectplanmodifier.RequiresReplace()},
-			},
-			"vercel": schema.SingleNestedBlock{
-				MarkdownDescription: "Options of the `vercel` engine; only allowed with `backend = \"vercel\"`. Recorded under `params.vercel` " +
-					"with the library's safe Vercel config (never the token). Changing them replaces the sandbox. On Vercel the sandbox " +
-					"name carries the record id, `desired_state = \"stopped\"` ends the session (a persistent sandbox snapshots its files " +
-					"and resumes from them on start), and volumes are refused at plan time.",
-				Attributes:    vercelOptionAttributes(),
-				PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
-			},
+		Blocks: withOptionBlocks(kindSandbox, map[string]schema.Block{
 			"volume": schema.ListNestedBlock{
 				MarkdownDescription: "A `sandbox_volume` to mount. What the sandbox writes there outlives it. Changing the mounts replaces the sandbox.",
 				PlanModifiers:       []planmodifier.List{listplanmodifier.RequiresReplace()},
@@ -287,7 +253,7 @@ func (r *sandboxResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 			},
 			"policy":   policyBlock("sandbox"),
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Read: true, Update: true, Delete: true}),
-		},
+		}),
 	}
 }
 
@@ -327,7 +293,7 @@ func (r *sandboxResource) ValidateConfig(ctx context.Context, req resource.Valid
 		}
 	}
 	if !m.Backend.IsNull() && !m.Backend.IsUnknown() {
-		m.checkEngineBlocks(m.Backend.ValueString(), &resp.Diagnostics)
+		m.Engines.check(kindSandbox, m.Backend.ValueString(), m.SetupID, &resp.Diagnostics)
 	}
 }
 
@@ -377,11 +343,11 @@ func (r *sandboxResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	if caps, ok := planCapabilities(plan.Backend.ValueString(), eng); ok {
 		checkCapabilities(ctx, kindSandbox, plan.Backend.ValueString(), caps, req, &resp.Diagnostics)
 	}
+	plan.Engines.check(kindSandbox, plan.Backend.ValueString(), plan.SetupID, &resp.Diagnostics)
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("backend"), "Backend not available", err.Error())
 		return
 	}
-	plan.checkEngineBlocks(plan.Backend.ValueString(), &resp.Diagnostics)
 	for _, bad := range checkMountPaths(eng, plan.Volumes) {
 		resp.Diagnostics.AddAttributeError(bad.Path, "Invalid mount path", bad.Err.Error())
 	}
@@ -392,8 +358,8 @@ func (r *sandboxResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 		spec.Volumes = nil // their engine ids are resolved at apply time; mount paths are validated by the schema
 		planSpec(ctx, &spec, plan.SetupID, plan.Policy, req.Config)
 		if err := backend.ValidateSandboxSpec(eng, spec); err != nil {
-			// An engine error about one attribute (vercel's vcpus, daytona.snapshot, ...) points at it; others at
-			// the engine block.
+			// An engine error about one attribute (vcpus, <engine>.<option>, ...) points at it; others at the
+			// engine block.
 			resp.Diagnostics.AddAttributeError(specErrorPath(eng.Name(), err), "Invalid engine options", err.Error())
 		}
 	}
@@ -414,29 +380,15 @@ func ephemeralRecordsWarning(records, engine, ci string) string {
 		engine, engine)
 }
 
-// engineBlocks are the engine-specific blocks of the model, by engine name.
-func (m *sandboxModel) engineBlocks() map[string]types.Object {
-	return map[string]types.Object{backend.EngineLocal: m.Local, backend.EngineSprites: m.Sprites, backend.EngineVercel: m.Vercel, backend.EngineDaytona: m.Daytona}
-}
-
-// checkEngineBlocks refuses a block for an engine other than the sandbox's.
-func (m *sandboxModel) checkEngineBlocks(engine string, diags *diag.Diagnostics) {
-	for name, block := range m.engineBlocks() {
-		if name != engine && !block.IsNull() && !block.IsUnknown() {
-			diags.AddAttributeError(path.Root(name), "Block for another engine",
-				fmt.Sprintf("The %s block only applies to backend = %q; this sandbox uses backend = %q.", name, name, engine))
-		}
-	}
-}
-
 // spec builds the engine spec from the model; known is false when a value is unknown at plan time.
 func (m *sandboxModel) spec(ctx context.Context) (spec backend.SandboxSpec, known bool, diags diag.Diagnostics) {
 	known = true
-	for _, v := range []attr.Value{m.Runtime, m.Timeout, m.VCPUs, m.Ports, m.Purpose, m.Env, m.Local, m.Sprites, m.Vercel, m.Daytona, m.Volumes, m.SetupID, m.Backend} {
+	for _, v := range []attr.Value{m.Runtime, m.Timeout, m.VCPUs, m.Ports, m.Purpose, m.Env, m.Volumes, m.SetupID, m.Backend} {
 		if v.IsUnknown() {
 			known = false
 		}
 	}
+	known = known && m.Engines.known()
 	if !known {
 		return spec, false, diags
 	}
@@ -458,7 +410,7 @@ func (m *sandboxModel) spec(ctx context.Context) (spec backend.SandboxSpec, know
 		diags.Append(m.Env.ElementsAs(ctx, &env, false)...)
 		spec.Env = env
 	}
-	spec.Options = optionsFromObject(m.engineBlocks()[m.Backend.ValueString()])
+	spec.Options = m.Engines.options(m.Backend.ValueString())
 	spec.Labels = labelsAllOf(m.LabelsAll)
 	for _, v := range m.Volumes.Elements() {
 		obj, ok := v.(types.Object)
@@ -668,7 +620,7 @@ func (m *sandboxModel) fromResult(ctx context.Context, res *backend.SandboxResul
 		m.Env = types.MapNull(types.StringType)
 	}
 	params := rec.JSONMap("params")
-	m.restoreEngineBlocks(rec.String("provider"), params, bk)
+	m.Engines = m.Engines.restore(kindSandbox, rec.String("provider"), params, bk)
 	setupID, _ := toMapAny(params[backend.ParamsTerraform])["setupId"].(string)
 	m.SetupID = stringOrNull(setupID)
 	copyMethod, _ := toMapAny(params[rec.String("provider")])["setup_copy"].(string)
@@ -726,26 +678,10 @@ func (m *sandboxModel) bookkeeping() map[string]any {
 	return map[string]any{
 		bkTimeout:  durationSpelling(m.Timeout),
 		bkTimeouts: timeoutsBookkeeping(m.Timeouts),
-		bkOptions:  blockKeys(m.engineBlocks()[m.Backend.ValueString()]),
+		bkOptions:  blockKeys(m.Engines[m.Backend.ValueString()]),
 		bkCredsV:   policyVersionBookkeeping(m.Policy),
 		bkLabels:   labelKeysBookkeeping(m.Labels),
 	}
-}
-
-// restoreEngineBlocks reads the engine blocks back from params.<engine>: the sandbox's own engine's block from
-// the bookkeeping on import; blocks of other engines are never set.
-func (m *sandboxModel) restoreEngineBlocks(engine string, params, bk map[string]any) {
-	types_ := map[string]map[string]attr.Type{backend.EngineLocal: localOptionTypes, backend.EngineSprites: spritesOptionTypes,
-		backend.EngineVercel: vercelOptionTypes, backend.EngineDaytona: daytonaOptionTypes}
-	out := map[string]types.Object{}
-	for name, prior := range m.engineBlocks() {
-		if name == engine {
-			out[name] = restoreBlock(params[name], bk, types_[name], prior)
-		} else {
-			out[name] = optionsToObject(params[name], types_[name], prior)
-		}
-	}
-	m.Local, m.Sprites, m.Vercel, m.Daytona = out[backend.EngineLocal], out[backend.EngineSprites], out[backend.EngineVercel], out[backend.EngineDaytona]
 }
 
 func toMapAny(v any) map[string]any {

@@ -54,10 +54,10 @@ type setupModel struct {
 	Status      types.String   `tfsdk:"status"`
 	Reused      types.Bool     `tfsdk:"reused"`
 	CreatedAt   types.String   `tfsdk:"created_at"`
-	Vercel      types.Object   `tfsdk:"vercel"`
 	Timeouts    timeouts.Value `tfsdk:"timeouts"`
 	Labels      types.Map      `tfsdk:"labels"`
 	LabelsAll   types.Map      `tfsdk:"labels_all"`
+	Engines     engineBlocks   `tfsdk:"-"`
 }
 
 func (r *setupResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -68,17 +68,14 @@ func (r *setupResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 	keep := []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
 	replace := []planmodifier.String{stringplanmodifier.RequiresReplace()}
 	resp.Schema = schema.Schema{
-		MarkdownDescription: "A shared setup bootstrap, as sandkit's: the `command` runs once in a fresh sandbox and its result is " +
-			"kept as an artifact (on `local`, the sandbox's home as a read-only directory) that sandboxes and workspaces start from " +
-			"with `setup_id`, without running it again. The artifact is keyed by `fingerprint`: a second `sandbox_setup` with the " +
-			"same definition on the same engine reuses it (one run, not two), and destroying one of them leaves the artifact to the " +
-			"other. A failing command leaves no artifact and an `error` record. When the artifact vanishes (deleted or expired on the " +
-			"engine), the next plan shows an in-place update that builds it again under the **same record id**, so the sandboxes " +
-			"and workspaces made from it (by `setup_id`) are kept. Every argument and block replaces the setup except `timeouts`, " +
-			"which changes in place. On `sprites` a checkpoint belongs to one sprite and cannot seed another, so the " +
-			"artifact is the setup proven once in a kept builder sprite (`ekairos-setup-<hash>`): each sandbox or workspace made from " +
-			"it runs the `command` once in its own new sprite, which is then checkpointed (`params.sprites.setupCheckpointId`), so " +
-			"that restoring that checkpoint returns it to the set-up state." + daytonaSetupDoc,
+		MarkdownDescription: resourceDoc(kindSetup, "A shared setup bootstrap, as sandkit's: the `command` runs once in a fresh sandbox and its result is "+
+			"kept as an artifact (on `local`, the sandbox's home as a read-only directory) that sandboxes and workspaces start from "+
+			"with `setup_id`, without running it again. The artifact is keyed by `fingerprint`: a second `sandbox_setup` with the "+
+			"same definition on the same engine reuses it (one run, not two), and destroying one of them leaves the artifact to the "+
+			"other. A failing command leaves no artifact and an `error` record. When the artifact vanishes (deleted or expired on the "+
+			"engine), the next plan shows an in-place update that builds it again under the **same record id**, so the sandboxes "+
+			"and workspaces made from it (by `setup_id`) are kept. Every argument and block replaces the setup except `timeouts`, "+
+			"which changes in place."),
 		Attributes: map[string]schema.Attribute{
 			"id":      schema.StringAttribute{Computed: true, PlanModifiers: keep, MarkdownDescription: "The record id (a UUID) in `sandbox_setups`."},
 			"backend": backendAttribute("setup"),
@@ -117,16 +114,10 @@ func (r *setupResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 			"labels":     labelsAttribute("setup"),
 			"labels_all": labelsAllAttribute(),
 		},
-		Blocks: map[string]schema.Block{
+		Blocks: withOptionBlocks(kindSetup, map[string]schema.Block{
 			"policy":   policyBlock("setup", objectplanmodifier.RequiresReplace()),
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Delete: true}),
-			"vercel": schema.SingleNestedBlock{
-				MarkdownDescription: "Options of the `vercel` engine; only allowed with `backend = \"vercel\"`. They enter the fingerprint, " +
-					"are recorded under `params.vercel` and replace the setup when changed. Without the block the snapshot never expires.",
-				Attributes:    vercelSetupOptionAttributes(),
-				PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
-			},
-		},
+		}),
 	}
 }
 
@@ -145,10 +136,7 @@ func (r *setupResource) ValidateConfig(ctx context.Context, req resource.Validat
 }
 
 func (r *setupResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	eng := resolveBackendPlan(ctx, r.data, kindSetup, req, resp)
-	if eng != nil {
-		checkOtherEngineBlocks(ctx, req.Plan, eng.Name(), "setup", &resp.Diagnostics)
-	}
+	resolveBackendPlan(ctx, r.data, kindSetup, req, resp)
 	planRebuild(ctx, req, resp)
 	planLabels(ctx, r.data, req, resp)
 }
@@ -196,7 +184,7 @@ func (m *setupModel) fromRecord(rec *backend.Record) {
 		m.Timeout = restoreDuration(types.StringNull(), bk, -1, defaultSetupTimeout)
 		m.Env = types.MapNull(types.StringType)
 		m.Policy = restorePolicyVersion(policyFromRecord(rec.JSONMap("policy")), bk)
-		m.Vercel = restoreBlock(rec.JSONMap("params")[backend.EngineVercel], bk, vercelSetupOptionTypes, m.Vercel)
+		m.Engines = m.Engines.restore(kindSetup, rec.String("provider"), rec.JSONMap("params"), bk)
 	}
 	m.Policy = policyForState(m.Policy)
 	m.Labels, m.LabelsAll = restoreLabels(m.Labels, rec)
@@ -237,7 +225,7 @@ func policyFromRecord(red map[string]any) types.Object {
 
 func (r *setupResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan setupModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(getPlan(ctx, req.Plan, &plan)...)
 	lc := lifecycleOf(r.data, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() || lc == nil {
 		return
@@ -253,7 +241,7 @@ func (r *setupResource) Create(ctx context.Context, req resource.CreateRequest, 
 	plan.Reused = types.BoolValue(reused)
 	if rec != nil {
 		plan.fromRecord(rec)
-		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+		resp.Diagnostics.Append(setState(ctx, &resp.State, &plan)...)
 	}
 	setupRunDiagnostics(sreq, &plan, failed, err, &resp.Diagnostics)
 }
@@ -267,7 +255,7 @@ func (m *setupModel) request(ctx context.Context, config *tfsdk.Config, diags *d
 		Runtime:     m.Runtime.ValueString(),
 		Policy:      policyFrom(ctx, m.Policy, config, diags),
 		Timeout:     runTimeout,
-		Options:     optionsFromObject(m.Vercel),
+		Options:     m.Engines.options(m.Backend.ValueString()),
 		Labels:      labelsAllOf(m.LabelsAll),
 		Bookkeeping: m.bookkeeping(),
 	}
@@ -286,7 +274,7 @@ func setupRunDiagnostics(sreq backend.SetupRequest, plan *setupModel, failed *ba
 
 func (r *setupResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state setupModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	resp.Diagnostics.Append(getState(ctx, req.State, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -313,7 +301,7 @@ func (r *setupResource) Read(ctx context.Context, req resource.ReadRequest, resp
 		state.SnapshotID = types.StringNull()
 	}
 	state.Timeouts = restoreTimeouts(ctx, state.Timeouts, bookkeepingOf(rec))
-	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+	resp.Diagnostics.Append(setState(ctx, &resp.State, &state)...)
 }
 
 // Update stores the changes that need no rebuild: the timeouts block, a policy's credentials_wo_version, and
@@ -321,8 +309,8 @@ func (r *setupResource) Read(ctx context.Context, req resource.ReadRequest, resp
 // that a later import still rebuilds the configuration.
 func (r *setupResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var plan, prior setupModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
+	resp.Diagnostics.Append(getPlan(ctx, req.Plan, &plan)...)
+	resp.Diagnostics.Append(getState(ctx, req.State, &prior)...)
 	lc := lifecycleOf(r.data, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() || lc == nil {
 		return
@@ -339,7 +327,7 @@ func (r *setupResource) Update(ctx context.Context, req resource.UpdateRequest, 
 		plan.Reused = prior.Reused
 	}
 	plan.Policy = policyForState(plan.Policy)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	resp.Diagnostics.Append(setState(ctx, &resp.State, &plan)...)
 	clearImported(ctx, resp.Private, &resp.Diagnostics)
 }
 
@@ -355,7 +343,7 @@ func (r *setupResource) rebuild(ctx context.Context, lc *backend.Lifecycle, plan
 	plan.Reused = types.BoolValue(reused)
 	if rec != nil {
 		plan.fromRecord(rec)
-		resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+		resp.Diagnostics.Append(setState(ctx, &resp.State, plan)...)
 	}
 	setupRunDiagnostics(sreq, plan, failed, err, &resp.Diagnostics)
 	if !resp.Diagnostics.HasError() {
@@ -368,7 +356,7 @@ func (m *setupModel) bookkeeping() map[string]any {
 	return map[string]any{
 		bkTimeout:  durationSpelling(m.Timeout),
 		bkTimeouts: timeoutsBookkeeping(m.Timeouts),
-		bkOptions:  blockKeys(m.Vercel),
+		bkOptions:  blockKeys(m.Engines[m.Backend.ValueString()]),
 		bkCredsV:   policyVersionBookkeeping(m.Policy),
 		bkLabels:   labelKeysBookkeeping(m.Labels),
 	}
@@ -376,7 +364,7 @@ func (m *setupModel) bookkeeping() map[string]any {
 
 func (r *setupResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var state setupModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	resp.Diagnostics.Append(getState(ctx, req.State, &state)...)
 	lc := lifecycleOf(r.data, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() || lc == nil {
 		return

@@ -53,7 +53,7 @@ func engineSweeper(name string) resource.SweeperFunc {
 		if data.records == RecordsSQLite && os.Getenv(EnvSQLitePath) == "" {
 			return fmt.Errorf("sweeper sandbox_%s: set %s to the acceptance tests' records file (the provider's default records are not swept by tests), or configure PostgreSQL or InstantDB records", name, EnvSQLitePath)
 		}
-		if name == backend.EngineLocal && os.Getenv(local.EnvRoot) == "" {
+		if name == "local" && os.Getenv(local.EnvRoot) == "" {
 			return fmt.Errorf("sweeper sandbox_local: set %s to the acceptance tests' local root (the provider's default root is not swept by tests)", local.EnvRoot)
 		}
 		return sweep.Sweeper(func(context.Context) (backend.Store, backend.EngineMap, error) {
@@ -110,11 +110,11 @@ func TestSweeperLocal(t *testing.T) {
 	t.Setenv(EnvRecords, "")
 	t.Setenv(EnvPostgresURL, "")
 	t.Setenv(EnvInstantToken, "")
-	if err := engineSweeper(backend.EngineLocal)("all"); err == nil || !strings.Contains(err.Error(), EnvSQLitePath) {
+	if err := engineSweeper("local")("all"); err == nil || !strings.Contains(err.Error(), EnvSQLitePath) {
 		t.Errorf("without %s: %v", EnvSQLitePath, err)
 	}
 	t.Setenv(EnvSQLitePath, filepath.Join(dir, "records.db"))
-	if err := engineSweeper(backend.EngineLocal)("all"); err == nil || !strings.Contains(err.Error(), local.EnvRoot) {
+	if err := engineSweeper("local")("all"); err == nil || !strings.Contains(err.Error(), local.EnvRoot) {
 		t.Errorf("without %s: %v", local.EnvRoot, err)
 	}
 	root := filepath.Join(dir, "local")
@@ -128,17 +128,17 @@ func TestSweeperLocal(t *testing.T) {
 	if _, err := eng.CreateSandbox(t.Context(), backend.SandboxSpec{RecordID: orphan}); err != nil {
 		t.Fatal(err)
 	}
-	if err := engineSweeper(backend.EngineLocal)("all"); err == nil || !strings.Contains(err.Error(), orphan) {
+	if err := engineSweeper("local")("all"); err == nil || !strings.Contains(err.Error(), orphan) {
 		t.Errorf("the sweeper did not report the orphan %s: %v", orphan, err)
 	}
 	if sbs, err := eng.ListSandboxes(t.Context()); err != nil || len(sbs) != 0 {
 		t.Errorf("after the sweeper: %d sandboxes, %v", len(sbs), err)
 	}
-	if err := engineSweeper(backend.EngineLocal)("all"); err != nil {
+	if err := engineSweeper("local")("all"); err != nil {
 		t.Errorf("second run: %v", err)
 	}
 	t.Setenv("DAYTONA_API_KEY", "")
-	if err := engineSweeper(backend.EngineDaytona)("all"); err != nil {
+	if err := engineSweeper("daytona")("all"); err != nil {
 		t.Errorf("daytona without a credential is skipped, not an error: %v", err)
 	}
 
@@ -154,7 +154,7 @@ func TestSweeperLocal(t *testing.T) {
 	if _, err := deng.CreateSandbox(t.Context(), backend.SandboxSpec{RecordID: orphan}); err != nil {
 		t.Fatal(err)
 	}
-	if err := engineSweeper(backend.EngineDaytona)("all"); err == nil || !strings.Contains(err.Error(), orphan) {
+	if err := engineSweeper("daytona")("all"); err == nil || !strings.Contains(err.Error(), orphan) {
 		t.Errorf("the daytona sweeper did not report the orphan %s: %v", orphan, err)
 	}
 	if live := fake.LiveSandboxes(); len(live) != 0 {

@@ -102,5 +102,3 @@ func (uuidValidator) ValidateString(_ context.Context, req validator.StringReque
 var absPathRegexp = regexp.MustCompile(`^/([^/.][^/]*|\.[^/.][^/]*)?(/([^/.][^/]*|\.[^/.][^/]*))*$`)
 
 var hostPatternRegexp = regexp.MustCompile(`^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.)*[A-Za-z0-9-]{1,63}(:[1-9][0-9]{0,4})?$`)
-
-var spriteNameRegexp = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)

@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engines"
 )
 
 var (
@@ -44,6 +45,7 @@ type volumeModel struct {
 	Timeouts         timeouts.Value `tfsdk:"timeouts"`
 	Labels           types.Map      `tfsdk:"labels"`
 	LabelsAll        types.Map      `tfsdk:"labels_all"`
+	Engines          engineBlocks   `tfsdk:"-"`
 }
 
 func (r *volumeResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -53,10 +55,9 @@ func (r *volumeResource) Metadata(_ context.Context, req resource.MetadataReques
 func (r *volumeResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	keep := []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
 	resp.Schema = schema.Schema{
-		MarkdownDescription: "A named persistent volume, recorded in `sandbox_volumes`. Sandboxes mount it with `volume { volume_id, mount_path }` " +
-			"blocks; what they write there outlives them and is seen by the next sandbox that mounts it. On `local` it is a directory " +
-			"under the local root. Destroying a volume that an active sandbox still mounts fails with an error instead of losing data. " +
-			"Engines: `local` and `daytona` (`vercel` and `sprites` have no volumes and fail at plan time)." + daytonaVolumeDoc,
+		MarkdownDescription: resourceDoc(kindVolume, "A named persistent volume, recorded in `sandbox_volumes`. Sandboxes mount it with `volume { volume_id, mount_path }` "+
+			"blocks; what they write there outlives them and is seen by the next sandbox that mounts it. Destroying a volume that an "+
+			"active sandbox still mounts fails with an error instead of losing data. "+volumeEnginesDoc()),
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{Computed: true, PlanModifiers: keep,
 				MarkdownDescription: "The record id (a UUID) in `sandbox_volumes`."},
@@ -78,9 +79,9 @@ func (r *volumeResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 			"labels":     labelsAttribute("volume"),
 			"labels_all": labelsAllAttribute(),
 		},
-		Blocks: map[string]schema.Block{
+		Blocks: withOptionBlocks(kindVolume, map[string]schema.Block{
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Delete: true}),
-		},
+		}),
 	}
 }
 
@@ -108,12 +109,13 @@ func (m *volumeModel) fromRecord(rec *backend.Record, vol *backend.Volume) {
 	if vol != nil {
 		m.State = types.StringValue(vol.State)
 	}
+	m.Engines = m.Engines.restore(kindVolume, rec.String("provider"), rec.JSONMap("params"), bookkeepingOf(rec))
 	m.Labels, m.LabelsAll = restoreLabels(m.Labels, rec)
 }
 
 func (r *volumeResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan volumeModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(getPlan(ctx, req.Plan, &plan)...)
 	lc := lifecycleOf(r.data, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() || lc == nil {
 		return
@@ -122,10 +124,10 @@ func (r *volumeResource) Create(ctx context.Context, req resource.CreateRequest,
 	ctx, cancel := withTimeout(ctx, plan.Timeouts.Create, defaultCreateTimeout, &resp.Diagnostics)
 	defer cancel()
 	rec, vol, err := lc.CreateVolume(ctx, backend.VolumeRequest{Backend: plan.Backend.ValueString(), Name: plan.Name.ValueString(),
-		Labels: labelsAllOf(plan.LabelsAll), Bookkeeping: plan.bookkeeping()})
+		Labels: labelsAllOf(plan.LabelsAll), Options: plan.Engines.options(plan.Backend.ValueString()), Bookkeeping: plan.bookkeeping()})
 	if rec != nil {
 		plan.fromRecord(rec, vol)
-		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+		resp.Diagnostics.Append(setState(ctx, &resp.State, &plan)...)
 	}
 	if err != nil {
 		resp.Diagnostics.AddError("Volume not created", err.Error())
@@ -134,7 +136,7 @@ func (r *volumeResource) Create(ctx context.Context, req resource.CreateRequest,
 
 func (r *volumeResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state volumeModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	resp.Diagnostics.Append(getState(ctx, req.State, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -156,20 +158,21 @@ func (r *volumeResource) Read(ctx context.Context, req resource.ReadRequest, res
 	keepStore(ctx, r.data, lc, resp.Private, false, &resp.Diagnostics)
 	state.fromRecord(rec, vol)
 	state.Timeouts = restoreTimeouts(ctx, state.Timeouts, bookkeepingOf(rec))
-	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+	resp.Diagnostics.Append(setState(ctx, &resp.State, &state)...)
 }
 
 // bookkeeping is what the record needs besides its own fields to rebuild this configuration on import.
 func (m *volumeModel) bookkeeping() map[string]any {
-	return map[string]any{bkTimeouts: timeoutsBookkeeping(m.Timeouts), bkLabels: labelKeysBookkeeping(m.Labels)}
+	return map[string]any{bkTimeouts: timeoutsBookkeeping(m.Timeouts), bkLabels: labelKeysBookkeeping(m.Labels),
+		bkOptions: blockKeys(m.Engines[m.Backend.ValueString()])}
 }
 
 // Update is called only for labels and the timeouts block (every other argument replaces the volume): the
 // record keeps them (no engine keeps a volume's labels).
 func (r *volumeResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var plan, prior volumeModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
+	resp.Diagnostics.Append(getPlan(ctx, req.Plan, &plan)...)
+	resp.Diagnostics.Append(getState(ctx, req.State, &prior)...)
 	lc := lifecycleOf(r.data, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() || lc == nil {
 		return
@@ -181,12 +184,12 @@ func (r *volumeResource) Update(ctx context.Context, req resource.UpdateRequest,
 	if plan.State.IsUnknown() {
 		plan.State = prior.State
 	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	resp.Diagnostics.Append(setState(ctx, &resp.State, &plan)...)
 }
 
 func (r *volumeResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var state volumeModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	resp.Diagnostics.Append(getState(ctx, req.State, &state)...)
 	lc := lifecycleOf(r.data, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() || lc == nil {
 		return
@@ -206,13 +209,38 @@ func (r *volumeResource) ImportState(ctx context.Context, req resource.ImportSta
 	importByRecordID(ctx, r.data, backend.EntityVolumes, req, resp)
 }
 
+// volumeEnginesDoc says which engines have volumes, from their declared capabilities.
+func volumeEnginesDoc() string {
+	with, without := []string{}, []string{}
+	for _, d := range engines.All {
+		if d.Capabilities.Volumes {
+			with = append(with, d.Name)
+		} else {
+			without = append(without, d.Name)
+		}
+	}
+	doc := "Engines: " + andList(with)
+	if len(without) > 0 {
+		doc += " (" + andList(without) + " have no volumes and fail at plan time)"
+	}
+	return doc + "."
+}
+
+// andList quotes names as code and joins them with commas and a last "and".
+func andList(names []string) string {
+	if len(names) < 2 {
+		return quoteList(names)
+	}
+	return quoteList(names[:len(names)-1]) + " and " + quoteList(names[len(names)-1:])
+}
+
 // ---- helpers shared by the catalogue resources ----
 
 // backendAttribute is the backend argument of a resource: Optional+Computed, defaulting to the provider's.
 func backendAttribute(what string) schema.StringAttribute {
 	return schema.StringAttribute{
 		MarkdownDescription: "The engine of the " + what + ": " + quoteList(availableEngines) + ". Defaults to the provider's `backend` " +
-			"(then `" + EnvBackend + "`, then `local`). Changing it replaces the " + what + ".",
+			"(then `" + EnvBackend + "`, then `" + engines.Default() + "`). Changing it replaces the " + what + ".",
 		Optional:      true,
 		Computed:      true,
 		Validators:    []validator.String{stringvalidator.OneOf(availableEngines...)},
@@ -222,8 +250,9 @@ func backendAttribute(what string) schema.StringAttribute {
 
 // resolveBackendPlan sets an unknown backend to the provider default on create, checks the plan against the
 // engine's capabilities (checkCapabilities, for a resource of the given kind: even when the engine cannot be
-// configured, from the declared table) and returns the engine, nil when it is unknown or not available.
-func resolveBackendPlan(ctx context.Context, data *providerData, kind string, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) backend.Engine {
+// configured, from the declared table) and its engine option blocks (checkPlanBlocks), and returns the engine,
+// nil when it is unknown or not available.
+func resolveBackendPlan(ctx context.Context, data *providerData, kind backend.ResourceKind, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) backend.Engine {
 	if req.Plan.Raw.IsNull() || data == nil {
 		return nil
 	}
@@ -240,6 +269,7 @@ func resolveBackendPlan(ctx context.Context, data *providerData, kind string, re
 	if caps, ok := planCapabilities(b.ValueString(), eng); ok {
 		checkCapabilities(ctx, kind, b.ValueString(), caps, req, &resp.Diagnostics)
 	}
+	checkPlanBlocks(ctx, req.Plan, kind, b.ValueString(), &resp.Diagnostics)
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("backend"), "Backend not available", err.Error())
 		return nil

@@ -105,7 +105,8 @@ func modifyCheckpointPlan(ctx context.Context, eng backend.Engine, req resource.
 		for name, v := range map[string]types.String{"checkpoint_trigger": plan.Trigger, "restore_checkpoint_id": plan.Restore} {
 			if !v.IsNull() {
 				resp.Diagnostics.AddAttributeError(path.Root(name), "Engine cannot checkpoint workspaces",
-					fmt.Sprintf("The %s engine cannot checkpoint or restore a workspace; remove %s (engines with workspace checkpoints: sprites).", eng.Name(), name))
+					fmt.Sprintf("The %s engine cannot checkpoint or restore a workspace; remove %s (engines with workspace checkpoints: %s).", eng.Name(), name,
+						strings.Join(enginesWith(func(c backend.Capabilities) bool { return c.WorkspaceCheckpoints }), ", ")))
 			}
 		}
 		return

@@ -56,6 +56,8 @@ type workspaceModel struct {
 
 	Labels    types.Map `tfsdk:"labels"`
 	LabelsAll types.Map `tfsdk:"labels_all"`
+
+	Engines engineBlocks `tfsdk:"-"`
 }
 
 func (r *workspaceResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -65,11 +67,10 @@ func (r *workspaceResource) Metadata(_ context.Context, req resource.MetadataReq
 func (r *workspaceResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	keep := []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
 	resp.Schema = schema.Schema{
-		MarkdownDescription: "A durable workspace, as sandkit's: files that outlive any single sandbox, first filled from a setup " +
-			"(`setup_id`), with a default network policy, exposed ports and command timeout. Recorded in `sandbox_workspaces` " +
-			"(status `active`; `archived` once destroyed). Run commands in it with `sandbox_command`'s `workspace_id`: what they write " +
-			"stays. On `local` the workspace is its own persistent directory under the local root, used as the home of its commands." +
-			daytonaWorkspaceDoc,
+		MarkdownDescription: resourceDoc(kindWorkspace, "A durable workspace, as sandkit's: files that outlive any single sandbox, first filled from a setup "+
+			"(`setup_id`), with a default network policy, exposed ports and command timeout. Recorded in `sandbox_workspaces` "+
+			"(status `active`; `archived` once destroyed). Run commands in it with `sandbox_command`'s `workspace_id`: what they write "+
+			"stays."),
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{Computed: true, PlanModifiers: keep, MarkdownDescription: "The record id (a UUID) in `sandbox_workspaces`."},
 			"name": schema.StringAttribute{
@@ -108,10 +109,10 @@ func (r *workspaceResource) Schema(ctx context.Context, _ resource.SchemaRequest
 			"labels":     labelsAttribute("workspace"),
 			"labels_all": labelsAllAttribute(),
 		},
-		Blocks: map[string]schema.Block{
+		Blocks: withOptionBlocks(kindWorkspace, map[string]schema.Block{
 			"policy":   policyBlock("workspace"),
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
-		},
+		}),
 	}
 	for name, a := range workspaceCheckpointAttributes() {
 		resp.Schema.Attributes[name] = a
@@ -154,9 +155,10 @@ func (m *workspaceModel) request(ctx context.Context, config *tfsdk.Config, diag
 		Policy: policyFrom(ctx, m.Policy, config, diags), Timeout: timeout, Env: mapStrings(ctx, m.Env, diags),
 		Bookkeeping: map[string]any{
 			bkTimeout: durationSpelling(m.Timeout), bkTimeouts: timeoutsBookkeeping(m.Timeouts), bkCredsV: policyVersionBookkeeping(m.Policy),
-			bkLabels: labelKeysBookkeeping(m.Labels),
+			bkLabels: labelKeysBookkeeping(m.Labels), bkOptions: blockKeys(m.Engines[m.Backend.ValueString()]),
 		},
-		Labels: labelsAllOf(m.LabelsAll),
+		Labels:  labelsAllOf(m.LabelsAll),
+		Options: m.Engines.options(m.Backend.ValueString()),
 	}
 	if !m.ExposedPorts.IsNull() {
 		var ports []int64
@@ -178,6 +180,7 @@ func (m *workspaceModel) fromRecord(rec *backend.Record) {
 	m.CreatedAt = timeOrNull(rec, "createdAt")
 	md := rec.JSONMap("metadata")
 	bk := bookkeepingOf(rec)
+	m.Engines = m.Engines.restore(kindWorkspace, rec.String("provider"), rec.JSONMap("params"), bk)
 	if ms, ok := backend.AsInt(md["timeoutMs"]); ok && ms > 0 {
 		m.Timeout = restoreDuration(m.Timeout, bk, ms, defaultSandboxTimeout)
 	} else if m.Timeout.IsNull() || m.Timeout.IsUnknown() {
@@ -208,7 +211,7 @@ func (m *workspaceModel) fromRecord(rec *backend.Record) {
 
 func (r *workspaceResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan workspaceModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(getPlan(ctx, req.Plan, &plan)...)
 	lc := lifecycleOf(r.data, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() || lc == nil {
 		return
@@ -231,7 +234,7 @@ func (r *workspaceResource) Create(ctx context.Context, req resource.CreateReque
 	if rec != nil {
 		plan.fromRecord(rec)
 		plan.checkpointsFromEngine(rec, ws)
-		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+		resp.Diagnostics.Append(setState(ctx, &resp.State, &plan)...)
 	}
 	if err != nil {
 		resp.Diagnostics.AddError("Workspace not created", err.Error())
@@ -240,7 +243,7 @@ func (r *workspaceResource) Create(ctx context.Context, req resource.CreateReque
 
 func (r *workspaceResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state workspaceModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	resp.Diagnostics.Append(getState(ctx, req.State, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -263,12 +266,12 @@ func (r *workspaceResource) Read(ctx context.Context, req resource.ReadRequest, 
 	state.fromRecord(rec)
 	state.checkpointsFromEngine(rec, ws)
 	state.Timeouts = restoreTimeouts(ctx, state.Timeouts, bookkeepingOf(rec))
-	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+	resp.Diagnostics.Append(setState(ctx, &resp.State, &state)...)
 }
 
 func (r *workspaceResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var plan workspaceModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(getPlan(ctx, req.Plan, &plan)...)
 	lc := lifecycleOf(r.data, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() || lc == nil {
 		return
@@ -280,7 +283,7 @@ func (r *workspaceResource) Update(ctx context.Context, req resource.UpdateReque
 		return
 	}
 	var prior workspaceModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
+	resp.Diagnostics.Append(getState(ctx, req.State, &prior)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -294,12 +297,12 @@ func (r *workspaceResource) Update(ctx context.Context, req resource.UpdateReque
 	}
 	plan.fromRecord(rec)
 	plan.checkpointsFromEngine(rec, ws)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	resp.Diagnostics.Append(setState(ctx, &resp.State, &plan)...)
 }
 
 func (r *workspaceResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var state workspaceModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	resp.Diagnostics.Append(getState(ctx, req.State, &state)...)
 	lc := lifecycleOf(r.data, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() || lc == nil {
 		return

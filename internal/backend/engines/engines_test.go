@@ -3,8 +3,11 @@ package engines_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend/engines"
 )
 
@@ -36,6 +39,29 @@ func TestEveryEngineIsRegistered(t *testing.T) {
 		}
 		if len(d.Capabilities.NetworkPolicies) == 0 {
 			t.Errorf("%s: no declared capabilities (network policies)", d.Name)
+		}
+		for kind, b := range d.Options {
+			if !slices.Contains(backend.ResourceKinds, kind) {
+				t.Errorf("%s: options for an unknown kind of resource %q", d.Name, kind)
+			}
+			if err := b.Validate(); err != nil {
+				t.Errorf("%s: the %s block: %v", d.Name, kind, err)
+			}
+		}
+		if d.CheckOptions != nil && len(d.Options) == 0 {
+			t.Errorf("%s: CheckOptions without option blocks", d.Name)
+		}
+		for kind, doc := range d.ResourceDocs {
+			if !slices.Contains(backend.ResourceKinds, kind) || !strings.HasPrefix(doc, " ") {
+				t.Errorf("%s: the %s doc must be for a known kind and start with a space (it follows a sentence)", d.Name, kind)
+			}
+		}
+		for kind, docs := range d.AttributeDocs {
+			for name, doc := range docs {
+				if !slices.Contains(backend.ResourceKinds, kind) || !strings.HasPrefix(doc, " ") {
+					t.Errorf("%s: the doc of %s.%s must be for a known kind and start with a space", d.Name, kind, name)
+				}
+			}
 		}
 	}
 	for _, dir := range dirs {

@@ -49,7 +49,7 @@ func New(cfg Config) (*Engine, error) {
 }
 
 // Name implements backend.Engine.
-func (e *Engine) Name() string { return backend.EngineDaytona }
+func (e *Engine) Name() string { return Name }
 
 // Identity implements backend.Identifier: setups are shared within one API URL, organization and target
 // (never the credentials themselves).

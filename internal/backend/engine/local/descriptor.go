@@ -8,9 +8,12 @@ const (
 	EnvIsolation = "SANDBOX_LOCAL_ISOLATION"
 )
 
+// Name is the engine's name: the value of `backend`, of records' provider field, and of its blocks.
+const Name = "local"
+
 // Descriptor is the local engine as the provider, sweep and the docs see it (internal/backend/engines).
 var Descriptor = backend.EngineDescriptor{
-	Name: backend.EngineLocal,
+	Name: Name,
 	Doc:  "Settings of the `local` engine, which runs each sandbox as a directory on this machine with commands isolated by bubblewrap.",
 	Settings: []backend.Setting{
 		{Name: "root", Envs: []string{EnvRoot}, Default: DefaultRoot, DefaultDoc: "`$XDG_DATA_HOME/terraform-provider-sandbox/local`",
@@ -25,5 +28,9 @@ var Descriptor = backend.EngineDescriptor{
 	New: func(s map[string]string) (backend.Engine, error) {
 		return backend.Made(New(Config{Root: s["root"], Isolation: s["isolation"]}))
 	},
-	Capabilities: Capabilities,
+	Capabilities:  Capabilities,
+	Options:       localOptions,
+	CheckOptions:  checkOptions,
+	ResourceDocs:  resourceDocs,
+	AttributeDocs: attributeDocs,
 }

@@ -143,7 +143,7 @@ func (e *Engine) Root() string { return e.root }
 func (e *Engine) Isolation() string { return e.isolation }
 
 // Name implements backend.Engine.
-func (e *Engine) Name() string { return backend.EngineLocal }
+func (e *Engine) Name() string { return Name }
 
 // Identity implements backend.Identifier: setups are shared within one root and isolation mode only.
 func (e *Engine) Identity() string { return e.isolation + ":" + e.root }

@@ -34,7 +34,7 @@ func (e *Engine) Root() string { return "" }
 func (e *Engine) Isolation() string { return "" }
 
 // Name implements backend.Engine.
-func (e *Engine) Name() string { return backend.EngineLocal }
+func (e *Engine) Name() string { return Name }
 
 // Capabilities implements backend.Engine.
 func (e *Engine) Capabilities() backend.Capabilities { return backend.Capabilities{} }

@@ -2,9 +2,12 @@ package sprites
 
 import "github.com/ekairos/terraform-provider-sandbox/internal/backend"
 
+// Name is the engine's name: the value of `backend`, of records' provider field, and of its blocks.
+const Name = "sprites"
+
 // Descriptor is the sprites engine as the provider, sweep and the docs see it (internal/backend/engines).
 var Descriptor = backend.EngineDescriptor{
-	Name: backend.EngineSprites,
+	Name: Name,
 	Settings: []backend.Setting{
 		{Name: "token", Envs: []string{"SPRITES_API_TOKEN", "SPRITE_TOKEN", "SPRITES_TOKEN"}, Sensitive: true, Credential: true,
 			Doc: "The Sprites API token."},
@@ -15,4 +18,9 @@ var Descriptor = backend.EngineDescriptor{
 		return backend.Made(New(Config{Token: s["token"], APIURL: s["api_url"]}))
 	},
 	Capabilities: Capabilities,
+	Options: map[backend.ResourceKind]backend.OptionBlock{
+		backend.KindSandbox: {Doc: sandboxBlockDoc, Options: sandboxOptionSchema},
+	},
+	CheckOptions: checkOptions,
+	ResourceDocs: resourceDocs,
 }

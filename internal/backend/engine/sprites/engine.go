@@ -83,7 +83,7 @@ func New(cfg Config) (*Engine, error) {
 func (e *Engine) Client() *Client { return e.c }
 
 // Name implements backend.Engine.
-func (e *Engine) Name() string { return backend.EngineSprites }
+func (e *Engine) Name() string { return Name }
 
 // Capabilities implements backend.Engine. Sprites have no stop: they sleep by themselves when idle and wake
 // on use, so StopStart is false. No volumes. Setups and workspaces are built from checkpoints (see the package

@@ -2,9 +2,12 @@ package vercel
 
 import "github.com/ekairos/terraform-provider-sandbox/internal/backend"
 
+// Name is the engine's name: the value of `backend`, of records' provider field, and of its blocks.
+const Name = "vercel"
+
 // Descriptor is the vercel engine as the provider, sweep and the docs see it (internal/backend/engines).
 var Descriptor = backend.EngineDescriptor{
-	Name: backend.EngineVercel,
+	Name: Name,
 	Settings: []backend.Setting{
 		{Name: "token", Envs: []string{"VERCEL_TOKEN", "VERCEL_OIDC_TOKEN"}, Sensitive: true, Credential: true,
 			Doc: "A Vercel access token, or an OIDC token (team and project are then read from its claims)."},
@@ -16,4 +19,9 @@ var Descriptor = backend.EngineDescriptor{
 		return backend.Made(New(Config{Token: s["token"], TeamID: s["team_id"], ProjectID: s["project_id"], APIURL: s["api_url"]}))
 	},
 	Capabilities: Capabilities,
+	Options: map[backend.ResourceKind]backend.OptionBlock{
+		backend.KindSandbox: {Doc: sandboxBlockDoc, Options: sandboxOptionSchema},
+		backend.KindSetup:   {Doc: setupBlockDoc, Options: setupOptionSchema},
+	},
+	CheckOptions: checkOptions,
 }

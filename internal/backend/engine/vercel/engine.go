@@ -91,7 +91,7 @@ func New(cfg Config) (*Engine, error) {
 func (e *Engine) Client() *Client { return e.c }
 
 // Name implements backend.Engine.
-func (e *Engine) Name() string { return backend.EngineVercel }
+func (e *Engine) Name() string { return Name }
 
 // Capabilities implements backend.Engine.
 func (e *Engine) Capabilities() backend.Capabilities { return Capabilities }
@@ -100,19 +100,17 @@ func (e *Engine) Capabilities() backend.Capabilities { return Capabilities }
 // volumes; credentials injected by the firewall's header transforms; a sandbox starts from a source (git,
 // tarball, snapshot) or from a setup, not both.
 var Capabilities = backend.Capabilities{
-	StopStart:           true,
-	Exec:                true,
-	Files:               true,
-	Volumes:             false,
-	Setups:              true,
-	Workspaces:          true,
-	PublicURLs:          true,
-	NetworkPolicies:     []string{backend.PolicyDenyAll, backend.PolicyAllowAll, backend.PolicyAllowList},
-	MaxPorts:            MaxPorts,
-	MaxVCPUs:            MaxVCPUs,
-	PolicyCredentials:   true,
-	Sources:             []string{"git", "tarball", "snapshot"},
-	SourceExcludesSetup: true,
+	StopStart:         true,
+	Exec:              true,
+	Files:             true,
+	Volumes:           false,
+	Setups:            true,
+	Workspaces:        true,
+	PublicURLs:        true,
+	NetworkPolicies:   []string{backend.PolicyDenyAll, backend.PolicyAllowAll, backend.PolicyAllowList},
+	MaxPorts:          MaxPorts,
+	MaxVCPUs:          MaxVCPUs,
+	PolicyCredentials: true,
 }
 
 // SandboxName is the name of a record's sandbox.
@@ -207,7 +205,7 @@ func validateSandboxSpec(spec backend.SandboxSpec) (sandboxOptions, error) {
 		return opts, err
 	}
 	if opts.source != nil && spec.Setup != "" {
-		return opts, errors.New("vercel option source and a setup both give the sandbox's first files: use one of them")
+		return opts, backend.NewAttrError(errSourceAndSetup, Name, OptionSource)
 	}
 	if opts.source != nil && opts.source.Type == "snapshot" && spec.Runtime != "" {
 		return opts, fmt.Errorf("a snapshot source sets the runtime: leave runtime empty (got %q)", spec.Runtime)

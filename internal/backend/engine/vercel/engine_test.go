@@ -45,7 +45,7 @@ func TestCapabilities(t *testing.T) {
 	want := backend.Capabilities{
 		StopStart: true, Exec: true, Files: true, Volumes: false, Setups: true, Workspaces: true, PublicURLs: true,
 		NetworkPolicies: []string{"deny_all", "allow_all", "allow_list"}, MaxPorts: 15, MaxVCPUs: 8,
-		PolicyCredentials: true, Sources: []string{"git", "tarball", "snapshot"}, SourceExcludesSetup: true,
+		PolicyCredentials: true,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Capabilities() = %+v, want %+v", c, want)
