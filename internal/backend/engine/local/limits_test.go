@@ -454,30 +454,39 @@ func TestOrphansReaped(t *testing.T) {
 	}
 }
 
-// TestCommandEntersCmdsCgroup: a command runs in its sandbox's cmds cgroup (the /bin/sh shim writes it there
-// before executing it), with its arguments intact and no cgroup descriptor left open.
+// TestCommandEntersCmdsCgroup: a command runs in its sandbox's cmds cgroup (the spawner writes it there while it
+// is stopped right after its exec), with its arguments intact (argv[0] as given), no cgroup descriptor left
+// open, and no longer traced by the spawner.
 func TestCommandEntersCmdsCgroup(t *testing.T) {
 	e := newBwrap(t)
 	if err := checkEnforceable(limits{maxProcesses: 64}, IsolationBwrap); err != nil {
 		t.Skipf("no cgroups here: %v", err)
 	}
 	sb := create(t, e, backend.SandboxSpec{Options: map[string]any{OptionMaxProcesses: 64}})
-	res, err := e.Exec(context.Background(), sb.ExternalID, backend.ExecRequest{
-		Argv: []string{"sh", "-c", `grep -c '/cmds$' /proc/self/cgroup; ls -l /proc/self/fd | grep -c cgroup; printf '%s|' "$@"`, "zero", "a b", ""},
-	})
-	if err != nil || res.ExitCode != 0 {
-		t.Fatalf("exec: %+v, %v", res, err)
-	}
-	lines := strings.Split(string(res.Stdout), "\n")
-	if len(lines) < 3 || strings.TrimSpace(lines[0]) == "0" {
-		t.Errorf("the command is not in a cmds cgroup: %q", res.Stdout)
-	}
-	// No cgroup.procs descriptor of the shim's is left open in the command.
-	if len(lines) >= 2 && strings.TrimSpace(lines[1]) != "0" {
-		out, _ := e.Exec(context.Background(), sb.ExternalID, backend.ExecRequest{Argv: []string{"ls", "-l", "/proc/self/fd"}})
-		t.Errorf("cgroup descriptors left open in the command: %s", out.Stdout)
-	}
-	if len(lines) >= 3 && lines[2] != "a b||" {
-		t.Errorf("arguments: %q, want %q", lines[2], "a b||")
+	for i := range 2 { // the first command starts the init, the second is served by it
+		res, err := e.Exec(context.Background(), sb.ExternalID, backend.ExecRequest{
+			Argv: []string{"sh", "-c", `grep -c '/cmds$' /proc/self/cgroup; ls -l /proc/self/fd | grep -c cgroup; printf '%s|' "$@"; echo; grep TracerPid /proc/$$/status; tr '\0' ' ' </proc/$$/cmdline`, "zero", "a b", ""},
+		})
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("exec %d: %+v, %v", i, res, err)
+		}
+		lines := strings.Split(string(res.Stdout), "\n")
+		if len(lines) < 5 || strings.TrimSpace(lines[0]) == "0" {
+			t.Fatalf("exec %d: the command is not in a cmds cgroup: %q", i, res.Stdout)
+		}
+		// No cgroup.procs descriptor is left open in the command.
+		if strings.TrimSpace(lines[1]) != "0" {
+			out, _ := e.Exec(context.Background(), sb.ExternalID, backend.ExecRequest{Argv: []string{"ls", "-l", "/proc/self/fd"}})
+			t.Errorf("exec %d: cgroup descriptors left open in the command: %s", i, out.Stdout)
+		}
+		if lines[2] != "a b||" {
+			t.Errorf("exec %d: arguments: %q, want %q", i, lines[2], "a b||")
+		}
+		if f := strings.Fields(lines[3]); len(f) != 2 || f[1] != "0" {
+			t.Errorf("exec %d: the command is still traced: %q", i, lines[3])
+		}
+		if !strings.HasPrefix(lines[4], "sh -c ") {
+			t.Errorf("exec %d: the command line is %q, want argv[0] as given (sh)", i, lines[4])
+		}
 	}
 }
