@@ -163,6 +163,9 @@ func (s *spawner) reapOrphans() {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGCHLD)
 	for range ch {
+		if !zombieChild() {
+			continue // a command stopped at its exec (see start), or one already reaped by its own goroutine
+		}
 		ents, err := os.ReadDir("/proc")
 		if err != nil {
 			continue
@@ -182,6 +185,19 @@ func (s *spawner) reapOrphans() {
 			}
 			s.mu.Unlock()
 		}
+	}
+}
+
+// zombieChild reports whether a child of this process has exited and is not reaped yet (without reaping it).
+func zombieChild() bool {
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		// Linux zeroes info when no child is waitable (ECHILD: no child at all).
+		return err == nil && info.Signo != 0
 	}
 }
 
