@@ -490,3 +490,70 @@ func TestCommandEntersCmdsCgroup(t *testing.T) {
 		}
 	}
 }
+
+// TestCgroupLimitsFollowChanges: the limits a command runs under are the sandbox's current ones, although the
+// engine writes a box's cgroup limits only when they (or its metadata) changed: after an update of
+// max_processes and memory_mb the next command runs under the new ones, and after the box's cgroups were
+// removed (as a stop in another provider process does) the next command makes them again.
+func TestCgroupLimitsFollowChanges(t *testing.T) {
+	e := newBwrap(t)
+	cg := hostCgroups()
+	if cg.err != nil {
+		t.Skipf("no cgroups here: %v", cg.err)
+	}
+	sb := create(t, e, backend.SandboxSpec{Options: map[string]any{OptionMaxProcesses: 64, OptionMemoryMB: 256}})
+	name := cgroupName(e.dir(sb.ExternalID))
+	pidsMax := func() string {
+		b, err := os.ReadFile(filepath.Join(cg.bases[0], name, cgCmds, "pids.max"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	memMax := func() string {
+		f := filepath.Join(cg.bases[0], name, "memory.max")
+		if !cg.v2 {
+			f = filepath.Join(cg.bases[1], name, "memory.limit_in_bytes")
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	for i := 0; i < 2; i++ {
+		if res := sh(t, e, sb.ExternalID, "true"); res.ExitCode != 0 {
+			t.Fatalf("true: %+v", res)
+		}
+	}
+	if got := pidsMax(); got != "64" {
+		t.Errorf("pids.max of cmds: %s, want 64", got)
+	}
+	if got := memMax(); got != strconv.Itoa(256<<20) {
+		t.Errorf("memory limit: %s, want %d", got, 256<<20)
+	}
+	if _, err := e.UpdateSandbox(context.Background(), sb.ExternalID, backend.SandboxSpec{RecordID: sb.RecordID,
+		Options: map[string]any{OptionMaxProcesses: 32, OptionMemoryMB: 128}}); err != nil {
+		t.Fatal(err)
+	}
+	if res := sh(t, e, sb.ExternalID, "true"); res.ExitCode != 0 {
+		t.Fatalf("true after the update: %+v", res)
+	}
+	if got := pidsMax(); got != "32" {
+		t.Errorf("pids.max of cmds after max_processes = 32: %s", got)
+	}
+	if got := memMax(); got != strconv.Itoa(128<<20) {
+		t.Errorf("memory limit after memory_mb = 128: %s, want %d", got, 128<<20)
+	}
+	// Another process stops the sandbox's processes and removes its cgroups.
+	if err := cg.remove(name); err != nil {
+		t.Fatal(err)
+	}
+	res := sh(t, e, sb.ExternalID, `grep -c '/cmds$' /proc/self/cgroup`)
+	if res.ExitCode != 0 || strings.TrimSpace(string(res.Stdout)) == "0" {
+		t.Errorf("a command after the cgroups were removed: %+v, want it in cmds", res)
+	}
+	if got := pidsMax(); got != "32" {
+		t.Errorf("pids.max of the cgroup made again: %s, want 32", got)
+	}
+}
