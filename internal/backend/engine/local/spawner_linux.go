@@ -331,7 +331,7 @@ func (s *spawner) serve(c *net.UnixConn) {
 // own, and returns its pid and pidfd. A command with cgroups to enter is in them before it runs an instruction of
 // its own: the spawner traces it (PTRACE_TRACEME in the child), so that it stops right after its exec, writes its
 // pid into each cgroup.procs descriptor of the request, and lets it go (enterTraced). The descriptors are not
-// the command's. Where tracing is refused (Yama's ptrace_scope 3, a seccomp filter), the command goes through
+// the command's. Where tracing is refused (Yama's ptrace_scope 2 or 3, a seccomp filter), the command goes through
 // the sandbox's /bin/sh instead (cgroupShimScript: a second exec), and without a shell, or with an RLIMIT_NPROC
 // to set, through the spawner's own shim.
 func (s *spawner) start(req *spawnRequest, files []*os.File, file string) (pid, pidfd int, err error) {
@@ -379,7 +379,8 @@ func (s *spawner) startShim(req *spawnRequest, files []*os.File, file string) (p
 
 // forkExec forks and executes the command; with trace, it enters the request's cgroups before it runs (see
 // start) and the cgroup descriptors are closed in it.
-func (s *spawner) forkExec(req *spawnRequest, files []*os.File, file string, argv, env []string, trace bool) (int, int, error) {
+func (s *spawner) forkExec(req *spawnRequest, files []*os.File, file string, argv, env []string,
+	trace bool) (int, int, error) {
 	fds := make([]uintptr, len(files))
 	for i, f := range files {
 		fds[i] = f.Fd()
