@@ -6,10 +6,14 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // startOnHost runs `sh -c script` through the spawner's start on the host (as the spawner does in a sandbox),
@@ -128,4 +132,70 @@ func TestSpawnerStartEntersCgroup(t *testing.T) {
 			t.Errorf("after a refused start: running %d, commands %v", s.running, s.commands)
 		}
 	})
+}
+
+// TestSpawnerFallsBackWhenTracingRefused: where the kernel refuses PTRACE_TRACEME (a seccomp filter here; Yama's
+// ptrace_scope 2 or 3 elsewhere), the command still starts, in its cgroup, through the /bin/sh shim, and the
+// spawner stops trying to trace.
+func TestSpawnerFallsBackWhenTracingRefused(t *testing.T) {
+	cg := hostCgroups()
+	if cg.err != nil {
+		t.Skipf("no cgroups here: %v", cg.err)
+	}
+	if shellShim == "" {
+		t.Skip("no /bin/sh")
+	}
+	name := "spawner-notrace-" + strconv.Itoa(os.Getpid())
+	if err := cg.prepare(name, 256<<20, 32); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cg.remove(name) })
+	procs, err := cg.openProcs(name, cgCmds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAll(procs...)
+	type result struct {
+		out string
+		ws  syscall.WaitStatus
+		err error
+	}
+	done := make(chan result, 1)
+	s := &spawner{commands: map[int]bool{}}
+	go func() {
+		// This thread (and what it forks) gets ptrace refused with EPERM; it is never unlocked, so the thread
+		// ends with the goroutine.
+		runtime.LockOSThread()
+		if err := refusePtrace(); err != nil {
+			done <- result{err: err}
+			return
+		}
+		out, ws, err := startOnHost(t, s, `cat /proc/self/cgroup`, procs)
+		done <- result{out, ws, err}
+	}()
+	r := <-done
+	if r.err != nil || r.ws.ExitStatus() != 0 {
+		t.Fatalf("start with tracing refused: %v, status %v, output %q", r.err, r.ws, r.out)
+	}
+	if want := "/" + name + "/" + cgCmds + "\n"; strings.Count(r.out, want) != len(cg.bases) {
+		t.Errorf("the command is not in the cmds cgroup of every hierarchy: %q", r.out)
+	}
+	if !s.noTrace.Load() {
+		t.Error("the spawner still tries to trace after a refusal")
+	}
+}
+
+// refusePtrace installs on the calling thread a seccomp filter that fails ptrace(2) with EPERM.
+func refusePtrace() error {
+	filter := []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 0}, // seccomp_data.nr
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: unix.SYS_PTRACE},
+		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)},
+		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW},
+	}
+	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return err
+	}
+	return unix.Prctl(unix.PR_SET_SECCOMP, unix.SECCOMP_MODE_FILTER, uintptr(unsafe.Pointer(&prog)), 0, 0)
 }
