@@ -186,7 +186,7 @@ func prepareCgroup(cg *cgroupSys, name, metaPath string, memBytes, maxProcs int6
 			want.ino, want.mtime = st.Ino, fi.ModTime().UnixNano()
 		}
 	}
-	if v, ok := preparedCgroups.Load(name); ok && want.ino != 0 && v.(preparedKey) == want {
+	if v, ok := preparedCgroups.Load(name); ok && want.ino != 0 && v == any(want) {
 		there := true
 		for _, b := range cg.bases {
 			if _, err := os.Stat(filepath.Join(b, name, cgCmds)); err != nil {

@@ -89,7 +89,7 @@ func TestSpawnerStartEntersCgroup(t *testing.T) {
 			}
 			s := &spawner{commands: map[int]bool{}}
 			s.noTrace.Store(mode == "shim")
-			procs, err := cg.openProcs(name, cgCmds)
+			procs, err := openCmdsProcs(cg, name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -150,7 +150,7 @@ func TestSpawnerFallsBackWhenTracingRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cg.remove(name) })
-	procs, err := cg.openProcs(name, cgCmds)
+	procs, err := openCmdsProcs(cg, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,4 +198,19 @@ func refusePtrace() error {
 		return err
 	}
 	return unix.Prctl(unix.PR_SET_SECCOMP, unix.SECCOMP_MODE_FILTER, uintptr(unsafe.Pointer(&prog)), 0, 0)
+}
+
+// openCmdsProcs opens the cgroup.procs files of the box's cmds cgroups for writing, as the engine does for a
+// command.
+func openCmdsProcs(cg *cgroupSys, name string) ([]*os.File, error) {
+	var fs []*os.File
+	for _, b := range cg.bases {
+		f, err := os.OpenFile(filepath.Join(b, name, cgCmds, "cgroup.procs"), os.O_WRONLY, 0)
+		if err != nil {
+			closeAll(fs...)
+			return nil, err
+		}
+		fs = append(fs, f)
+	}
+	return fs, nil
 }
