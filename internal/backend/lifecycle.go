@@ -86,9 +86,9 @@ type Lifecycle struct {
 	Now     func() time.Time
 	// Retries of transient engine errors on reads before giving up (not flipping the record). Default 3.
 	ReadRetries int
-	// RefreshWindow is how long one list of an engine that implements RefreshLister keeps serving ReadSandbox
-	// after the last read it served, up to RefreshMaxAge (0 = DefaultRefreshWindow; negative = one GET per
-	// read, no list).
+	// RefreshWindow < 0 reads every sandbox with a GET; otherwise ReadSandbox is served from one list per
+	// engine that implements RefreshLister (see listed), and RefreshWindow is how long a list that failed is
+	// remembered before a read asks again (0 = DefaultRefreshWindow).
 	RefreshWindow time.Duration
 	listState
 	// DeleteRecords deletes records on destroy instead of keeping them as history with status shutdown.

@@ -65,6 +65,16 @@ func newListLifecycle(t *testing.T) (*backend.Lifecycle, *listEngine) {
 	lc, se := newLifecycle(t)
 	eng := &listEngine{scriptEngine: se}
 	lc.Engines = backend.EngineMap{"local": eng}
+	// A clock that moves a millisecond at each look: a record written just before a list is then never in the
+	// same millisecond as the list (whose reads GET a record written at or after the list was asked for).
+	var mu sync.Mutex
+	now := time.Now()
+	lc.Now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(time.Millisecond)
+		return now
+	}
 	return lc, eng
 }
 
@@ -176,45 +186,75 @@ func TestReadSandboxListForgottenAfterAChange(t *testing.T) {
 	}
 }
 
-func TestReadSandboxWindow(t *testing.T) {
+// TestReadSandboxListServesTheWholePlan: one list serves every read of a Lifecycle (one provider configuration:
+// one Terraform plan), however far apart its reads come (a loaded machine, a plan over a large fleet): no time
+// makes it expire mid-plan. A sandbox whose record was written after the list was asked for (another process
+// changed it) is read with a GET, and only that one; the next plan (a new Lifecycle) asks for a new list.
+func TestReadSandboxListServesTheWholePlan(t *testing.T) {
 	ctx := context.Background()
 	lc, eng := newListLifecycle(t)
-	ids := createN(t, lc, 2)
-	now := time.Now()
-	lc.Now = func() time.Time { return now }
-	eng.reset()
-	for _, id := range ids {
-		if _, err := lc.ReadSandbox(ctx, id); err != nil {
-			t.Fatal(err)
-		}
+	ids := createN(t, lc, 4)
+	var mu sync.Mutex
+	now := time.Now().Add(time.Second)
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
 	}
-	// A plan that outlasts the window shares its list as long as its reads keep coming...
-	for i := 0; i < 5; i++ {
-		now = now.Add(backend.DefaultRefreshWindow / 2)
+	advance := func(d time.Duration) {
+		mu.Lock()
+		now = now.Add(d)
+		mu.Unlock()
+	}
+	lc.Now = clock
+	eng.reset()
+	if _, err := lc.ReadSandbox(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	// Reads 20 s apart (longer than the old 15 s window), for 10 minutes (longer than the old 2 min cap).
+	for i := 0; i < 30; i++ {
+		advance(20 * time.Second)
 		if _, err := lc.ReadSandbox(ctx, ids[i%2]); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if lists, gets := eng.counts(); lists != 1 || gets != 0 {
-		t.Errorf("reads at half-window intervals made %d lists and %d GETs, want 1 list", lists, gets)
+		t.Errorf("a plan whose reads came 20 s apart for 10 minutes made %d lists and %d GETs, want 1 list", lists, gets)
 	}
-	// ...and a read after a pause longer than the window gets a new one,
-	now = now.Add(backend.DefaultRefreshWindow + time.Second)
-	if _, err := lc.ReadSandbox(ctx, ids[0]); err != nil {
+	// Another process stops ids[2] (its record says so) and the engine changes ids[3] outside the provider
+	// (no record write): ids[2] is read with a GET, and shows stopped; ids[3] is served by the list, as a GET
+	// at the start of the plan would have shown it.
+	if err := eng.setState("x-"+ids[2], backend.StateStopped); err != nil {
 		t.Fatal(err)
 	}
-	if lists, gets := eng.counts(); lists != 2 || gets != 0 {
-		t.Errorf("reads within then after the window made %d lists and %d GETs, want 2 lists", lists, gets)
+	advance(time.Second)
+	if _, err := lc.Store.Update(ctx, backend.EntitySandboxes, ids[2], backend.Attrs{"updatedAt": backend.NowMillis(clock())}); err != nil {
+		t.Fatal(err)
 	}
-	// as does a read when the list is older than RefreshMaxAge, however busy the plan.
-	for elapsed := time.Duration(0); elapsed <= backend.RefreshMaxAge; elapsed += backend.DefaultRefreshWindow / 2 {
-		now = now.Add(backend.DefaultRefreshWindow / 2)
-		if _, err := lc.ReadSandbox(ctx, ids[0]); err != nil {
-			t.Fatal(err)
-		}
+	if err := eng.setState("x-"+ids[3], backend.StateStopped); err != nil {
+		t.Fatal(err)
 	}
-	if lists, _ := eng.counts(); lists != 3 {
-		t.Errorf("reads for longer than RefreshMaxAge made %d lists, want 3", lists)
+	advance(time.Minute)
+	eng.reset()
+	got := readAll(t, lc, ids[2:])
+	if lists, gets := eng.counts(); lists != 0 || gets != 1 {
+		t.Errorf("reads after one record changed made %d lists and %d GETs, want no list and one GET", lists, gets)
+	}
+	if res := got[ids[2]]; res == nil || res.Sandbox == nil || res.Sandbox.State != backend.StateStopped {
+		t.Errorf("the sandbox whose record changed after the list reads %+v, want stopped (its GET)", res)
+	}
+	if res := got[ids[3]]; res == nil || res.Sandbox == nil || res.Sandbox.State != backend.StateRunning {
+		t.Errorf("the sandbox changed outside the provider reads %+v, want running (the list of this plan)", res)
+	}
+	// The next plan configures a new Lifecycle: a new list, which shows ids[3] stopped.
+	next := &backend.Lifecycle{Store: lc.Store, Engines: lc.Engines, Now: clock}
+	eng.reset()
+	res, err := next.ReadSandbox(ctx, ids[3])
+	if err != nil || res == nil || res.Sandbox.State != backend.StateStopped {
+		t.Errorf("the next plan reads %+v, %v; want stopped", res, err)
+	}
+	if lists, gets := eng.counts(); lists != 1 || gets != 0 {
+		t.Errorf("the next plan made %d lists and %d GETs, want its own list", lists, gets)
 	}
 	lc.RefreshWindow = -1
 	eng.reset()
@@ -223,6 +263,45 @@ func TestReadSandboxWindow(t *testing.T) {
 	}
 	if lists, gets := eng.counts(); lists != 0 || gets != 1 {
 		t.Errorf("with RefreshWindow < 0 a read made %d lists and %d GETs, want one GET", lists, gets)
+	}
+}
+
+// TestReadSandboxFailedListRetried: a list that failed is remembered for the window (its readers GET), and a
+// read after the window asks for the list again.
+func TestReadSandboxFailedListRetried(t *testing.T) {
+	ctx := context.Background()
+	lc, eng := newListLifecycle(t)
+	ids := createN(t, lc, 2)
+	now := time.Now().Add(time.Second)
+	lc.Now = func() time.Time { return now }
+	eng.lmu.Lock()
+	eng.listErr = errors.New("429 too many requests")
+	eng.lmu.Unlock()
+	eng.reset()
+	for _, id := range ids {
+		if _, err := lc.ReadSandbox(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now = now.Add(backend.DefaultRefreshWindow / 2)
+	if _, err := lc.ReadSandbox(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if lists, gets := eng.counts(); lists != 1 || gets != 3 {
+		t.Errorf("reads within the window of a failed list made %d lists and %d GETs, want 1 list and 3 GETs", lists, gets)
+	}
+	eng.lmu.Lock()
+	eng.listErr = nil
+	eng.lmu.Unlock()
+	now = now.Add(backend.DefaultRefreshWindow)
+	eng.reset()
+	for _, id := range ids {
+		if _, err := lc.ReadSandbox(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if lists, gets := eng.counts(); lists != 1 || gets != 0 {
+		t.Errorf("reads after the window of a failed list made %d lists and %d GETs, want a new list and no GET", lists, gets)
 	}
 }
 

@@ -148,7 +148,7 @@ func (e *Engine) execIn(ctx context.Context, dir, file, noun string, req backend
 	if e.isolation == IsolationBwrap {
 		if cg := hostCgroups(); cg.err == nil {
 			r.cg, r.cgName = cg, cgroupName(dir)
-			if err := cg.prepare(r.cgName, lim.memoryBytes(), lim.procs()); err != nil {
+			if err := prepareCgroup(cg, r.cgName, filepath.Join(dir, file), lim.memoryBytes(), lim.procs()); err != nil {
 				return nil, fmt.Errorf("exec: applying the limits of %s %s: %w", noun, m.ExternalID, err)
 			}
 		}
@@ -161,6 +161,49 @@ func (e *Engine) execIn(ctx context.Context, dir, file, noun string, req backend
 	}
 	lk.unlock() // the command is recorded under run/: StopSandbox can see and kill it from now on
 	return r.wait(ctx)
+}
+
+// preparedCgroups remembers, per box cgroup name, what this process last wrote its limits from (see
+// prepareCgroup).
+var preparedCgroups sync.Map // name -> preparedKey
+
+// preparedKey is the limits written to a box's cgroups and the metadata file they were read from (its inode and
+// modification time: every change of a box's limits rewrites it).
+type preparedKey struct {
+	mem, procs int64
+	ino        uint64
+	mtime      int64
+}
+
+// prepareCgroup makes the box's cgroups and writes its limits (cgroupSys.prepare), unless this process already
+// wrote the same limits from the same metadata file and the cgroups are still there: a command then costs no
+// mkdir and no write of a limit (six and five on cgroup v1). Whoever removes them (stop, delete, in any
+// process) removes the directories, which the check sees; whoever changes the limits rewrites the metadata.
+func prepareCgroup(cg *cgroupSys, name, metaPath string, memBytes, maxProcs int64) error {
+	want := preparedKey{mem: memBytes, procs: maxProcs}
+	if fi, err := os.Stat(metaPath); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			want.ino, want.mtime = st.Ino, fi.ModTime().UnixNano()
+		}
+	}
+	if v, ok := preparedCgroups.Load(name); ok && want.ino != 0 && v == any(want) {
+		there := true
+		for _, b := range cg.bases {
+			if _, err := os.Stat(filepath.Join(b, name, cgCmds)); err != nil {
+				there = false
+				break
+			}
+		}
+		if there {
+			return nil
+		}
+	}
+	preparedCgroups.Delete(name)
+	if err := cg.prepare(name, memBytes, maxProcs); err != nil {
+		return err
+	}
+	preparedCgroups.Store(name, want)
+	return nil
 }
 
 // homeFor is the home as commands see it.

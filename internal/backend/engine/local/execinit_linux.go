@@ -113,7 +113,11 @@ func (r *run) startSpawned(c *net.UnixConn) (err error) {
 			r.status, r.statusOK = syscall.WaitStatus(x.Status), true
 		}
 	}()
-	if r.group.PID > 1 {
+	// The command is recorded under run/ for an engine that must decide whether the init can be replaced
+	// (commandsRunning) only without cgroups: with them, it is in the sandbox's cmds cgroup, which says so
+	// (cmdsBusy) without a file made and removed per command. A stop needs neither: killing the init ends
+	// every process of its pid namespace.
+	if r.group.PID > 1 && r.cg == nil {
 		r.runPath = filepath.Join(r.dir, runDir, strconv.Itoa(r.group.PID)+"-"+nonce()+".json")
 		if err := writeRunFile(r.runPath, runFile{Group: r.group}); err != nil {
 			r.killSpawned()

@@ -316,3 +316,62 @@ func TestInitIdleNeverWithNegative(t *testing.T) {
 		}
 	}
 }
+
+// TestInitKeptWhileCommandsRun: an update that needs a new init (here the network policy) does not kill the
+// running init while a command runs in it, whichever engine (provider process) started that command: the next
+// command runs in a bubblewrap of its own, the running one goes on, and once it ended the next command replaces
+// the init.
+func TestInitKeptWhileCommandsRun(t *testing.T) {
+	e := newBwrap(t)
+	sb := create(t, e, backend.SandboxSpec{})
+	old := startedInit(t, e, sb)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	long := make(chan *backend.ExecResult, 1)
+	go func() {
+		res, _ := e.Exec(ctx, sb.ExternalID, backend.ExecRequest{Argv: []string{"sh", "-c", "touch started; sleep 60"}, Timeout: 2 * time.Minute})
+		long <- res
+	}()
+	home := metaString(t, sb, "home")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(home, "started")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the long command did not start")
+		}
+	}
+	// Another provider process updates the sandbox and runs a command.
+	other, err := New(Config{Root: e.root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.UpdateSandbox(context.Background(), sb.ExternalID, backend.SandboxSpec{RecordID: sb.RecordID, Policy: &backend.NetworkPolicy{Mode: backend.PolicyAllowAll}}); err != nil {
+		t.Fatal(err)
+	}
+	if res := sh(t, other, sb.ExternalID, "echo next"); string(res.Stdout) != "next\n" {
+		t.Fatalf("a command while the old init is busy: %+v", res)
+	}
+	if !old.Init.alive() {
+		t.Fatal("the init was killed while a command ran in it")
+	}
+	select {
+	case res := <-long:
+		t.Fatalf("the running command ended: %+v", res)
+	default:
+	}
+	cancel()
+	<-long
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if res := sh(t, other, sb.ExternalID, "true"); res.ExitCode != 0 {
+			t.Fatalf("true: %+v", res)
+		}
+		if now := readInit(t, sb); now.Init.PID != old.Init.PID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the init was not replaced once its command ended")
+		}
+	}
+	checkGone(t, "replacing the init", []proc{old.Group, *old.Init})
+}

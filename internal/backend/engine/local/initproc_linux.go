@@ -153,6 +153,16 @@ func commandsRunning(rd string) bool {
 	return false
 }
 
+// cmdsBusy reports whether a process runs in the box's cmds cgroup: a command of the init's spawner (which
+// records none under run/ when there are cgroups), or of a bubblewrap of its own.
+func (r *run) cmdsBusy() bool {
+	if r.cg == nil {
+		return false
+	}
+	b, err := os.ReadFile(filepath.Join(r.cg.bases[0], r.cgName, cgCmds, "cgroup.procs"))
+	return err == nil && len(strings.TrimSpace(string(b))) > 0
+}
+
 // dialInit connects to the spawner of the init under rd. The socket is reached through a descriptor of rd:
 // a unix socket path is limited to 107 bytes, which a deep engine root would exceed.
 func dialInit(rd string) (*net.UnixConn, error) {
@@ -209,7 +219,7 @@ func (r *run) ensureInit() (*net.UnixConn, func(), error) {
 				return keep(c)
 			}
 			// The spawner is gone (the init follows it at once): make a new one.
-		} else if commandsRunning(rd) {
+		} else if commandsRunning(rd) || r.cmdsBusy() {
 			return nil, nil, nil
 		}
 		stopInit(rec)

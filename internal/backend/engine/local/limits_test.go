@@ -483,8 +483,9 @@ func TestOrphansReaped(t *testing.T) {
 	}
 }
 
-// TestCommandEntersCmdsCgroup: a command runs in its sandbox's cmds cgroup (the /bin/sh shim writes it there
-// before executing it), with its arguments intact and no cgroup descriptor left open.
+// TestCommandEntersCmdsCgroup: a command runs in its sandbox's cmds cgroup (the spawner writes it there while it
+// is stopped right after its exec), with its arguments intact (argv[0] as given), no cgroup descriptor left
+// open, and no longer traced by the spawner.
 func TestCommandEntersCmdsCgroup(t *testing.T) {
 	e := newBwrap(t)
 	// Not checkEnforceable: an unprivileged provider without cgroups enforces max_processes by RLIMIT_NPROC.
@@ -492,22 +493,97 @@ func TestCommandEntersCmdsCgroup(t *testing.T) {
 		t.Skipf("no cgroups here: %v", cg.err)
 	}
 	sb := create(t, e, backend.SandboxSpec{Options: map[string]any{OptionMaxProcesses: 64}})
-	res, err := e.Exec(context.Background(), sb.ExternalID, backend.ExecRequest{
-		Argv: []string{"sh", "-c", `grep -c '/cmds$' /proc/self/cgroup; ls -l /proc/self/fd | grep -c cgroup; printf '%s|' "$@"`, "zero", "a b", ""},
-	})
-	if err != nil || res.ExitCode != 0 {
-		t.Fatalf("exec: %+v, %v", res, err)
+	for i := range 2 { // the first command starts the init, the second is served by it
+		res, err := e.Exec(context.Background(), sb.ExternalID, backend.ExecRequest{
+			Argv: []string{"sh", "-c", `grep -c '/cmds$' /proc/self/cgroup; ls -l /proc/self/fd | grep -c cgroup; printf '%s|' "$@"; echo; grep TracerPid /proc/$$/status; tr '\0' ' ' </proc/$$/cmdline`, "zero", "a b", ""},
+		})
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("exec %d: %+v, %v", i, res, err)
+		}
+		lines := strings.Split(string(res.Stdout), "\n")
+		if len(lines) < 5 || strings.TrimSpace(lines[0]) == "0" {
+			t.Fatalf("exec %d: the command is not in a cmds cgroup: %q", i, res.Stdout)
+		}
+		// No cgroup.procs descriptor is left open in the command.
+		if strings.TrimSpace(lines[1]) != "0" {
+			out, _ := e.Exec(context.Background(), sb.ExternalID, backend.ExecRequest{Argv: []string{"ls", "-l", "/proc/self/fd"}})
+			t.Errorf("exec %d: cgroup descriptors left open in the command: %s", i, out.Stdout)
+		}
+		if lines[2] != "a b||" {
+			t.Errorf("exec %d: arguments: %q, want %q", i, lines[2], "a b||")
+		}
+		if f := strings.Fields(lines[3]); len(f) != 2 || f[1] != "0" {
+			t.Errorf("exec %d: the command is still traced: %q", i, lines[3])
+		}
+		if !strings.HasPrefix(lines[4], "sh -c ") {
+			t.Errorf("exec %d: the command line is %q, want argv[0] as given (sh)", i, lines[4])
+		}
 	}
-	lines := strings.Split(string(res.Stdout), "\n")
-	if len(lines) < 3 || strings.TrimSpace(lines[0]) == "0" {
-		t.Errorf("the command is not in a cmds cgroup: %q", res.Stdout)
+}
+
+// TestCgroupLimitsFollowChanges: the limits a command runs under are the sandbox's current ones, although the
+// engine writes a box's cgroup limits only when they (or its metadata) changed: after an update of
+// max_processes and memory_mb the next command runs under the new ones, and after the box's cgroups were
+// removed (as a stop in another provider process does) the next command makes them again.
+func TestCgroupLimitsFollowChanges(t *testing.T) {
+	e := newBwrap(t)
+	cg := hostCgroups()
+	if cg.err != nil {
+		t.Skipf("no cgroups here: %v", cg.err)
 	}
-	// No cgroup.procs descriptor of the shim's is left open in the command.
-	if len(lines) >= 2 && strings.TrimSpace(lines[1]) != "0" {
-		out, _ := e.Exec(context.Background(), sb.ExternalID, backend.ExecRequest{Argv: []string{"ls", "-l", "/proc/self/fd"}})
-		t.Errorf("cgroup descriptors left open in the command: %s", out.Stdout)
+	sb := create(t, e, backend.SandboxSpec{Options: map[string]any{OptionMaxProcesses: 64, OptionMemoryMB: 256}})
+	name := cgroupName(e.dir(sb.ExternalID))
+	pidsMax := func() string {
+		b, err := os.ReadFile(filepath.Join(cg.bases[0], name, cgCmds, "pids.max"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
 	}
-	if len(lines) >= 3 && lines[2] != "a b||" {
-		t.Errorf("arguments: %q, want %q", lines[2], "a b||")
+	memMax := func() string {
+		f := filepath.Join(cg.bases[0], name, "memory.max")
+		if !cg.v2 {
+			f = filepath.Join(cg.bases[1], name, "memory.limit_in_bytes")
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	for i := 0; i < 2; i++ {
+		if res := sh(t, e, sb.ExternalID, "true"); res.ExitCode != 0 {
+			t.Fatalf("true: %+v", res)
+		}
+	}
+	if got := pidsMax(); got != "64" {
+		t.Errorf("pids.max of cmds: %s, want 64", got)
+	}
+	if got := memMax(); got != strconv.Itoa(256<<20) {
+		t.Errorf("memory limit: %s, want %d", got, 256<<20)
+	}
+	if _, err := e.UpdateSandbox(context.Background(), sb.ExternalID, backend.SandboxSpec{RecordID: sb.RecordID,
+		Options: map[string]any{OptionMaxProcesses: 32, OptionMemoryMB: 128}}); err != nil {
+		t.Fatal(err)
+	}
+	if res := sh(t, e, sb.ExternalID, "true"); res.ExitCode != 0 {
+		t.Fatalf("true after the update: %+v", res)
+	}
+	if got := pidsMax(); got != "32" {
+		t.Errorf("pids.max of cmds after max_processes = 32: %s", got)
+	}
+	if got := memMax(); got != strconv.Itoa(128<<20) {
+		t.Errorf("memory limit after memory_mb = 128: %s, want %d", got, 128<<20)
+	}
+	// Another process stops the sandbox's processes and removes its cgroups.
+	if err := cg.remove(name); err != nil {
+		t.Fatal(err)
+	}
+	res := sh(t, e, sb.ExternalID, `grep -c '/cmds$' /proc/self/cgroup`)
+	if res.ExitCode != 0 || strings.TrimSpace(string(res.Stdout)) == "0" {
+		t.Errorf("a command after the cgroups were removed: %+v, want it in cmds", res)
+	}
+	if got := pidsMax(); got != "32" {
+		t.Errorf("pids.max of the cgroup made again: %s, want 32", got)
 	}
 }

@@ -10,9 +10,11 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -152,6 +154,7 @@ type spawner struct {
 	running  int
 	last     time.Time    // when a command last ended, or a connection came
 	commands map[int]bool // the commands' pids: their own goroutines reap them
+	noTrace  atomic.Bool  // tracing a command is refused here: commands enter their cgroups through a shim
 }
 
 // reapOrphans reaps, as the sandbox's pid 1, every exited process that is not a command (those are reaped by the
@@ -160,6 +163,9 @@ func (s *spawner) reapOrphans() {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGCHLD)
 	for range ch {
+		if !zombieChild() {
+			continue // a command stopped at its exec (see start), or one already reaped by its own goroutine
+		}
 		ents, err := os.ReadDir("/proc")
 		if err != nil {
 			continue
@@ -179,6 +185,19 @@ func (s *spawner) reapOrphans() {
 			}
 			s.mu.Unlock()
 		}
+	}
+}
+
+// zombieChild reports whether a child of this process has exited and is not reaped yet (without reaping it).
+func zombieChild() bool {
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		// Linux zeroes info when no child is waitable (ECHILD: no child at all).
+		return err == nil && info.Signo != 0
 	}
 }
 
@@ -234,40 +253,7 @@ func (s *spawner) serve(c *net.UnixConn) {
 		writeSpawnMsg(c, 'S', spawnStarted{Code: 127, Stderr: req.Argv[0] + ": command not found\n"}, -1)
 		return
 	}
-	argv := req.Argv
-	if req.NProc == 0 && len(req.Cgroup) > 0 && shellShim != "" {
-		// Only cgroups to enter: the sandbox's own /bin/sh writes itself into them and executes the command
-		// (a few hundred microseconds, where the shim below is this whole binary's start).
-		argv = append([]string{shellShim, "-c", cgroupShimScript(req.Cgroup), req.Argv[0], file}, req.Argv[1:]...)
-		file = shellShim
-	} else if req.NProc > 0 || len(req.Cgroup) > 0 {
-		// What this process cannot do for the command alone (a small RLIMIT_NPROC that its own threads count
-		// against, a cgroup of the command's own): the shim does it and executes the command.
-		file = "/proc/self/exe"
-		argv = append([]string{egressHelper}, argv...)
-		fds := make([]string, len(req.Cgroup))
-		for i, fd := range req.Cgroup {
-			fds[i] = strconv.Itoa(fd)
-		}
-		env = append(env[:len(env):len(env)], shimNprocEnv+"="+strconv.FormatInt(req.NProc, 10), shimCgroupEnv+"="+strings.Join(fds, ","))
-	}
-	fds := make([]uintptr, len(files))
-	for i, f := range files {
-		fds[i] = f.Fd()
-	}
-	pidfd := -1
-	s.mu.Lock()
-	pid, err := syscall.ForkExec(file, argv, &syscall.ProcAttr{
-		Dir:   req.Dir,
-		Env:   env,
-		Files: fds,
-		Sys:   &syscall.SysProcAttr{Setsid: true, PidFD: &pidfd},
-	})
-	if err == nil {
-		s.running++
-		s.commands[pid] = true
-	}
-	s.mu.Unlock()
+	pid, pidfd, err := s.start(req, files, file)
 	for _, f := range files {
 		_ = f.Close()
 	}
@@ -339,6 +325,152 @@ func (s *spawner) serve(c *net.UnixConn) {
 	}
 	s.mu.Unlock()
 	writeSpawnMsg(c, 'X', spawnExited{Status: uint32(ws)}, -1)
+}
+
+// start starts the command (file, resolved from req.Argv[0]) with the request's descriptors, in a session of its
+// own, and returns its pid and pidfd. A command with cgroups to enter is in them before it runs an instruction of
+// its own: the spawner traces it (PTRACE_TRACEME in the child), so that it stops right after its exec, writes its
+// pid into each cgroup.procs descriptor of the request, and lets it go (enterTraced). The descriptors are not
+// the command's. Where tracing is refused (Yama's ptrace_scope 2 or 3, a seccomp filter), the command goes through
+// the sandbox's /bin/sh instead (cgroupShimScript: a second exec), and without a shell, or with an RLIMIT_NPROC
+// to set, through the spawner's own shim.
+func (s *spawner) start(req *spawnRequest, files []*os.File, file string) (pid, pidfd int, err error) {
+	trace := req.NProc == 0 && len(req.Cgroup) > 0 && !s.noTrace.Load()
+	if trace {
+		for _, fd := range req.Cgroup {
+			if fd < 3 || fd >= len(files) {
+				return 0, -1, fmt.Errorf("bad cgroup descriptor %d", fd)
+			}
+		}
+		pid, pidfd, err = s.forkExec(req, files, file, req.Argv, req.Env, true)
+		if !errors.Is(err, syscall.EPERM) {
+			return pid, pidfd, err
+		}
+		// PTRACE_TRACEME refused (or the exec itself: the shim finds out which).
+		if pid, pidfd, err = s.startShim(req, files, file); err == nil {
+			s.noTrace.Store(true)
+		}
+		return pid, pidfd, err
+	}
+	return s.startShim(req, files, file)
+}
+
+// startShim starts the command through a shim when it has cgroups to enter or an RLIMIT_NPROC (see start).
+func (s *spawner) startShim(req *spawnRequest, files []*os.File, file string) (pid, pidfd int, err error) {
+	argv, env := req.Argv, req.Env
+	if req.NProc == 0 && len(req.Cgroup) > 0 && shellShim != "" {
+		// Only cgroups to enter: the sandbox's own /bin/sh writes itself into them and executes the command
+		// (a few hundred microseconds, where the shim below is this whole binary's start).
+		argv = append([]string{shellShim, "-c", cgroupShimScript(req.Cgroup), req.Argv[0], file}, req.Argv[1:]...)
+		file = shellShim
+	} else if req.NProc > 0 || len(req.Cgroup) > 0 {
+		// What this process cannot do for the command alone (a small RLIMIT_NPROC that its own threads count
+		// against, a cgroup of the command's own): the shim does it and executes the command.
+		file = "/proc/self/exe"
+		argv = append([]string{egressHelper}, argv...)
+		fds := make([]string, len(req.Cgroup))
+		for i, fd := range req.Cgroup {
+			fds[i] = strconv.Itoa(fd)
+		}
+		env = append(env[:len(env):len(env)], shimNprocEnv+"="+strconv.FormatInt(req.NProc, 10), shimCgroupEnv+"="+strings.Join(fds, ","))
+	}
+	return s.forkExec(req, files, file, argv, env, false)
+}
+
+// forkExec forks and executes the command; with trace, it enters the request's cgroups before it runs (see
+// start) and the cgroup descriptors are closed in it.
+func (s *spawner) forkExec(req *spawnRequest, files []*os.File, file string, argv, env []string,
+	trace bool) (int, int, error) {
+	fds := make([]uintptr, len(files))
+	for i, f := range files {
+		fds[i] = f.Fd()
+	}
+	var procs []int
+	if trace {
+		for _, fd := range req.Cgroup {
+			procs = append(procs, int(fds[fd]))
+			fds[fd] = ^uintptr(0) // closed in the command
+		}
+		// The tracer is this thread: the ptrace requests below must come from it.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
+	pidfd := -1
+	s.mu.Lock()
+	pid, err := syscall.ForkExec(file, argv, &syscall.ProcAttr{
+		Dir:   req.Dir,
+		Env:   env,
+		Files: fds,
+		Sys:   &syscall.SysProcAttr{Setsid: true, PidFD: &pidfd, Ptrace: trace},
+	})
+	if err == nil {
+		s.running++
+		s.commands[pid] = true
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return 0, -1, err
+	}
+	if trace {
+		if reaped, err := enterTraced(pid, procs); err != nil {
+			// Never run a command outside its sandbox's limits: it is killed before it ran, and reaped.
+			if !reaped {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				var ws syscall.WaitStatus
+				for {
+					if _, werr := syscall.Wait4(pid, &ws, 0, nil); !errors.Is(werr, syscall.EINTR) {
+						break
+					}
+				}
+			}
+			s.mu.Lock()
+			delete(s.commands, pid)
+			s.running--
+			s.mu.Unlock()
+			if pidfd >= 0 {
+				_ = unix.Close(pidfd)
+			}
+			return 0, -1, err
+		}
+	}
+	return pid, pidfd, nil
+}
+
+// enterTraced waits for the traced command pid to stop after its exec (the SIGTRAP of PTRACE_TRACEME), writes
+// it into the cgroups whose cgroup.procs are the descriptors procs, and detaches from it. Any other signal that
+// stopped it first is delivered as it would have been (after an exec, every caught signal has its default
+// action, so no code of the command runs before the SIGTRAP). reaped says the command ended (and was reaped)
+// before that.
+func enterTraced(pid int, procs []int) (reaped bool, err error) {
+	var ws syscall.WaitStatus
+	for {
+		_, err := syscall.Wait4(pid, &ws, 0, nil)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("waiting for the command to start: %w", err)
+		}
+		if !ws.Stopped() {
+			return true, errors.New("the command ended before it entered the sandbox's cgroup")
+		}
+		if ws.StopSignal() == syscall.SIGTRAP {
+			break
+		}
+		if err := syscall.PtraceCont(pid, int(ws.StopSignal())); err != nil {
+			return false, fmt.Errorf("starting the command: %w", err)
+		}
+	}
+	b := []byte(strconv.Itoa(pid))
+	for _, fd := range procs {
+		if _, err := unix.Write(fd, b); err != nil {
+			return false, fmt.Errorf("entering the sandbox's cgroup: %w", err)
+		}
+	}
+	if err := syscall.PtraceDetach(pid); err != nil {
+		return false, fmt.Errorf("starting the command: %w", err)
+	}
+	return false, nil
 }
 
 // readSpawnRequest reads the header (with the descriptors) and the body of a request.

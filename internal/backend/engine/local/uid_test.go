@@ -112,6 +112,14 @@ func TestSandboxUserNotHostRoot(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	var pid int
 	for deadline := time.Now().Add(time.Minute); pid == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		// With cgroups, the command is in the sandbox's cmds cgroup (and has no run file); without, in run/.
+		if cg := hostCgroups(); cg.err == nil {
+			b, _ := os.ReadFile(filepath.Join(cg.bases[0], cgroupName(dir), cgCmds, "cgroup.procs"))
+			if f := strings.Fields(string(b)); len(f) > 0 {
+				pid, _ = strconv.Atoi(f[0])
+			}
+			continue
+		}
 		ents, _ := os.ReadDir(filepath.Join(dir, runDir))
 		for _, ent := range ents {
 			if ent.Name() == initRecordFile || !strings.HasSuffix(ent.Name(), ".json") {
