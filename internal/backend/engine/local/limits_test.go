@@ -88,11 +88,15 @@ func TestForkBomb(t *testing.T) {
 	if most > 64+2 {
 		t.Errorf("the fork bomb reached %d processes in the sandbox with max_processes = 64", most)
 	}
-	if most < 48 {
+	// Without cgroups (an unprivileged provider: RLIMIT_NPROC) the limit counts every thread of the provider's
+	// user on the host (the test binary's and the other sandbox's spawner's included), so the bomb reaches less,
+	// and a shell whose fork is refused exits (dash's and busybox's "can't fork"), the bomb's top one included.
+	cg := hostCgroups()
+	if floor := map[bool]int{true: 48, false: 24}[cg.err == nil]; most < floor {
 		t.Errorf("the fork bomb reached only %d processes: it did not run up to its limit", most)
 	}
 	// With cgroups, it is the sandbox's pids controller that refused its forks.
-	if cg := hostCgroups(); cg.err == nil {
+	if cg.err == nil {
 		ev := filepath.Join(cg.bases[0], cgroupName(dir), cgCmds, "pids.events")
 		b, err := os.ReadFile(ev)
 		if f := strings.Fields(string(b)); err != nil || len(f) < 2 || f[0] != "max" || f[1] == "0" {
@@ -100,7 +104,7 @@ func TestForkBomb(t *testing.T) {
 		}
 	}
 	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
+	if err := <-done; !errors.Is(err, context.Canceled) && (cg.err == nil || err != nil) {
 		t.Errorf("Exec of the fork bomb, cancelled: %v", err)
 	}
 	t.Logf("most processes seen in the sandbox: %d", most)
@@ -495,7 +499,7 @@ func TestCommandEntersCmdsCgroup(t *testing.T) {
 	sb := create(t, e, backend.SandboxSpec{Options: map[string]any{OptionMaxProcesses: 64}})
 	for i := range 2 { // the first command starts the init, the second is served by it
 		res, err := e.Exec(context.Background(), sb.ExternalID, backend.ExecRequest{
-			Argv: []string{"sh", "-c", `grep -c '/cmds$' /proc/self/cgroup; ls -l /proc/self/fd | grep -c cgroup; printf '%s|' "$@"; echo; grep TracerPid /proc/$$/status; tr '\0' ' ' </proc/$$/cmdline`, "zero", "a b", ""},
+			Argv: []string{"sh", "-c", `grep -c '/cmds$' /proc/self/cgroup; ls -l /proc/self/fd | grep -c cgroup; printf '%s|' "$@"; echo; grep TracerPid /proc/$$/status; tr '\0' ' ' </proc/$$/cmdline; echo`, "zero", "a b", ""}, // echo last: a shell may exec its last command (busybox's does)
 		})
 		if err != nil || res.ExitCode != 0 {
 			t.Fatalf("exec %d: %+v, %v", i, res, err)
