@@ -397,7 +397,7 @@ func (c *cgroupSys) enter(name, sub string, pid int) error {
 func (c *cgroupSys) openProcs(name, sub string) ([]*os.File, error) {
 	var fs []*os.File
 	for _, b := range c.bases {
-		f, err := os.OpenFile(filepath.Join(b, name, sub, "cgroup.procs"), os.O_WRONLY, 0)
+		f, err := openFile(filepath.Join(b, name, sub, "cgroup.procs"), unix.O_WRONLY, 0)
 		if err != nil {
 			closeAll(fs...)
 			return nil, fmt.Errorf("opening the sandbox's cgroup: %w", err)
@@ -449,8 +449,11 @@ func killCgroup(d string) {
 	}
 }
 
-// hostMemoryBytes is the host's RAM (MemTotal), 0 when unknown.
-func hostMemoryBytes() int64 {
+// hostMemoryBytes is the host's RAM (MemTotal), 0 when unknown, read once per process (it was read for every
+// command: the default memory limit of a sandbox without memory_mb).
+var hostMemoryBytes = sync.OnceValue(readHostMemoryBytes)
+
+func readHostMemoryBytes() int64 {
 	b, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
 		return 0

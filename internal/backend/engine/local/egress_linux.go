@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -58,16 +59,25 @@ type egress struct {
 }
 
 // executable is the running executable, the forwarder of allow_list sandboxes.
+// The path is resolved again (every component's symlinks) only when /proc/self/exe names another one.
 func executable() (string, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return "", fmt.Errorf("finding the running executable (the egress forwarder): %w", err)
 	}
-	if exe, err = filepath.EvalSymlinks(exe); err != nil {
+	if v, ok := resolvedExe.Load().(*[2]string); ok && v[0] == exe {
+		return v[1], nil
+	}
+	resolved, err := filepath.EvalSymlinks(exe)
+	if err != nil {
 		return "", fmt.Errorf("finding the running executable (the egress forwarder): %w", err)
 	}
-	return exe, nil
+	resolvedExe.Store(&[2]string{exe, resolved})
+	return resolved, nil
 }
+
+// resolvedExe is the last os.Executable() and what it resolved to.
+var resolvedExe atomic.Value // *[2]string
 
 // startEgress starts the proxy of one command under policy.
 func (e *Engine) startEgress(policy *backend.NetworkPolicy) (*egress, error) {

@@ -269,6 +269,7 @@ type run struct {
 	started   bool          // bubblewrap reported its sandbox (set by setupSandbox before setupDone)
 
 	conn       *net.UnixConn // the connection to the sandbox's spawner, for a command run in its init
+	pidfd      int           // the command's pidfd from the spawner, or -1
 	notStarted *spawnStarted // the spawner could not start the command
 	status     syscall.WaitStatus
 	statusOK   bool // status came from the spawner (else the spawner ended first: the sandbox was killed)

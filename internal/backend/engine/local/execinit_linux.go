@@ -22,6 +22,7 @@ import (
 // and records it under run/.
 func (r *run) startSpawned(c *net.UnixConn) (err error) {
 	r.conn = c
+	r.pidfd = -1
 	argv := r.req.Argv
 	env := r.env
 	req := spawnRequest{Dir: r.cwd, NProc: r.commandNproc()}
@@ -60,7 +61,7 @@ func (r *run) startSpawned(c *net.UnixConn) (err error) {
 			_, _ = pw.Write(r.req.Stdin) // ends with EPIPE when the command exits without reading it all
 			_ = pw.Close()
 		}()
-	} else if stdin, err = os.Open(os.DevNull); err != nil {
+	} else if stdin, err = openFile(os.DevNull, unix.O_RDONLY, 0); err != nil {
 		return fmt.Errorf("exec: %w", err)
 	}
 	ow, ew, err := r.pipes()
@@ -95,14 +96,14 @@ func (r *run) startSpawned(c *net.UnixConn) (err error) {
 		r.notStarted = &st
 		return nil
 	}
-	var hostPid int
-	if pidfd >= 0 {
-		hostPid, _ = pidfdPid(pidfd)
-		_ = unix.Close(pidfd)
-	}
-	if hostPid > 1 {
-		if g, ok := procOf(hostPid); ok {
-			r.group = g
+	// The command's pid on the host is needed to record it under run/ (without cgroups), else only to kill its
+	// group should the spawner be gone: the pidfd is kept for that, and read then (killSpawned).
+	r.pidfd = pidfd
+	if r.cg == nil && pidfd >= 0 {
+		if hostPid, err := pidfdPid(pidfd); err == nil && hostPid > 1 {
+			if g, ok := procOf(hostPid); ok {
+				r.group = g
+			}
 		}
 	}
 	r.exited = make(chan struct{})
@@ -132,8 +133,16 @@ func (r *run) startSpawned(c *net.UnixConn) (err error) {
 // killSpawned asks the spawner to kill the command's process group; if the spawner is gone, the group is killed
 // from here.
 func (r *run) killSpawned() {
-	if _, err := r.conn.Write([]byte{'K'}); err != nil && r.group.PID > 1 && r.group.same() {
-		_ = unix.Kill(-r.group.PID, unix.SIGKILL)
+	if _, err := r.conn.Write([]byte{'K'}); err != nil {
+		if r.group.PID <= 1 && r.pidfd >= 0 {
+			// Until the pidfd is closed, its fdinfo names the command's pid (-1 once it is reaped).
+			if hostPid, err := pidfdPid(r.pidfd); err == nil && hostPid > 1 {
+				r.group, _ = procOf(hostPid)
+			}
+		}
+		if r.group.PID > 1 && r.group.same() {
+			_ = unix.Kill(-r.group.PID, unix.SIGKILL)
+		}
 	}
 }
 
@@ -153,6 +162,10 @@ func (r *run) endSpawned() {
 	}
 	closeAll(r.outR...)
 	_ = r.conn.Close()
+	if r.pidfd >= 0 {
+		_ = unix.Close(r.pidfd)
+		r.pidfd = -1
+	}
 	if r.runPath != "" {
 		_ = os.Remove(r.runPath)
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -119,7 +120,7 @@ func initKey(args []string, exe string, nproc int64, staged []string) string {
 }
 
 func readInitRecord(rd string) *initRecord {
-	b, err := os.ReadFile(filepath.Join(rd, initRecordFile))
+	b, err := readSmallFile(filepath.Join(rd, initRecordFile))
 	if err != nil {
 		return nil
 	}
@@ -159,19 +160,19 @@ func (r *run) cmdsBusy() bool {
 	if r.cg == nil {
 		return false
 	}
-	b, err := os.ReadFile(filepath.Join(r.cg.bases[0], r.cgName, cgCmds, "cgroup.procs"))
+	b, err := readSmallFile(filepath.Join(r.cg.bases[0], r.cgName, cgCmds, "cgroup.procs"))
 	return err == nil && len(strings.TrimSpace(string(b))) > 0
 }
 
 // dialInit connects to the spawner of the init under rd. The socket is reached through a descriptor of rd:
 // a unix socket path is limited to 107 bytes, which a deep engine root would exceed.
 func dialInit(rd string) (*net.UnixConn, error) {
-	d, err := os.Open(rd)
+	d, err := openRetry(rd, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, &fs.PathError{Op: "open", Path: rd, Err: err}
 	}
-	defer d.Close()
-	addr := &net.UnixAddr{Name: "/proc/self/fd/" + strconv.Itoa(int(d.Fd())) + "/" + initSockFile, Net: "unixpacket"}
+	defer unix.Close(d)
+	addr := &net.UnixAddr{Name: "/proc/self/fd/" + strconv.Itoa(d) + "/" + initSockFile, Net: "unixpacket"}
 	return net.DialUnix("unixpacket", nil, addr)
 }
 

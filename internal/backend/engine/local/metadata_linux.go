@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -129,7 +130,7 @@ func readMeta(dir string) (*meta, error) { return readMetaFile(dir, metaFile, "s
 // readMetaFile reads the metadata file of a sandbox, workspace or builder; a missing directory or file is
 // backend.ErrNotFound.
 func readMetaFile(dir, file, noun string) (*meta, error) {
-	b, err := os.ReadFile(filepath.Join(dir, file))
+	b, err := readSmallFile(filepath.Join(dir, file))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no local %s %s: %w", noun, filepath.Base(dir), backend.ErrNotFound)
 	}
@@ -180,7 +181,7 @@ func writePolicy(dir string, p *backend.NetworkPolicy) error {
 
 // readPolicy reads policy.json; a missing file is nil (deny_all).
 func readPolicy(dir string) (*backend.NetworkPolicy, error) {
-	b, err := os.ReadFile(filepath.Join(dir, policyFile))
+	b, err := readSmallFile(filepath.Join(dir, policyFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -217,7 +218,7 @@ func writeEnv(dir string, env map[string]string) error {
 
 // readEnv reads env.json; a missing file (a half-made sandbox) is an empty env.
 func readEnv(dir string) (map[string]string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, envFile))
+	b, err := readSmallFile(filepath.Join(dir, envFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return map[string]string{}, nil
 	}
@@ -273,7 +274,7 @@ func lockSandbox(dir string) (*sandboxLock, error) {
 // backend.ErrNotFound, the noun naming what it belongs to.
 func lockFileAt(p, noun string, exclusive bool) (*sandboxLock, error) {
 	dir := filepath.Dir(p)
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := openFile(p, unix.O_RDWR|unix.O_CREAT, 0o600)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no local %s %s: %w", noun, filepath.Base(dir), backend.ErrNotFound)
 	}

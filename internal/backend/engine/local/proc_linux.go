@@ -34,7 +34,7 @@ type runFile struct {
 // startTime reads field 22 of /proc/<pid>/stat; ok is false when the process is gone. zombie reports a process
 // that has exited but was not reaped yet.
 func startTime(pid int) (start uint64, zombie bool, ok bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	b, err := readSmallFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, false, false
 	}

@@ -31,9 +31,10 @@ import (
 //
 // One connection runs one command:
 //
-//	engine -> spawner  header: 8-byte body length, with the command's descriptors (stdin, stdout, stderr and
-//	                   any extra ones, which the command gets as 3, 4, ...) attached
-//	engine -> spawner  the body (a spawnRequest in JSON) in messages of at most spawnChunk bytes
+//	engine -> spawner  8-byte body length and the body's first spawnChunk bytes (a spawnRequest in JSON), with
+//	                   the command's descriptors (stdin, stdout, stderr and any extra ones, which the command
+//	                   gets as 3, 4, ...) attached: one message for any usual command
+//	engine -> spawner  the rest of the body, if any, in messages of at most spawnChunk bytes
 //	spawner -> engine  'S' + a spawnStarted in JSON, with the command's pidfd attached when it started
 //	engine -> spawner  'K' (any time after): kill the command's process group
 //	spawner -> engine  'X' + a spawnExited in JSON, once the command has exited and its group was killed
@@ -61,7 +62,7 @@ const (
 	// spawnerName is the spawner's process name (/proc/<pid>/comm) in the sandbox, where it is pid 1.
 	spawnerName = "sandbox-init"
 	// spawnerProto changes whenever the protocol does: a spawner of another version is replaced.
-	spawnerProto = 3
+	spawnerProto = 4
 	spawnChunk   = 32 << 10
 	spawnMaxBody = 64 << 20
 	spawnMaxFDs  = 8
@@ -475,9 +476,9 @@ func enterTraced(pid int, procs []int) (reaped bool, err error) {
 
 // readSpawnRequest reads the header (with the descriptors) and the body of a request.
 func readSpawnRequest(c *net.UnixConn) ([]*os.File, *spawnRequest, error) {
-	var hdr [8]byte
+	buf := make([]byte, 8+spawnChunk)
 	oob := make([]byte, unix.CmsgSpace(4*spawnMaxFDs))
-	n, oobn, _, _, err := c.ReadMsgUnix(hdr[:], oob)
+	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -497,15 +498,17 @@ func readSpawnRequest(c *net.UnixConn) ([]*os.File, *spawnRequest, error) {
 			}
 		}
 	}
-	if n != len(hdr) {
+	if n < 8 {
 		return files, nil, errors.New("short request header")
 	}
-	size := binary.BigEndian.Uint64(hdr[:])
-	if size > spawnMaxBody {
+	size := binary.BigEndian.Uint64(buf[:8])
+	if size > spawnMaxBody || uint64(n-8) > size {
 		return files, nil, fmt.Errorf("request of %d bytes", size)
 	}
-	body := make([]byte, 0, size)
-	buf := make([]byte, spawnChunk)
+	body := buf[8:n]
+	if uint64(len(body)) < size {
+		body = append(make([]byte, 0, size), body...)
+	}
 	for uint64(len(body)) < size {
 		n, err := c.Read(buf)
 		if err != nil {
@@ -542,13 +545,16 @@ func sendSpawnRequest(c *net.UnixConn, req spawnRequest, files []*os.File) error
 	if err != nil {
 		return err
 	}
-	var hdr [8]byte
-	binary.BigEndian.PutUint64(hdr[:], uint64(len(body)))
+	first := min(len(body), spawnChunk)
+	msg := make([]byte, 8, 8+first)
+	binary.BigEndian.PutUint64(msg, uint64(len(body)))
+	msg = append(msg, body[:first]...)
+	body = body[first:]
 	fds := make([]int, len(files))
 	for i, f := range files {
 		fds[i] = int(f.Fd())
 	}
-	if _, _, err := c.WriteMsgUnix(hdr[:], unix.UnixRights(fds...), nil); err != nil {
+	if _, _, err := c.WriteMsgUnix(msg, unix.UnixRights(fds...), nil); err != nil {
 		return err
 	}
 	for len(body) > 0 {
@@ -602,7 +608,7 @@ func readSpawnMsg(c *net.UnixConn, v any) (byte, int, error) {
 
 // pidfdPid returns the pid, in this process's namespace, of the process a pidfd refers to.
 func pidfdPid(fd int) (int, error) {
-	b, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(fd))
+	b, err := readSmallFile("/proc/self/fdinfo/" + strconv.Itoa(fd))
 	if err != nil {
 		return 0, err
 	}
