@@ -336,15 +336,21 @@ func (r *run) start() error {
 		// A setup builder runs one command and its home then becomes the artifact: no init to keep.
 		err = r.startBwrap()
 	} else {
+		p, perr := r.prepareSpawn()
+		if perr != nil {
+			return perr
+		}
 		c, unlock, ierr := r.ensureInit()
 		switch {
 		case ierr != nil:
+			p.abandon(r)
 			return ierr
 		case c != nil:
-			err := r.startSpawned(c) // returns once the spawner has answered
+			err := r.startSpawned(c, p) // returns once the spawner has answered
 			unlock()
 			return err
 		default:
+			p.abandon(r)
 			err = r.startBwrap() // the init must be replaced but commands still run in it
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -18,43 +19,70 @@ import (
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 )
 
-// startSpawned runs the command through the spawner of the sandbox's init (connection c, which it now owns)
-// and records it under run/.
-func (r *run) startSpawned(c *net.UnixConn) (err error) {
-	r.conn = c
-	r.pidfd = -1
+// spawnPrep is a command's request to the spawner and the descriptors it passes (stdin, stdout, stderr, then
+// the extra ones), made before the spawner is dialled: the spawner, woken by the connection, then finds the
+// whole request waiting instead of waiting for it once more.
+type spawnPrep struct {
+	req   spawnRequest
+	files []*os.File
+}
+
+// close closes the descriptors passed with the request (the command holds its own copies once it is sent).
+func (p *spawnPrep) close() { closeAll(p.files...) }
+
+// abandon undoes prepareSpawn when the command does not go to the spawner after all.
+func (p *spawnPrep) abandon(r *run) {
+	p.close()
+	closeAll(r.outR...)
+	r.outR = nil
+	r.closeEgress()
+	r.egress = nil
+}
+
+// prepareSpawn makes the request and the descriptors of a command to be run by the spawner.
+func (r *run) prepareSpawn() (_ *spawnPrep, err error) {
 	argv := r.req.Argv
 	env := r.env
-	req := spawnRequest{Dir: r.cwd, NProc: r.commandNproc()}
+	p := &spawnPrep{req: spawnRequest{Dir: r.cwd, NProc: r.commandNproc()}}
 	var extra []*os.File
+	defer func() {
+		if err != nil {
+			closeAll(extra...)
+			r.closeEgress()
+			r.egress = nil
+		}
+	}()
 	if policyMode(r.policy, IsolationBwrap) == backend.PolicyAllowList {
 		if r.egress, err = r.engine.startEgress(r.policy); err != nil {
-			return fmt.Errorf("exec: starting the egress proxy: %w", err)
+			return nil, fmt.Errorf("exec: starting the egress proxy: %w", err)
 		}
 		argv = append([]string{egressHelper}, argv...)
 		env = maps.Clone(env)
 		// For the forwarder only: it removes it from the command's env.
 		env[egressEnv] = "3"
-		extra = append(extra, r.egress.sandboxEnd) // fd 3
+		// fd 3; closed with closeSandboxEnd once the request is sent, not with the others.
 	}
 	if r.cg != nil {
-		// The shim writes the command into the sandbox's cmds cgroup before it executes it.
+		// The spawner writes the command into the sandbox's cmds cgroup before it executes it.
 		procs, err := r.cg.openProcs(r.cgName, cgCmds)
 		if err != nil {
-			return fmt.Errorf("exec: %w", err)
+			return nil, fmt.Errorf("exec: %w", err)
 		}
-		defer closeAll(procs...)
-		for _, f := range procs {
-			req.Cgroup = append(req.Cgroup, 3+len(extra))
-			extra = append(extra, f)
-		}
+		extra = append(extra, procs...)
 	}
-	req.Argv, req.Env = argv, envList(env)
+	base := 3
+	if r.egress != nil {
+		base = 4
+	}
+	for i := range extra {
+		p.req.Cgroup = append(p.req.Cgroup, base+i)
+	}
+	p.req.Argv, p.req.Env = argv, envList(env)
 	var stdin *os.File
 	if r.req.Stdin != nil {
 		pr, pw, err := os.Pipe()
 		if err != nil {
-			return fmt.Errorf("exec: %w", err)
+			return nil, fmt.Errorf("exec: %w", err)
 		}
 		stdin = pr
 		go func() {
@@ -62,19 +90,34 @@ func (r *run) startSpawned(c *net.UnixConn) (err error) {
 			_ = pw.Close()
 		}()
 	} else if stdin, err = openFile(os.DevNull, unix.O_RDONLY, 0); err != nil {
-		return fmt.Errorf("exec: %w", err)
+		return nil, fmt.Errorf("exec: %w", err)
 	}
 	ow, ew, err := r.pipes()
 	if err != nil {
 		_ = stdin.Close()
-		return err
+		return nil, err
 	}
-	r.began = time.Now()
-	err = sendSpawnRequest(c, req, append([]*os.File{stdin, ow, ew}, extra...))
-	closeAll(stdin, ow, ew)
+	p.files = []*os.File{stdin, ow, ew}
 	if r.egress != nil {
+		p.files = append(p.files, r.egress.sandboxEnd)
+	}
+	p.files = append(p.files, extra...)
+	return p, nil
+}
+
+// startSpawned runs the command prepared in p through the spawner of the sandbox's init (connection c, which
+// it now owns) and records it under run/.
+func (r *run) startSpawned(c *net.UnixConn, p *spawnPrep) (err error) {
+	r.conn = c
+	r.pidfd = -1
+	r.began = time.Now()
+	err = sendSpawnRequest(c, p.req, p.files)
+	if r.egress != nil {
+		end := r.egress.sandboxEnd
+		p.files = slices.DeleteFunc(p.files, func(f *os.File) bool { return f == end })
 		r.egress.closeSandboxEnd() // the command holds it now
 	}
+	p.close()
 	r.readOutput()
 	var st spawnStarted
 	var pidfd int
