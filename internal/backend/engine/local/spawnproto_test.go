@@ -31,7 +31,11 @@ func seqpacketPair(t *testing.T) (*net.UnixConn, *net.UnixConn) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = c.Close() })
-		return c.(*net.UnixConn)
+		uc, ok := c.(*net.UnixConn)
+		if !ok {
+			t.Fatalf("a socket pair end is a %T", c)
+		}
+		return uc
 	}
 	return conn(fds[0]), conn(fds[1])
 }
