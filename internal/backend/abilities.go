@@ -11,6 +11,18 @@ type PolicyValidator interface {
 	ValidatePolicy(p *NetworkPolicy) error
 }
 
+// VolumeValidator is an engine that checks a volume spec (its options) without calling out; the provider calls
+// it at plan time. A refusal about one attribute is an *AttrError.
+type VolumeValidator interface {
+	ValidateVolumeSpec(spec VolumeSpec) error
+}
+
+// WorkspaceValidator is an engine that checks a workspace spec (its options) without calling out; the provider
+// calls it at plan time. A refusal about one attribute is an *AttrError.
+type WorkspaceValidator interface {
+	ValidateWorkspaceSpec(spec WorkspaceSpec) error
+}
+
 // Rooted is an engine whose objects are directories under one root on this machine (the local engine); sweep
 // checks that what it removes lies under it.
 type Rooted interface {

@@ -130,6 +130,9 @@ func (e *Engine) execIn(ctx context.Context, dir, file, noun string, req backend
 	if err != nil {
 		return nil, err
 	}
+	if err := e.mountVolumes(m); err != nil {
+		return nil, err
+	}
 	if err := e.ownVolumes(m); err != nil {
 		return nil, err
 	}

@@ -165,3 +165,9 @@ func (e *Engine) ExecWorkspace(context.Context, string, backend.ExecRequest) (*b
 }
 
 func checkEnforceable(limits, string) error { return errUnsupported }
+
+// ValidateVolumeSpec fails: the local engine runs on Linux only.
+func (e *Engine) ValidateVolumeSpec(backend.VolumeSpec) error { return errUnsupported }
+
+// ValidateWorkspaceSpec fails: the local engine runs on Linux only.
+func (e *Engine) ValidateWorkspaceSpec(backend.WorkspaceSpec) error { return errUnsupported }

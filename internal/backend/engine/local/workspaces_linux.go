@@ -167,6 +167,9 @@ func (e *Engine) UpdateWorkspace(ctx context.Context, externalID string, spec ba
 	if spec.RecordID != "" && spec.RecordID != m.RecordID {
 		return nil, fmt.Errorf("local workspace %s belongs to record %s, not %s", externalID, m.RecordID, spec.RecordID)
 	}
+	if err := sameDisk(m.Options, spec.Options, "workspace"); err != nil {
+		return nil, onAttribute(err)
+	}
 	if spec.Name != "" {
 		m.Name = spec.Name
 	}
@@ -232,4 +235,10 @@ func (e *Engine) ExecWorkspace(ctx context.Context, externalID string, req backe
 		return nil, err
 	}
 	return e.execIn(ctx, dir, workspaceFile, "workspace", req)
+}
+
+// ValidateWorkspaceSpec implements backend.WorkspaceValidator: the options (disk_mb and the limits of the
+// workspace's commands), ports, env, timeout and policy, as CreateWorkspace checks them.
+func (e *Engine) ValidateWorkspaceSpec(spec backend.WorkspaceSpec) error {
+	return onAttribute(validateWorkspaceSpec(spec, e.isolation))
 }
