@@ -1,11 +1,21 @@
 package provider
 
 import (
+	"context"
+	"fmt"
+
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/objectplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 )
 
 // The local {} block's attributes, by the option names the local engine takes in SandboxSpec.Options.
@@ -54,4 +64,99 @@ func localOptionAttributes() map[string]schema.Attribute {
 			Validators: []validator.Int64{int64validator.Between(1, 1<<22)},
 		},
 	}
+}
+
+// The local {} block of sandbox_workspace and sandbox_volume: their disk limit. Its options go to the engine as
+// WorkspaceSpec.Options / VolumeSpec.Options and are recorded under params.local; the names set are kept in the
+// bookkeeping (bkOptions) so that an import rebuilds the block.
+var localDiskOptionTypes = map[string]attr.Type{
+	"disk_mb": types.Int64Type,
+}
+
+// localDiskBlock is the local {} block of a workspace or a volume (what names it).
+func localDiskBlock(what string) schema.SingleNestedBlock {
+	var size, shared string
+	switch what {
+	case "workspace":
+		size = "the workspace's files (its home: what its commands and the sandboxes working on it write there)"
+		shared = "The limit is per workspace: its commands and every sandbox on it share it."
+	default:
+		size = "the volume's data"
+		shared = "The limit is per volume: every sandbox that mounts it shares it (one image, mounted once on the host and " +
+			"bound into each sandbox); the data survives the sandboxes."
+	}
+	return schema.SingleNestedBlock{
+		MarkdownDescription: "Options of the `local` engine; only allowed with `backend = \"local\"`. Recorded under `params.local`. " +
+			"Changing them replaces the " + what + " (and its files).",
+		Attributes: map[string]schema.Attribute{
+			"disk_mb": schema.Int64Attribute{
+				MarkdownDescription: "The size in MiB of " + size + ", a file system of its own (a sparse ext4 image on a loop device: " +
+					"the host's disk holds only what is written; ext4 keeps a few MiB of it for itself): writing past it fails inside " +
+					"the sandbox with `No space left on device`, never on the host. " + shared + " Default: none (the files share the " +
+					"file system of the local root). Needs the provider to run as root (it mounts the image), `mkfs.ext4` and loop " +
+					"devices: the plan fails on this attribute where it cannot be enforced. Changing it replaces the " + what + ".",
+				Optional:   true,
+				Validators: []validator.Int64{int64validator.Between(16, 1<<30)},
+			},
+		},
+		PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
+	}
+}
+
+// planLocalBlock checks the local {} block of a workspace or volume at plan time: only with backend = "local",
+// and the engine refuses what this host cannot enforce (backend.VolumeValidator, backend.WorkspaceValidator), on
+// the attribute.
+func planLocalBlock(ctx context.Context, kind string, eng backend.Engine, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() {
+		return
+	}
+	var blk types.Object
+	var b types.String
+	var diags diag.Diagnostics
+	diags.Append(req.Plan.GetAttribute(ctx, path.Root(backend.EngineLocal), &blk)...)
+	diags.Append(resp.Plan.GetAttribute(ctx, path.Root("backend"), &b)...)
+	if diags.HasError() || blk.IsNull() || blk.IsUnknown() || b.IsUnknown() {
+		resp.Diagnostics.Append(diags...)
+		return
+	}
+	if b.ValueString() != backend.EngineLocal {
+		resp.Diagnostics.AddAttributeError(path.Root(backend.EngineLocal), "Block for another engine",
+			fmt.Sprintf("The local block only applies with backend = %q; this %s runs on %s.", backend.EngineLocal, kind, b.ValueString()))
+		return
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	for _, v := range blk.Attributes() {
+		if v.IsUnknown() {
+			return
+		}
+	}
+	if eng == nil {
+		return
+	}
+	opts := optionsFromObject(blk)
+	var err error
+	switch kind {
+	case kindVolume:
+		if v, ok := eng.(backend.VolumeValidator); ok {
+			err = v.ValidateVolumeSpec(backend.VolumeSpec{Options: opts})
+		}
+	case kindWorkspace:
+		if v, ok := eng.(backend.WorkspaceValidator); ok {
+			err = v.ValidateWorkspaceSpec(backend.WorkspaceSpec{Options: opts})
+		}
+	}
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(specErrorPath(backend.EngineLocal, err), "Invalid engine options", err.Error())
+	}
+}
+
+// restoreLocalBlock reads the local {} block of a workspace or volume back from its record: null on another
+// engine (whose bookkeeping names its own block's options).
+func restoreLocalBlock(rec *backend.Record, bk map[string]any, prior types.Object) types.Object {
+	if rec.String("provider") != backend.EngineLocal {
+		return types.ObjectNull(localDiskOptionTypes)
+	}
+	return restoreBlock(rec.JSONMap("params")[backend.EngineLocal], bk, localDiskOptionTypes, prior)
 }

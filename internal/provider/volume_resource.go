@@ -44,6 +44,7 @@ type volumeModel struct {
 	Timeouts         timeouts.Value `tfsdk:"timeouts"`
 	Labels           types.Map      `tfsdk:"labels"`
 	LabelsAll        types.Map      `tfsdk:"labels_all"`
+	Local            types.Object   `tfsdk:"local"`
 }
 
 func (r *volumeResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -80,6 +81,7 @@ func (r *volumeResource) Schema(ctx context.Context, _ resource.SchemaRequest, r
 		},
 		Blocks: map[string]schema.Block{
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Delete: true}),
+			"local":    localDiskBlock("volume"),
 		},
 	}
 }
@@ -93,7 +95,8 @@ func (r *volumeResource) Configure(_ context.Context, req resource.ConfigureRequ
 }
 
 func (r *volumeResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	resolveBackendPlan(ctx, r.data, kindVolume, req, resp)
+	eng := resolveBackendPlan(ctx, r.data, kindVolume, req, resp)
+	planLocalBlock(ctx, kindVolume, eng, req, resp)
 	planLabels(ctx, r.data, req, resp)
 }
 
@@ -109,6 +112,7 @@ func (m *volumeModel) fromRecord(rec *backend.Record, vol *backend.Volume) {
 		m.State = types.StringValue(vol.State)
 	}
 	m.Labels, m.LabelsAll = restoreLabels(m.Labels, rec)
+	m.Local = restoreLocalBlock(rec, bookkeepingOf(rec), m.Local)
 }
 
 func (r *volumeResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
@@ -122,7 +126,7 @@ func (r *volumeResource) Create(ctx context.Context, req resource.CreateRequest,
 	ctx, cancel := withTimeout(ctx, plan.Timeouts.Create, defaultCreateTimeout, &resp.Diagnostics)
 	defer cancel()
 	rec, vol, err := lc.CreateVolume(ctx, backend.VolumeRequest{Backend: plan.Backend.ValueString(), Name: plan.Name.ValueString(),
-		Labels: labelsAllOf(plan.LabelsAll), Bookkeeping: plan.bookkeeping()})
+		Options: optionsFromObject(plan.Local), Labels: labelsAllOf(plan.LabelsAll), Bookkeeping: plan.bookkeeping()})
 	if rec != nil {
 		plan.fromRecord(rec, vol)
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
@@ -161,7 +165,7 @@ func (r *volumeResource) Read(ctx context.Context, req resource.ReadRequest, res
 
 // bookkeeping is what the record needs besides its own fields to rebuild this configuration on import.
 func (m *volumeModel) bookkeeping() map[string]any {
-	return map[string]any{bkTimeouts: timeoutsBookkeeping(m.Timeouts), bkLabels: labelKeysBookkeeping(m.Labels)}
+	return map[string]any{bkTimeouts: timeoutsBookkeeping(m.Timeouts), bkLabels: labelKeysBookkeeping(m.Labels), bkOptions: blockKeys(m.Local)}
 }
 
 // Update is called only for labels and the timeouts block (every other argument replaces the volume): the

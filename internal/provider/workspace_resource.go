@@ -56,6 +56,8 @@ type workspaceModel struct {
 
 	Labels    types.Map `tfsdk:"labels"`
 	LabelsAll types.Map `tfsdk:"labels_all"`
+
+	Local types.Object `tfsdk:"local"`
 }
 
 func (r *workspaceResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -111,6 +113,7 @@ func (r *workspaceResource) Schema(ctx context.Context, _ resource.SchemaRequest
 		Blocks: map[string]schema.Block{
 			"policy":   policyBlock("workspace"),
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
+			"local":    localDiskBlock("workspace"),
 		},
 	}
 	for name, a := range workspaceCheckpointAttributes() {
@@ -134,6 +137,7 @@ func (r *workspaceResource) ValidateConfig(ctx context.Context, req resource.Val
 
 func (r *workspaceResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	eng := resolveBackendPlan(ctx, r.data, kindWorkspace, req, resp)
+	planLocalBlock(ctx, kindWorkspace, eng, req, resp)
 	planLabels(ctx, r.data, req, resp)
 	modifyCheckpointPlan(ctx, eng, req, resp)
 	if req.State.Raw.IsNull() || req.Plan.Raw.IsNull() {
@@ -154,9 +158,10 @@ func (m *workspaceModel) request(ctx context.Context, config *tfsdk.Config, diag
 		Policy: policyFrom(ctx, m.Policy, config, diags), Timeout: timeout, Env: mapStrings(ctx, m.Env, diags),
 		Bookkeeping: map[string]any{
 			bkTimeout: durationSpelling(m.Timeout), bkTimeouts: timeoutsBookkeeping(m.Timeouts), bkCredsV: policyVersionBookkeeping(m.Policy),
-			bkLabels: labelKeysBookkeeping(m.Labels),
+			bkLabels: labelKeysBookkeeping(m.Labels), bkOptions: blockKeys(m.Local),
 		},
-		Labels: labelsAllOf(m.LabelsAll),
+		Labels:  labelsAllOf(m.LabelsAll),
+		Options: optionsFromObject(m.Local),
 	}
 	if !m.ExposedPorts.IsNull() {
 		var ports []int64
@@ -204,6 +209,7 @@ func (m *workspaceModel) fromRecord(rec *backend.Record) {
 		m.Env = types.MapNull(types.StringType)
 	}
 	m.Labels, m.LabelsAll = restoreLabels(m.Labels, rec)
+	m.Local = restoreLocalBlock(rec, bk, m.Local)
 }
 
 func (r *workspaceResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
