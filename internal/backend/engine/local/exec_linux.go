@@ -288,6 +288,7 @@ func checkDir(root, rel string) error {
 
 // start starts the command and records it under run/.
 func (r *run) start() error {
+	markCloseOnExec() // nothing of the provider's but what the command is given (fds_linux.go)
 	var err error
 	if r.engine.isolation == IsolationNone {
 		err = r.startNone()
