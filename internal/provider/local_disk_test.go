@@ -17,6 +17,16 @@ import (
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 )
 
+// diskImagesRefused is why the test engine refuses a sized volume here (nil where disk images work).
+func diskImagesRefused(t *testing.T, env *testEnv) error {
+	t.Helper()
+	vv, ok := env.engine().(backend.VolumeValidator)
+	if !ok {
+		t.Fatal("the test engine does not validate volumes")
+	}
+	return vv.ValidateVolumeSpec(backend.VolumeSpec{Options: map[string]any{"disk_mb": 32}})
+}
+
 // diskConfig is a sized volume shared by two sandboxes and a sized workspace, with commands that write past
 // their sizes.
 func diskConfig(env *testEnv) string {
@@ -76,7 +86,7 @@ resource "sandbox_command" "ws_fill" {
 // leaves no mount behind.
 func TestAccLocal_diskWorkspaceAndVolume(t *testing.T) {
 	env := newTestEnv(t)
-	if err := env.engine().(backend.VolumeValidator).ValidateVolumeSpec(backend.VolumeSpec{Options: map[string]any{"disk_mb": 32}}); err != nil {
+	if err := diskImagesRefused(t, env); err != nil {
 		t.Skipf("disk_mb cannot be enforced here: %v (TestAccLocal_diskRefusedAtPlan covers the refusal)", err)
 	}
 	cfg := diskConfig(env)
@@ -127,9 +137,16 @@ func TestAccLocal_diskWorkspaceAndVolume(t *testing.T) {
 			if strings.Contains(string(b), env.root) {
 				return fmt.Errorf("mounts under the local root are left after destroy:\n%s", b)
 			}
-			vols, err := env.engine().(backend.VolumeEngine).ListVolumes(t.Context())
-			if err != nil || len(vols) != 0 {
-				return fmt.Errorf("volumes left on the engine: %v, %v", vols, err)
+			ve, ok := env.engine().(backend.VolumeEngine)
+			if !ok {
+				return fmt.Errorf("the test engine has no volumes")
+			}
+			vols, err := ve.ListVolumes(t.Context())
+			if err != nil {
+				return err
+			}
+			if len(vols) != 0 {
+				return fmt.Errorf("volumes left on the engine: %v", vols)
 			}
 			return nil
 		},
@@ -139,7 +156,7 @@ func TestAccLocal_diskWorkspaceAndVolume(t *testing.T) {
 // TestAccLocal_diskChangeReplaces: changing a volume's disk_mb replaces it (the image is made at its size).
 func TestAccLocal_diskChangeReplaces(t *testing.T) {
 	env := newTestEnv(t)
-	if err := env.engine().(backend.VolumeValidator).ValidateVolumeSpec(backend.VolumeSpec{Options: map[string]any{"disk_mb": 32}}); err != nil {
+	if err := diskImagesRefused(t, env); err != nil {
 		t.Skipf("disk_mb cannot be enforced here: %v", err)
 	}
 	cfg := func(n int) string {

@@ -27,6 +27,6 @@ resource "sandbox_command" "fds" {
 `
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviderFactories,
-		Steps: []resource.TestStep{{Config: cfg, Check: resource.TestCheckResourceAttr("sandbox_command.fds", "stdout", "0 1 2 3 ")}},
+		Steps:                    []resource.TestStep{{Config: cfg, Check: resource.TestCheckResourceAttr("sandbox_command.fds", "stdout", "0 1 2 3 ")}},
 	})
 }

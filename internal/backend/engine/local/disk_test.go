@@ -39,6 +39,13 @@ func mountsOn(t *testing.T, p string) int {
 	return n
 }
 
+// unmountAtCleanup unmounts p when the test ends (a test that stopped midway must not leave a mount in the
+// temporary directory, which could then not be removed); registered before the cleanups that delete the
+// sandboxes and volumes, it runs after them.
+func unmountAtCleanup(t *testing.T, p string) {
+	t.Cleanup(func() { _ = unmountAt(p) })
+}
+
 // hostBytes is what the file p takes on the host's disk.
 func hostBytes(t *testing.T, p string) int64 {
 	t.Helper()
@@ -65,6 +72,7 @@ func TestVolumeDiskLimit(t *testing.T) {
 	}
 	vdir := e.volumeDir(vol.ExternalID)
 	data := filepath.Join(vdir, volumeDataDir)
+	unmountAtCleanup(t, data)
 	if n := mountsOn(t, data); n != 1 {
 		t.Fatalf("the volume's image is mounted %d times on %s, want once", n, data)
 	}
@@ -224,6 +232,7 @@ func TestWorkspaceDiskLimit(t *testing.T) {
 		t.Fatalf("CreateWorkspace with disk_mb: %v", err)
 	}
 	dir := e.workspaceDir(ws.ExternalID)
+	unmountAtCleanup(t, filepath.Join(dir, homeDir))
 	if !homeMounted(dir) {
 		t.Fatalf("the workspace's home is not a file system of its own")
 	}
@@ -266,5 +275,80 @@ func TestWorkspaceDiskLimit(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("the workspace's directory after delete: %v", err)
+	}
+}
+
+// TestFilesOnVolumes: the files API writes and reads where the sandbox's commands see the path: in an engine
+// volume mounted under the home or elsewhere (a sized one too), never in the home's directory under the mount
+// point (where the sandbox would not see it); a symlink out of a volume is refused, and a host directory mounted
+// as a volume is not written through the files API.
+func TestFilesOnVolumes(t *testing.T) {
+	e := newBwrap(t)
+	ctx := context.Background()
+	opts := map[string]any{}
+	if diskImagesWork() == nil {
+		opts[OptionDiskMB] = 16
+	}
+	v1, err := e.CreateVolume(ctx, backend.VolumeSpec{RecordID: backend.NewID(), Name: "inhome"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := e.CreateVolume(ctx, backend.VolumeSpec{RecordID: backend.NewID(), Name: "elsewhere", Options: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unmountAtCleanup(t, filepath.Join(e.volumeDir(v2.ExternalID), volumeDataDir))
+	t.Cleanup(func() {
+		if err := e.DeleteVolume(context.Background(), v2.ExternalID); err != nil {
+			t.Errorf("DeleteVolume: %v", err)
+		}
+	})
+	hostDir := t.TempDir()
+	sb := create(t, e, backend.SandboxSpec{Volumes: []backend.VolumeMount{
+		{VolumeID: v1.RecordID, ExternalID: v1.ExternalID, MountPath: "/home/sandbox/shared"},
+		{VolumeID: v2.RecordID, ExternalID: v2.ExternalID, MountPath: "/data"},
+		{VolumeID: "host", ExternalID: hostDir, MountPath: "/host"},
+	}})
+	home := metaString(t, sb, "home")
+	for p, content := range map[string]string{
+		"shared/a.txt":                   "a",
+		"/home/sandbox/shared/sub/b.txt": "b",
+		"/data/c/d.txt":                  "d",
+		home + "/shared/e.txt":           "e",
+		"mine.txt":                       "home",
+	} {
+		if err := e.WriteFile(ctx, sb.ExternalID, p, []byte(content)); err != nil {
+			t.Errorf("WriteFile(%q): %v", p, err)
+		}
+	}
+	res := sh(t, e, sb.ExternalID, `cat shared/a.txt shared/sub/b.txt /data/c/d.txt shared/e.txt mine.txt; printf x > shared/f.txt; printf y > /data/g.txt; ln -s /etc/hostname /data/link`)
+	if string(res.Stdout) != "abdehome" {
+		t.Errorf("the sandbox reads what WriteFile wrote: %q (stderr %q), want %q", res.Stdout, res.Stderr, "abdehome")
+	}
+	// Nothing landed in the home's directory under the mount point.
+	if _, err := os.Stat(filepath.Join(home, "shared", "a.txt")); !os.IsNotExist(err) {
+		t.Errorf("a.txt is in the home's directory under the mount point: %v", err)
+	}
+	for p, want := range map[string]string{"shared/f.txt": "x", "/data/g.txt": "y", "/home/sandbox/shared/a.txt": "a"} {
+		if b, err := e.ReadFile(ctx, sb.ExternalID, p); err != nil || string(b) != want {
+			t.Errorf("ReadFile(%q) = %q, %v; want %q", p, b, err, want)
+		}
+	}
+	if e.sandboxUID >= 0 {
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(e.volumeDir(v2.ExternalID), volumeDataDir, "c", "d.txt"), &st); err != nil || int(st.Uid) != e.sandboxUID {
+			t.Errorf("a file written into a volume is owned by %d (%v), want the sandbox uid %d", st.Uid, err, e.sandboxUID)
+		}
+	}
+	for _, p := range []string{"/data/link", "/data/../etc/x", "/host/x"} {
+		if err := e.WriteFile(ctx, sb.ExternalID, p, []byte("no")); err == nil {
+			t.Errorf("WriteFile(%q) = nil, want an error", p)
+		}
+	}
+	if b, err := e.ReadFile(ctx, sb.ExternalID, "/data/link"); err == nil {
+		t.Errorf("ReadFile through a symlink out of the volume = %q, want an error", b)
+	}
+	if ents, _ := os.ReadDir(hostDir); len(ents) != 0 {
+		t.Errorf("the host directory got %v", ents)
 	}
 }
