@@ -153,24 +153,87 @@ func TestAccLocal_diskWorkspaceAndVolume(t *testing.T) {
 	})
 }
 
-// TestAccLocal_diskChangeReplaces: changing a volume's disk_mb replaces it (the image is made at its size).
-func TestAccLocal_diskChangeReplaces(t *testing.T) {
+// TestAccLocal_diskChange: a larger disk_mb grows a volume (mounted by a sandbox) and a workspace in place: an
+// update, not a replacement; the files stay and the new room is usable, and an import gives back the new size;
+// a smaller one replaces the workspace.
+func TestAccLocal_diskChange(t *testing.T) {
 	env := newTestEnv(t)
 	if err := diskImagesRefused(t, env); err != nil {
 		t.Skipf("disk_mb cannot be enforced here: %v", err)
 	}
-	cfg := func(n int) string {
-		return env.providerHCL() + fmt.Sprintf("resource \"sandbox_volume\" \"data\" {\n  name = \"sized\"\n  local {\n    disk_mb = %d\n  }\n}\n", n)
+	cfg := func(volMB, wsMB int, more string) string {
+		return env.providerHCL() + fmt.Sprintf(`
+resource "sandbox_volume" "data" {
+  name = "sized"
+  local {
+    disk_mb = %d
+  }
+}
+
+resource "sandbox_workspace" "ws" {
+  name = "dev"
+  local {
+    disk_mb = %d
+  }
+}
+
+resource "sandbox_sandbox" "a" {
+  volume {
+    volume_id  = sandbox_volume.data.id
+    mount_path = "/data"
+  }
+}
+
+resource "sandbox_command" "first" {
+  sandbox_id = sandbox_sandbox.a.id
+  command    = ["sh", "-c", "head -c 8000000 /dev/zero > /data/a && echo ok"]
+}
+
+resource "sandbox_command" "ws_first" {
+  workspace_id = sandbox_workspace.ws.id
+  command      = ["sh", "-c", "head -c 8000000 /dev/zero > a && echo ok"]
+}
+%s`, volMB, wsMB, more)
 	}
-	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: testProviderFactories,
-		Steps: []resource.TestStep{
-			{Config: cfg(16)},
-			{Config: cfg(24), ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-				plancheck.ExpectResourceAction("sandbox_volume.data", plancheck.ResourceActionDestroyBeforeCreate)}},
-				Check: resource.TestCheckResourceAttr("sandbox_volume.data", "local.disk_mb", "24")},
+	grown := `
+resource "sandbox_command" "more" {
+  sandbox_id = sandbox_sandbox.a.id
+  command    = ["sh", "-c", "wc -c < /data/a && head -c 24000000 /dev/zero > /data/b && echo grown"]
+}
+
+resource "sandbox_command" "ws_more" {
+  workspace_id = sandbox_workspace.ws.id
+  command      = ["sh", "-c", "wc -c < a && head -c 24000000 /dev/zero > b && echo grown"]
+}
+`
+	steps := []resource.TestStep{
+		{Config: cfg(16, 16, "")},
+		{
+			Config: cfg(48, 48, grown),
+			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				plancheck.ExpectResourceAction("sandbox_volume.data", plancheck.ResourceActionUpdate),
+				plancheck.ExpectResourceAction("sandbox_workspace.ws", plancheck.ResourceActionUpdate),
+				plancheck.ExpectResourceAction("sandbox_sandbox.a", plancheck.ResourceActionNoop),
+			}},
+			Check: resource.ComposeAggregateTestCheckFunc(
+				resource.TestCheckResourceAttr("sandbox_volume.data", "local.disk_mb", "48"),
+				resource.TestCheckResourceAttr("sandbox_workspace.ws", "local.disk_mb", "48"),
+				resource.TestCheckResourceAttr("sandbox_command.more", "stdout", "8000000\ngrown\n"),
+				resource.TestCheckResourceAttr("sandbox_command.ws_more", "stdout", "8000000\ngrown\n"),
+			),
 		},
+	}
+	steps = append(steps, importSteps("sandbox_volume.data")...)
+	steps = append(steps, importSteps("sandbox_workspace.ws")...)
+	steps = append(steps, resource.TestStep{
+		Config: cfg(48, 40, grown),
+		ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+			plancheck.ExpectResourceAction("sandbox_workspace.ws", plancheck.ResourceActionDestroyBeforeCreate),
+			plancheck.ExpectResourceAction("sandbox_volume.data", plancheck.ResourceActionNoop),
+		}},
+		Check: resource.TestCheckResourceAttr("sandbox_workspace.ws", "local.disk_mb", "40"),
 	})
+	resource.Test(t, resource.TestCase{ProtoV6ProviderFactories: testProviderFactories, Steps: steps})
 }
 
 // TestAccLocal_diskRefusedAtPlan: where disk images cannot be enforced (here: the provider is not root; the

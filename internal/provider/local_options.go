@@ -87,20 +87,44 @@ func localDiskBlock(what string) schema.SingleNestedBlock {
 	}
 	return schema.SingleNestedBlock{
 		MarkdownDescription: "Options of the `local` engine; only allowed with `backend = \"local\"`. Recorded under `params.local`. " +
-			"Changing them replaces the " + what + " (and its files).",
+			"A larger `disk_mb` is changed in place; any other change replaces the " + what + " (and its files).",
 		Attributes: map[string]schema.Attribute{
 			"disk_mb": schema.Int64Attribute{
 				MarkdownDescription: "The size in MiB of " + size + ", a file system of its own (a sparse ext4 image on a loop device: " +
 					"the host's disk holds only what is written; ext4 keeps a few MiB of it for itself): writing past it fails inside " +
 					"the sandbox with `No space left on device`, never on the host. " + shared + " Default: none (the files share the " +
 					"file system of the local root). Needs the provider to run as root (it mounts the image), `mkfs.ext4` and loop " +
-					"devices: the plan fails on this attribute where it cannot be enforced. Changing it replaces the " + what + ".",
+					"devices: the plan fails on this attribute where it cannot be enforced. A larger value grows the disk in place " +
+					"(the image and its file system, online: the files stay, sandboxes using it keep running); a smaller one, or adding " +
+					"or removing the block, replaces the " + what + " and its files.",
 				Optional:   true,
 				Validators: []validator.Int64{int64validator.Between(16, 1<<30)},
 			},
 		},
-		PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
+		PlanModifiers: []planmodifier.Object{diskGrowsInPlace()},
 	}
+}
+
+// diskGrowsInPlace replaces a workspace or volume on any change of its local block but a larger disk_mb, which
+// the engine applies in place (it grows the image and its file system; the files stay).
+func diskGrowsInPlace() planmodifier.Object {
+	const desc = "A larger disk_mb grows the disk in place; any other change of the block replaces the resource."
+	return objectplanmodifier.RequiresReplaceIf(func(_ context.Context, req planmodifier.ObjectRequest, resp *objectplanmodifier.RequiresReplaceIfFuncResponse) {
+		resp.RequiresReplace = !diskGrows(req.StateValue, req.PlanValue)
+	}, desc, desc)
+}
+
+// diskGrows reports whether the local block goes from a known disk_mb to a larger one, nothing else changing.
+func diskGrows(state, plan types.Object) bool {
+	if state.IsNull() || state.IsUnknown() || plan.IsNull() || plan.IsUnknown() {
+		return false
+	}
+	a, ok1 := state.Attributes()["disk_mb"].(types.Int64)
+	b, ok2 := plan.Attributes()["disk_mb"].(types.Int64)
+	if !ok1 || !ok2 || a.IsNull() || a.IsUnknown() || b.IsNull() || b.IsUnknown() {
+		return false
+	}
+	return b.ValueInt64() > a.ValueInt64()
 }
 
 // planLocalBlock checks the local {} block of a workspace or volume at plan time: only with backend = "local",

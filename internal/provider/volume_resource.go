@@ -168,8 +168,8 @@ func (m *volumeModel) bookkeeping() map[string]any {
 	return map[string]any{bkTimeouts: timeoutsBookkeeping(m.Timeouts), bkLabels: labelKeysBookkeeping(m.Labels), bkOptions: blockKeys(m.Local)}
 }
 
-// Update is called only for labels and the timeouts block (every other argument replaces the volume): the
-// record keeps them (no engine keeps a volume's labels).
+// Update is called only for labels, the timeouts block and a larger local.disk_mb (every other argument replaces
+// the volume): the record keeps labels and timeouts (no engine keeps a volume's labels); the engine grows the disk.
 func (r *volumeResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var plan, prior volumeModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
@@ -178,7 +178,8 @@ func (r *volumeResource) Update(ctx context.Context, req resource.UpdateRequest,
 	if resp.Diagnostics.HasError() || lc == nil {
 		return
 	}
-	if _, err := lc.SetLabels(ctx, backend.EntityVolumes, plan.ID.ValueString(), labelsAllOf(plan.LabelsAll), plan.bookkeeping()); err != nil {
+	if _, _, err := lc.UpdateVolume(ctx, plan.ID.ValueString(), backend.VolumeRequest{Options: optionsFromObject(plan.Local),
+		Labels: labelsAllOf(plan.LabelsAll), Bookkeeping: plan.bookkeeping()}); err != nil {
 		resp.Diagnostics.AddError("Volume not updated", err.Error())
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ekairos/terraform-provider-sandbox/internal/backend"
 )
@@ -220,7 +221,7 @@ func TestVolumeOptionsRefused(t *testing.T) {
 // TestWorkspaceDiskLimit: a workspace with disk_mb has its home (its durable files) in an ext4 image of that
 // size, filled from its setup: writing past it fails with ENOSPC inside, through the workspace and through a
 // sandbox working on it, and the host holds no more than the size; its /tmp is capped too (tmp_mb); disk_mb
-// cannot change in place; a delete unmounts it.
+// cannot shrink; a delete unmounts it.
 func TestWorkspaceDiskLimit(t *testing.T) {
 	skipWithoutDisks(t)
 	e := newBwrap(t)
@@ -259,10 +260,10 @@ func TestWorkspaceDiskLimit(t *testing.T) {
 	if res := wsExec(t, e, ws.ExternalID, `wc -c < small`); string(res.Stdout) != "8000000\n" {
 		t.Errorf("after a remount: %q (stderr %q)", res.Stdout, res.Stderr)
 	}
-	_, err = e.UpdateWorkspace(ctx, ws.ExternalID, backend.WorkspaceSpec{Options: map[string]any{OptionDiskMB: 64}})
+	_, err = e.UpdateWorkspace(ctx, ws.ExternalID, backend.WorkspaceSpec{Options: map[string]any{OptionDiskMB: 16}})
 	var ae *backend.AttrError
 	if !errors.As(err, &ae) || strings.Join(ae.Path, ".") != "local.disk_mb" {
-		t.Errorf("UpdateWorkspace changing disk_mb = %v, want a refusal on local.disk_mb", err)
+		t.Errorf("UpdateWorkspace shrinking disk_mb = %v, want a refusal on local.disk_mb", err)
 	}
 	if _, err := e.UpdateWorkspace(ctx, ws.ExternalID, backend.WorkspaceSpec{Options: map[string]any{OptionDiskMB: 32}}); err != nil {
 		t.Errorf("UpdateWorkspace keeping disk_mb: %v", err)
@@ -350,5 +351,142 @@ func TestFilesOnVolumes(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(hostDir); len(ents) != 0 {
 		t.Errorf("the host directory got %v", ents)
+	}
+}
+
+// TestDiskGrowsInPlace: a larger disk_mb grows a volume's image under a sandbox that uses it (online where the
+// host lets root resize a mounted file system, else offline after stopping the idle init that holds it), and a
+// workspace's both mounted and unmounted: the files stay and the new room is usable; while a command runs, a
+// host that cannot grow online refuses with the reason; shrinking, adding and removing the disk are refused on
+// local.disk_mb.
+func TestDiskGrowsInPlace(t *testing.T) {
+	skipWithoutDisks(t)
+	e := newBwrap(t)
+	ctx := context.Background()
+	vol, err := e.CreateVolume(ctx, backend.VolumeSpec{RecordID: backend.NewID(), Name: "grow", Options: map[string]any{OptionDiskMB: 16}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unmountAtCleanup(t, filepath.Join(e.volumeDir(vol.ExternalID), volumeDataDir))
+	t.Cleanup(func() { _ = e.DeleteVolume(context.Background(), vol.ExternalID) })
+	sb := create(t, e, backend.SandboxSpec{Volumes: []backend.VolumeMount{{VolumeID: vol.RecordID, ExternalID: vol.ExternalID, MountPath: "/data"}}})
+	res := sh(t, e, sb.ExternalID, `head -c 8000000 /dev/zero > /data/a && echo a-ok; head -c 24000000 /dev/zero > /data/b; echo "rc=$?"; rm -f /data/b`)
+	if !strings.Contains(string(res.Stdout), "a-ok") || strings.Contains(string(res.Stdout), "rc=0") {
+		t.Fatalf("before growing: %q (stderr %q)", res.Stdout, res.Stderr)
+	}
+	for _, bad := range []map[string]any{{OptionDiskMB: 16}, {OptionDiskMB: 0}, nil} {
+		if _, err := e.UpdateVolume(ctx, vol.ExternalID, backend.VolumeSpec{Options: bad}); err != nil {
+			// 16 -> 16 is no change; the others are refusals.
+			var ae *backend.AttrError
+			if !errors.As(err, &ae) || strings.Join(ae.Path, ".") != "local.disk_mb" {
+				t.Errorf("UpdateVolume(%v) = %v, want a refusal on local.disk_mb", bad, err)
+			}
+		} else if bad[OptionDiskMB] != 16 {
+			t.Errorf("UpdateVolume(%v) succeeded, want a refusal", bad)
+		}
+	}
+	// While a command runs: grown online, or refused with the reason.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = e.Exec(ctx, sb.ExternalID, backend.ExecRequest{Argv: []string{"sh", "-c", "echo busy > /data/busy; sleep 3"}})
+	}()
+	for i := 0; i < 100; i++ {
+		if _, err := os.Stat(filepath.Join(e.volumeDir(vol.ExternalID), volumeDataDir, "busy")); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := e.UpdateVolume(ctx, vol.ExternalID, backend.VolumeSpec{Options: map[string]any{OptionDiskMB: 24}}); err != nil && !strings.Contains(err.Error(), "commands still run") {
+		t.Errorf("growing the volume while a command runs: %v, want it grown or refused for the running command", err)
+	}
+	<-done
+	if _, err := e.UpdateVolume(ctx, vol.ExternalID, backend.VolumeSpec{Options: map[string]any{OptionDiskMB: 48}}); err != nil {
+		t.Fatalf("growing the volume to 48 MiB: %v", err)
+	}
+	if _, err := e.UpdateVolume(ctx, vol.ExternalID, backend.VolumeSpec{Options: map[string]any{OptionDiskMB: 32}}); err == nil {
+		t.Errorf("shrinking the volume from 48 to 32 MiB succeeded")
+	}
+	res = sh(t, e, sb.ExternalID, `wc -c < /data/a && head -c 24000000 /dev/zero > /data/b && echo grown`)
+	if string(res.Stdout) != "8000000\ngrown\n" {
+		t.Errorf("after growing under the running sandbox: %q (stderr %q), want the old file and room for 24 MB", res.Stdout, res.Stderr)
+	}
+	if got, err := e.GetVolume(ctx, vol.ExternalID); err != nil || got == nil {
+		t.Errorf("GetVolume after growing: %v", err)
+	}
+	if m, err := e.readVolume(vol.ExternalID); err != nil || m.diskMB() != 48 {
+		t.Errorf("the volume's recorded size after growing: %v, %v", m, err)
+	}
+
+	ws, err := e.CreateWorkspace(ctx, backend.WorkspaceSpec{RecordID: backend.NewID(), Name: "grow", Options: map[string]any{OptionDiskMB: 16}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := e.workspaceDir(ws.ExternalID)
+	unmountAtCleanup(t, filepath.Join(dir, homeDir))
+	t.Cleanup(func() { _ = e.DeleteWorkspace(context.Background(), ws.ExternalID) })
+	if res := wsExec(t, e, ws.ExternalID, `head -c 8000000 /dev/zero > a && echo ok`); string(res.Stdout) != "ok\n" {
+		t.Fatalf("writing the workspace: %q (stderr %q)", res.Stdout, res.Stderr)
+	}
+	if _, err := e.UpdateWorkspace(ctx, ws.ExternalID, backend.WorkspaceSpec{Options: map[string]any{OptionDiskMB: 32}}); err != nil {
+		t.Fatalf("growing the mounted workspace from 16 to 32 MiB: %v", err)
+	}
+	if err := unmountHome(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.UpdateWorkspace(ctx, ws.ExternalID, backend.WorkspaceSpec{Options: map[string]any{OptionDiskMB: 64}}); err != nil {
+		t.Fatalf("growing the unmounted workspace from 32 to 64 MiB: %v", err)
+	}
+	if res := wsExec(t, e, ws.ExternalID, `wc -c < a && head -c 40000000 /dev/zero > b && echo grown`); string(res.Stdout) != "8000000\ngrown\n" {
+		t.Errorf("after growing the workspace: %q (stderr %q)", res.Stdout, res.Stderr)
+	}
+	for _, bad := range []map[string]any{{OptionDiskMB: 32}, nil} {
+		_, err := e.UpdateWorkspace(ctx, ws.ExternalID, backend.WorkspaceSpec{Options: bad})
+		var ae *backend.AttrError
+		if !errors.As(err, &ae) || strings.Join(ae.Path, ".") != "local.disk_mb" {
+			t.Errorf("UpdateWorkspace(%v) = %v, want a refusal on local.disk_mb", bad, err)
+		}
+	}
+}
+
+// TestVolumeRemountReusesLoop: when a sandbox's namespace still mounts a volume's image that the host no longer
+// does, mounting it again on the host uses the same loop device (one file system, never two unsynchronized
+// mounts of one image), and both sandboxes see each other's writes. (util-linux's mount -o loop reuses a loop
+// device on the same file too; the engine mounts the attached device itself rather than rely on that.)
+func TestVolumeRemountReusesLoop(t *testing.T) {
+	skipWithoutDisks(t)
+	e := newBwrap(t)
+	ctx := context.Background()
+	vol, err := e.CreateVolume(ctx, backend.VolumeSpec{RecordID: backend.NewID(), Name: "loop", Options: map[string]any{OptionDiskMB: 16}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(e.volumeDir(vol.ExternalID), volumeDataDir)
+	unmountAtCleanup(t, data)
+	t.Cleanup(func() { _ = e.DeleteVolume(context.Background(), vol.ExternalID) })
+	mount := []backend.VolumeMount{{VolumeID: vol.RecordID, ExternalID: vol.ExternalID, MountPath: "/data"}}
+	a := create(t, e, backend.SandboxSpec{Volumes: mount})
+	if res := sh(t, e, a.ExternalID, `echo from-a > /data/a`); res.ExitCode != 0 {
+		t.Fatalf("%+v", res)
+	}
+	dev, err := mountSource(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unmountAt(data); err != nil { // a's init still mounts it
+		t.Fatal(err)
+	}
+	if got := attachedLoop(filepath.Join(e.volumeDir(vol.ExternalID), volumeImageFile)); got != dev {
+		t.Fatalf("the image's loop device after the host's unmount: %q, want %q (still used by the sandbox)", got, dev)
+	}
+	b := create(t, e, backend.SandboxSpec{Volumes: mount})
+	if res := sh(t, e, b.ExternalID, `cat /data/a; echo from-b > /data/b`); string(res.Stdout) != "from-a\n" {
+		t.Errorf("the second sandbox: %q (stderr %q)", res.Stdout, res.Stderr)
+	}
+	if got, err := mountSource(data); err != nil || got != dev {
+		t.Errorf("mounted again from %q (%v), want the same loop device %q", got, err, dev)
+	}
+	if res := sh(t, e, a.ExternalID, `cat /data/b`); string(res.Stdout) != "from-b\n" {
+		t.Errorf("the first sandbox does not see the second's write: %q (stderr %q)", res.Stdout, res.Stderr)
 	}
 }

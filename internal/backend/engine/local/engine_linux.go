@@ -56,6 +56,7 @@ var (
 	_ backend.Identifier         = (*Engine)(nil)
 	_ backend.VolumeValidator    = (*Engine)(nil)
 	_ backend.WorkspaceValidator = (*Engine)(nil)
+	_ backend.VolumeUpdater      = (*Engine)(nil)
 )
 
 // New returns a local engine. With Isolation "bwrap" (the default) it fails with an error wrapping

@@ -171,3 +171,8 @@ func (e *Engine) ValidateVolumeSpec(backend.VolumeSpec) error { return errUnsupp
 
 // ValidateWorkspaceSpec fails: the local engine runs on Linux only.
 func (e *Engine) ValidateWorkspaceSpec(backend.WorkspaceSpec) error { return errUnsupported }
+
+// UpdateVolume fails: the local engine runs on Linux only.
+func (e *Engine) UpdateVolume(context.Context, string, backend.VolumeSpec) (*backend.Volume, error) {
+	return nil, errUnsupported
+}

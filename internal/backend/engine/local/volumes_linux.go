@@ -369,3 +369,54 @@ func validateVolumeSpec(spec backend.VolumeSpec, isolation string) error {
 	}
 	return nil
 }
+
+// UpdateVolume implements backend.VolumeUpdater: a larger disk_mb grows the volume's image in place, online
+// under the sandboxes that mount it (its data stays); adding, removing or shrinking the disk is refused on
+// local.disk_mb (a replacement).
+func (e *Engine) UpdateVolume(ctx context.Context, externalID string, spec backend.VolumeSpec) (*backend.Volume, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := validateVolumeSpec(spec, e.isolation); err != nil {
+		return nil, onAttribute(err)
+	}
+	m, err := e.readVolume(externalID)
+	if err != nil {
+		return nil, err
+	}
+	if spec.RecordID != "" && spec.RecordID != m.RecordID {
+		return nil, fmt.Errorf("local volume %s belongs to record %s, not %s", externalID, m.RecordID, spec.RecordID)
+	}
+	dir := e.volumeDir(externalID)
+	lk, err := lockFileAt(filepath.Join(dir, mountLockFile), "volume", true)
+	if err != nil {
+		return nil, err
+	}
+	defer lk.unlock()
+	if err := changeDisk(m.Options, spec.Options, "volume", func(sizeMB int64) error {
+		img, mnt := filepath.Join(dir, volumeImageFile), filepath.Join(dir, volumeDataDir)
+		return growDiskImage(img, mnt, sizeMB, func() error {
+			var users []string
+			for _, b := range e.boxes(e.sandboxesDir(), metaFile) {
+				for _, v := range b.meta.Volumes {
+					if v.ExternalID == externalID {
+						users = append(users, b.dir)
+						break
+					}
+				}
+			}
+			return growOffline(img, mnt, users)
+		})
+	}); err != nil {
+		return nil, onAttribute(err)
+	}
+	m.Options = spec.Options
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(dir, volumeFile, b, true); err != nil {
+		return nil, fmt.Errorf("updating volume %s: %w", externalID, err)
+	}
+	return e.volumeView(m), nil
+}

@@ -167,7 +167,23 @@ func (e *Engine) UpdateWorkspace(ctx context.Context, externalID string, spec ba
 	if spec.RecordID != "" && spec.RecordID != m.RecordID {
 		return nil, fmt.Errorf("local workspace %s belongs to record %s, not %s", externalID, m.RecordID, spec.RecordID)
 	}
-	if err := sameDisk(m.Options, spec.Options, "workspace"); err != nil {
+	if err := changeDisk(m.Options, spec.Options, "workspace", func(sizeMB int64) error {
+		mk, err := lockFileAt(filepath.Join(dir, mountLockFile), "workspace", true)
+		if err != nil {
+			return err
+		}
+		defer mk.unlock()
+		img, mnt := filepath.Join(dir, diskImageFile), filepath.Join(dir, homeDir)
+		return growDiskImage(img, mnt, sizeMB, func() error {
+			users := []string{dir}
+			for _, b := range e.boxes(e.sandboxesDir(), metaFile) {
+				if b.meta.Workspace == externalID {
+					users = append(users, b.dir)
+				}
+			}
+			return growOffline(img, mnt, users)
+		})
+	}); err != nil {
 		return nil, onAttribute(err)
 	}
 	if spec.Name != "" {
