@@ -827,7 +827,7 @@ func ExampleNew() {
 }
 
 // unprivilegedTests are the tests TestUnprivileged runs again as an unprivileged user.
-const unprivilegedTests = "^(TestConformanceBwrap|TestLimits|TestForkBomb|TestSandboxMemory|TestTmpLimit|TestLimitsRefused|TestDiskLimit|TestInitUntouchable|TestSeesOnlyItsHome|TestHostFilesInvisible|TestNoNetwork|TestHostProcessesInvisible|TestTimeoutKillsTree|TestStopKillsRunningCommands|TestPathsRefused|TestVolumes|TestDeleteRemovesReadOnlyTrees|TestVolumeLifecycle|TestSandboxFromSetup|TestWorkspace|TestPolicyAllowList|TestInitSurvivesNewEngine|TestInitTimeoutKillsTreeNotInit|TestInitIsolation)$"
+const unprivilegedTests = "^(TestNoInheritedDescriptors|TestVolumeOptionsRefused|TestVolumeDiskLimit|TestWorkspaceDiskLimit|TestConformanceBwrap|TestLimits|TestForkBomb|TestSandboxMemory|TestTmpLimit|TestLimitsRefused|TestDiskLimit|TestInitUntouchable|TestSeesOnlyItsHome|TestHostFilesInvisible|TestNoNetwork|TestHostProcessesInvisible|TestTimeoutKillsTree|TestStopKillsRunningCommands|TestPathsRefused|TestVolumes|TestDeleteRemovesReadOnlyTrees|TestVolumeLifecycle|TestSandboxFromSetup|TestWorkspace|TestPolicyAllowList|TestInitSurvivesNewEngine|TestInitTimeoutKillsTreeNotInit|TestInitIsolation)$"
 
 // TestUnprivileged runs the isolation tests again as user nobody (65534) when the tests run as root, since a
 // provider usually runs as an ordinary user: bubblewrap then works unprivileged, and max_processes is enforced.
@@ -889,7 +889,7 @@ func TestUnprivileged(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the unprivileged run failed (%v):\n%s", err, out)
 	}
-	for _, name := range []string{"TestLimits", "TestForkBomb", "TestTmpLimit", "TestLimitsRefused", "TestSandboxFromSetup", "TestWorkspace", "TestPolicyAllowList"} {
+	for _, name := range []string{"TestLimits", "TestForkBomb", "TestTmpLimit", "TestLimitsRefused", "TestSandboxFromSetup", "TestWorkspace", "TestPolicyAllowList", "TestNoInheritedDescriptors", "TestVolumeOptionsRefused"} {
 		if !bytes.Contains(out, []byte("--- PASS: "+name)) {
 			t.Errorf("the unprivileged run did not pass %s:\n%s", name, out)
 		}
