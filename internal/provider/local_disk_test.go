@@ -155,7 +155,7 @@ func TestAccLocal_diskWorkspaceAndVolume(t *testing.T) {
 
 // TestAccLocal_diskChange: a larger disk_mb grows a volume (mounted by a sandbox) and a workspace in place: an
 // update, not a replacement; the files stay and the new room is usable, and an import gives back the new size;
-// a smaller one replaces the workspace.
+// a smaller one replaces the workspace (and the commands on it run again, in order: ws_more after ws_first).
 func TestAccLocal_diskChange(t *testing.T) {
 	env := newTestEnv(t)
 	if err := diskImagesRefused(t, env); err != nil {
@@ -199,11 +199,13 @@ resource "sandbox_command" "ws_first" {
 resource "sandbox_command" "more" {
   sandbox_id = sandbox_sandbox.a.id
   command    = ["sh", "-c", "wc -c < /data/a && head -c 24000000 /dev/zero > /data/b && echo grown"]
+  depends_on = [sandbox_command.first]
 }
 
 resource "sandbox_command" "ws_more" {
   workspace_id = sandbox_workspace.ws.id
   command      = ["sh", "-c", "wc -c < a && head -c 24000000 /dev/zero > b && echo grown"]
+  depends_on   = [sandbox_command.ws_first]
 }
 `
 	steps := []resource.TestStep{
