@@ -167,9 +167,9 @@ func (m *volumeModel) bookkeeping() map[string]any {
 		bkOptions: blockKeys(m.Engines[m.Backend.ValueString()])}
 }
 
-// Update is called only for labels, the timeouts block and engine options changed in place (a larger
-// local.disk_mb; every other argument replaces the volume): the record keeps labels and timeouts (no engine
-// keeps a volume's labels); the engine applies the options (VolumeUpdater).
+// Update is called only for labels, the timeouts block and engine options changed in place (an option's
+// InPlace or InPlaceIf; every other argument replaces the volume): the record keeps labels and timeouts (no
+// engine keeps a volume's labels); the engine applies the options (Lifecycle.UpdateVolume, VolumeUpdater).
 func (r *volumeResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var plan, prior volumeModel
 	resp.Diagnostics.Append(getPlan(ctx, req.Plan, &plan)...)
