@@ -1,5 +1,7 @@
 package backend
 
+import "context"
+
 // Optional abilities of an engine: interfaces an engine may implement beyond Engine, which the provider and
 // sweep look for. What an engine can do without being made (with no credentials) is data in its Capabilities
 // instead (Capabilities.NoStop says what an engine without stop does instead).
@@ -9,6 +11,24 @@ package backend
 // sandbox's policy is checked by ValidateSpec). A refusal about one attribute is an *AttrError.
 type PolicyValidator interface {
 	ValidatePolicy(p *NetworkPolicy) error
+}
+
+// VolumeValidator is an engine that checks a volume spec (its options) without calling out; the provider calls
+// it at plan time. A refusal about one attribute is an *AttrError.
+type VolumeValidator interface {
+	ValidateVolumeSpec(spec VolumeSpec) error
+}
+
+// VolumeUpdater is an engine that changes a volume's options in place (the local engine grows a sized
+// volume); the lifecycle's UpdateVolume calls it.
+type VolumeUpdater interface {
+	UpdateVolume(ctx context.Context, externalID string, spec VolumeSpec) (*Volume, error)
+}
+
+// WorkspaceValidator is an engine that checks a workspace spec (its options) without calling out; the provider
+// calls it at plan time. A refusal about one attribute is an *AttrError.
+type WorkspaceValidator interface {
+	ValidateWorkspaceSpec(spec WorkspaceSpec) error
 }
 
 // Rooted is an engine whose objects are directories under one root on this machine (the local engine); sweep

@@ -162,6 +162,57 @@ func (l *Lifecycle) DeleteVolume(ctx context.Context, id string) error {
 	return l.close(ctx, EntityVolumes, id, StatusShutdown)
 }
 
+// UpdateVolume changes an active volume's options in place on an engine that can (VolumeUpdater: the local
+// engine grows a sized volume), recording them under params.<engine> with the labels and bookkeeping. Options
+// that did not change make no engine call.
+func (l *Lifecycle) UpdateVolume(ctx context.Context, id string, req VolumeRequest) (*Record, *Volume, error) {
+	rec, eng, err := l.loadLive(ctx, EntityVolumes, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rec == nil {
+		return nil, nil, fmt.Errorf("volume %s: %w", id, ErrNotFound)
+	}
+	backend := rec.String("provider")
+	params := copyMap(rec.JSONMap("params"))
+	recorded := toMap(params[backend])
+	var vol *Volume
+	if optionsChanged(recorded, req.Options) {
+		vu, ok := eng.(VolumeUpdater)
+		if !ok {
+			return nil, nil, fmt.Errorf("the %s engine cannot change a volume's options in place", backend)
+		}
+		if vol, err = vu.UpdateVolume(ctx, rec.String("externalVolumeId"), VolumeSpec{RecordID: id, Name: rec.String("name"), Options: req.Options}); err != nil {
+			return nil, nil, fmt.Errorf("updating volume %s: %w", id, err)
+		}
+		params[backend] = mergeMaps(mergeMaps(recorded, req.Options), vol.Metadata)
+	}
+	params = withLabels(withBookkeeping(params, req.Bookkeeping), req.Labels)
+	rec, err = l.Store.Update(ctx, EntityVolumes, id, Attrs{"params": params, "updatedAt": NowMillis(l.now())})
+	if err != nil {
+		return nil, vol, fmt.Errorf("updating volume record %s: %w", id, err)
+	}
+	return rec, vol, nil
+}
+
+// optionsChanged reports whether an engine's options differ from those recorded beside its metadata.
+func optionsChanged(recorded, options map[string]any) bool {
+	for k, v := range options {
+		if r, ok := recorded[k]; !ok || !sameOption(r, v) {
+			return true
+		}
+	}
+	return false
+}
+
+func sameOption(a, b any) bool {
+	if x, ok := AsInt(a); ok {
+		y, ok := AsInt(b)
+		return ok && x == y
+	}
+	return fmt.Sprint(a) == fmt.Sprint(b)
+}
+
 // ResolveVolumes turns volume record ids into mounts with the engine's volume ids. Every volume must be active
 // and on the sandbox's engine.
 func (l *Lifecycle) ResolveVolumes(ctx context.Context, backend string, mounts []VolumeMount) ([]VolumeMount, error) {
@@ -561,6 +612,11 @@ func (l *Lifecycle) UpdateWorkspace(ctx context.Context, id string, req Workspac
 	params := withLabels(copyMap(rec.JSONMap("params")), req.Labels)
 	if len(req.Bookkeeping) > 0 {
 		params[ParamsTerraform] = mergeMaps(toMap(params[ParamsTerraform]), req.Bookkeeping)
+	}
+	if len(req.Options) > 0 {
+		// Options changed in place (a grown local disk) are recorded beside the engine's metadata.
+		eng := rec.String("provider")
+		params[eng] = mergeMaps(toMap(params[eng]), req.Options)
 	}
 	rec, err = l.Store.Update(ctx, EntityWorkspaces, id, Attrs{"metadata": workspaceMetadata(req, rec.String("sandboxId"), l.now()), "params": params, "updatedAt": NowMillis(l.now())})
 	return rec, ws, err

@@ -7,7 +7,7 @@ import (
 
 // Option schemas: the engine blocks of resources (`daytona { image = ... }` on a sandbox, `vercel { expiration
 // = ... }` on a setup) described as plain data in each engine's descriptor. The provider turns them into
-// Terraform schema (attributes, validators from the constraints, plan modifiers from InPlace), reads a block's
+// Terraform schema (attributes, validators from the constraints, plan modifiers from InPlace and InPlaceIf), reads a block's
 // values into the map[string]any the engine takes as SandboxSpec.Options (VolumeSpec.Options, ...), which the
 // lifecycle records under params.<engine>, and reads them back from there on refresh and import.
 
@@ -68,6 +68,10 @@ type Option struct {
 	Default any
 	// InPlace: changing the option updates the object in place; otherwise (the default) it replaces it.
 	InPlace bool
+	// InPlaceIf, instead of InPlace: a change of the option from prior to planned (both set and known, as the
+	// kind's values: string, int64, bool, ...) updates the object in place when it reports true ("a larger
+	// disk_mb grows the disk"); any other change of it, setting it or unsetting it replaces the object.
+	InPlaceIf func(prior, planned any) bool
 
 	// Constraints, checked at plan time on the attribute (nil/empty = none).
 
@@ -143,6 +147,8 @@ func checkOptions(opts []Option, nested bool) error {
 			return fmt.Errorf("option %q: Min and Max are for OptionInt", o.Name)
 		case (len(o.OneOf) > 0 || o.Pattern != nil) && o.Kind != OptionString:
 			return fmt.Errorf("option %q: OneOf and Pattern are for OptionString", o.Name)
+		case o.InPlace && o.InPlaceIf != nil:
+			return fmt.Errorf("option %q: InPlace and InPlaceIf are exclusive", o.Name)
 		case o.Pattern != nil && o.PatternMessage == "":
 			return fmt.Errorf("option %q: a Pattern needs its PatternMessage", o.Name)
 		case (o.Kind == OptionObject) != (len(o.Attributes) > 0):
@@ -160,4 +166,12 @@ func checkOptions(opts []Option, nested bool) error {
 		seen[o.Name] = true
 	}
 	return nil
+}
+
+// Grows is an InPlaceIf for an OptionInt: in place when the number grows (a disk made larger), replacing when
+// it shrinks.
+func Grows(prior, planned any) bool {
+	a, ok1 := AsInt(prior)
+	b, ok2 := AsInt(planned)
+	return ok1 && ok2 && b > a
 }

@@ -27,6 +27,8 @@ func TestOptionBlockValidate(t *testing.T) {
 		"object without attributes": {OptionBlock{Doc: "d", Options: []Option{{Name: "x", Kind: OptionObject, Doc: "x"}}}, "Attributes"},
 		"bad nested attribute": {OptionBlock{Doc: "d", Options: []Option{{Name: "x", Kind: OptionObject, Doc: "x",
 			Attributes: []Option{{Name: "y", Kind: OptionString}}}}}, `option "x": option "y" has no Doc`},
+		"in place, twice": {OptionBlock{Doc: "d", Options: []Option{{Name: "x", Kind: OptionInt, Doc: "x", InPlace: true,
+			InPlaceIf: func(_, _ any) bool { return true }}}}, "exclusive"},
 		"unknown kind": {OptionBlock{Doc: "d", Options: []Option{{Name: "x", Kind: "float", Doc: "x"}}}, "unknown kind"},
 	}
 	for name, c := range cases {

@@ -46,7 +46,7 @@ func withOptionBlocks(kind backend.ResourceKind, out map[string]schema.Block) ma
 		replace := true
 		for _, o := range b.Options {
 			attrs[o.Name] = optionAttribute(o, false)
-			replace = replace && !o.InPlace
+			replace = replace && !o.InPlace && o.InPlaceIf == nil
 		}
 		modifier := objectplanmodifier.RequiresReplace()
 		if !replace {
@@ -60,7 +60,8 @@ func withOptionBlocks(kind backend.ResourceKind, out map[string]schema.Block) ma
 }
 
 // blockReplaces says whether a change of a block whose options are not all replacing replaces the resource:
-// when the block comes or goes, or an option that is not InPlace changes.
+// when the block comes or goes, an option that is neither InPlace nor InPlaceIf changes, or an InPlaceIf option
+// changes in a way its InPlaceIf refuses (or is set, unset or unknown).
 func blockReplaces(opts []backend.Option) objectplanmodifier.RequiresReplaceIfFunc {
 	return func(_ context.Context, req planmodifier.ObjectRequest, resp *objectplanmodifier.RequiresReplaceIfFuncResponse) {
 		if req.StateValue.IsNull() != req.PlanValue.IsNull() || req.PlanValue.IsUnknown() {
@@ -71,12 +72,24 @@ func blockReplaces(opts []backend.Option) objectplanmodifier.RequiresReplaceIfFu
 			return
 		}
 		for _, o := range opts {
-			if !o.InPlace && !req.PlanValue.Attributes()[o.Name].Equal(req.StateValue.Attributes()[o.Name]) {
+			prior, planned := req.StateValue.Attributes()[o.Name], req.PlanValue.Attributes()[o.Name]
+			if o.InPlace || planned.Equal(prior) {
+				continue
+			}
+			if o.InPlaceIf == nil || !inPlaceIf(o, prior, planned) {
 				resp.RequiresReplace = true
 				return
 			}
 		}
 	}
+}
+
+// inPlaceIf asks an InPlaceIf option whether its change from prior to planned is made in place: only between
+// two set, known values.
+func inPlaceIf(o backend.Option, prior, planned attr.Value) bool {
+	p, ok1 := optionValue(prior)
+	n, ok2 := optionValue(planned)
+	return ok1 && ok2 && o.InPlaceIf(p, n)
 }
 
 // optionAttribute is an option's schema attribute: its type, flags, default and the validators of its
@@ -296,37 +309,46 @@ func optionsFromObject(obj types.Object) map[string]any {
 	}
 	out := map[string]any{}
 	for name, v := range obj.Attributes() {
-		if v.IsNull() || v.IsUnknown() {
-			continue
-		}
-		switch x := v.(type) {
-		case types.String:
-			out[name] = x.ValueString()
-		case types.Bool:
-			out[name] = x.ValueBool()
-		case types.Int64:
-			out[name] = x.ValueInt64()
-		case types.List:
-			var l []any
-			for _, e := range x.Elements() {
-				if s, ok := e.(types.String); ok {
-					l = append(l, s.ValueString())
-				}
-			}
-			out[name] = l
-		case types.Map:
-			m := map[string]any{}
-			for k, e := range x.Elements() {
-				if s, ok := e.(types.String); ok {
-					m[k] = s.ValueString()
-				}
-			}
-			out[name] = m
-		case types.Object:
-			out[name] = optionsFromObject(x)
+		if x, ok := optionValue(v); ok {
+			out[name] = x
 		}
 	}
 	return out
+}
+
+// optionValue is one attribute of an engine block as the engine's options map holds it; false when it is null,
+// unknown or of no option kind.
+func optionValue(v attr.Value) (any, bool) {
+	if v == nil || v.IsNull() || v.IsUnknown() {
+		return nil, false
+	}
+	switch x := v.(type) {
+	case types.String:
+		return x.ValueString(), true
+	case types.Bool:
+		return x.ValueBool(), true
+	case types.Int64:
+		return x.ValueInt64(), true
+	case types.List:
+		var l []any
+		for _, e := range x.Elements() {
+			if s, ok := e.(types.String); ok {
+				l = append(l, s.ValueString())
+			}
+		}
+		return l, true
+	case types.Map:
+		m := map[string]any{}
+		for k, e := range x.Elements() {
+			if s, ok := e.(types.String); ok {
+				m[k] = s.ValueString()
+			}
+		}
+		return m, true
+	case types.Object:
+		return optionsFromObject(x), true
+	}
+	return nil, false
 }
 
 // optionsToObject reads an engine's recorded options (params.<engine>) back into its block. Only attributes

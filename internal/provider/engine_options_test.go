@@ -51,7 +51,8 @@ var fakeDescriptor = backend.EngineDescriptor{
 			}},
 		}},
 		backend.KindVolume: {Doc: "Options of the fake engine's volumes.", Options: []backend.Option{
-			{Name: "disk_mb", Kind: backend.OptionInt, Doc: "The volume's size."},
+			{Name: "disk_mb", Kind: backend.OptionInt, Doc: "The volume's size.", InPlaceIf: backend.Grows},
+			{Name: "class", Kind: backend.OptionString, Doc: "The volume's class."},
 		}},
 	},
 	CheckOptions: func(req backend.OptionRequest) []backend.AttrError {
@@ -173,6 +174,58 @@ func TestOptionBlocksFromDescriptor(t *testing.T) {
 	}
 	if !replaces(types.ObjectNull(want), base) {
 		t.Error("adding the block does not replace")
+	}
+}
+
+// An InPlaceIf option updates in place only the changes it allows (backend.Grows: a larger disk_mb); a smaller
+// one, setting or unsetting it, a change of another (replacing) option of the block, and adding or removing the
+// block replace.
+func TestOptionBlocksInPlaceIf(t *testing.T) {
+	registerFake(t)
+	ctx := context.Background()
+	vol := resourceSchema(t, NewVolumeResource())
+	block, ok := vol.Blocks["fakeengine"].(schema.SingleNestedBlock)
+	if !ok {
+		t.Fatalf("volume block: %#v", vol.Blocks["fakeengine"])
+	}
+	attrTypes := objectTypes(fakeDescriptor.Options[backend.KindVolume].Options)
+	obj := func(disk attr.Value, class string) types.Object {
+		c := types.StringNull()
+		if class != "" {
+			c = types.StringValue(class)
+		}
+		return types.ObjectValueMust(attrTypes, map[string]attr.Value{"disk_mb": disk, "class": c})
+	}
+	null := types.ObjectNull(attrTypes)
+	raw := sampleValue(vol.Type().TerraformType(ctx), "null", 0, "")
+	replaces := func(prior, planned types.Object) bool {
+		var resp planmodifier.ObjectResponse
+		resp.PlanValue = planned
+		for _, m := range block.PlanModifiers {
+			m.PlanModifyObject(ctx, planmodifier.ObjectRequest{StateValue: prior, PlanValue: planned, ConfigValue: planned,
+				State: tfsdk.State{Raw: raw}, Plan: tfsdk.Plan{Raw: raw}}, &resp)
+		}
+		return resp.RequiresReplace
+	}
+	n := types.Int64Value
+	for _, c := range []struct {
+		name           string
+		prior, planned types.Object
+		want           bool
+	}{
+		{"larger", obj(n(16), "a"), obj(n(48), "a"), false},
+		{"unchanged", obj(n(16), "a"), obj(n(16), "a"), false},
+		{"smaller", obj(n(48), "a"), obj(n(40), "a"), true},
+		{"set", obj(types.Int64Null(), "a"), obj(n(48), "a"), true},
+		{"unset", obj(n(48), "a"), obj(types.Int64Null(), "a"), true},
+		{"unknown", obj(n(16), "a"), obj(types.Int64Unknown(), "a"), true},
+		{"larger, another option changed", obj(n(16), "a"), obj(n(48), "b"), true},
+		{"block added", null, obj(n(16), ""), true},
+		{"block removed", obj(n(16), ""), null, true},
+	} {
+		if got := replaces(c.prior, c.planned); got != c.want {
+			t.Errorf("%s: replaces = %v, want %v", c.name, got, c.want)
+		}
 	}
 }
 

@@ -37,8 +37,9 @@ func planSpec(ctx context.Context, spec *backend.SandboxSpec, setupID types.Stri
 	spec.Policy = planPolicy(ctx, policy, config)
 }
 
-// checkPlanBlocks checks a plan's engine option blocks (engineBlocks.check) for a resource of kind on engine.
-func checkPlanBlocks(ctx context.Context, plan tfsdk.Plan, kind backend.ResourceKind, engine string, diags *diag.Diagnostics) {
+// checkPlanBlocks checks a plan's engine option blocks (engineBlocks.check) for a resource of kind on engine,
+// and returns them.
+func checkPlanBlocks(ctx context.Context, plan tfsdk.Plan, kind backend.ResourceKind, engine string, diags *diag.Diagnostics) engineBlocks {
 	blocks := engineBlocks{}
 	for _, d := range engines.All {
 		if _, ok := d.Options[kind]; !ok {
@@ -54,6 +55,33 @@ func checkPlanBlocks(ctx context.Context, plan tfsdk.Plan, kind backend.Resource
 	}
 	if !diags.HasError() {
 		blocks.check(kind, engine, setupID, diags)
+	}
+	return blocks
+}
+
+// validateHostOptions has the made engine judge a workspace's or volume's options on this host
+// (backend.WorkspaceValidator, backend.VolumeValidator: "disk_mb needs root"), once its block is known and
+// nothing else refused the plan, each refusal on its attribute. A sandbox's options are judged by the engine's
+// ValidateSpec with the rest of its spec.
+func validateHostOptions(kind backend.ResourceKind, engine string, eng backend.Engine, block types.Object, diags *diag.Diagnostics) {
+	if eng == nil || diags.HasError() || block.IsNull() || !fullyKnown(block) {
+		return
+	}
+	opts := optionsFromObject(block)
+	var err error
+	switch kind {
+	case backend.KindVolume:
+		if v, ok := eng.(backend.VolumeValidator); ok {
+			err = v.ValidateVolumeSpec(backend.VolumeSpec{Options: opts})
+		}
+	case backend.KindWorkspace:
+		if v, ok := eng.(backend.WorkspaceValidator); ok {
+			err = v.ValidateWorkspaceSpec(backend.WorkspaceSpec{Options: opts})
+		}
+	case backend.KindSandbox, backend.KindSetup:
+	}
+	if err != nil {
+		diags.AddAttributeError(specErrorPath(engine, err), "Invalid engine options", err.Error())
 	}
 }
 

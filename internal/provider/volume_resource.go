@@ -167,8 +167,9 @@ func (m *volumeModel) bookkeeping() map[string]any {
 		bkOptions: blockKeys(m.Engines[m.Backend.ValueString()])}
 }
 
-// Update is called only for labels and the timeouts block (every other argument replaces the volume): the
-// record keeps them (no engine keeps a volume's labels).
+// Update is called only for labels, the timeouts block and engine options changed in place (an option's
+// InPlace or InPlaceIf; every other argument replaces the volume): the record keeps labels and timeouts (no
+// engine keeps a volume's labels); the engine applies the options (Lifecycle.UpdateVolume, VolumeUpdater).
 func (r *volumeResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var plan, prior volumeModel
 	resp.Diagnostics.Append(getPlan(ctx, req.Plan, &plan)...)
@@ -177,7 +178,8 @@ func (r *volumeResource) Update(ctx context.Context, req resource.UpdateRequest,
 	if resp.Diagnostics.HasError() || lc == nil {
 		return
 	}
-	if _, err := lc.SetLabels(ctx, backend.EntityVolumes, plan.ID.ValueString(), labelsAllOf(plan.LabelsAll), plan.bookkeeping()); err != nil {
+	if _, _, err := lc.UpdateVolume(ctx, plan.ID.ValueString(), backend.VolumeRequest{Options: plan.Engines.options(plan.Backend.ValueString()),
+		Labels: labelsAllOf(plan.LabelsAll), Bookkeeping: plan.bookkeeping()}); err != nil {
 		resp.Diagnostics.AddError("Volume not updated", err.Error())
 		return
 	}
@@ -250,8 +252,8 @@ func backendAttribute(what string) schema.StringAttribute {
 
 // resolveBackendPlan sets an unknown backend to the provider default on create, checks the plan against the
 // engine's capabilities (checkCapabilities, for a resource of the given kind: even when the engine cannot be
-// configured, from the declared table) and its engine option blocks (checkPlanBlocks), and returns the engine,
-// nil when it is unknown or not available.
+// configured, from the declared table) and its engine option blocks (checkPlanBlocks, then the made engine's
+// host checks: validateHostOptions), and returns the engine, nil when it is unknown or not available.
 func resolveBackendPlan(ctx context.Context, data *providerData, kind backend.ResourceKind, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) backend.Engine {
 	if req.Plan.Raw.IsNull() || data == nil {
 		return nil
@@ -269,11 +271,12 @@ func resolveBackendPlan(ctx context.Context, data *providerData, kind backend.Re
 	if caps, ok := planCapabilities(b.ValueString(), eng); ok {
 		checkCapabilities(ctx, kind, b.ValueString(), caps, req, &resp.Diagnostics)
 	}
-	checkPlanBlocks(ctx, req.Plan, kind, b.ValueString(), &resp.Diagnostics)
+	blocks := checkPlanBlocks(ctx, req.Plan, kind, b.ValueString(), &resp.Diagnostics)
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("backend"), "Backend not available", err.Error())
 		return nil
 	}
+	validateHostOptions(kind, b.ValueString(), eng, blocks[b.ValueString()], &resp.Diagnostics)
 	if pv, ok := eng.(backend.PolicyValidator); ok && kind != kindVolume && !resp.Diagnostics.HasError() {
 		var policy types.Object
 		resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("policy"), &policy)...)

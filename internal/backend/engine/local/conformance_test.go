@@ -8,11 +8,10 @@ import (
 )
 
 // TestConformanceBwrap runs the engine suite, every part the declared capabilities name, under bubblewrap.
-// The files API works on the home's directory on the host, where the sandbox's mounts are not: a volume is
-// written and read with commands.
+// The files API writes and reads a mounted volume where the sandbox sees it (its data directory).
 func TestConformanceBwrap(t *testing.T) {
 	enginetest.Run(t, Descriptor.Capabilities, func(t *testing.T) backend.Engine { return newBwrap(t) },
-		enginetest.Options{VolumeByExec: true})
+		enginetest.Options{})
 }
 
 // TestConformanceNone runs it without isolation, which declares less: no volumes (nothing to mount them

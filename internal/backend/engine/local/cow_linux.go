@@ -104,32 +104,12 @@ func mountOverlayAt(lower, upper, work, target string) error {
 	return nil
 }
 
-// homeMounted reports whether dir/home is a mount point on another file system than dir (the overlay).
-func homeMounted(dir string) bool {
-	var a, b unix.Stat_t
-	if unix.Lstat(dir, &a) != nil || unix.Lstat(filepath.Join(dir, homeDir), &b) != nil {
-		return false
-	}
-	return a.Dev != b.Dev
-}
+// homeMounted reports whether dir/home is a mount point on another file system than dir (an overlay or a disk
+// image).
+func homeMounted(dir string) bool { return mountedOn(filepath.Join(dir, homeDir)) }
 
-// unmountHome removes the overlay mounted on dir/home, if any (lazily when it is busy).
-func unmountHome(dir string) error {
-	home := filepath.Join(dir, homeDir)
-	for i := 0; i < 8 && homeMounted(dir); i++ {
-		err := unix.Unmount(home, 0)
-		if errors.Is(err, unix.EBUSY) {
-			err = unix.Unmount(home, unix.MNT_DETACH)
-		}
-		if err != nil && !errors.Is(err, unix.EINVAL) {
-			return fmt.Errorf("unmounting %s: %w", home, err)
-		}
-	}
-	if homeMounted(dir) {
-		return fmt.Errorf("%s is still mounted", home)
-	}
-	return nil
-}
+// unmountHome removes the overlay or disk image mounted on dir/home, if any (lazily when it is busy).
+func unmountHome(dir string) error { return unmountAt(filepath.Join(dir, homeDir)) }
 
 // removeBox removes a sandbox, workspace or builder directory, unmounting its home first.
 func removeBox(dir string) error {
@@ -158,7 +138,7 @@ func (e *Engine) ensureHome(dir string, m *meta) (string, error) {
 		}
 		return home, nil
 	}
-	lk, err := lockFileAt(filepath.Join(dir, "mount.lock"), m.noun(), true)
+	lk, err := lockFileAt(filepath.Join(dir, mountLockFile), m.noun(), true)
 	if err != nil {
 		return "", err
 	}

@@ -49,11 +49,14 @@ type Engine struct {
 }
 
 var (
-	_ backend.Engine          = (*Engine)(nil)
-	_ backend.VolumeEngine    = (*Engine)(nil)
-	_ backend.SetupEngine     = (*Engine)(nil)
-	_ backend.WorkspaceEngine = (*Engine)(nil)
-	_ backend.Identifier      = (*Engine)(nil)
+	_ backend.Engine             = (*Engine)(nil)
+	_ backend.VolumeEngine       = (*Engine)(nil)
+	_ backend.SetupEngine        = (*Engine)(nil)
+	_ backend.WorkspaceEngine    = (*Engine)(nil)
+	_ backend.Identifier         = (*Engine)(nil)
+	_ backend.VolumeValidator    = (*Engine)(nil)
+	_ backend.WorkspaceValidator = (*Engine)(nil)
+	_ backend.VolumeUpdater      = (*Engine)(nil)
 )
 
 // New returns a local engine. With Isolation "bwrap" (the default) it fails with an error wrapping

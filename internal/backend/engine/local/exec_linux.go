@@ -130,6 +130,9 @@ func (e *Engine) execIn(ctx context.Context, dir, file, noun string, req backend
 	if err != nil {
 		return nil, err
 	}
+	if err := e.mountVolumes(m); err != nil {
+		return nil, err
+	}
 	if err := e.ownVolumes(m); err != nil {
 		return nil, err
 	}
@@ -329,6 +332,7 @@ func checkDir(root, rel string) error {
 
 // start starts the command and records it under run/.
 func (r *run) start() error {
+	markCloseOnExec() // nothing of the provider's but what the command is given (fds_linux.go)
 	var err error
 	if r.engine.isolation == IsolationNone {
 		err = r.startNone()

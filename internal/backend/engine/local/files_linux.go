@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"syscall"
 )
@@ -18,7 +19,9 @@ import (
 const maxReadBytes = 256 << 20
 
 // WriteFile implements backend.Engine. The path is relative to the home, or absolute under /home/sandbox (or
-// the host path of the home); a path that leaves the home, lexically or through a symlink, is refused. Missing
+// the host path of the home), or in an engine volume the sandbox mounts (under the home or elsewhere: the file
+// goes where the sandbox sees it, see openHome); a path that leaves the home or the volume, lexically or through
+// a symlink, is refused. Missing
 // parent directories are made (0755) and the file is written 0644, owned by the user of the sandbox's
 // commands (the sandbox user when the provider runs as root, else the provider's user). Only regular files are written (never a FIFO or device a command made).
 func (e *Engine) WriteFile(ctx context.Context, externalID, p string, data []byte) error {
@@ -121,8 +124,13 @@ func (e *Engine) ReadFile(ctx context.Context, externalID, p string) ([]byte, er
 	return b, nil
 }
 
-// openHome checks that the sandbox exists and returns its home (its workspace's for a sandbox on a workspace;
-// an overlay home mounted again if need be) as an os.Root with p made relative to it.
+// openHome checks that the sandbox exists and returns the directory that holds p as the sandbox's commands see
+// it, as an os.Root with p made relative to it: an engine volume that the sandbox mounts where p is (under the
+// home or elsewhere: its data directory, its disk image mounted if need be), else the home (its workspace's for a
+// sandbox on a workspace; an overlay or disk home mounted again if need be). Writing to the home's directory
+// under a volume's mount point would put the file where the sandbox never sees it (under the mount). A host
+// directory mounted as a volume (engine API only) is not written or read through the files API: its owner's
+// rules are the sandbox user's, and the provider may be root.
 func (e *Engine) openHome(ctx context.Context, externalID, p string) (*os.Root, string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, "", err
@@ -139,6 +147,23 @@ func (e *Engine) openHome(ctx context.Context, externalID, p string) (*os.Root, 
 	if err != nil {
 		return nil, "", err
 	}
+	if v, rel, ok := volumeOf(m, p, home); ok {
+		if v.ExternalID == "" {
+			return nil, "", fmt.Errorf("sandbox %s: %s is in the host directory %s mounted on %s: the files API writes and reads only the sandbox's home and its engine volumes; use a command", externalID, p, v.HostPath, v.MountPath)
+		}
+		vm, err := e.readVolume(v.ExternalID)
+		if err != nil {
+			return nil, "", fmt.Errorf("sandbox %s: volume %s (%s): %w", externalID, v.VolumeID, v.ExternalID, err)
+		}
+		if err := e.mountVolume(v.ExternalID, vm); err != nil {
+			return nil, "", fmt.Errorf("sandbox %s: %w", externalID, err)
+		}
+		rt, err := os.OpenRoot(filepath.Join(e.volumeDir(v.ExternalID), volumeDataDir))
+		if err != nil {
+			return nil, "", fmt.Errorf("sandbox %s: opening volume %s: %w", externalID, v.VolumeID, err)
+		}
+		return rt, rel, nil
+	}
 	rel, err := homeRel(p, home)
 	if err != nil {
 		return nil, "", fmt.Errorf("sandbox %s: %w", externalID, err)
@@ -148,4 +173,35 @@ func (e *Engine) openHome(ctx context.Context, externalID, p string) (*os.Root, 
 		return nil, "", fmt.Errorf("sandbox %s: opening its home: %w", externalID, err)
 	}
 	return rt, rel, nil
+}
+
+// volumeOf returns the volume of m mounted where the sandbox path p is (the deepest mount that holds it) and p
+// relative to its mount path. p is relative to the home or absolute (under the host path of the home too, as
+// homeRel takes it); ok is false when p is in no volume.
+func volumeOf(m *meta, p, hostHome string) (volume, string, bool) {
+	if p == "" || strings.ContainsRune(p, 0) {
+		return volume{}, "", false
+	}
+	sp := path.Clean(p)
+	switch {
+	case !path.IsAbs(p):
+		sp = path.Join(SandboxHome, p)
+	case hostHome != "" && within(sp, hostHome):
+		sp = SandboxHome + strings.TrimPrefix(sp, hostHome)
+	}
+	best := -1
+	for i, v := range m.Volumes {
+		if within(sp, v.MountPath) && (best < 0 || len(v.MountPath) > len(m.Volumes[best].MountPath)) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return volume{}, "", false
+	}
+	v := m.Volumes[best]
+	rel := "."
+	if sp != v.MountPath {
+		rel = sp[len(v.MountPath)+1:]
+	}
+	return v, rel, true
 }

@@ -151,10 +151,11 @@ const (
 	// OptionTmpMB is the size of the sandbox's /tmp in MiB (a tmpfs: writing past it fails with ENOSPC inside
 	// the sandbox); unset or 0 = DefaultTmpMB. Its files count against memory_mb too.
 	OptionTmpMB = "tmp_mb"
-	// OptionDiskMB gives the sandbox's home a file system of its own of that size in MiB (an ext4 image on a loop
-	// device, sparse: it takes on the host's disk only what is written): writing past it fails with ENOSPC
-	// inside the sandbox. Unset or 0 = none (the home shares the root's file system). It needs root (mounting)
-	// and mkfs.ext4, and is refused with a setup or a workspace.
+	// OptionDiskMB gives the home of a sandbox or a workspace, or the data of a volume (its only option), a file
+	// system of its own of that size in MiB (an ext4 image on a loop device, sparse: it takes on the host's disk
+	// only what is written): writing past it fails with ENOSPC inside the sandbox. Unset or 0 = none (the files
+	// share the root's file system). It needs root (mounting), mkfs.ext4 and loop devices, is refused for a
+	// sandbox on a workspace (the workspace's own disk_mb sizes its files), and cannot change in place.
 	OptionDiskMB = "disk_mb"
 )
 

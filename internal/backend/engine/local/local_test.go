@@ -831,7 +831,7 @@ func ExampleNew() {
 
 // unprivilegedTests are the tests TestUnprivileged runs again as an unprivileged user;
 // LOCAL_ENGINE_TEST_UNPRIVILEGED_RUN replaces them (scripts/vm-cgroup2-test.sh runs only the cgroup tests).
-const unprivilegedTests = "^(TestConformanceBwrap|TestLimits|TestForkBomb|TestSandboxMemory|TestTmpLimit|TestLimitsRefused|TestDiskLimit|TestInitUntouchable|TestSeesOnlyItsHome|TestHostFilesInvisible|TestNoNetwork|TestHostProcessesInvisible|TestTimeoutKillsTree|TestStopKillsRunningCommands|TestPathsRefused|TestVolumes|TestDeleteRemovesReadOnlyTrees|TestVolumeLifecycle|TestSandboxFromSetup|TestWorkspace|TestPolicyAllowList|TestInitSurvivesNewEngine|TestInitTimeoutKillsTreeNotInit|TestInitIsolation|TestCgroupRemoved)$"
+const unprivilegedTests = "^(TestNoInheritedDescriptors|TestVolumeOptionsRefused|TestVolumeDiskLimit|TestWorkspaceDiskLimit|TestConformanceBwrap|TestLimits|TestForkBomb|TestSandboxMemory|TestTmpLimit|TestLimitsRefused|TestDiskLimit|TestInitUntouchable|TestSeesOnlyItsHome|TestHostFilesInvisible|TestNoNetwork|TestHostProcessesInvisible|TestTimeoutKillsTree|TestStopKillsRunningCommands|TestPathsRefused|TestVolumes|TestDeleteRemovesReadOnlyTrees|TestVolumeLifecycle|TestSandboxFromSetup|TestWorkspace|TestPolicyAllowList|TestInitSurvivesNewEngine|TestInitTimeoutKillsTreeNotInit|TestInitIsolation|TestCgroupRemoved)$"
 
 // TestUnprivileged runs the isolation tests again as user nobody (65534) when the tests run as root, since a
 // provider usually runs as an ordinary user: bubblewrap then works unprivileged, and max_processes is enforced.
@@ -915,7 +915,7 @@ func TestUnprivileged(t *testing.T) {
 		}
 	}
 	t.Run("plain", func(t *testing.T) {
-		run(t, -1, "TestLimits", "TestForkBomb", "TestTmpLimit", "TestLimitsRefused", "TestSandboxFromSetup", "TestWorkspace", "TestPolicyAllowList")
+		run(t, -1, "TestLimits", "TestForkBomb", "TestTmpLimit", "TestLimitsRefused", "TestSandboxFromSetup", "TestWorkspace", "TestPolicyAllowList", "TestNoInheritedDescriptors", "TestVolumeOptionsRefused")
 	})
 	t.Run("delegated", func(t *testing.T) {
 		leaf, check := delegatedCgroup(t, nobody)

@@ -3,9 +3,8 @@ package local
 import "github.com/ekairos/terraform-provider-sandbox/internal/backend"
 
 // The local engine's option blocks, as its descriptor declares them (Descriptor.Options): the provider makes
-// the `local {}` blocks from them. An option for workspaces or volumes is one more entry in localOptions under
-// backend.KindWorkspace or backend.KindVolume; the engine reads it from WorkspaceSpec.Options or
-// VolumeSpec.Options.
+// the `local {}` blocks from them. The workspace and volume blocks (diskBlock) hold their disk_mb; the engine
+// reads them from WorkspaceSpec.Options or VolumeSpec.Options.
 
 const sandboxBlockDoc = "Options of the `local` engine; only allowed with `backend = \"local\"`. Recorded under " +
 	"`params.local`. Changing them replaces the sandbox."
@@ -53,7 +52,39 @@ var attributeDocs = map[backend.ResourceKind]map[string]string{
 }
 
 var localOptions = map[backend.ResourceKind]backend.OptionBlock{
-	backend.KindSandbox: {Doc: sandboxBlockDoc, Options: sandboxOptionSchema},
+	backend.KindSandbox:   {Doc: sandboxBlockDoc, Options: sandboxOptionSchema},
+	backend.KindWorkspace: diskBlock("workspace"),
+	backend.KindVolume:    diskBlock("volume"),
+}
+
+// diskBlock is the local {} block of a workspace or a volume (what names it): its disk limit. Its options go to
+// the engine as WorkspaceSpec.Options / VolumeSpec.Options (checked on this host at plan time by
+// ValidateWorkspaceSpec / ValidateVolumeSpec); a larger disk_mb grows the disk in place (UpdateVolume,
+// UpdateWorkspace), any other change replaces the object.
+func diskBlock(what string) backend.OptionBlock {
+	var size, shared string
+	switch what {
+	case "workspace":
+		size = "the workspace's files (its home: what its commands and the sandboxes working on it write there)"
+		shared = "The limit is per workspace: its commands and every sandbox on it share it."
+	default:
+		size = "the volume's data"
+		shared = "The limit is per volume: every sandbox that mounts it shares it (one image, mounted once on the host and " +
+			"bound into each sandbox); the data survives the sandboxes."
+	}
+	return backend.OptionBlock{
+		Doc: "Options of the `local` engine; only allowed with `backend = \"local\"`. Recorded under `params.local`. " +
+			"A larger `disk_mb` is changed in place; any other change replaces the " + what + " (and its files).",
+		Options: []backend.Option{{Name: OptionDiskMB, Kind: backend.OptionInt, Min: backend.Bound(16), Max: backend.Bound(1 << 30),
+			InPlaceIf: backend.Grows,
+			Doc: "The size in MiB of " + size + ", a file system of its own (a sparse ext4 image on a loop device: " +
+				"the host's disk holds only what is written; ext4 keeps a few MiB of it for itself): writing past it fails inside " +
+				"the sandbox with `No space left on device`, never on the host. " + shared + " Default: none (the files share the " +
+				"file system of the local root). Needs the provider to run as root (it mounts the image), `mkfs.ext4` and loop " +
+				"devices: the plan fails on this attribute where it cannot be enforced. A larger value grows the disk in place " +
+				"(the image and its file system, online: the files stay, sandboxes using it keep running); a smaller one, or adding " +
+				"or removing the block, replaces the " + what + " and its files."}},
+	}
 }
 
 // checkOptions checks a sandbox's block as its create would, each refusal on its option, before the engine is

@@ -165,3 +165,14 @@ func (e *Engine) ExecWorkspace(context.Context, string, backend.ExecRequest) (*b
 }
 
 func checkEnforceable(limits, string) error { return errUnsupported }
+
+// ValidateVolumeSpec fails: the local engine runs on Linux only.
+func (e *Engine) ValidateVolumeSpec(backend.VolumeSpec) error { return errUnsupported }
+
+// ValidateWorkspaceSpec fails: the local engine runs on Linux only.
+func (e *Engine) ValidateWorkspaceSpec(backend.WorkspaceSpec) error { return errUnsupported }
+
+// UpdateVolume fails: the local engine runs on Linux only.
+func (e *Engine) UpdateVolume(context.Context, string, backend.VolumeSpec) (*backend.Volume, error) {
+	return nil, errUnsupported
+}

@@ -73,23 +73,20 @@ func (e *Engine) volumeView(m *volumeMeta) *backend.Volume {
 }
 
 // CreateVolume implements backend.VolumeEngine: a directory volumes/vol-<record id>/data, bind-mounted
-// read-write where sandboxes mount it. There are no volume options. A volume for the record that already
-// exists is backend.ErrConflict.
+// read-write where sandboxes mount it. Its only option is disk_mb: then data is a mount of volume.img, an ext4
+// image of that size, made here and mounted once on the host (see mountVolume). A volume for the record that
+// already exists is backend.ErrConflict.
 func (e *Engine) CreateVolume(ctx context.Context, spec backend.VolumeSpec) (*backend.Volume, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if e.isolation == IsolationNone {
-		return nil, errors.New(`local volumes need isolation = "bwrap": with isolation = "none" nothing can be mounted`)
+	if err := validateVolumeSpec(spec, e.isolation); err != nil {
+		return nil, onAttribute(err)
 	}
 	if !validName(spec.RecordID) {
 		return nil, fmt.Errorf("local engine: record id %q cannot name a volume directory", spec.RecordID)
 	}
-	for k, v := range spec.Options {
-		if v != nil {
-			return nil, fmt.Errorf("unknown local volume option %q (local volumes take none)", k)
-		}
-	}
+	lim, _ := parseLimits(spec.Options)
 	parent := e.volumesDir()
 	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", parent, err)
@@ -107,6 +104,10 @@ func (e *Engine) CreateVolume(ctx context.Context, spec backend.VolumeSpec) (*ba
 	if err == nil && e.sandboxUID >= 0 {
 		err = os.Chown(filepath.Join(tmp, volumeDataDir), e.sandboxUID, e.sandboxGID)
 	}
+	if err == nil && lim.diskMB > 0 {
+		// The image is made here, and mounted once the directory is in place (a mount point is not moved).
+		err = e.makeVolumeImage(tmp, lim.diskMB)
+	}
 	if err == nil {
 		err = writeFileAtomic(tmp, volumeFile, b, true)
 	}
@@ -123,7 +124,91 @@ func (e *Engine) CreateVolume(ctx context.Context, spec backend.VolumeSpec) (*ba
 		_ = os.RemoveAll(tmp)
 		return nil, fmt.Errorf("creating volume %s: %w", ext, err)
 	}
+	if lim.diskMB > 0 {
+		if err := e.mountVolume(ext, m); err != nil {
+			if derr := e.DeleteVolume(context.WithoutCancel(ctx), ext); derr != nil {
+				return nil, fmt.Errorf("creating volume %s: %w (and removing it failed: %w)", ext, err, derr)
+			}
+			return nil, fmt.Errorf("creating volume %s: %w", ext, err)
+		}
+	}
 	return e.volumeView(m), nil
+}
+
+// volumeDiskMB is the size of a volume's disk image (disk_mb), 0 for a plain directory.
+func (m *volumeMeta) diskMB() int64 {
+	l, err := parseLimits(m.Options)
+	if err != nil {
+		return 0
+	}
+	return l.diskMB
+}
+
+// makeVolumeImage makes the disk image of a volume being made in dir (not yet mounted: see mountVolume). Its
+// root directory is the sandbox user's, mode 0755 like a plain volume's data directory.
+func (e *Engine) makeVolumeImage(dir string, sizeMB int64) error {
+	img := filepath.Join(dir, volumeImageFile)
+	f, err := os.OpenFile(img, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(sizeMB << 20)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("making the disk image: %w", err)
+	}
+	return mkfsExt4(img, e.sandboxUIDOrSelf(), e.sandboxGIDOrSelf())
+}
+
+// mountVolume mounts a volume's disk image on its data directory where it is not (after a reboot), under the
+// volume's mount lock: one host mount per volume, which every sandbox mounting the volume binds. It does nothing
+// for a volume without a disk image.
+func (e *Engine) mountVolume(ext string, m *volumeMeta) error {
+	if m.diskMB() <= 0 {
+		return nil
+	}
+	dir := e.volumeDir(ext)
+	data := filepath.Join(dir, volumeDataDir)
+	if mountedOn(data) {
+		return nil
+	}
+	lk, err := lockFileAt(filepath.Join(dir, mountLockFile), "volume", true)
+	if err != nil {
+		return err
+	}
+	defer lk.unlock()
+	if mountedOn(data) {
+		return nil
+	}
+	if err := mountDiskImage(filepath.Join(dir, volumeImageFile), data); err != nil {
+		return fmt.Errorf("volume %s: %w", ext, err)
+	}
+	if err := os.Remove(filepath.Join(data, "lost+found")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.Chmod(data, 0o755); err != nil {
+		return err
+	}
+	return nil
+}
+
+// mountVolumes mounts the disk images of the engine volumes m mounts (mountVolume), before a sandbox binds them.
+func (e *Engine) mountVolumes(m *meta) error {
+	for _, v := range m.Volumes {
+		if !isVolumeID(v.ExternalID) {
+			continue
+		}
+		vm, err := e.readVolume(v.ExternalID)
+		if err != nil {
+			return fmt.Errorf("volume %s (%s): %w", v.VolumeID, v.ExternalID, err)
+		}
+		if err := e.mountVolume(v.ExternalID, vm); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // GetVolume implements backend.VolumeEngine.
@@ -207,6 +292,10 @@ func (e *Engine) DeleteVolume(ctx context.Context, externalID string) error {
 		return fmt.Errorf("local volume %s is mounted by sandbox %s: delete those sandboxes or remove the mount first: %w", externalID, strings.Join(users, ", "), backend.ErrInUse)
 	}
 	dir := e.volumeDir(externalID)
+	// No sandbox refers to it any more: its disk image, if any, is unmounted (the last user is gone).
+	if err := unmountAt(filepath.Join(dir, volumeDataDir)); err != nil {
+		return fmt.Errorf("deleting volume %s: %w", externalID, err)
+	}
 	trash := filepath.Join(e.volumesDir(), ".del-"+externalID+"-"+nonce())
 	if err := os.Rename(dir, trash); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -244,4 +333,90 @@ func (e *Engine) boxes(parent, file string) []box {
 		}
 	}
 	return out
+}
+
+// ValidateVolumeSpec implements backend.VolumeValidator: the only local volume option is disk_mb, which needs
+// root, mkfs.ext4 and loop devices (a refusal on local.disk_mb says which is missing).
+func (e *Engine) ValidateVolumeSpec(spec backend.VolumeSpec) error {
+	return onAttribute(validateVolumeSpec(spec, e.isolation))
+}
+
+// validateVolumeSpec checks a volume spec without touching the disk: its only option is disk_mb.
+func validateVolumeSpec(spec backend.VolumeSpec, isolation string) error {
+	if isolation == IsolationNone {
+		return errors.New(`local volumes need isolation = "bwrap": with isolation = "none" nothing can be mounted`)
+	}
+	keys := make([]string, 0, len(spec.Options))
+	for k, v := range spec.Options {
+		if v != nil {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k != OptionDiskMB {
+			return fmt.Errorf("unknown local volume option %q (local volumes take only %s)", k, OptionDiskMB)
+		}
+	}
+	l, err := parseLimits(spec.Options)
+	if err != nil {
+		return err
+	}
+	if l.diskMB > 0 {
+		if err := diskImagesWork(); err != nil {
+			return &OptionError{OptionDiskMB, "cannot be enforced on this host: " + err.Error()}
+		}
+	}
+	return nil
+}
+
+// UpdateVolume implements backend.VolumeUpdater: a larger disk_mb grows the volume's image in place, online
+// under the sandboxes that mount it (its data stays); adding, removing or shrinking the disk is refused on
+// local.disk_mb (a replacement).
+func (e *Engine) UpdateVolume(ctx context.Context, externalID string, spec backend.VolumeSpec) (*backend.Volume, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := validateVolumeSpec(spec, e.isolation); err != nil {
+		return nil, onAttribute(err)
+	}
+	m, err := e.readVolume(externalID)
+	if err != nil {
+		return nil, err
+	}
+	if spec.RecordID != "" && spec.RecordID != m.RecordID {
+		return nil, fmt.Errorf("local volume %s belongs to record %s, not %s", externalID, m.RecordID, spec.RecordID)
+	}
+	dir := e.volumeDir(externalID)
+	lk, err := lockFileAt(filepath.Join(dir, mountLockFile), "volume", true)
+	if err != nil {
+		return nil, err
+	}
+	defer lk.unlock()
+	if err := changeDisk(m.Options, spec.Options, "volume", func(sizeMB int64) error {
+		img, mnt := filepath.Join(dir, volumeImageFile), filepath.Join(dir, volumeDataDir)
+		return growDiskImage(img, mnt, sizeMB, func() error {
+			var users []string
+			for _, b := range e.boxes(e.sandboxesDir(), metaFile) {
+				for _, v := range b.meta.Volumes {
+					if v.ExternalID == externalID {
+						users = append(users, b.dir)
+						break
+					}
+				}
+			}
+			return growOffline(img, mnt, users)
+		})
+	}); err != nil {
+		return nil, onAttribute(err)
+	}
+	m.Options = spec.Options
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(dir, volumeFile, b, true); err != nil {
+		return nil, fmt.Errorf("updating volume %s: %w", externalID, err)
+	}
+	return e.volumeView(m), nil
 }

@@ -167,6 +167,25 @@ func (e *Engine) UpdateWorkspace(ctx context.Context, externalID string, spec ba
 	if spec.RecordID != "" && spec.RecordID != m.RecordID {
 		return nil, fmt.Errorf("local workspace %s belongs to record %s, not %s", externalID, m.RecordID, spec.RecordID)
 	}
+	if err := changeDisk(m.Options, spec.Options, "workspace", func(sizeMB int64) error {
+		mk, err := lockFileAt(filepath.Join(dir, mountLockFile), "workspace", true)
+		if err != nil {
+			return err
+		}
+		defer mk.unlock()
+		img, mnt := filepath.Join(dir, diskImageFile), filepath.Join(dir, homeDir)
+		return growDiskImage(img, mnt, sizeMB, func() error {
+			users := []string{dir}
+			for _, b := range e.boxes(e.sandboxesDir(), metaFile) {
+				if b.meta.Workspace == externalID {
+					users = append(users, b.dir)
+				}
+			}
+			return growOffline(img, mnt, users)
+		})
+	}); err != nil {
+		return nil, onAttribute(err)
+	}
 	if spec.Name != "" {
 		m.Name = spec.Name
 	}
@@ -232,4 +251,10 @@ func (e *Engine) ExecWorkspace(ctx context.Context, externalID string, req backe
 		return nil, err
 	}
 	return e.execIn(ctx, dir, workspaceFile, "workspace", req)
+}
+
+// ValidateWorkspaceSpec implements backend.WorkspaceValidator: the options (disk_mb and the limits of the
+// workspace's commands), ports, env, timeout and policy, as CreateWorkspace checks them.
+func (e *Engine) ValidateWorkspaceSpec(spec backend.WorkspaceSpec) error {
+	return onAttribute(validateWorkspaceSpec(spec, e.isolation))
 }
