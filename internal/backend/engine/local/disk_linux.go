@@ -55,9 +55,9 @@ func toolPath(name string) string {
 	return filepath.Join("/usr/sbin", name)
 }
 
-// makeDiskImage makes img, an ext4 image of sizeMB MiB whose root directory is uid:gid's, and mounts it on the
-// existing directory mnt with the given mode (lost+found removed).
-func makeDiskImage(img, mnt string, sizeMB int64, uid, gid int, mode os.FileMode) error {
+// newExt4Image makes img, a sparse file of sizeMB MiB holding an ext4 file system whose root directory is
+// uid:gid's (not mounted).
+func newExt4Image(img string, sizeMB int64, uid, gid int) error {
 	f, err := os.OpenFile(img, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
@@ -69,7 +69,13 @@ func makeDiskImage(img, mnt string, sizeMB int64, uid, gid int, mode os.FileMode
 	if err != nil {
 		return fmt.Errorf("making the disk image: %w", err)
 	}
-	if err := mkfsExt4(img, uid, gid); err != nil {
+	return mkfsExt4(img, uid, gid)
+}
+
+// makeDiskImage makes img, an ext4 image of sizeMB MiB whose root directory is uid:gid's, and mounts it on the
+// existing directory mnt with the given mode (lost+found removed).
+func makeDiskImage(img, mnt string, sizeMB int64, uid, gid int, mode os.FileMode) error {
+	if err := newExt4Image(img, sizeMB, uid, gid); err != nil {
 		return err
 	}
 	if err := mountDiskImage(img, mnt); err != nil {

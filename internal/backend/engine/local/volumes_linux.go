@@ -147,19 +147,7 @@ func (m *volumeMeta) diskMB() int64 {
 // makeVolumeImage makes the disk image of a volume being made in dir (not yet mounted: see mountVolume). Its
 // root directory is the sandbox user's, mode 0755 like a plain volume's data directory.
 func (e *Engine) makeVolumeImage(dir string, sizeMB int64) error {
-	img := filepath.Join(dir, volumeImageFile)
-	f, err := os.OpenFile(img, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	err = f.Truncate(sizeMB << 20)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("making the disk image: %w", err)
-	}
-	return mkfsExt4(img, e.sandboxUIDOrSelf(), e.sandboxGIDOrSelf())
+	return newExt4Image(filepath.Join(dir, volumeImageFile), sizeMB, e.sandboxUIDOrSelf(), e.sandboxGIDOrSelf())
 }
 
 // mountVolume mounts a volume's disk image on its data directory where it is not (after a reboot), under the
