@@ -303,6 +303,16 @@ func TestAccLocal_diskUnprivileged(t *testing.T) {
 	if err := os.WriteFile(bin, self, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// terraform too: TF_ACC_TERRAFORM_PATH may be in root's home (the terraform 1.14 build in its user cache),
+	// which nobody cannot reach.
+	tfBin, err := os.ReadFile(tf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf = filepath.Join(dir, "terraform")
+	if err := os.WriteFile(tf, tfBin, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	tmp := filepath.Join(dir, "tmp")
 	if err := os.Mkdir(tmp, 0o700); err != nil {
 		t.Fatal(err)
